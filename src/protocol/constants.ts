@@ -1,0 +1,60 @@
+// Every size and code of the DCX wire formats (docs/PROTOCOL.md is the prose version).
+
+export const PROTOCOL_VERSION = 1;
+
+/** The bundle: a ZIP whose first entry is the plug-in data. */
+export const BUNDLE_MEDIA_TYPE = 'application/vnd.dcx.bundle+zip';
+export const BUNDLE_EXTENSION = '.dcx';
+export const PLUGIN_ENTRY_NAME = 'dcx-plugin-data.bin';
+
+/** HTTP headers a client sends when it asks for a bundle. */
+export const CLIENT_KEY_HEADER = 'dcx-client-key';
+export const ACCESS_TOKEN_HEADER = 'dcx-access-token';
+
+// Field sizes in bytes.
+export const LENGTH_SIZE = 4;
+export const VERSION_SIZE = 1;
+export const TYPE_SIZE = 1;
+export const DELIVERY_ID_SIZE = 16;
+export const KEY_ID_SIZE = 8;
+export const PUBLIC_KEY_SIZE = 32;
+export const FINGERPRINT_SIZE = 32;
+export const SALT_SIZE = 16;
+export const NONCE_SIZE = 12;
+export const TAG_SIZE = 16;
+export const SIGNATURE_SIZE = 64;
+export const SECRET_SIZE = 32;
+export const SHA256_SIZE = 32;
+export const AES_KEY_SIZE = 32;
+
+/** Upper bounds that keep a malicious peer from making us buffer or loop without end. */
+export const MAX_PLUGIN_DATA_SIZE = 64 * 1024;
+export const DEFAULT_MAX_FRAME_SIZE = 64 * 1024;
+export const MAX_FILES = 1024;
+export const MAX_STRING_BYTES = 1024;
+
+/** Plug-in data header: length, version, mode, key id, server keys, recipient, salt, nonce. */
+export const PLUGIN_HEADER_SIZE =
+  LENGTH_SIZE + VERSION_SIZE + 1 + KEY_ID_SIZE + PUBLIC_KEY_SIZE * 2 + FINGERPRINT_SIZE + SALT_SIZE + NONCE_SIZE;
+
+export const enum SealMode {
+  /** Sealed with the server's published bundle key: any pinned client can open it; bound to the requester's IP. */
+  Anonymous = 1,
+  /** Sealed with X25519 to one client's key: only that client can open it. */
+  Client = 2,
+}
+
+/** TCP frame header: length (counting itself), version, type. */
+export const FRAME_HEADER_SIZE = LENGTH_SIZE + VERSION_SIZE + TYPE_SIZE;
+
+export const enum FrameType {
+  Confirmation = 1,
+  Answer = 2,
+}
+
+/** Domain-separation labels for HKDF and signatures, so no key or signature serves two purposes. */
+export const LABEL_PLUGIN_CLIENT = 'dcx/1 plug-in data, client seal';
+export const LABEL_PLUGIN_ANONYMOUS = 'dcx/1 plug-in data, bundle key';
+export const LABEL_PLUGIN_SIGNATURE = 'dcx/1 plug-in data signature';
+export const LABEL_CONFIRMATION = 'dcx/1 confirmation';
+export const LABEL_RECEIPT_SIGNATURE = 'dcx/1 receipt signature';

@@ -1,0 +1,64 @@
+import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_SIZE, FrameType, LENGTH_SIZE, PROTOCOL_VERSION } from './constants.js';
+import { ProtocolError } from './errors.js';
+
+/** One TCP frame: [length u32 (counting itself)][version u8][type u8][body]. */
+export interface Frame {
+  version: number;
+  type: FrameType;
+  body: Buffer;
+  /** The whole frame, for AEAD additional data. */
+  raw: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Cuts a TCP byte stream into frames, keeping leftover bytes across chunks (as pg-protocol's Parser).
+ * A length above maxFrameSize is refused as soon as the header arrives, before anything is buffered.
+ */
+export class FrameParser {
+  private buffer: Buffer = EMPTY;
+
+  constructor(private readonly maxFrameSize = DEFAULT_MAX_FRAME_SIZE) {}
+
+  parse(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    let offset = 0;
+    while (this.buffer.length - offset >= FRAME_HEADER_SIZE) {
+      const length = this.buffer.readUInt32BE(offset);
+      if (length < FRAME_HEADER_SIZE) {
+        this.buffer = EMPTY;
+        throw new ProtocolError('MALFORMED', `frame length ${length} is shorter than its ${FRAME_HEADER_SIZE}-byte header`);
+      }
+      if (length > this.maxFrameSize) {
+        this.buffer = EMPTY;
+        throw new ProtocolError('TOO_LARGE', `frame of ${length} bytes exceeds the limit of ${this.maxFrameSize}`);
+      }
+      const version = this.buffer.readUInt8(offset + LENGTH_SIZE);
+      if (version !== PROTOCOL_VERSION) {
+        this.buffer = EMPTY;
+        throw new ProtocolError('UNSUPPORTED_VERSION', `frame version ${version} is not supported (expected ${PROTOCOL_VERSION})`);
+      }
+      if (this.buffer.length - offset < length) break;
+      // Copy: the frame outlives this chunk's buffer.
+      const raw = Buffer.from(this.buffer.subarray(offset, offset + length));
+      offset += length;
+      onFrame({ version, type: raw.readUInt8(LENGTH_SIZE + 1) as FrameType, body: raw.subarray(FRAME_HEADER_SIZE), raw });
+    }
+    this.buffer = offset === this.buffer.length ? EMPTY : this.buffer.subarray(offset);
+  }
+
+  /** Bytes of an unfinished frame: non-zero when a peer hangs up mid-frame. */
+  get pending(): number {
+    return this.buffer.length;
+  }
+}
+
+/** Prefixes a body with the frame header. */
+export function serializeFrame(type: FrameType, body: Buffer): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+  header.writeUInt32BE(FRAME_HEADER_SIZE + body.length, 0);
+  header.writeUInt8(PROTOCOL_VERSION, LENGTH_SIZE);
+  header.writeUInt8(type, LENGTH_SIZE + 1);
+  return Buffer.concat([header, body]);
+}

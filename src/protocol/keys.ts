@@ -1,0 +1,129 @@
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  KeyObject,
+  randomBytes,
+} from 'node:crypto';
+import { DELIVERY_ID_SIZE, KEY_ID_SIZE, PUBLIC_KEY_SIZE } from './constants.js';
+import { ProtocolError } from './errors.js';
+
+type OkpCurve = 'Ed25519' | 'X25519';
+
+/** The server's keys: Ed25519 signs plug-in data and receipts, X25519 seals plug-in data. */
+export interface ServerKeySet {
+  keyId: string;
+  signPublicKey: Buffer;
+  signPrivateKey: KeyObject;
+  sealPublicKey: Buffer;
+  sealPrivateKey: KeyObject;
+}
+
+/** A client installation's identity: an X25519 key pair; its fingerprint is the client information. */
+export interface ClientIdentity {
+  publicKey: Buffer;
+  privateKey: KeyObject;
+  fingerprint: string;
+}
+
+export function rawPublicKey(key: KeyObject): Buffer {
+  const jwk = key.export({ format: 'jwk' });
+  if (!jwk.x) throw new Error('not an OKP public key');
+  return Buffer.from(jwk.x, 'base64url');
+}
+
+export function publicKeyFromRaw(raw: Buffer, curve: OkpCurve): KeyObject {
+  if (raw.length !== PUBLIC_KEY_SIZE) throw new ProtocolError('MALFORMED', `${curve} public key must be ${PUBLIC_KEY_SIZE} bytes`);
+  return createPublicKey({ key: { kty: 'OKP', crv: curve, x: raw.toString('base64url') }, format: 'jwk' });
+}
+
+/** SHA-256 of the raw public key, hex: what users compare and what the server records as the client. */
+export function fingerprint(publicKey: Buffer): string {
+  return createHash('sha256').update(publicKey).digest('hex');
+}
+
+function keyIdOf(signPublicKey: Buffer, sealPublicKey: Buffer): string {
+  return createHash('sha256').update(signPublicKey).update(sealPublicKey).digest().subarray(0, KEY_ID_SIZE).toString('hex');
+}
+
+export function generateServerKeySet(): ServerKeySet {
+  const sign = generateKeyPairSync('ed25519');
+  const seal = generateKeyPairSync('x25519');
+  const signPublicKey = rawPublicKey(sign.publicKey);
+  const sealPublicKey = rawPublicKey(seal.publicKey);
+  return {
+    keyId: keyIdOf(signPublicKey, sealPublicKey),
+    signPublicKey,
+    signPrivateKey: sign.privateKey,
+    sealPublicKey,
+    sealPrivateKey: seal.privateKey,
+  };
+}
+
+export function serializeServerKeySet(keys: ServerKeySet): string {
+  return JSON.stringify(
+    {
+      kind: 'dcx-server-keys',
+      keyId: keys.keyId,
+      sign: keys.signPrivateKey.export({ format: 'jwk' }),
+      seal: keys.sealPrivateKey.export({ format: 'jwk' }),
+    },
+    null,
+    2,
+  );
+}
+
+function privateKeyFromJwk(jwk: unknown, curve: OkpCurve, what: string): KeyObject {
+  const candidate = jwk as { kty?: string; crv?: string; d?: string };
+  if (candidate?.kty !== 'OKP' || candidate.crv !== curve || typeof candidate.d !== 'string') {
+    throw new Error(`${what}: expected an ${curve} private key (JWK)`);
+  }
+  return createPrivateKey({ key: jwk as object as import('node:crypto').JsonWebKey, format: 'jwk' });
+}
+
+export function parseServerKeySet(text: string): ServerKeySet {
+  const parsed = JSON.parse(text) as { kind?: string; sign?: unknown; seal?: unknown };
+  if (parsed.kind !== 'dcx-server-keys') throw new Error('not a DCX server key file');
+  const signPrivateKey = privateKeyFromJwk(parsed.sign, 'Ed25519', 'sign');
+  const sealPrivateKey = privateKeyFromJwk(parsed.seal, 'X25519', 'seal');
+  const signPublicKey = rawPublicKey(createPublicKey(signPrivateKey));
+  const sealPublicKey = rawPublicKey(createPublicKey(sealPrivateKey));
+  return { keyId: keyIdOf(signPublicKey, sealPublicKey), signPublicKey, signPrivateKey, sealPublicKey, sealPrivateKey };
+}
+
+export function generateClientIdentity(): ClientIdentity {
+  const pair = generateKeyPairSync('x25519');
+  const publicKey = rawPublicKey(pair.publicKey);
+  return { publicKey, privateKey: pair.privateKey, fingerprint: fingerprint(publicKey) };
+}
+
+export function serializeClientIdentity(identity: ClientIdentity): string {
+  return JSON.stringify({ kind: 'dcx-client-identity', key: identity.privateKey.export({ format: 'jwk' }) }, null, 2);
+}
+
+export function parseClientIdentity(text: string): ClientIdentity {
+  const parsed = JSON.parse(text) as { kind?: string; key?: unknown };
+  if (parsed.kind !== 'dcx-client-identity') throw new Error('not a DCX client identity file');
+  const privateKey = privateKeyFromJwk(parsed.key, 'X25519', 'identity');
+  const publicKey = rawPublicKey(createPublicKey(privateKey));
+  return { publicKey, privateKey, fingerprint: fingerprint(publicKey) };
+}
+
+/** A fresh, unguessable 128-bit delivery confirmation ID [871]. */
+export function newDeliveryId(): string {
+  return deliveryIdToString(randomBytes(DELIVERY_ID_SIZE));
+}
+
+/** The 16 ID bytes in UUID notation, so PostgreSQL stores them in a uuid column. */
+export function deliveryIdToString(bytes: Buffer): string {
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+const DELIVERY_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function deliveryIdToBytes(id: string): Buffer {
+  if (!DELIVERY_ID_PATTERN.test(id)) throw new ProtocolError('MALFORMED', `not a delivery id: ${JSON.stringify(id)}`);
+  return Buffer.from(id.replaceAll('-', ''), 'hex');
+}

@@ -1,0 +1,216 @@
+import { randomBytes, sign, verify } from 'node:crypto';
+import { BufferReader } from './buffer-reader.js';
+import { BufferWriter } from './buffer-writer.js';
+import {
+  DELIVERY_ID_SIZE,
+  FINGERPRINT_SIZE,
+  KEY_ID_SIZE,
+  LABEL_PLUGIN_ANONYMOUS,
+  LABEL_PLUGIN_CLIENT,
+  LABEL_PLUGIN_SIGNATURE,
+  MAX_FILES,
+  MAX_PLUGIN_DATA_SIZE,
+  NONCE_SIZE,
+  PLUGIN_HEADER_SIZE,
+  PROTOCOL_VERSION,
+  PUBLIC_KEY_SIZE,
+  SALT_SIZE,
+  SealMode,
+  SECRET_SIZE,
+  SHA256_SIZE,
+  SIGNATURE_SIZE,
+  TAG_SIZE,
+} from './constants.js';
+import { ProtocolError } from './errors.js';
+import { ClientIdentity, deliveryIdToBytes, deliveryIdToString, fingerprint, publicKeyFromRaw, ServerKeySet } from './keys.js';
+import { deriveKey, newNonce, open, seal, x25519 } from './seal.js';
+
+export interface ContentFileInfo {
+  name: string;
+  size: number;
+  /** hex */
+  sha256: string;
+}
+
+/** What the server tells the client about one delivery [40]. */
+export interface PluginData {
+  deliveryId: string;
+  /** Client information: the client key's fingerprint (client-sealed) and the requester's IP as the server saw it. */
+  client: { fingerprint: string | null; address: string };
+  /** Server information: where to confirm, and the HTTP origin that issued the bundle. */
+  server: { host: string; confirmPort: number; url: string };
+  /** Per-delivery secret: keys the confirmation. */
+  confirmSecret: Buffer;
+  files: ContentFileInfo[];
+  issuedAt: Date;
+  expiresAt: Date;
+}
+
+/** The clear, signed header of a plug-in data record. */
+export interface PluginEnvelope {
+  version: number;
+  mode: 'anonymous' | 'client';
+  keyId: string;
+  signPublicKey: Buffer;
+  sealPublicKey: Buffer;
+  /** Fingerprint of the client the record is sealed to, null when anonymous. */
+  recipient: string | null;
+}
+
+const MIN_RECORD_SIZE = PLUGIN_HEADER_SIZE + TAG_SIZE + SIGNATURE_SIZE;
+const ZERO_FINGERPRINT = Buffer.alloc(FINGERPRINT_SIZE);
+
+function sealKeyFor(mode: SealMode, salt: Buffer, ikm: Buffer): Buffer {
+  return deriveKey(ikm, salt, mode === SealMode.Client ? LABEL_PLUGIN_CLIENT : LABEL_PLUGIN_ANONYMOUS);
+}
+
+function signedBytes(recordWithoutSignature: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(LABEL_PLUGIN_SIGNATURE), recordWithoutSignature]);
+}
+
+function encodePayload(data: PluginData): Buffer {
+  if (data.files.length > MAX_FILES) throw new ProtocolError('TOO_LARGE', `more than ${MAX_FILES} files`);
+  const writer = new BufferWriter(512)
+    .addFixed(deliveryIdToBytes(data.deliveryId), DELIVERY_ID_SIZE)
+    .addFixed(data.client.fingerprint ? Buffer.from(data.client.fingerprint, 'hex') : ZERO_FINGERPRINT, FINGERPRINT_SIZE)
+    .addShortString(data.client.address)
+    .addString(data.server.host)
+    .addUInt16(data.server.confirmPort)
+    .addString(data.server.url)
+    .addFixed(data.confirmSecret, SECRET_SIZE)
+    .addUInt64(data.issuedAt.getTime())
+    .addUInt64(data.expiresAt.getTime())
+    .addUInt16(data.files.length);
+  for (const file of data.files) {
+    writer.addString(file.name).addUInt64(file.size).addFixed(Buffer.from(file.sha256, 'hex'), SHA256_SIZE);
+  }
+  return writer.flush();
+}
+
+function decodePayload(payload: Buffer): PluginData {
+  const reader = new BufferReader(payload, 'plug-in data payload');
+  const deliveryId = deliveryIdToString(reader.bytes(DELIVERY_ID_SIZE, 'delivery id'));
+  const clientFingerprint = reader.bytes(FINGERPRINT_SIZE, 'client fingerprint');
+  const address = reader.shortString('client address');
+  const host = reader.string('server host');
+  const confirmPort = reader.uint16('confirmation port');
+  const url = reader.string('server url');
+  const confirmSecret = Buffer.from(reader.bytes(SECRET_SIZE, 'confirmation secret'));
+  const issuedAt = new Date(reader.uint64('issued at'));
+  const expiresAt = new Date(reader.uint64('expires at'));
+  const count = reader.uint16('file count');
+  if (count > MAX_FILES) throw new ProtocolError('TOO_LARGE', `plug-in data lists ${count} files, more than ${MAX_FILES}`);
+  const files: ContentFileInfo[] = [];
+  for (let i = 0; i < count; i++) {
+    files.push({
+      name: reader.string(`file ${i} name`),
+      size: reader.uint64(`file ${i} size`),
+      sha256: reader.bytes(SHA256_SIZE, `file ${i} sha256`).toString('hex'),
+    });
+  }
+  reader.end();
+  return {
+    deliveryId,
+    client: { fingerprint: clientFingerprint.equals(ZERO_FINGERPRINT) ? null : clientFingerprint.toString('hex'), address },
+    server: { host, confirmPort, url },
+    confirmSecret,
+    files,
+    issuedAt,
+    expiresAt,
+  };
+}
+
+/**
+ * [88] Builds the sealed, signed plug-in data record. With a client public key only that client can
+ * open it (X25519 + HKDF + AES-256-GCM); without one it is sealed with the server's bundle key.
+ */
+export function sealPluginData(data: PluginData, keys: ServerKeySet, clientPublicKey: Buffer | null): Buffer {
+  const mode = clientPublicKey ? SealMode.Client : SealMode.Anonymous;
+  const salt = randomBytes(SALT_SIZE);
+  const nonce = newNonce();
+  const ikm = clientPublicKey ? x25519(keys.sealPrivateKey, publicKeyFromRaw(clientPublicKey, 'X25519')) : keys.sealPublicKey;
+  const header = new BufferWriter(PLUGIN_HEADER_SIZE)
+    .addUInt32(0) // total length, patched below
+    .addUInt8(PROTOCOL_VERSION)
+    .addUInt8(mode)
+    .addFixed(Buffer.from(keys.keyId, 'hex'), KEY_ID_SIZE)
+    .addFixed(keys.signPublicKey, PUBLIC_KEY_SIZE)
+    .addFixed(keys.sealPublicKey, PUBLIC_KEY_SIZE)
+    .addFixed(clientPublicKey ? Buffer.from(fingerprint(clientPublicKey), 'hex') : ZERO_FINGERPRINT, FINGERPRINT_SIZE)
+    .addFixed(salt, SALT_SIZE)
+    .addFixed(nonce, NONCE_SIZE);
+  const payload = encodePayload(data);
+  const total = PLUGIN_HEADER_SIZE + payload.length + TAG_SIZE + SIGNATURE_SIZE;
+  if (total > MAX_PLUGIN_DATA_SIZE) throw new ProtocolError('TOO_LARGE', `plug-in data of ${total} bytes exceeds ${MAX_PLUGIN_DATA_SIZE}`);
+  const headerBytes = header.patchUInt32(0, total).flush();
+  const sealed = seal(sealKeyFor(mode, salt, ikm), nonce, payload, headerBytes);
+  const unsigned = Buffer.concat([headerBytes, sealed]);
+  return Buffer.concat([unsigned, sign(null, signedBytes(unsigned), keys.signPrivateKey)]);
+}
+
+interface ParsedRecord {
+  envelope: PluginEnvelope;
+  header: Buffer;
+  salt: Buffer;
+  nonce: Buffer;
+  sealed: Buffer;
+}
+
+function parseRecord(record: Buffer): ParsedRecord {
+  if (record.length < MIN_RECORD_SIZE) throw new ProtocolError('TRUNCATED', `plug-in data of ${record.length} bytes is shorter than the minimum ${MIN_RECORD_SIZE}`);
+  if (record.length > MAX_PLUGIN_DATA_SIZE) throw new ProtocolError('TOO_LARGE', `plug-in data of ${record.length} bytes exceeds ${MAX_PLUGIN_DATA_SIZE}`);
+  const reader = new BufferReader(record, 'plug-in data');
+  const total = reader.uint32('total length');
+  if (total !== record.length) throw new ProtocolError('TRUNCATED', `plug-in data says ${total} bytes but has ${record.length}`);
+  const version = reader.uint8('version');
+  if (version !== PROTOCOL_VERSION) throw new ProtocolError('UNSUPPORTED_VERSION', `plug-in data version ${version} is not supported (expected ${PROTOCOL_VERSION})`);
+  const modeByte = reader.uint8('mode');
+  if (modeByte !== SealMode.Anonymous && modeByte !== SealMode.Client) throw new ProtocolError('MALFORMED', `unknown seal mode ${modeByte}`);
+  const keyId = reader.bytes(KEY_ID_SIZE, 'key id').toString('hex');
+  const signPublicKey = Buffer.from(reader.bytes(PUBLIC_KEY_SIZE, 'signing key'));
+  const sealPublicKey = Buffer.from(reader.bytes(PUBLIC_KEY_SIZE, 'sealing key'));
+  const recipient = reader.bytes(FINGERPRINT_SIZE, 'recipient');
+  const salt = reader.bytes(SALT_SIZE, 'salt');
+  const nonce = reader.bytes(NONCE_SIZE, 'nonce');
+  const unsigned = record.subarray(0, record.length - SIGNATURE_SIZE);
+  const signature = record.subarray(record.length - SIGNATURE_SIZE);
+  if (!verify(null, signedBytes(unsigned), publicKeyFromRaw(signPublicKey, 'Ed25519'), signature)) {
+    throw new ProtocolError('BAD_SIGNATURE', 'plug-in data signature does not verify: the bundle was altered or not made by this server');
+  }
+  return {
+    envelope: {
+      version,
+      mode: modeByte === SealMode.Client ? 'client' : 'anonymous',
+      keyId,
+      signPublicKey,
+      sealPublicKey,
+      recipient: modeByte === SealMode.Client ? recipient.toString('hex') : null,
+    },
+    header: record.subarray(0, PLUGIN_HEADER_SIZE),
+    salt,
+    nonce,
+    sealed: record.subarray(PLUGIN_HEADER_SIZE, record.length - SIGNATURE_SIZE),
+  };
+}
+
+/** Checks length, version and signature; returns the clear header (for the pin check before opening). */
+export function readPluginEnvelope(record: Buffer): PluginEnvelope {
+  return parseRecord(record).envelope;
+}
+
+/** Verifies and opens plug-in data. A client-sealed record needs the identity it was sealed to. */
+export function openPluginData(record: Buffer, options: { identity?: ClientIdentity }): { envelope: PluginEnvelope; data: PluginData } {
+  const parsed = parseRecord(record);
+  const { envelope } = parsed;
+  let ikm: Buffer;
+  if (envelope.mode === 'client') {
+    if (!options.identity || options.identity.fingerprint !== envelope.recipient) {
+      throw new ProtocolError('NOT_FOR_THIS_CLIENT', `plug-in data is sealed to client ${envelope.recipient?.slice(0, 16)}…, not to this one`);
+    }
+    ikm = x25519(options.identity.privateKey, publicKeyFromRaw(envelope.sealPublicKey, 'X25519'));
+  } else {
+    ikm = envelope.sealPublicKey;
+  }
+  const payload = open(sealKeyFor(envelope.mode === 'client' ? SealMode.Client : SealMode.Anonymous, parsed.salt, ikm), parsed.nonce, parsed.sealed, parsed.header, 'plug-in data');
+  return { envelope, data: decodePayload(payload) };
+}

@@ -1,0 +1,35 @@
+import { createCipheriv, createDecipheriv, diffieHellman, hkdfSync, KeyObject, randomBytes } from 'node:crypto';
+import { AES_KEY_SIZE, NONCE_SIZE, TAG_SIZE } from './constants.js';
+import { ProtocolError } from './errors.js';
+
+/** HKDF-SHA256 to one AES-256 key. */
+export function deriveKey(ikm: Buffer, salt: Buffer, label: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', ikm, salt, label, AES_KEY_SIZE));
+}
+
+export function x25519(privateKey: KeyObject, publicKey: KeyObject): Buffer {
+  return diffieHellman({ privateKey, publicKey });
+}
+
+export function newNonce(): Buffer {
+  return randomBytes(NONCE_SIZE);
+}
+
+/** AES-256-GCM; returns ciphertext followed by the 16-byte tag. */
+export function seal(key: Buffer, nonce: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_SIZE });
+  cipher.setAAD(aad);
+  return Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+}
+
+export function open(key: Buffer, nonce: Buffer, sealed: Buffer, aad: Buffer, what: string): Buffer {
+  if (sealed.length < TAG_SIZE) throw new ProtocolError('TRUNCATED', `${what}: sealed payload shorter than its tag`);
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_SIZE });
+  decipher.setAAD(aad);
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
+  try {
+    return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_SIZE)), decipher.final()]);
+  } catch {
+    throw new ProtocolError('SEAL_INVALID', `${what}: cannot be opened with this key (tampered or not meant for it)`);
+  }
+}
