@@ -1,0 +1,96 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { createServer, Server, Socket } from 'node:net';
+import { AnswerStatus, encodeAnswer, NO_DELIVERY_ID } from '../../protocol/answer.js';
+import { FrameType } from '../../protocol/constants.js';
+import { Frame, FrameParser } from '../../protocol/frame.js';
+import { AppConfig } from '../config/app-config.js';
+import { normalizeAddress } from '../common/ip.js';
+import { ConfirmationService } from './confirmation.service.js';
+
+/**
+ * [89] The delivery confirmation receiver: a TCP listener on CONFIRM_PORT, started and stopped with the
+ * application. Each connection may send confirmation frames; each gets an answer frame, in order.
+ * Bad bytes end that connection with a "malformed" answer, never the listener.
+ */
+@Injectable()
+export class ConfirmationListener implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ConfirmationListener.name);
+  private readonly sockets = new Set<Socket>();
+  private server: Server | null = null;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly confirmations: ConfirmationService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const server = createServer((socket) => this.accept(socket));
+    server.on('error', (error) => this.logger.error(`confirmation listener: ${error.message}`));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.confirmPort, this.config.confirmBindHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    this.logger.log(`confirmations on tcp://${this.config.confirmBindHost}:${this.port}`);
+  }
+
+  /** The bound port (differs from CONFIRM_PORT when that is 0). */
+  get port(): number {
+    const address = this.server?.address();
+    return typeof address === 'object' && address ? address.port : this.config.confirmPort;
+  }
+
+  get listening(): boolean {
+    return this.server?.listening ?? false;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+
+  private accept(socket: Socket): void {
+    const remoteAddress = normalizeAddress(socket.remoteAddress ?? 'unknown');
+    if (this.sockets.size >= this.config.confirmMaxConnections) {
+      socket.end(encodeAnswer({ status: AnswerStatus.TryLater, deliveryId: NO_DELIVERY_ID, message: 'too many connections; try again later', receipt: null }));
+      return;
+    }
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.setTimeout(this.config.confirmIdleTimeoutMs, () => socket.destroy());
+
+    const parser = new FrameParser(this.config.confirmMaxFrameBytes);
+    // Frames of one connection are answered one after the other, in the order they came.
+    let queue = Promise.resolve();
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        parser.parse(chunk, (frame) => {
+          queue = queue.then(() => this.answer(socket, frame, remoteAddress));
+        });
+      } catch (error) {
+        socket.pause();
+        const message = (error as Error).message;
+        queue = queue
+          .then(() => this.confirmations.refuseUnknown(NO_DELIVERY_ID, remoteAddress, AnswerStatus.Malformed, message))
+          .then((answer) => void socket.end(encodeAnswer(answer)));
+      }
+    });
+  }
+
+  private async answer(socket: Socket, frame: Frame, remoteAddress: string): Promise<void> {
+    if (socket.destroyed) return;
+    const answer =
+      frame.type === FrameType.Confirmation
+        ? await this.confirmations.handle(frame, remoteAddress)
+        : await this.confirmations.refuseUnknown(NO_DELIVERY_ID, remoteAddress, AnswerStatus.Malformed, `frame type ${frame.type} is not a confirmation`);
+    if (!socket.destroyed) socket.write(encodeAnswer(answer));
+  }
+}

@@ -1,0 +1,23 @@
+import { Controller, Get, Headers, Param, ParseUUIDPipe, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { ACCESS_TOKEN_HEADER, CLIENT_KEY_HEADER } from '../../protocol/constants.js';
+import { requesterAddress } from '../common/requester-address.js';
+import { BundlesService } from './bundles.service.js';
+
+/** GET a content's bundle: who may fetch is decided by the content's access policy, not by the admin token. */
+@Controller('api/contents')
+export class BundlesController {
+  constructor(private readonly bundles: BundlesService) {}
+
+  @Get(':id/bundle')
+  bundle(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Headers(CLIENT_KEY_HEADER) clientKey: string | undefined,
+    @Headers(ACCESS_TOKEN_HEADER) accessHeader: string | undefined,
+    @Query('access') accessQuery: string | undefined,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    return this.bundles.send({ contentId: id, clientKeyHeader: clientKey, accessToken: accessHeader ?? accessQuery, requesterAddress: requesterAddress(req) }, res);
+  }
+}

@@ -1,0 +1,153 @@
+import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomBytes } from 'node:crypto';
+import { DataSource, EntityManager } from 'typeorm';
+import { SECRET_SIZE } from '../../protocol/constants.js';
+import { deriveConfirmKey } from '../../protocol/confirmation.js';
+import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
+import { PluginData, sealPluginData } from '../../protocol/plugin-data.js';
+import { AppConfig } from '../config/app-config.js';
+import { Content } from '../contents/content.entity.js';
+import { ServerKeysService } from '../keys/server-keys.service.js';
+import { DeliveryEvent, DeliveryEventType } from './delivery-event.entity.js';
+import { Delivery } from './delivery.entity.js';
+import { ListDeliveriesQuery } from './dto/list-deliveries.query.js';
+
+export interface Requester {
+  /** The requester's IP as the server saw it: client information in anonymous mode. */
+  address: string;
+  /** Raw X25519 key from DCX-Client-Key: the plug-in data is then sealed to it. */
+  clientKey: Buffer | null;
+}
+
+export interface IssuedDelivery {
+  delivery: Delivery;
+  pluginData: Buffer;
+}
+
+export interface EventInput {
+  deliveryId: string | null;
+  type: DeliveryEventType;
+  reason?: string | null;
+  remoteAddress?: string | null;
+  detail?: Record<string, unknown> | null;
+}
+
+/** [871] + [88] + [872]: issues deliveries, records their transitions and lists them. */
+@Injectable()
+export class DeliveriesService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly config: AppConfig,
+    private readonly keys: ServerKeysService,
+  ) {}
+
+  /** Issues a fresh delivery of one content and builds its sealed plug-in data. */
+  async issue(content: Content, requester: Requester): Promise<IssuedDelivery> {
+    const keys = this.keys.current;
+    const issuedAt = new Date();
+    const expiresAt = new Date(issuedAt.getTime() + this.config.deliveryTtlSeconds * 1000);
+    const confirmSecret = randomBytes(SECRET_SIZE);
+    const clientFingerprint = requester.clientKey ? fingerprint(requester.clientKey) : null;
+    const data: PluginData = {
+      deliveryId: newDeliveryId(),
+      client: { fingerprint: clientFingerprint, address: requester.address },
+      server: { host: this.config.publicHost, confirmPort: this.config.confirmPort, url: this.config.publicUrl },
+      confirmSecret,
+      files: [{ name: content.name, size: content.size, sha256: content.sha256 }],
+      issuedAt,
+      expiresAt,
+    };
+    let pluginData: Buffer;
+    try {
+      pluginData = sealPluginData(data, keys, requester.clientKey);
+    } catch (error) {
+      // X25519 refuses low-order points: a key that agrees on nothing.
+      if (requester.clientKey) throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');
+      throw error;
+    }
+    const delivery = await this.dataSource.transaction(async (manager) => {
+      const row = manager.create(Delivery, {
+        id: data.deliveryId,
+        contentId: content.id,
+        status: 'issued',
+        clientFingerprint,
+        clientKey: requester.clientKey,
+        requesterIp: requester.address,
+        confirmKey: deriveConfirmKey(confirmSecret, data.deliveryId),
+        keyId: keys.keyId,
+        issuedAt,
+        expiresAt,
+        sentAt: null,
+        confirmedAt: null,
+        failedAt: null,
+        bytesSent: 0,
+        confirmedFrom: null,
+        receipt: null,
+      });
+      await manager.insert(Delivery, row);
+      await this.record(manager, { deliveryId: row.id, type: 'issued', remoteAddress: requester.address, detail: { contentId: content.id, clientFingerprint } });
+      return row;
+    });
+    return { delivery, pluginData };
+  }
+
+  /** The last byte left: issued → sent. A confirmation may already have overtaken it; then only sent_at is filled. */
+  async markSent(id: string, bytesSent: number): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const result = await manager
+        .createQueryBuilder()
+        .update(Delivery)
+        .set({ sentAt: () => 'now()', bytesSent, status: () => `CASE WHEN status = 'issued' THEN 'sent' ELSE status END` })
+        .where('id = :id AND sent_at IS NULL', { id })
+        .execute();
+      if (result.affected) await this.record(manager, { deliveryId: id, type: 'sent', detail: { bytesSent } });
+    });
+  }
+
+  /** The download was cut off before the last byte. */
+  async markFailed(id: string, bytesSent: number, reason: string): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const result = await manager
+        .createQueryBuilder()
+        .update(Delivery)
+        .set({ status: 'failed', failedAt: () => 'now()', bytesSent })
+        .where(`id = :id AND status = 'issued'`, { id })
+        .execute();
+      if (result.affected) await this.record(manager, { deliveryId: id, type: 'failed', reason, detail: { bytesSent } });
+    });
+  }
+
+  /** Appends to the audit trail inside the caller's transaction. */
+  async record(manager: EntityManager, event: EventInput): Promise<void> {
+    await manager.insert(DeliveryEvent, {
+      deliveryId: event.deliveryId,
+      type: event.type,
+      reason: event.reason ?? null,
+      remoteAddress: event.remoteAddress ?? null,
+      detail: event.detail ?? null,
+    });
+  }
+
+  async list(query: ListDeliveriesQuery) {
+    const builder = this.dataSource.getRepository(Delivery).createQueryBuilder('d').orderBy('d.issued_at', 'DESC').addOrderBy('d.id');
+    if (query.status) builder.andWhere('d.status = :status', { status: query.status });
+    if (query.contentId) builder.andWhere('d.content_id = :contentId', { contentId: query.contentId });
+    if (query.clientId) builder.andWhere('(d.client_fingerprint = :clientId OR d.requester_ip = :clientId)', { clientId: query.clientId });
+    const [items, total] = await builder.skip((query.page - 1) * query.pageSize).take(query.pageSize).getManyAndCount();
+    return { items, total, page: query.page, pageSize: query.pageSize };
+  }
+
+  async get(id: string) {
+    const delivery = await this.dataSource
+      .getRepository(Delivery)
+      .createQueryBuilder('d')
+      .leftJoinAndSelect('d.content', 'content')
+      .addSelect('d.receipt')
+      .where('d.id = :id', { id })
+      .getOne();
+    if (!delivery) throw new NotFoundException(`no delivery ${id}`);
+    const events = await this.dataSource.getRepository(DeliveryEvent).find({ where: { deliveryId: id }, order: { id: 'ASC' } });
+    return { ...delivery, receipt: delivery.receipt?.toString('base64') ?? null, events };
+  }
+}

@@ -1,0 +1,29 @@
+import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+export type DeliveryEventType = 'issued' | 'sent' | 'failed' | 'confirmed' | 'refused' | 'expired';
+
+/** The audit trail: every transition and every refused confirmation. */
+@Entity('delivery_events')
+export class DeliveryEvent {
+  @PrimaryGeneratedColumn('increment', { type: 'bigint' })
+  id: string;
+
+  /** null for a refusal that named no known delivery (the claimed id is in detail). */
+  @Column('uuid', { name: 'delivery_id', nullable: true })
+  deliveryId: string | null;
+
+  @Column('text')
+  type: DeliveryEventType;
+
+  @Column('text', { nullable: true })
+  reason: string | null;
+
+  @Column('text', { name: 'remote_address', nullable: true })
+  remoteAddress: string | null;
+
+  @Column('timestamptz', { default: () => 'now()' })
+  at: Date;
+
+  @Column('jsonb', { nullable: true })
+  detail: Record<string, unknown> | null;
+}

@@ -1,0 +1,66 @@
+import { Column, Entity, JoinColumn, ManyToOne, PrimaryColumn, Relation } from 'typeorm';
+import { Content } from '../contents/content.entity.js';
+
+export const DELIVERY_STATUSES = ['issued', 'sent', 'confirmed', 'failed', 'expired'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** bigint columns come back from pg as strings; sizes stay far below 2^53. */
+export const bigintToNumber = { to: (value: number) => value, from: (value: string | null) => (value === null ? null : Number(value)) };
+
+/** [872] One delivery: a confirmation ID issued for one content to one client. */
+@Entity('deliveries')
+export class Delivery {
+  /** The 128-bit delivery confirmation ID. */
+  @PrimaryColumn('uuid')
+  id: string;
+
+  @Column('uuid', { name: 'content_id' })
+  contentId: string;
+
+  @ManyToOne(() => Content)
+  @JoinColumn({ name: 'content_id' })
+  content?: Relation<Content>;
+
+  @Column('text')
+  status: DeliveryStatus;
+
+  @Column('char', { name: 'client_fingerprint', length: 64, nullable: true })
+  clientFingerprint: string | null;
+
+  @Column('bytea', { name: 'client_key', nullable: true })
+  clientKey: Buffer | null;
+
+  @Column('text', { name: 'requester_ip' })
+  requesterIp: string;
+
+  /** HKDF of the per-delivery secret; the secret itself is kept nowhere. Never selected by default. */
+  @Column('bytea', { name: 'confirm_key', select: false })
+  confirmKey: Buffer;
+
+  @Column('text', { name: 'key_id' })
+  keyId: string;
+
+  @Column('timestamptz', { name: 'issued_at' })
+  issuedAt: Date;
+
+  @Column('timestamptz', { name: 'expires_at' })
+  expiresAt: Date;
+
+  @Column('timestamptz', { name: 'sent_at', nullable: true })
+  sentAt: Date | null;
+
+  @Column('timestamptz', { name: 'confirmed_at', nullable: true })
+  confirmedAt: Date | null;
+
+  @Column('timestamptz', { name: 'failed_at', nullable: true })
+  failedAt: Date | null;
+
+  @Column('bigint', { name: 'bytes_sent', default: 0, transformer: bigintToNumber })
+  bytesSent: number;
+
+  @Column('text', { name: 'confirmed_from', nullable: true })
+  confirmedFrom: string | null;
+
+  @Column('bytea', { nullable: true, select: false })
+  receipt: Buffer | null;
+}

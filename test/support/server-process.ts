@@ -1,0 +1,79 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createTestDatabase } from './database.js';
+import { freePort } from './ports.js';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export type DatabaseMode = 'postgres' | 'pglite';
+
+export interface RunningServer {
+  url: string;
+  confirmPort: number;
+  adminToken: string;
+  dataDir: string;
+  output: () => string;
+  stop: () => Promise<void>;
+  admin: (path: string, init?: RequestInit) => Promise<Response>;
+}
+
+/** Starts the real server (the built dist/, as `npm start` does) on free ports with its own DATA_DIR. */
+export async function startServer(mode: DatabaseMode, extraEnv: Record<string, string> = {}): Promise<RunningServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'dcx-server-'));
+  const database = mode === 'postgres' ? await createTestDatabase() : null;
+  const port = await freePort();
+  const confirmPort = await freePort();
+  const adminToken = randomBytes(24).toString('base64url');
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PORT: String(port),
+    CONFIRM_PORT: String(confirmPort),
+    PUBLIC_HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    ADMIN_TOKEN: adminToken,
+    ...(database ? { DATABASE_URL: database.url } : {}),
+    ...extraEnv,
+  };
+  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'dist/src/server/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+    await database?.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`server exited with ${child.exitCode}:\n${output}`);
+    }
+    try {
+      if ((await fetch(`${url}/.well-known/dcx`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`server did not start within 60 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    confirmPort,
+    adminToken,
+    dataDir,
+    output: () => output,
+    stop,
+    admin: (path, init = {}) => fetch(`${url}${path}`, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${adminToken}` } }),
+  };
+}
