@@ -1,0 +1,90 @@
+import { resolve } from 'node:path';
+import { EnvironmentVariables, RawEnvironment, validateEnvironment } from './environment.js';
+
+/**
+ * The validated configuration, built once at start and injected everywhere (inject `AppConfig`).
+ * Paths are absolute; the public URL has no trailing slash.
+ */
+export class AppConfig {
+  /** HTTP port (PORT). */
+  readonly port: number;
+  /** TCP port of the delivery confirmation receiver (CONFIRM_PORT). */
+  readonly confirmPort: number;
+  /** Address the confirmation receiver binds to (CONFIRM_BIND_HOST, default 0.0.0.0). */
+  readonly confirmBindHost: string;
+  /** Express "trust proxy" setting, which decides req.ip (TRUST_PROXY, default false). */
+  readonly trustProxy: boolean | number | string;
+  /** Host name clients connect to for confirmation (PUBLIC_HOST). */
+  readonly publicHost: string;
+  /** HTTP origin written into bundles and returned in bundle URLs (PUBLIC_URL). */
+  readonly publicUrl: string;
+  /** Absolute data directory (DATA_DIR). */
+  readonly dataDir: string;
+  /** External PostgreSQL; undefined means the embedded PGlite database (DATABASE_URL). */
+  readonly databaseUrl: string | undefined;
+  /** Admin token given in the environment; undefined means the generated token file (ADMIN_TOKEN). */
+  readonly adminToken: string | undefined;
+  /** Absolute path of an operator-provided server key set file (SERVER_KEY_FILE). */
+  readonly serverKeyFile: string | undefined;
+  readonly deliveryTtlSeconds: number;
+  readonly maxUploadBytes: number;
+  readonly confirmMaxFrameBytes: number;
+  readonly confirmIdleTimeoutMs: number;
+  readonly confirmMaxConnections: number;
+  readonly dbPoolSize: number;
+
+  /** DATA_DIR/admin-token: where a generated admin token is kept. */
+  readonly adminTokenFile: string;
+  /** DATA_DIR/keys: the generated server key set. */
+  readonly keysDir: string;
+  /** DATA_DIR/pgdata: the embedded database. */
+  readonly pgDataDir: string;
+  /** DATA_DIR/pgdata.lock */
+  readonly pgLockFile: string;
+  /** DATA_DIR/contents: content-addressed storage. */
+  readonly contentsDir: string;
+  /** DATA_DIR/tmp: uploads in progress. */
+  readonly tmpDir: string;
+
+  constructor(env: EnvironmentVariables, cwd: string = process.cwd()) {
+    this.port = env.PORT;
+    this.confirmPort = env.CONFIRM_PORT;
+    this.confirmBindHost = env.CONFIRM_BIND_HOST;
+    this.trustProxy = env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY === 'false' ? false : /^\d+$/.test(env.TRUST_PROXY) ? Number(env.TRUST_PROXY) : env.TRUST_PROXY;
+    this.publicHost = env.PUBLIC_HOST;
+    this.publicUrl = (env.PUBLIC_URL ?? `http://${env.PUBLIC_HOST}:${env.PORT}`).replace(/\/+$/, '');
+    this.dataDir = resolve(cwd, env.DATA_DIR);
+    this.databaseUrl = env.DATABASE_URL;
+    this.adminToken = env.ADMIN_TOKEN;
+    this.serverKeyFile = env.SERVER_KEY_FILE === undefined ? undefined : resolve(cwd, env.SERVER_KEY_FILE);
+    this.deliveryTtlSeconds = env.DELIVERY_TTL_SECONDS;
+    this.maxUploadBytes = env.MAX_UPLOAD_BYTES;
+    this.confirmMaxFrameBytes = env.CONFIRM_MAX_FRAME_BYTES;
+    this.confirmIdleTimeoutMs = env.CONFIRM_IDLE_TIMEOUT_MS;
+    this.confirmMaxConnections = env.CONFIRM_MAX_CONNECTIONS;
+    this.dbPoolSize = env.DB_POOL_SIZE;
+
+    this.adminTokenFile = resolve(this.dataDir, 'admin-token');
+    this.keysDir = resolve(this.dataDir, 'keys');
+    this.pgDataDir = resolve(this.dataDir, 'pgdata');
+    this.pgLockFile = resolve(this.dataDir, 'pgdata.lock');
+    this.contentsDir = resolve(this.dataDir, 'contents');
+    this.tmpDir = resolve(this.dataDir, 'tmp');
+  }
+
+  /** One line describing the database, without credentials. */
+  describeDatabase(): string {
+    if (this.databaseUrl === undefined) return `embedded PGlite at ${this.pgDataDir}`;
+    try {
+      const url = new URL(this.databaseUrl);
+      return `PostgreSQL ${url.hostname}${url.port ? `:${url.port}` : ''}${url.pathname}`;
+    } catch {
+      return 'PostgreSQL (DATABASE_URL)';
+    }
+  }
+}
+
+/** Validates `env` (process.env by default) and builds the AppConfig; throws ConfigError naming the bad variable. */
+export function loadAppConfig(env: RawEnvironment = process.env, cwd: string = process.cwd()): AppConfig {
+  return new AppConfig(validateEnvironment(env), cwd);
+}

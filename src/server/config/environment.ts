@@ -1,0 +1,122 @@
+import { hostname } from 'node:os';
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, validateSync } from 'class-validator';
+
+/** A configuration value that cannot be used; its message names the variable and is safe to print. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** The variables DCX reads, exactly as the environment names them. */
+export const ENVIRONMENT_VARIABLES = [
+  'PORT',
+  'CONFIRM_PORT',
+  'CONFIRM_BIND_HOST',
+  'TRUST_PROXY',
+  'PUBLIC_HOST',
+  'PUBLIC_URL',
+  'DATA_DIR',
+  'DATABASE_URL',
+  'ADMIN_TOKEN',
+  'SERVER_KEY_FILE',
+  'DELIVERY_TTL_SECONDS',
+  'MAX_UPLOAD_BYTES',
+  'CONFIRM_MAX_FRAME_BYTES',
+  'CONFIRM_IDLE_TIMEOUT_MS',
+  'CONFIRM_MAX_CONNECTIONS',
+  'DB_POOL_SIZE',
+] as const;
+
+export type EnvironmentVariableName = (typeof ENVIRONMENT_VARIABLES)[number];
+export type RawEnvironment = Readonly<Record<string, string | undefined>>;
+
+/** Decimal digits become a number; anything else stays a string so that IsInt reports it. */
+const integer = () =>
+  Transform(({ value }: { value: unknown }) => (typeof value === 'string' && /^\s*\d{1,16}\s*$/.test(value) ? Number(value) : value));
+
+const GIB = 1024 ** 3;
+
+/**
+ * The environment after validation. Defaults live here; derived values (absolute paths,
+ * the public URL) are computed by AppConfig.
+ */
+export class EnvironmentVariables {
+  @integer() @IsInt() @Min(1) @Max(65535)
+  PORT: number = 8080;
+
+  /** 0 lets the OS pick (tests); the listener reports the bound port. */
+  @integer() @IsInt() @Min(0) @Max(65535)
+  CONFIRM_PORT: number = 7070;
+
+  @IsString() @Matches(/^[A-Za-z0-9.\-:]+$/, { message: 'CONFIRM_BIND_HOST must be an IP address or a host name' })
+  CONFIRM_BIND_HOST: string = '0.0.0.0';
+
+  /** Express "trust proxy": false (default), true, a hop count, or a comma list of addresses/subnets/loopback,linklocal,uniquelocal. */
+  @IsString() @Matches(/^(true|false|\d{1,2}|[A-Za-z0-9.:/]+(\s*,\s*[A-Za-z0-9.:/]+)*)$/, {
+    message: 'TRUST_PROXY must be true, false, a hop count or a comma-separated list of addresses/subnets',
+  })
+  TRUST_PROXY: string = 'false';
+
+  @IsString() @MinLength(1) @MaxLength(253) @Matches(/^[A-Za-z0-9.\-:[\]]+$/, { message: 'PUBLIC_HOST must be a host name or an IP address' })
+  PUBLIC_HOST: string = hostname();
+
+  @IsOptional()
+  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'PUBLIC_URL must be an http:// or https:// URL' })
+  PUBLIC_URL?: string;
+
+  @IsString() @MinLength(1)
+  DATA_DIR: string = './var';
+
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/[^\s]+$/, { message: 'DATABASE_URL must be a postgres:// or postgresql:// URL' })
+  DATABASE_URL?: string;
+
+  @IsOptional() @IsString()
+  @MinLength(16, { message: 'ADMIN_TOKEN must be at least 16 characters long' })
+  @Matches(/^[\x21-\x7e]+$/, { message: 'ADMIN_TOKEN must be printable ASCII without spaces' })
+  ADMIN_TOKEN?: string;
+
+  @IsOptional() @IsString() @MinLength(1)
+  SERVER_KEY_FILE?: string;
+
+  @integer() @IsInt() @Min(60) @Max(366 * 86400)
+  DELIVERY_TTL_SECONDS: number = 86400;
+
+  @integer() @IsInt() @Min(1) @Max(Number.MAX_SAFE_INTEGER)
+  MAX_UPLOAD_BYTES: number = 64 * GIB;
+
+  @integer() @IsInt() @Min(512) @Max(16 * 1024 * 1024)
+  CONFIRM_MAX_FRAME_BYTES: number = 65536;
+
+  @integer() @IsInt() @Min(100) @Max(3_600_000)
+  CONFIRM_IDLE_TIMEOUT_MS: number = 10000;
+
+  @integer() @IsInt() @Min(1) @Max(1_000_000)
+  CONFIRM_MAX_CONNECTIONS: number = 1024;
+
+  @integer() @IsInt() @Min(1) @Max(1000)
+  DB_POOL_SIZE: number = 10;
+}
+
+/**
+ * Validates the DCX variables of `raw` (other keys are ignored; unset or empty means the default).
+ * Throws one ConfigError naming every bad variable; secrets are never echoed.
+ */
+export function validateEnvironment(raw: RawEnvironment): EnvironmentVariables {
+  const plain: Record<string, string> = {};
+  for (const name of ENVIRONMENT_VARIABLES) {
+    const value = raw[name];
+    if (value !== undefined && value.trim() !== '') plain[name] = value.trim();
+  }
+  const env = plainToInstance(EnvironmentVariables, plain);
+  const errors = validateSync(env, { forbidUnknownValues: true });
+  if (errors.length > 0) {
+    const problems = errors.map((error) => {
+      const messages = Object.values(error.constraints ?? {}).join('; ') || `${error.property} is invalid`;
+      const secret = error.property === 'ADMIN_TOKEN' || error.property === 'DATABASE_URL';
+      return secret ? messages : `${messages} (got ${JSON.stringify(plain[error.property])})`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return env;
+}
