@@ -1,0 +1,36 @@
+import { fileURLToPath } from 'node:url';
+import type { PostgresDataSourceOptions } from 'typeorm/driver/postgres/PostgresDataSourceOptions.js';
+import { AppConfig } from '../config/app-config.js';
+import type { PostgresEndpoint } from './embedded-postgres.js';
+
+/** dist/migrations/*.js, found relative to this compiled file (dist/src/server/database). */
+export const MIGRATIONS_GLOB = fileURLToPath(new URL('../../../migrations/*.js', import.meta.url));
+
+/** Every compiled entity, for the TypeORM CLI (the Nest app uses autoLoadEntities instead). */
+export const ENTITIES_GLOB = fileURLToPath(new URL('../**/*.entity.js', import.meta.url));
+
+/**
+ * The one place that builds TypeORM's options, for the Nest app and for the TypeORM CLI.
+ * `embedded` is the endpoint of the running EmbeddedPostgres when DATABASE_URL is unset.
+ */
+export function buildDataSourceOptions(config: AppConfig, embedded?: PostgresEndpoint): PostgresDataSourceOptions {
+  const connection =
+    config.databaseUrl !== undefined
+      ? { url: config.databaseUrl }
+      : embedded !== undefined
+        ? { host: embedded.host, port: embedded.port, username: 'postgres', password: 'postgres', database: 'postgres' }
+        : undefined;
+  if (connection === undefined) throw new Error('DATABASE_URL is unset and the embedded database is not running');
+  return {
+    type: 'postgres',
+    ...connection,
+    applicationName: 'dcx',
+    poolSize: config.dbPoolSize,
+    uuidExtension: 'pgcrypto',
+    synchronize: false,
+    migrations: [MIGRATIONS_GLOB],
+    migrationsRun: true,
+    migrationsTableName: 'typeorm_migrations',
+    logging: ['error', 'warn', 'migration'],
+  };
+}
