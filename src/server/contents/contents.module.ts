@@ -1,0 +1,32 @@
+import { Module } from '@nestjs/common';
+import { MulterModule } from '@nestjs/platform-express';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuthModule } from '../auth/auth.module.js';
+import { AppConfig } from '../config/app-config.js';
+import { Content } from './content.entity.js';
+import { ContentStorageModule } from './content-storage.module.js';
+import { ContentsController } from './contents.controller.js';
+import { ContentsService } from './contents.service.js';
+import { ContentUploadEngine } from './upload-storage-engine.js';
+
+/** Exports ContentsService (findDeliverable) and, through ContentStorageModule, ContentStorage (openRead, pathOf). */
+@Module({
+  imports: [
+    TypeOrmModule.forFeature([Content]),
+    AuthModule,
+    ContentStorageModule,
+    MulterModule.registerAsync({
+      imports: [ContentStorageModule],
+      inject: [ContentUploadEngine, AppConfig],
+      useFactory: (engine: ContentUploadEngine, config: AppConfig) => ({
+        storage: engine,
+        defParamCharset: 'utf8',
+        limits: { fileSize: config.maxUploadBytes, files: 1, fields: 4, fieldSize: 1024, parts: 8 },
+      }),
+    }),
+  ],
+  controllers: [ContentsController],
+  providers: [ContentsService],
+  exports: [ContentsService, ContentStorageModule],
+})
+export class ContentsModule {}

@@ -1,0 +1,118 @@
+import { BadRequestException, ForbiddenException, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { EntityManager, Repository } from 'typeorm';
+import { matchesHash, newSecret, sha256Hex } from '../auth/secrets.js';
+import { AppConfig } from '../config/app-config.js';
+import { ContentResponseDto, CreateContentDto } from './content.dto.js';
+import { Content } from './content.entity.js';
+import { ContentStorage } from './content-storage.js';
+import { normalizeMediaType, sanitizeFileName } from './file-name.js';
+import type { StoredUpload } from './upload-storage-engine.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Serialises writers of one stored file (upload vs delete of the same SHA-256) across
+ * transactions and replicas; released at commit.
+ */
+async function lockDigest(manager: EntityManager, sha256: string): Promise<void> {
+  await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [sha256]);
+}
+
+@Injectable()
+export class ContentsService {
+  constructor(
+    @InjectRepository(Content) private readonly contents: Repository<Content>,
+    private readonly storage: ContentStorage,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Stores an upload that the ContentUploadEngine has streamed to a temp file and hashed. */
+  async create(upload: StoredUpload | undefined, dto: CreateContentDto): Promise<ContentResponseDto> {
+    if (upload === undefined) throw new BadRequestException('multipart field "file" is required');
+    try {
+      const access = dto.access ?? 'public';
+      const accessToken = access === 'token' ? newSecret() : undefined;
+      const content = await this.contents.manager.transaction(async (manager) => {
+        await lockDigest(manager, upload.sha256);
+        const storageKey = await this.storage.commit(upload.path, upload.sha256);
+        return manager.save(
+          manager.create(Content, {
+            name: sanitizeFileName(upload.originalname),
+            mediaType: normalizeMediaType(upload.mimetype),
+            size: upload.size,
+            sha256: upload.sha256,
+            crc32: upload.crc32,
+            storageKey,
+            access,
+            accessTokenHash: accessToken === undefined ? null : sha256Hex(accessToken),
+          }),
+        );
+      });
+      return { ...this.toResponse(content), ...(accessToken !== undefined && { accessToken }) };
+    } finally {
+      await this.storage.removeTemp(upload.path);
+    }
+  }
+
+  async list(): Promise<ContentResponseDto[]> {
+    const contents = await this.contents.find({ order: { createdAt: 'DESC', id: 'ASC' } });
+    return contents.map((content) => this.toResponse(content));
+  }
+
+  async get(id: string): Promise<ContentResponseDto> {
+    return this.toResponse(await this.findLive(id));
+  }
+
+  /** A live (not deleted) content, or 404. */
+  async findLive(id: string): Promise<Content> {
+    const content = UUID.test(id) ? await this.contents.findOne({ where: { id } }) : null;
+    if (content === null) throw new NotFoundException(`no content ${id}`);
+    return content;
+  }
+
+  /**
+   * The content a bundle may be built from: 404 when unknown or deleted; for token access,
+   * 401 without a token and 403 with a wrong one (compared in constant time).
+   */
+  async findDeliverable(id: string, accessToken: string | undefined): Promise<Content> {
+    const content = await this.findLive(id);
+    if (content.access === 'token') {
+      if (accessToken === undefined || accessToken === '') throw new UnauthorizedException('this content needs an access token');
+      if (content.accessTokenHash === null || !matchesHash(accessToken, content.accessTokenHash)) {
+        throw new ForbiddenException('wrong access token');
+      }
+    }
+    return content;
+  }
+
+  /** Soft delete; the stored file goes when no other live content has the same SHA-256. */
+  async remove(id: string): Promise<void> {
+    await this.contents.manager.transaction(async (manager) => {
+      const content = UUID.test(id) ? await manager.findOne(Content, { where: { id } }) : null;
+      if (content === null) throw new NotFoundException(`no content ${id}`);
+      await lockDigest(manager, content.sha256);
+      await manager.softDelete(Content, { id });
+      const stillUsed = await manager.exists(Content, { where: { sha256: content.sha256 } });
+      // Inside the transaction, so that the digest lock still keeps a concurrent upload of the same bytes out.
+      if (!stillUsed) await this.storage.remove(content.storageKey);
+    });
+  }
+
+  bundleUrl(id: string): string {
+    return `${this.config.publicUrl}/api/contents/${id}/bundle`;
+  }
+
+  private toResponse(content: Content): ContentResponseDto {
+    return {
+      id: content.id,
+      name: content.name,
+      mediaType: content.mediaType,
+      size: content.size,
+      sha256: content.sha256,
+      access: content.access,
+      createdAt: content.createdAt.toISOString(),
+      bundleUrl: this.bundleUrl(content.id),
+    };
+  }
+}

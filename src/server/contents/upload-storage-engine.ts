@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { Transform, TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { crc32 } from 'node:zlib';
+import { Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import type { StorageEngine } from 'multer';
+import { ContentStorage } from './content-storage.js';
+
+/** What the engine adds to multer's file: the temp path plus size and digests computed on the way. */
+export interface HashedUpload {
+  path: string;
+  size: number;
+  sha256: string;
+  crc32: number;
+}
+
+/** The file a route handler receives through `@UploadedFile()` when this engine is in use. */
+export type StoredUpload = Express.Multer.File & HashedUpload;
+
+/** Passes chunks through while computing SHA-256, CRC-32 and the byte count. */
+export class DigestingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  private crc = 0;
+  size = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.crc = crc32(chunk, this.crc);
+    this.size += chunk.length;
+    callback(null, chunk);
+  }
+
+  /** Call once, after the stream has ended. */
+  result(): { size: number; sha256: string; crc32: number } {
+    return { size: this.size, sha256: this.hash.digest('hex'), crc32: this.crc >>> 0 };
+  }
+}
+
+/**
+ * A multer StorageEngine that streams the upload to a temp file under DATA_DIR/tmp while hashing
+ * it; nothing is buffered whole. The route handler moves the temp file into content storage.
+ * A file cut short by the size limit (busboy truncates it) is removed; multer answers 413.
+ */
+@Injectable()
+export class ContentUploadEngine implements StorageEngine {
+  constructor(private readonly storage: ContentStorage) {}
+
+  _handleFile(_req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<Express.Multer.File>) => void): void {
+    this.store(file).then(
+      (info) => callback(null, info as Partial<Express.Multer.File>),
+      (error: unknown) => callback(error),
+    );
+  }
+
+  _removeFile(_req: Request, file: Express.Multer.File, callback: (error: Error | null) => void): void {
+    if (!file.path) return callback(null);
+    this.storage.removeTemp(file.path).then(
+      () => callback(null),
+      (error: Error) => callback(error),
+    );
+  }
+
+  /** Streams `file.stream` to a temp file; exposed for tests. */
+  async store(file: Pick<Express.Multer.File, 'stream'>): Promise<HashedUpload> {
+    const source = file.stream as NodeJS.ReadableStream & { truncated?: boolean };
+    let truncated = false;
+    source.on('limit', () => (truncated = true));
+    const temp = this.storage.createTempFile();
+    const digest = new DigestingStream();
+    try {
+      await pipeline(source, digest, temp.stream);
+      if (truncated || source.truncated === true) throw new Error('upload exceeds the size limit');
+    } catch (error) {
+      await this.storage.removeTemp(temp.path);
+      throw error;
+    }
+    return { path: temp.path, ...digest.result() };
+  }
+}
