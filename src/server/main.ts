@@ -8,7 +8,11 @@ import { AppConfig } from './config/app-config.js';
 
 async function bootstrap(): Promise<void> {
   // Logs are buffered until start-up succeeds: a failed start prints one clear line, not Nest's stack trace.
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, { bufferLogs: true, abortOnError: false });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, {
+    bufferLogs: true,
+    autoFlushLogs: false,
+    abortOnError: false,
+  });
   app.useLogger(new ConsoleLogger());
   app.flushLogs();
   app.enableShutdownHooks();

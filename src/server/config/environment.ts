@@ -30,9 +30,16 @@ export const ENVIRONMENT_VARIABLES = [
 export type EnvironmentVariableName = (typeof ENVIRONMENT_VARIABLES)[number];
 export type RawEnvironment = Readonly<Record<string, string | undefined>>;
 
-/** Decimal digits become a number; anything else stays a string so that IsInt reports it. */
-const integer = () =>
-  Transform(({ value }: { value: unknown }) => (typeof value === 'string' && /^\s*\d{1,16}\s*$/.test(value) ? Number(value) : value));
+/** Decimal digits become a number; anything else stays a string so that the check below reports it. */
+const toInteger = Transform(({ value }: { value: unknown }) => (typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : value));
+
+/** An integer variable in [min, max], with one message naming the variable and the range. */
+function IntegerIn(min: number, max: number): PropertyDecorator {
+  const message = ({ property }: { property: string }) => `${property} must be an integer from ${min} to ${max}`;
+  return (target, key) => {
+    for (const decorator of [toInteger, IsInt({ message }), Min(min, { message }), Max(max, { message })]) decorator(target, key);
+  };
+}
 
 const GIB = 1024 ** 3;
 
@@ -41,11 +48,11 @@ const GIB = 1024 ** 3;
  * the public URL) are computed by AppConfig.
  */
 export class EnvironmentVariables {
-  @integer() @IsInt() @Min(1) @Max(65535)
+  @IntegerIn(1, 65535)
   PORT: number = 8080;
 
   /** 0 lets the OS pick (tests); the listener reports the bound port. */
-  @integer() @IsInt() @Min(0) @Max(65535)
+  @IntegerIn(0, 65535)
   CONFIRM_PORT: number = 7070;
 
   @IsString() @Matches(/^[A-Za-z0-9.\-:]+$/, { message: 'CONFIRM_BIND_HOST must be an IP address or a host name' })
@@ -79,22 +86,22 @@ export class EnvironmentVariables {
   @IsOptional() @IsString() @MinLength(1)
   SERVER_KEY_FILE?: string;
 
-  @integer() @IsInt() @Min(60) @Max(366 * 86400)
+  @IntegerIn(60, 366 * 86400)
   DELIVERY_TTL_SECONDS: number = 86400;
 
-  @integer() @IsInt() @Min(1) @Max(Number.MAX_SAFE_INTEGER)
+  @IntegerIn(1, Number.MAX_SAFE_INTEGER)
   MAX_UPLOAD_BYTES: number = 64 * GIB;
 
-  @integer() @IsInt() @Min(512) @Max(16 * 1024 * 1024)
+  @IntegerIn(512, 16 * 1024 * 1024)
   CONFIRM_MAX_FRAME_BYTES: number = 65536;
 
-  @integer() @IsInt() @Min(100) @Max(3_600_000)
+  @IntegerIn(100, 3_600_000)
   CONFIRM_IDLE_TIMEOUT_MS: number = 10000;
 
-  @integer() @IsInt() @Min(1) @Max(1_000_000)
+  @IntegerIn(1, 1_000_000)
   CONFIRM_MAX_CONNECTIONS: number = 1024;
 
-  @integer() @IsInt() @Min(1) @Max(1000)
+  @IntegerIn(1, 1000)
   DB_POOL_SIZE: number = 10;
 }
 
@@ -109,7 +116,7 @@ export function validateEnvironment(raw: RawEnvironment): EnvironmentVariables {
     if (value !== undefined && value.trim() !== '') plain[name] = value.trim();
   }
   const env = plainToInstance(EnvironmentVariables, plain);
-  const errors = validateSync(env, { forbidUnknownValues: true });
+  const errors = validateSync(env, { forbidUnknownValues: true, stopAtFirstError: true });
   if (errors.length > 0) {
     const problems = errors.map((error) => {
       const messages = Object.values(error.constraints ?? {}).join('; ') || `${error.property} is invalid`;

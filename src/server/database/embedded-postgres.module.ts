@@ -1,10 +1,7 @@
 import { Module } from '@nestjs/common';
 import { EmbeddedPostgres } from './embedded-postgres.js';
 
-/**
- * Kept apart from DatabaseModule on purpose: imported by TypeORM's async module, it sits deeper in
- * the module graph, so Nest shuts it down after TypeORM has closed its pool.
- */
+/** Imported by TypeORM's async module so that its options factory can start the embedded database. */
 @Module({
   providers: [EmbeddedPostgres],
   exports: [EmbeddedPostgres],

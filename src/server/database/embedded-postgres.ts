@@ -1,8 +1,11 @@
 import { mkdir } from 'node:fs/promises';
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Injectable, Logger, OnApplicationShutdown, Optional } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { PGlite } from '@electric-sql/pglite';
 import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { DataDirLock } from './data-dir-lock.js';
 
@@ -24,7 +27,10 @@ export class EmbeddedPostgres implements OnApplicationShutdown {
   private server: PGLiteSocketServer | undefined;
   private starting: Promise<PostgresEndpoint> | undefined;
 
-  constructor(private readonly config: AppConfig) {
+  constructor(
+    private readonly config: AppConfig,
+    @Optional() private readonly moduleRef?: ModuleRef,
+  ) {
     this.lock = new DataDirLock(config.pgLockFile, config.dataDir);
   }
 
@@ -64,6 +70,12 @@ export class EmbeddedPostgres implements OnApplicationShutdown {
     this.db = undefined;
     this.starting = undefined;
     try {
+      if (server) {
+        // pg clients close their sockets a moment after pool.end() resolves.
+        for (let waited = 0; server.getStats().activeConnections > 0 && waited < 2000; waited += 50) await sleep(50);
+        const open = server.getStats().activeConnections;
+        if (open > 0) this.logger.warn(`stopping embedded PostgreSQL with ${open} connection(s) still open`);
+      }
       if (server) await server.stop();
     } finally {
       try {
@@ -74,7 +86,20 @@ export class EmbeddedPostgres implements OnApplicationShutdown {
     }
   }
 
+  /**
+   * TypeOrmCoreModule is global, so Nest would shut it down after this provider: close TypeORM's
+   * pool here first (it then skips its own destroy). Use the database no later than
+   * beforeApplicationShutdown.
+   */
   async onApplicationShutdown(): Promise<void> {
+    if (this.server === undefined && this.db === undefined) return;
+    try {
+      const dataSource = this.moduleRef?.get(DataSource, { strict: false });
+      if (dataSource?.isInitialized) await dataSource.destroy();
+    } catch (error) {
+      this.logger.warn(`closing the TypeORM data source: ${(error as Error).message}`);
+    }
     await this.stop();
+    this.logger.log('embedded PostgreSQL stopped');
   }
 }
