@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_SIZE, FrameType, LENGTH_SIZE, PROTOCOL_VERSION } from './constants.js';
+import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_SIZE, FrameType, LENGTH_SIZE, PROTOCOL_VERSION, VERSION_SIZE } from './constants.js';
 import { ProtocolError } from './errors.js';
 
 /** One TCP frame: [length u32 (counting itself)][version u8][type u8][body]. */
@@ -14,7 +14,7 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Cuts a TCP byte stream into frames, keeping leftover bytes across chunks (as pg-protocol's Parser).
- * A length above maxFrameSize is refused as soon as the header arrives, before anything is buffered.
+ * A length above maxFrameSize is refused as soon as its 4 bytes arrive, before any body is buffered.
  */
 export class FrameParser {
   private buffer: Buffer = EMPTY;
@@ -24,7 +24,9 @@ export class FrameParser {
   parse(chunk: Buffer, onFrame: (frame: Frame) => void): void {
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     let offset = 0;
-    while (this.buffer.length - offset >= FRAME_HEADER_SIZE) {
+    // Judge the length as soon as its 4 bytes are here, and the version as soon as its byte is:
+    // a peer announcing a huge frame is refused before it sends (and we buffer) any of the body.
+    while (this.buffer.length - offset >= LENGTH_SIZE) {
       const length = this.buffer.readUInt32BE(offset);
       if (length < FRAME_HEADER_SIZE) {
         this.buffer = EMPTY;
@@ -34,6 +36,7 @@ export class FrameParser {
         this.buffer = EMPTY;
         throw new ProtocolError('TOO_LARGE', `frame of ${length} bytes exceeds the limit of ${this.maxFrameSize}`);
       }
+      if (this.buffer.length - offset < LENGTH_SIZE + VERSION_SIZE) break;
       const version = this.buffer.readUInt8(offset + LENGTH_SIZE);
       if (version !== PROTOCOL_VERSION) {
         this.buffer = EMPTY;
@@ -43,7 +46,7 @@ export class FrameParser {
       // Copy: the frame outlives this chunk's buffer.
       const raw = Buffer.from(this.buffer.subarray(offset, offset + length));
       offset += length;
-      onFrame({ version, type: raw.readUInt8(LENGTH_SIZE + 1) as FrameType, body: raw.subarray(FRAME_HEADER_SIZE), raw });
+      onFrame({ version, type: raw.readUInt8(LENGTH_SIZE + VERSION_SIZE) as FrameType, body: raw.subarray(FRAME_HEADER_SIZE), raw });
     }
     this.buffer = offset === this.buffer.length ? EMPTY : this.buffer.subarray(offset);
   }

@@ -43,7 +43,8 @@ export function fingerprint(publicKey: Buffer): string {
   return createHash('sha256').update(publicKey).digest('hex');
 }
 
-function keyIdOf(signPublicKey: Buffer, sealPublicKey: Buffer): string {
+/** Key id: the first 8 bytes of SHA-256(sign public key || seal public key), hex. */
+export function serverKeyId(signPublicKey: Buffer, sealPublicKey: Buffer): string {
   return createHash('sha256').update(signPublicKey).update(sealPublicKey).digest().subarray(0, KEY_ID_SIZE).toString('hex');
 }
 
@@ -53,7 +54,7 @@ export function generateServerKeySet(): ServerKeySet {
   const signPublicKey = rawPublicKey(sign.publicKey);
   const sealPublicKey = rawPublicKey(seal.publicKey);
   return {
-    keyId: keyIdOf(signPublicKey, sealPublicKey),
+    keyId: serverKeyId(signPublicKey, sealPublicKey),
     signPublicKey,
     signPrivateKey: sign.privateKey,
     sealPublicKey,
@@ -89,7 +90,7 @@ export function parseServerKeySet(text: string): ServerKeySet {
   const sealPrivateKey = privateKeyFromJwk(parsed.seal, 'X25519', 'seal');
   const signPublicKey = rawPublicKey(createPublicKey(signPrivateKey));
   const sealPublicKey = rawPublicKey(createPublicKey(sealPrivateKey));
-  return { keyId: keyIdOf(signPublicKey, sealPublicKey), signPublicKey, signPrivateKey, sealPublicKey, sealPrivateKey };
+  return { keyId: serverKeyId(signPublicKey, sealPublicKey), signPublicKey, signPrivateKey, sealPublicKey, sealPrivateKey };
 }
 
 export function generateClientIdentity(): ClientIdentity {

@@ -22,7 +22,7 @@ import {
   TAG_SIZE,
 } from './constants.js';
 import { ProtocolError } from './errors.js';
-import { ClientIdentity, deliveryIdToBytes, deliveryIdToString, fingerprint, publicKeyFromRaw, ServerKeySet } from './keys.js';
+import { ClientIdentity, deliveryIdToBytes, deliveryIdToString, fingerprint, publicKeyFromRaw, ServerKeySet, serverKeyId } from './keys.js';
 import { deriveKey, newNonce, open, seal, x25519 } from './seal.js';
 
 export interface ContentFileInfo {
@@ -161,7 +161,8 @@ function parseRecord(record: Buffer): ParsedRecord {
   if (record.length > MAX_PLUGIN_DATA_SIZE) throw new ProtocolError('TOO_LARGE', `plug-in data of ${record.length} bytes exceeds ${MAX_PLUGIN_DATA_SIZE}`);
   const reader = new BufferReader(record, 'plug-in data');
   const total = reader.uint32('total length');
-  if (total !== record.length) throw new ProtocolError('TRUNCATED', `plug-in data says ${total} bytes but has ${record.length}`);
+  if (total > record.length) throw new ProtocolError('TRUNCATED', `plug-in data says ${total} bytes but has ${record.length}`);
+  if (total < record.length) throw new ProtocolError('MALFORMED', `plug-in data says ${total} bytes but has ${record.length - total} trailing bytes`);
   const version = reader.uint8('version');
   if (version !== PROTOCOL_VERSION) throw new ProtocolError('UNSUPPORTED_VERSION', `plug-in data version ${version} is not supported (expected ${PROTOCOL_VERSION})`);
   const modeByte = reader.uint8('mode');
@@ -169,6 +170,8 @@ function parseRecord(record: Buffer): ParsedRecord {
   const keyId = reader.bytes(KEY_ID_SIZE, 'key id').toString('hex');
   const signPublicKey = Buffer.from(reader.bytes(PUBLIC_KEY_SIZE, 'signing key'));
   const sealPublicKey = Buffer.from(reader.bytes(PUBLIC_KEY_SIZE, 'sealing key'));
+  // The key id is a function of the two keys; one that lies could pass a pin check done by key id.
+  if (keyId !== serverKeyId(signPublicKey, sealPublicKey)) throw new ProtocolError('MALFORMED', `plug-in data key id ${keyId} does not match its keys`);
   const recipient = reader.bytes(FINGERPRINT_SIZE, 'recipient');
   const salt = reader.bytes(SALT_SIZE, 'salt');
   const nonce = reader.bytes(NONCE_SIZE, 'nonce');

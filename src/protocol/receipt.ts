@@ -57,7 +57,8 @@ export function verifyReceipt(receipt: Buffer, serverSignPublicKey: Buffer): Rec
   if (receipt.length < MIN_RECEIPT_SIZE) throw new ProtocolError('TRUNCATED', `receipt of ${receipt.length} bytes is too short`);
   const reader = new BufferReader(receipt.subarray(0, receipt.length - SIGNATURE_SIZE), 'receipt');
   const total = reader.uint32('total length');
-  if (total !== receipt.length) throw new ProtocolError('TRUNCATED', `receipt says ${total} bytes but has ${receipt.length}`);
+  if (total > receipt.length) throw new ProtocolError('TRUNCATED', `receipt says ${total} bytes but has ${receipt.length}`);
+  if (total < receipt.length) throw new ProtocolError('MALFORMED', `receipt says ${total} bytes but has ${receipt.length - total} trailing bytes`);
   const version = reader.uint8('version');
   if (version !== PROTOCOL_VERSION) throw new ProtocolError('UNSUPPORTED_VERSION', `receipt version ${version} is not supported`);
   const unsigned = receipt.subarray(0, receipt.length - SIGNATURE_SIZE);

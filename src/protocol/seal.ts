@@ -7,8 +7,13 @@ export function deriveKey(ikm: Buffer, salt: Buffer, label: string): Buffer {
   return Buffer.from(hkdfSync('sha256', ikm, salt, label, AES_KEY_SIZE));
 }
 
+/** X25519; a low-order public key (OpenSSL refuses to derive with it) is a MALFORMED ProtocolError, not a bare Error. */
 export function x25519(privateKey: KeyObject, publicKey: KeyObject): Buffer {
-  return diffieHellman({ privateKey, publicKey });
+  try {
+    return diffieHellman({ privateKey, publicKey });
+  } catch {
+    throw new ProtocolError('MALFORMED', 'X25519 public key is not usable (low-order point): no shared secret');
+  }
 }
 
 export function newNonce(): Buffer {
