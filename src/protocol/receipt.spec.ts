@@ -1,0 +1,176 @@
+import { createPrivateKey, sign } from 'node:crypto';
+import { ProtocolError } from './errors.js';
+import { generateServerKeySet, ServerKeySet } from './keys.js';
+import { ReceiptFields, signReceipt, verifyReceipt } from './receipt.js';
+
+// The server keys of the worked example: RFC 8032 7.1 test 1 (Ed25519) and RFC 7748 6.1 Bob (X25519).
+function pkcs8(oid: '70' | '6e', seed: string) {
+  return createPrivateKey({ key: Buffer.from(`302e020100300506032b65${oid}04220420${seed}`, 'hex'), format: 'der', type: 'pkcs8' });
+}
+const SERVER: ServerKeySet = {
+  keyId: 'c1f978d18794bc8d',
+  signPublicKey: Buffer.from('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a', 'hex'),
+  signPrivateKey: pkcs8('70', '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'),
+  sealPublicKey: Buffer.from('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f', 'hex'),
+  sealPrivateKey: pkcs8('6e', '5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb'),
+};
+const DELIVERY_ID = '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0';
+const FINGERPRINT = '300c9c9603b92a4b39ed3958bf9240114804db4fd373012c0ca47432d63425ae';
+const DIGEST = '32e6a81f1fe552d2a8fd4ca7dd98d872e09eccfe0c4e28b4844eb50c5d440b2a';
+const ISSUED = Date.UTC(2026, 10, 2, 9, 0, 0);
+const FIELDS: ReceiptFields = {
+  keyId: SERVER.keyId,
+  deliveryId: DELIVERY_ID,
+  clientFingerprint: FINGERPRINT,
+  requesterAddress: '192.0.2.10',
+  issuedAt: new Date(ISSUED),
+  sentAt: new Date(ISSUED + 1500),
+  confirmedAt: new Date(ISSUED + 2250),
+  files: [{ name: 'hello.txt', size: 11, sha256: DIGEST }],
+};
+// docs/PROTOCOL.md, worked example: the receipt, field by field.
+const RECEIPT = Buffer.from(
+  [
+    '000000d5', // total length 213, signature included
+    '01', // version
+    'c1f978d18794bc8d', // key id
+    '0f1e2d3c4b5a49788796a5b4c3d2e1f0', // delivery id
+    FINGERPRINT,
+    '0a' + Buffer.from('192.0.2.10').toString('hex'), // requester address, u8 length
+    '000001a19b7ca680', // issued at, ms
+    '000001a19b7cac5c', // sent at, ms
+    '000001a19b7caf4a', // confirmed at, ms
+    '0001', // file count
+    '0009' + Buffer.from('hello.txt').toString('hex'),
+    '000000000000000b', // size 11
+    DIGEST,
+    // Ed25519("dcx/1 receipt signature" || the 149 bytes above)
+    'db3aa96ce8b7ed08354d75277eb75ff2193b5aee94354c765e855eeebc928cb369115d181ca92845129ec30a21a1826c902d01096db51532bc91515849786c02',
+  ].join(''),
+  'hex',
+);
+
+/** Reference: sign any unsigned body the way the spec says (patching the total length first). */
+function signByHand(unsignedWithoutLength: Buffer, keys = SERVER, label = 'dcx/1 receipt signature'): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(4 + unsignedWithoutLength.length + 64);
+  const unsigned = Buffer.concat([length, unsignedWithoutLength]);
+  return Buffer.concat([unsigned, sign(null, Buffer.concat([Buffer.from(label), unsigned]), keys.signPrivateKey)]);
+}
+
+/** The example receipt with its address field replaced by other raw bytes, re-signed. */
+function withAddress(address: Buffer): Buffer {
+  const body = RECEIPT.subarray(4, RECEIPT.length - 64);
+  const at = 1 + 8 + 16 + 32;
+  return signByHand(Buffer.concat([body.subarray(0, at), Buffer.from([address.length]), address, body.subarray(at + 1 + 10)]));
+}
+
+function refusal(run: () => unknown): ProtocolError {
+  try {
+    run();
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
+    return error;
+  }
+  throw new Error('expected a ProtocolError, nothing was thrown');
+}
+
+describe('signReceipt', () => {
+  it('writes the example receipt byte for byte (Ed25519 is deterministic)', () => {
+    expect(signReceipt(FIELDS, SERVER).toString('hex')).toBe(RECEIPT.toString('hex'));
+  });
+
+  it('signs with the domain label in front (reference signature over the same bytes matches)', () => {
+    expect(signByHand(RECEIPT.subarray(4, RECEIPT.length - 64)).equals(RECEIPT)).toBe(true);
+  });
+
+  it('writes zeros for no fingerprint and 0 for no sent time, and reads them back as null', () => {
+    const receipt = signReceipt({ ...FIELDS, clientFingerprint: null, sentAt: null }, SERVER);
+    expect(receipt.subarray(29, 61).equals(Buffer.alloc(32))).toBe(true);
+    expect(receipt.readBigUInt64BE(61 + 11 + 8)).toBe(0n);
+    const back = verifyReceipt(receipt, SERVER.signPublicKey);
+    expect(back.clientFingerprint).toBeNull();
+    expect(back.sentAt).toBeNull();
+  });
+
+  it('refuses a file name over 1024 bytes: TOO_LARGE', () => {
+    const files = [{ name: 'x'.repeat(1025), size: 1, sha256: DIGEST }];
+    expect(refusal(() => signReceipt({ ...FIELDS, files }, SERVER)).code).toBe('TOO_LARGE');
+  });
+
+  it('refuses an address over 255 bytes: TOO_LARGE', () => {
+    expect(refusal(() => signReceipt({ ...FIELDS, requesterAddress: 'a'.repeat(256) }, SERVER)).code).toBe('TOO_LARGE');
+  });
+});
+
+describe('verifyReceipt', () => {
+  it('reads the example receipt', () => {
+    expect(verifyReceipt(RECEIPT, SERVER.signPublicKey)).toEqual(FIELDS);
+  });
+
+  it('round-trips several files with multi-byte names', () => {
+    const files = [
+      { name: 'Grüße.pdf', size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' },
+      { name: '映像.mp4', size: 2 ** 40, sha256: DIGEST },
+    ];
+    expect(verifyReceipt(signReceipt({ ...FIELDS, files }, SERVER), SERVER.signPublicKey).files).toEqual(files);
+  });
+
+  it('refuses a receipt signed by another server key: BAD_SIGNATURE', () => {
+    const other = generateServerKeySet();
+    expect(refusal(() => verifyReceipt(signReceipt(FIELDS, other), SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');
+    expect(refusal(() => verifyReceipt(RECEIPT, other.signPublicKey)).code).toBe('BAD_SIGNATURE');
+  });
+
+  it('refuses a signature made without the label: BAD_SIGNATURE', () => {
+    const unsigned = RECEIPT.subarray(0, RECEIPT.length - 64);
+    const bare = Buffer.concat([unsigned, sign(null, unsigned, SERVER.signPrivateKey)]);
+    expect(refusal(() => verifyReceipt(bare, SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');
+  });
+
+  it('refuses every single tampered byte', () => {
+    for (let position = 0; position < RECEIPT.length; position++) {
+      const tampered = Buffer.from(RECEIPT);
+      tampered[position] ^= 0x01;
+      const code = refusal(() => verifyReceipt(tampered, SERVER.signPublicKey)).code;
+      if (position < 4) expect(['TRUNCATED', 'MALFORMED']).toContain(code);
+      else if (position === 4) expect(code).toBe('UNSUPPORTED_VERSION');
+      else expect(code).toBe('BAD_SIGNATURE');
+    }
+  });
+
+  it('refuses every truncation', () => {
+    for (let length = 0; length < RECEIPT.length; length++) {
+      expect(refusal(() => verifyReceipt(RECEIPT.subarray(0, length), SERVER.signPublicKey)).code).toBe('TRUNCATED');
+    }
+  });
+
+  it('refuses bytes appended after the signature: MALFORMED', () => {
+    expect(refusal(() => verifyReceipt(Buffer.concat([RECEIPT, Buffer.from([0])]), SERVER.signPublicKey)).code).toBe('MALFORMED');
+  });
+
+  it('refuses signed trailing bytes after the last field: MALFORMED', () => {
+    const padded = signByHand(Buffer.concat([RECEIPT.subarray(4, RECEIPT.length - 64), Buffer.from([0])]));
+    expect(refusal(() => verifyReceipt(padded, SERVER.signPublicKey)).code).toBe('MALFORMED');
+  });
+
+  it('refuses a signed address that is not UTF-8: MALFORMED', () => {
+    expect(verifyReceipt(withAddress(Buffer.from('10.0.0.1')), SERVER.signPublicKey).requesterAddress).toBe('10.0.0.1');
+    expect(refusal(() => verifyReceipt(withAddress(Buffer.from([0x31, 0xc3, 0x28])), SERVER.signPublicKey)).code).toBe('MALFORMED');
+  });
+
+  it('refuses a signed file name over 1024 bytes: TOO_LARGE', () => {
+    const body = RECEIPT.subarray(4, RECEIPT.length - 64);
+    const filesAt = 1 + 8 + 16 + 32 + 11 + 24 + 2;
+    const name = Buffer.alloc(2 + 1025, 0x61);
+    name.writeUInt16BE(1025);
+    const receipt = signByHand(Buffer.concat([body.subarray(0, filesAt), name, body.subarray(filesAt + 2 + 9)]));
+    expect(refusal(() => verifyReceipt(receipt, SERVER.signPublicKey)).code).toBe('TOO_LARGE');
+  });
+
+  it('refuses a signed file count over 1024: TOO_LARGE', () => {
+    const body = Buffer.from(RECEIPT.subarray(4, RECEIPT.length - 64));
+    body.writeUInt16BE(1025, 1 + 8 + 16 + 32 + 11 + 24);
+    expect(refusal(() => verifyReceipt(signByHand(body), SERVER.signPublicKey)).code).toBe('TOO_LARGE');
+  });
+});
