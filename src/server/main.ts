@@ -1,8 +1,9 @@
 import 'reflect-metadata';
-import { ConsoleLogger, ValidationPipe } from '@nestjs/common';
+import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
+import { configureApp } from './app.setup.js';
 import { AdminTokenService } from './auth/admin-token.service.js';
 import { AppConfig } from './config/app-config.js';
 
@@ -15,17 +16,13 @@ async function bootstrap(): Promise<void> {
   });
   app.useLogger(new ConsoleLogger());
   app.flushLogs();
-  app.enableShutdownHooks();
-  app.disable('x-powered-by');
-  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  configureApp(app);
 
   const config = app.get(AppConfig);
-  app.set('trust proxy', config.trustProxy);
   await app.listen(config.port);
-  const adminToken = app.get(AdminTokenService);
   console.log(
     `DCX listening on http://0.0.0.0:${config.port} (public ${config.publicUrl}), confirmation port ${config.confirmPort}, ` +
-      `database: ${config.describeDatabase()}, admin token: ${adminToken.describeSource()}`,
+      `database: ${config.describeDatabase()}, admin token: ${app.get(AdminTokenService).describeSource()}`,
   );
 }
 

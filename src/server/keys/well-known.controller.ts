@@ -1,5 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { ServerKeysService, WellKnownDocument } from './server-keys.service.js';
+import { ServerKeysService, type WellKnownDocument } from './server-keys.service.js';
 
 /** Public: what a client needs to pin this server and reach its confirmation port. */
 @Controller('.well-known')

@@ -1,0 +1,11 @@
+import { ValidationPipe } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { AppConfig } from './config/app-config.js';
+
+/** What every DCX HTTP app needs besides its modules: used by main.ts and by tests that boot the AppModule. */
+export function configureApp(app: NestExpressApplication): void {
+  app.enableShutdownHooks();
+  app.disable('x-powered-by');
+  app.set('trust proxy', app.get(AppConfig).trustProxy);
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+}
