@@ -1,0 +1,198 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { Transform, TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import unzipper from 'unzipper';
+import { MAX_FILES, MAX_PLUGIN_DATA_SIZE, PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
+import { ContentFileInfo } from '../protocol/plugin-data.js';
+import { DcxError, errnoCode, messageOf, unusableBundle } from './errors.js';
+import { ExitCode } from './exit-codes.js';
+import { hasPathTricks, moveToFreeName, sanitizeFileName } from './safe-path.js';
+import { discardTemp, tempPathIn, trackTemp, untrackTemp } from './temp-files.js';
+
+export interface BundleEntry {
+  name: string;
+  compressedSize: number;
+  uncompressedSize: number;
+  file: unzipper.File;
+}
+
+/** A content entry paired with what the plug-in data says about it. */
+export interface ContentPart {
+  info: ContentFileInfo;
+  entry: BundleEntry;
+}
+
+export interface SavedFile {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+const WRITE_CHUNK = 1024 * 1024;
+
+/**
+ * A `.dcx` bundle, read through the ZIP central directory (unzipper's streaming parser truncates
+ * entries written with data descriptors). Opening checks the structure only: every entry name is a
+ * plain file name, the first entry is the plug-in data (at most 64 KiB), no name appears twice.
+ */
+export class Bundle {
+  private constructor(
+    readonly path: string,
+    readonly pluginRecord: Buffer,
+    readonly contentEntries: BundleEntry[],
+  ) {}
+
+  static async open(path: string): Promise<Bundle> {
+    let directory: unzipper.CentralDirectory;
+    try {
+      directory = await unzipper.Open.file(path);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === 'ENOENT') throw new DcxError(ExitCode.Usage, `no such file: ${path}`);
+      if (code === 'EISDIR') throw new DcxError(ExitCode.Usage, `${path} is a directory, not a bundle`);
+      if (code === 'EACCES') throw new DcxError(ExitCode.Failure, `cannot read ${path}: permission denied`);
+      throw unusableBundle(`${path} is not a DCX bundle: not a readable ZIP file (${messageOf(error)})`, error);
+    }
+    const files = directory.files;
+    if (files.length === 0) throw unusableBundle(`${path} is not a DCX bundle: the ZIP file is empty`);
+    if (files.length > MAX_FILES + 1) throw unusableBundle(`${path} has ${files.length} entries, more than a bundle may hold`);
+
+    const seen = new Set<string>();
+    for (const file of files) {
+      if (hasPathTricks(file.path)) {
+        throw unusableBundle(`${path} is refused: entry name ${JSON.stringify(file.path)} is not a plain file name`);
+      }
+      if (seen.has(file.path)) throw unusableBundle(`${path} is refused: entry ${JSON.stringify(file.path)} appears twice`);
+      seen.add(file.path);
+    }
+
+    const first = files[0];
+    const firstOffset = Math.min(...files.map((f) => f.offsetToLocalFileHeader));
+    if (first.path !== PLUGIN_ENTRY_NAME || first.offsetToLocalFileHeader !== firstOffset) {
+      throw unusableBundle(`${path} is not a DCX bundle: its first entry is not the plug-in data (${PLUGIN_ENTRY_NAME})`);
+    }
+    if (first.uncompressedSize > MAX_PLUGIN_DATA_SIZE || first.compressedSize > MAX_PLUGIN_DATA_SIZE) {
+      throw unusableBundle(`${path} is refused: its plug-in data entry is larger than ${MAX_PLUGIN_DATA_SIZE} bytes`);
+    }
+    const record = await readCapped(first, MAX_PLUGIN_DATA_SIZE, path);
+
+    const contentEntries = files.slice(1).map((file) => ({
+      name: file.path,
+      compressedSize: file.compressedSize,
+      uncompressedSize: file.uncompressedSize,
+      file,
+    }));
+    return new Bundle(path, record, contentEntries);
+  }
+
+  /**
+   * Pairs each file the plug-in data lists with its entry, in the plug-in data's order. Any entry the
+   * plug-in data does not list, or a listed file without an entry, makes the bundle unusable.
+   */
+  match(files: ContentFileInfo[]): ContentPart[] {
+    const byName = new Map(this.contentEntries.map((e) => [e.name, e]));
+    const listed = new Set<string>();
+    const parts: ContentPart[] = [];
+    for (const info of files) {
+      if (listed.has(info.name)) throw unusableBundle(`the plug-in data lists ${JSON.stringify(info.name)} twice`);
+      listed.add(info.name);
+      const entry = byName.get(info.name);
+      if (!entry) throw unusableBundle(`${this.path} is missing ${JSON.stringify(info.name)}, which its plug-in data lists`);
+      parts.push({ info, entry });
+    }
+    for (const entry of this.contentEntries) {
+      if (!listed.has(entry.name)) throw unusableBundle(`${this.path} holds ${JSON.stringify(entry.name)}, which its plug-in data does not list`);
+    }
+    return parts;
+  }
+
+  /**
+   * Streams one content entry to a temp file in `dir` while hashing it; when size and SHA-256 match
+   * the plug-in data, moves it to a free, sanitised name (never replacing a file). On a mismatch the
+   * temp file is removed and a digest-mismatch error thrown: nothing partial is left in `dir`.
+   */
+  async extract(part: ContentPart, dir: string, onBytes?: (n: number) => void): Promise<SavedFile> {
+    await mkdir(dir, { recursive: true });
+    const temp = tempPathIn(dir);
+    trackTemp(temp);
+    const meter = new DigestMeter(part.info.name, part.info.size, onBytes);
+    try {
+      const source = part.entry.file.stream();
+      let readFailed = false;
+      source.once('error', () => (readFailed = true));
+      const sink = createWriteStream(temp, { flags: 'wx', highWaterMark: WRITE_CHUNK });
+      try {
+        await pipeline(source, meter, sink);
+      } catch (error) {
+        if (error instanceof DcxError) throw error;
+        if (readFailed) throw unusableBundle(`cannot read ${JSON.stringify(part.info.name)} from ${this.path}: ${messageOf(error)}`, error);
+        // A local failure (disk full, permissions), not the bundle's fault.
+        throw new DcxError(ExitCode.Failure, `cannot save ${JSON.stringify(part.info.name)} in ${dir}: ${messageOf(error)}`, { cause: error });
+      }
+      const sha256 = meter.digest();
+      if (meter.bytes !== part.info.size || sha256 !== part.info.sha256) {
+        throw digestMismatch(part.info, meter.bytes, sha256);
+      }
+      const path = await moveToFreeName(temp, dir, sanitizeFileName(part.info.name));
+      untrackTemp(temp);
+      return { path, size: meter.bytes, sha256 };
+    } finally {
+      await discardTemp(temp);
+    }
+  }
+}
+
+function digestMismatch(info: ContentFileInfo, size: number, sha256: string): DcxError {
+  const what =
+    size !== info.size
+      ? `${size} bytes arrived, the plug-in data says ${info.size}`
+      : `SHA-256 ${sha256} differs from the plug-in data's ${info.sha256}`;
+  return new DcxError(ExitCode.DigestMismatch, `${JSON.stringify(info.name)} is not what the server sent (${what}); the file was removed`);
+}
+
+/** Counts and hashes what passes through; fails as soon as more bytes than expected arrive. */
+class DigestMeter extends Transform {
+  bytes = 0;
+  private readonly hash = createHash('sha256');
+
+  constructor(
+    private readonly name: string,
+    private readonly expected: number,
+    private readonly onBytes?: (n: number) => void,
+  ) {
+    super({ highWaterMark: WRITE_CHUNK });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.expected) {
+      callback(new DcxError(ExitCode.DigestMismatch, `${JSON.stringify(this.name)} is not what the server sent (larger than the ${this.expected} bytes the plug-in data says); the file was removed`));
+      return;
+    }
+    this.hash.update(chunk);
+    this.onBytes?.(chunk.length);
+    callback(null, chunk);
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+async function readCapped(file: unzipper.File, cap: number, bundlePath: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of file.stream() as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > cap) throw unusableBundle(`${bundlePath} is refused: its plug-in data entry is larger than ${cap} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof DcxError) throw error;
+    throw unusableBundle(`cannot read the plug-in data of ${bundlePath}: ${messageOf(error)}`, error);
+  }
+  return Buffer.concat(chunks);
+}
