@@ -1,0 +1,177 @@
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { ProtocolError } from '../protocol/errors.js';
+import { fingerprint } from '../protocol/keys.js';
+import { openPluginData, PluginData, PluginEnvelope, readPluginEnvelope } from '../protocol/plugin-data.js';
+import { Bundle, SavedFile } from './bundle-reader.js';
+import { confirmDelivery, ConfirmOptions } from './confirm-client.js';
+import { unusableBundle } from './errors.js';
+import { DcxHome, originOf, PinnedServer } from './home.js';
+import { byteProgress } from './progress.js';
+
+/**
+ * Whose signature a bundle may carry:
+ * - `pinned`: only a pinned server's (`dcx open`);
+ * - `trust`: any, and the server is pinned once the bundle verified (`dcx open --trust`);
+ * - `first-use`: a pinned server's, or any when nothing is pinned for `origin` yet, which is then
+ *   pinned (`dcx fetch`, trust on first use; a different key for a pinned origin is refused).
+ */
+export type PinPolicy = { kind: 'pinned' } | { kind: 'trust' } | { kind: 'first-use'; origin: string };
+
+export interface DeliverOptions {
+  outDir: string;
+  pinPolicy: PinPolicy;
+  /** Informational lines (pins made); never the result. */
+  notice: (line: string) => void;
+  progress?: boolean;
+  confirm?: ConfirmOptions;
+  now?: Date;
+}
+
+export interface DeliveryResult {
+  deliveryId: string;
+  status: 'accepted' | 'already_confirmed';
+  files: SavedFile[];
+  receipt: Buffer;
+  receiptPath: string;
+  message: string;
+}
+
+/** Verified, opened plug-in data and what is known about its server. */
+export interface OpenedBundle {
+  bundle: Bundle;
+  envelope: PluginEnvelope;
+  data: PluginData;
+  /** The pin the bundle's signing key matches, or null. */
+  pinned: PinnedServer | null;
+  serverFingerprint: string;
+}
+
+/**
+ * Verifies the signature, lets `beforeOpen` judge the signing key against the pins (PROTOCOL.md §3,
+ * step 6), then opens the sealed part with this installation's identity.
+ */
+export async function openBundle(
+  path: string,
+  home: DcxHome,
+  beforeOpen?: (envelope: PluginEnvelope, pinned: PinnedServer | null) => Promise<void>,
+): Promise<OpenedBundle> {
+  const bundle = await Bundle.open(path);
+  const envelope = protocolStep('the plug-in data', () => readPluginEnvelope(bundle.pluginRecord));
+  const pinned = await home.pins().findByKey(envelope.signPublicKey);
+  await beforeOpen?.(envelope, pinned);
+  const identity = await home.identity();
+  const { data } = protocolStep('the plug-in data', () => openPluginData(bundle.pluginRecord, { identity }));
+  return { bundle, envelope, data, pinned, serverFingerprint: fingerprint(envelope.signPublicKey) };
+}
+
+/**
+ * What `open` and `fetch` do with a bundle file: verify and open the plug-in data, check the server
+ * against the pins, save and verify every content file in `outDir`, confirm over TCP, keep the receipt.
+ */
+export async function deliver(path: string, home: DcxHome, options: DeliverOptions): Promise<DeliveryResult> {
+  const opened = await openBundle(path, home, (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy));
+  const { bundle, envelope, data } = opened;
+  await pinAfterOpening(opened, home, options);
+
+  const now = options.now ?? new Date();
+  if (data.expiresAt.getTime() <= now.getTime()) {
+    throw unusableBundle(`delivery ${data.deliveryId} expired at ${data.expiresAt.toISOString()}; fetch it again`);
+  }
+  const parts = bundle.match(data.files);
+
+  const outDir = resolve(options.outDir);
+  const total = parts.reduce((sum, p) => sum + p.info.size, 0);
+  const progress = byteProgress('saving  ', total, options.progress);
+  const saved: SavedFile[] = [];
+  try {
+    for (const part of parts) saved.push(await bundle.extract(part, outDir, (n) => progress.add(n)));
+  } catch (error) {
+    // Nothing partial: a delivery that cannot be saved whole leaves none of its files.
+    await Promise.all(saved.map((f) => rm(f.path, { force: true })));
+    throw error;
+  } finally {
+    progress.stop();
+  }
+
+  const identity = await home.identity();
+  const outcome = await confirmDelivery(
+    {
+      target: { host: data.server.host, port: data.server.confirmPort },
+      deliveryId: data.deliveryId,
+      confirmSecret: data.confirmSecret,
+      clientFingerprint: identity.fingerprint,
+      digests: saved.map((f) => f.sha256),
+      serverSignPublicKey: envelope.signPublicKey,
+    },
+    options.confirm,
+  );
+  const receiptPath = await home.saveReceipt(data.deliveryId, outcome.receipt);
+  return { deliveryId: data.deliveryId, status: outcome.status, files: saved, receipt: outcome.receipt, receiptPath, message: outcome.message };
+}
+
+/** Refuses an unpinned key before anything sealed is opened, unless the policy lets it be pinned. */
+async function checkKeyBeforeOpening(envelope: PluginEnvelope, pinned: PinnedServer | null, home: DcxHome, policy: PinPolicy): Promise<void> {
+  if (pinned) return;
+  const short = fingerprint(envelope.signPublicKey).slice(0, 16);
+  if (policy.kind === 'pinned') {
+    throw unusableBundle(`the bundle's server (key ${short}…) is not pinned; run \`dcx trust <server-url>\` or pass --trust (\`dcx inspect\` shows the server)`);
+  }
+  if (policy.kind === 'first-use') await refuseOtherKey(home, policy.origin, short);
+}
+
+async function refuseOtherKey(home: DcxHome, origin: string | null, short: string): Promise<void> {
+  if (!origin) return;
+  const existing = await home.pins().findByOrigin(origin);
+  if (existing) {
+    throw unusableBundle(
+      `the bundle from ${existing.origin} is signed with key ${short}…, not the pinned key ${existing.fingerprint.slice(0, 16)}…; if the server changed its key, run \`dcx trust ${existing.origin}\``,
+    );
+  }
+}
+
+/** Trust on first use / --trust: pins the server once its bundle verified and opened. */
+async function pinAfterOpening(opened: OpenedBundle, home: DcxHome, options: DeliverOptions): Promise<void> {
+  if (opened.pinned || options.pinPolicy.kind === 'pinned') return;
+  const { envelope, data, serverFingerprint } = opened;
+  const serverOrigin = safeOrigin(data.server.url);
+  // fetch: the server's own URL must not be pinned to another key either.
+  if (options.pinPolicy.kind === 'first-use') await refuseOtherKey(home, serverOrigin, serverFingerprint.slice(0, 16));
+
+  const origin = options.pinPolicy.kind === 'first-use' ? options.pinPolicy.origin : (serverOrigin ?? data.server.url);
+  const replaced = await home.pins().pin({
+    origin,
+    url: data.server.url,
+    signKey: envelope.signPublicKey.toString('base64url'),
+    sealKey: envelope.sealPublicKey.toString('base64url'),
+    keyId: envelope.keyId,
+    fingerprint: serverFingerprint,
+    confirmHost: data.server.host,
+    confirmPort: data.server.confirmPort,
+  });
+  options.notice(
+    `pinned server ${originOf(origin)} (key fingerprint ${serverFingerprint})${replaced ? `, replacing key ${replaced.fingerprint.slice(0, 16)}…` : ''}`,
+  );
+}
+
+function safeOrigin(url: string): string | null {
+  try {
+    return originOf(url);
+  } catch {
+    return null;
+  }
+}
+
+/** Runs a protocol call; its ProtocolError becomes "unusable bundle" with the protocol's own reason. */
+export function protocolStep<T>(what: string, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    if (error.code === 'NOT_FOR_THIS_CLIENT') {
+      throw unusableBundle(`${what} is sealed for another client installation, not this one (${error.message}); fetch the bundle again with this client`, error);
+    }
+    throw unusableBundle(`${what} is unusable: ${error.message}`, error);
+  }
+}
+
