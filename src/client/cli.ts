@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ProtocolError } from '../protocol/errors.js';
+import { fetchCommand } from './commands/fetch.js';
+import { inspectCommand } from './commands/inspect.js';
+import { openCommand } from './commands/open.js';
+import { publishCommand } from './commands/publish.js';
+import { trustCommand } from './commands/trust.js';
+import { CommandContext } from './context.js';
+import { DcxError, messageOf } from './errors.js';
+import { ExitCode } from './exit-codes.js';
+
+function packageVersion(): string {
+  for (const relative of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'dcx' && pkg.version) return pkg.version;
+    } catch {
+      // try the next layout (dist/src/client or src/client)
+    }
+  }
+  return '0.0.0';
+}
+
+/** The `dcx` command line. Commander never prints or exits by itself: `run` does both. */
+export function buildProgram(ctx: CommandContext, env: NodeJS.ProcessEnv = process.env): Command {
+  const program = new Command('dcx')
+    .description('Receive DCX deliveries: verify, save and confirm .dcx bundles')
+    .version(packageVersion(), '-V, --version')
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => ctx.out(text.replace(/\n$/, '')), writeErr: () => undefined, outputError: () => undefined })
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 confirmed, 1 other failure, 2 usage, 3 unusable bundle, 4 digest mismatch,
+            5 confirmation refused, 6 server unreachable.
+Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
+    );
+
+  program
+    .command('fetch')
+    .description('download a bundle sealed for this client, save its content, confirm the delivery')
+    .argument('<url>', 'bundle URL')
+    .option('-o, --out <dir>', 'directory to save the content in', '.')
+    .option('--access-token <token>', 'access token for a content published with token access')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (url: string, options: { out: string; accessToken?: string; json?: boolean }) => {
+      await fetchCommand(url, options, ctx);
+    });
+
+  program
+    .command('open')
+    .description('verify a .dcx file (e.g. saved by a browser), save its content, confirm the delivery')
+    .argument('<file>', '.dcx bundle')
+    .option('-o, --out <dir>', 'directory to save the content in', '.')
+    .option('--trust', 'accept and pin the bundle\'s server when it is not pinned yet')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (file: string, options: { out: string; trust?: boolean; json?: boolean }) => {
+      await openCommand(file, options, ctx);
+    });
+
+  program
+    .command('inspect')
+    .description('verify a .dcx file and show what it holds; saves and confirms nothing')
+    .argument('<file>', '.dcx bundle')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (file: string, options: { json?: boolean }) => {
+      await inspectCommand(file, options, ctx);
+    });
+
+  program
+    .command('trust')
+    .description('pin a server\'s public key (from <url>/.well-known/dcx) and show its fingerprint')
+    .argument('<server-url>', 'the server\'s base URL')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (url: string, options: { json?: boolean }) => {
+      await trustCommand(url, options, ctx);
+    });
+
+  program
+    .command('publish')
+    .description('upload a content (admin; token in DCX_ADMIN_TOKEN) and print its bundle URL')
+    .argument('<file>', 'file to publish')
+    .requiredOption('--server <url>', 'the server\'s base URL')
+    .addOption(new Option('--access <mode>', 'who may fetch it').choices(['public', 'token']).default('public'))
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (file: string, options: { server: string; access: 'public' | 'token'; json?: boolean }) => {
+      await publishCommand(file, options, ctx, env);
+    });
+
+  return program;
+}
+
+/** Runs one command line; returns the exit code and the one-line error message, if any. */
+export async function run(argv: string[], ctx: CommandContext, env: NodeJS.ProcessEnv = process.env): Promise<{ code: ExitCode; error?: string }> {
+  const program = buildProgram(ctx, env);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return { code: ExitCode.Confirmed };
+  } catch (error) {
+    return failure(error);
+  }
+}
+
+function failure(error: unknown): { code: ExitCode; error?: string } {
+  if (error instanceof CommanderError) {
+    if (error.exitCode === 0) return { code: ExitCode.Confirmed };
+    if (error.code === 'commander.help' || error.code === 'commander.executeSubCommandAsync') {
+      return { code: ExitCode.Usage, error: 'missing command; run `dcx --help`' };
+    }
+    return { code: ExitCode.Usage, error: `${messageOf(error).replace(/^error:\s*/, '').replace(/\.$/, '')}; run \`dcx --help\`` };
+  }
+  if (error instanceof DcxError) return { code: error.exitCode, error: messageOf(error) };
+  if (error instanceof ProtocolError) return { code: ExitCode.UnusableBundle, error: messageOf(error) };
+  return { code: ExitCode.Failure, error: messageOf(error) };
+}

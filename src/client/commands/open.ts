@@ -1,0 +1,21 @@
+import { CommandContext } from '../context.js';
+import { deliver, DeliveryResult } from '../deliver.js';
+import { deliveryJson, deliveryText } from './report.js';
+
+export interface OpenOptions {
+  out: string;
+  json?: boolean;
+  trust?: boolean;
+}
+
+/** `dcx open <file.dcx>`: a bundle saved by a browser (or anything else) is verified, saved and confirmed. */
+export async function openCommand(file: string, options: OpenOptions, ctx: CommandContext): Promise<DeliveryResult> {
+  const result = await deliver(file, ctx.home, {
+    outDir: options.out,
+    pinPolicy: options.trust ? { kind: 'trust' } : { kind: 'pinned' },
+    notice: ctx.notice,
+    progress: ctx.progress,
+  });
+  ctx.out(options.json ? JSON.stringify(deliveryJson(result)) : deliveryText(result));
+  return result;
+}

@@ -1,0 +1,66 @@
+import { openAsBlob } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { CommandContext } from '../context.js';
+import { DcxError, errnoCode, messageOf, usageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { httpFailure, httpRequest, parseHttpUrl } from '../http.js';
+
+export const CONTENTS_PATH = '/api/contents';
+
+export interface PublishOptions {
+  server: string;
+  access?: 'public' | 'token';
+  json?: boolean;
+}
+
+export interface PublishResult {
+  id: string;
+  bundleUrl: string;
+  accessToken?: string | null;
+  [field: string]: unknown;
+}
+
+/**
+ * `dcx publish <file> --server URL`: uploads a content (admin token from DCX_ADMIN_TOKEN) as a
+ * multipart form streamed from disk; prints the content id, the bundle URL and, for token access, the token.
+ */
+export async function publishCommand(file: string, options: PublishOptions, ctx: CommandContext, env: NodeJS.ProcessEnv = process.env): Promise<PublishResult> {
+  const server = parseHttpUrl(options.server, 'server URL');
+  const token = env.DCX_ADMIN_TOKEN;
+  if (!token) throw usageError('publish needs the admin token in the environment variable DCX_ADMIN_TOKEN');
+  const access = options.access ?? 'public';
+
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) throw usageError(`${file} is not a regular file`);
+  } catch (error) {
+    if (error instanceof DcxError) throw error;
+    if (errnoCode(error) === 'ENOENT') throw usageError(`no such file: ${file}`);
+    throw new DcxError(ExitCode.Failure, `cannot read ${file}: ${messageOf(error)}`);
+  }
+
+  const form = new FormData();
+  form.append('access', access);
+  // A file-backed Blob: the body is streamed from disk, never read into memory.
+  form.append('file', await openAsBlob(file), basename(file));
+  const endpoint = new URL(server.href.replace(/\/+$/, '') + CONTENTS_PATH);
+  const response = await httpRequest(endpoint, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+  if (!response.ok) throw await httpFailure(response, `publishing ${basename(file)} to ${server.origin}`);
+  const body = (await response.json().catch(() => null)) as Partial<PublishResult> | null;
+  if (!body || typeof body.id !== 'string') throw new DcxError(ExitCode.Failure, `${endpoint.href} answered without a content id`);
+  const result: PublishResult = {
+    ...body,
+    id: body.id,
+    bundleUrl: typeof body.bundleUrl === 'string' ? body.bundleUrl : `${server.href.replace(/\/+$/, '')}${CONTENTS_PATH}/${body.id}/bundle`,
+  };
+
+  if (options.json) {
+    ctx.out(JSON.stringify(result));
+  } else {
+    const lines = [`content ${result.id}`, `bundle  ${result.bundleUrl}`];
+    if (typeof result.accessToken === 'string') lines.push(`access token ${result.accessToken}  (send it as DCX-Access-Token, or: dcx fetch --access-token)`);
+    ctx.out(lines.join('\n'));
+  }
+  return result;
+}

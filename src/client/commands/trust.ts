@@ -1,0 +1,85 @@
+import { PUBLIC_KEY_SIZE } from '../../protocol/constants.js';
+import { fingerprint } from '../../protocol/keys.js';
+import { CommandContext } from '../context.js';
+import { DcxError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { PinnedServer } from '../home.js';
+import { httpFailure, httpRequest, parseHttpUrl } from '../http.js';
+
+export interface TrustOptions {
+  json?: boolean;
+}
+
+/** GET <url>/.well-known/dcx */
+export interface ServerInfo {
+  serverKey: string;
+  sealKey: string;
+  keyId: string;
+  fingerprint?: string;
+  confirmHost?: string;
+  confirmPort?: number;
+  url?: string;
+}
+
+export const WELL_KNOWN_PATH = '/.well-known/dcx';
+
+/** `dcx trust <server-url>`: pins the key the server publishes and shows its fingerprint for comparison. */
+export async function trustCommand(urlText: string, options: TrustOptions, ctx: CommandContext): Promise<PinnedServer> {
+  const url = parseHttpUrl(urlText, 'server URL');
+  const infoUrl = new URL(url.href.replace(/\/+$/, '') + WELL_KNOWN_PATH);
+  const response = await httpRequest(infoUrl, { headers: { accept: 'application/json' } });
+  if (!response.ok) throw await httpFailure(response, `reading ${infoUrl.href}`);
+  const info = parseServerInfo(await response.json().catch(() => null), infoUrl.href);
+
+  const signKey = rawKey(info.serverKey, 'serverKey', infoUrl.href);
+  const sealKey = rawKey(info.sealKey, 'sealKey', infoUrl.href);
+  const computed = fingerprint(signKey);
+  if (info.fingerprint !== undefined && info.fingerprint.toLowerCase() !== computed) {
+    throw new DcxError(ExitCode.Failure, `${infoUrl.href} announces fingerprint ${info.fingerprint}, but its key's fingerprint is ${computed}: not pinned`);
+  }
+
+  const pins = ctx.home.pins();
+  const before = await pins.findByOrigin(url.origin);
+  const server = {
+    origin: url.origin,
+    url: info.url ?? url.origin,
+    signKey: signKey.toString('base64url'),
+    sealKey: sealKey.toString('base64url'),
+    keyId: info.keyId,
+    fingerprint: computed,
+    confirmHost: info.confirmHost ?? null,
+    confirmPort: info.confirmPort ?? null,
+  };
+  await pins.pin(server);
+  const pinned = (await pins.findByOrigin(url.origin))!;
+
+  if (options.json) {
+    ctx.out(JSON.stringify({ ...pinned, previousFingerprint: before && before.fingerprint !== computed ? before.fingerprint : null }));
+  } else {
+    const state = !before ? 'pinned' : before.fingerprint === computed ? 'already pinned' : `pinned (REPLACING key ${before.fingerprint})`;
+    ctx.out(
+      [
+        `${state} ${url.origin}`,
+        `  key fingerprint ${computed}`,
+        `  key id          ${info.keyId}`,
+        ...(info.confirmHost ? [`  confirmations   ${info.confirmHost}:${info.confirmPort}`] : []),
+        'compare the fingerprint with the one the server operator publishes',
+      ].join('\n'),
+    );
+  }
+  return pinned;
+}
+
+function parseServerInfo(body: unknown, where: string): ServerInfo {
+  const info = body as Partial<ServerInfo> | null;
+  if (!info || typeof info !== 'object' || typeof info.serverKey !== 'string' || typeof info.sealKey !== 'string' || typeof info.keyId !== 'string') {
+    throw new DcxError(ExitCode.Failure, `${where} is not a DCX server description (needs serverKey, sealKey, keyId)`);
+  }
+  return info as ServerInfo;
+}
+
+function rawKey(text: string, field: string, where: string): Buffer {
+  const key = /^[A-Za-z0-9_-]+={0,2}$/.test(text) ? Buffer.from(text, 'base64url') : Buffer.alloc(0);
+  if (key.length !== PUBLIC_KEY_SIZE) throw new DcxError(ExitCode.Failure, `${where}: ${field} is not a ${PUBLIC_KEY_SIZE}-byte key in base64url`);
+  return key;
+}
