@@ -228,3 +228,16 @@ describe('deliver (open / fetch after download)', () => {
     expect(await listing(forged.out)).toEqual([]);
   });
 });
+
+describe('pinning happens only for a confirmed delivery', () => {
+  test('--trust on a bundle that fails pins nothing and says nothing but the error', async () => {
+    const s = await scene({ files: [{ name: 'a.txt', bytes: Buffer.from('x') }], data: { expiresAt: new Date(Date.now() - 1) } });
+    await failure(s.run({ kind: 'trust' }));
+    const refused = await scene({ files: [{ name: 'b.txt', bytes: Buffer.from('y') }] }, s.home);
+    endpoint.override = (c) => ({ status: AnswerStatus.Expired, deliveryId: c.deliveryId, message: 'too late', receipt: null });
+    expect((await failure(refused.run({ kind: 'first-use', origin: 'http://example.test' }))).exitCode).toBe(ExitCode.ConfirmationRefused);
+    expect(s.notices).toEqual([]);
+    expect(refused.notices).toEqual([]);
+    expect(await s.home.pins().list()).toEqual([]);
+  });
+});

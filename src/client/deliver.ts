@@ -72,7 +72,9 @@ export async function openBundle(
 export async function deliver(path: string, home: DcxHome, options: DeliverOptions): Promise<DeliveryResult> {
   const opened = await openBundle(path, home, (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy));
   const { bundle, envelope, data } = opened;
-  await pinAfterOpening(opened, home, options);
+  // Decided now (a conflicting pin refuses the bundle at once), written only once the delivery is
+  // confirmed: a bundle that fails pins nothing, and a failure prints nothing but its one error line.
+  const pin = await pinToMake(opened, home, options.pinPolicy);
 
   const now = options.now ?? new Date();
   if (data.expiresAt.getTime() <= now.getTime()) {
@@ -107,6 +109,7 @@ export async function deliver(path: string, home: DcxHome, options: DeliverOptio
     options.confirm,
   );
   const receiptPath = await home.saveReceipt(data.deliveryId, outcome.receipt);
+  if (pin) await savePin(pin, home, options.notice);
   return { deliveryId: data.deliveryId, status: outcome.status, files: saved, receipt: outcome.receipt, receiptPath, message: outcome.message };
 }
 
@@ -130,17 +133,15 @@ async function refuseOtherKey(home: DcxHome, origin: string | null, short: strin
   }
 }
 
-/** Trust on first use / --trust: pins the server once its bundle verified and opened. */
-async function pinAfterOpening(opened: OpenedBundle, home: DcxHome, options: DeliverOptions): Promise<void> {
-  if (opened.pinned || options.pinPolicy.kind === 'pinned') return;
+/** Trust on first use / --trust: the pin to make for a server not pinned yet, or null. */
+async function pinToMake(opened: OpenedBundle, home: DcxHome, policy: PinPolicy): Promise<Omit<PinnedServer, 'pinnedAt'> | null> {
+  if (opened.pinned || policy.kind === 'pinned') return null;
   const { envelope, data, serverFingerprint } = opened;
   const serverOrigin = safeOrigin(data.server.url);
   // fetch: the server's own URL must not be pinned to another key either.
-  if (options.pinPolicy.kind === 'first-use') await refuseOtherKey(home, serverOrigin, serverFingerprint.slice(0, 16));
-
-  const origin = options.pinPolicy.kind === 'first-use' ? options.pinPolicy.origin : (serverOrigin ?? data.server.url);
-  const replaced = await home.pins().pin({
-    origin,
+  if (policy.kind === 'first-use') await refuseOtherKey(home, serverOrigin, serverFingerprint.slice(0, 16));
+  return {
+    origin: policy.kind === 'first-use' ? policy.origin : (serverOrigin ?? data.server.url),
     url: data.server.url,
     signKey: envelope.signPublicKey.toString('base64url'),
     sealKey: envelope.sealPublicKey.toString('base64url'),
@@ -148,10 +149,12 @@ async function pinAfterOpening(opened: OpenedBundle, home: DcxHome, options: Del
     fingerprint: serverFingerprint,
     confirmHost: data.server.host,
     confirmPort: data.server.confirmPort,
-  });
-  options.notice(
-    `pinned server ${originOf(origin)} (key fingerprint ${serverFingerprint})${replaced ? `, replacing key ${replaced.fingerprint.slice(0, 16)}…` : ''}`,
-  );
+  };
+}
+
+async function savePin(pin: Omit<PinnedServer, 'pinnedAt'>, home: DcxHome, notice: (line: string) => void): Promise<void> {
+  const replaced = await home.pins().pin(pin);
+  notice(`pinned server ${originOf(pin.origin)} (key fingerprint ${pin.fingerprint})${replaced ? `, replacing key ${replaced.fingerprint.slice(0, 16)}…` : ''}`);
 }
 
 function safeOrigin(url: string): string | null {
