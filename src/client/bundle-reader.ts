@@ -40,43 +40,47 @@ const WRITE_CHUNK = 1024 * 1024;
 export class Bundle {
   private constructor(
     readonly path: string,
+    /** How messages name the bundle: its path, or the URL it was downloaded from. */
+    readonly label: string,
     readonly pluginRecord: Buffer,
     readonly contentEntries: BundleEntry[],
   ) {}
 
-  static async open(path: string): Promise<Bundle> {
+  static async open(path: string, label = path): Promise<Bundle> {
     let directory: unzipper.CentralDirectory;
     try {
       directory = await unzipper.Open.file(path);
     } catch (error) {
       const code = errnoCode(error);
-      if (code === 'ENOENT') throw new DcxError(ExitCode.Usage, `no such file: ${path}`);
-      if (code === 'EISDIR') throw new DcxError(ExitCode.Usage, `${path} is a directory, not a bundle`);
-      if (code === 'EACCES') throw new DcxError(ExitCode.Failure, `cannot read ${path}: permission denied`);
-      throw unusableBundle(`${path} is not a DCX bundle: not a readable ZIP file (${messageOf(error)})`, error);
+      if (code === 'ENOENT') throw new DcxError(ExitCode.Usage, `no such file: ${label}`);
+      if (code === 'EISDIR') throw new DcxError(ExitCode.Usage, `${label} is a directory, not a bundle`);
+      if (code === 'EACCES') throw new DcxError(ExitCode.Failure, `cannot read ${label}: permission denied`);
+      // unzipper's FILE_ENDED: no end-of-central-directory record, i.e. not a ZIP (or cut short).
+      const why = messageOf(error) === 'FILE_ENDED' ? 'no ZIP central directory; not a ZIP, or cut short' : messageOf(error);
+      throw unusableBundle(`${label} is not a DCX bundle: not a readable ZIP file (${why})`, error);
     }
     const files = directory.files;
-    if (files.length === 0) throw unusableBundle(`${path} is not a DCX bundle: the ZIP file is empty`);
-    if (files.length > MAX_FILES + 1) throw unusableBundle(`${path} has ${files.length} entries, more than a bundle may hold`);
+    if (files.length === 0) throw unusableBundle(`${label} is not a DCX bundle: the ZIP file is empty`);
+    if (files.length > MAX_FILES + 1) throw unusableBundle(`${label} has ${files.length} entries, more than a bundle may hold`);
 
     const seen = new Set<string>();
     for (const file of files) {
       if (hasPathTricks(file.path)) {
-        throw unusableBundle(`${path} is refused: entry name ${JSON.stringify(file.path)} is not a plain file name`);
+        throw unusableBundle(`${label} is refused: entry name ${JSON.stringify(file.path)} is not a plain file name`);
       }
-      if (seen.has(file.path)) throw unusableBundle(`${path} is refused: entry ${JSON.stringify(file.path)} appears twice`);
+      if (seen.has(file.path)) throw unusableBundle(`${label} is refused: entry ${JSON.stringify(file.path)} appears twice`);
       seen.add(file.path);
     }
 
     const first = files[0];
     const firstOffset = Math.min(...files.map((f) => f.offsetToLocalFileHeader));
     if (first.path !== PLUGIN_ENTRY_NAME || first.offsetToLocalFileHeader !== firstOffset) {
-      throw unusableBundle(`${path} is not a DCX bundle: its first entry is not the plug-in data (${PLUGIN_ENTRY_NAME})`);
+      throw unusableBundle(`${label} is not a DCX bundle: its first entry is not the plug-in data (${PLUGIN_ENTRY_NAME})`);
     }
     if (first.uncompressedSize > MAX_PLUGIN_DATA_SIZE || first.compressedSize > MAX_PLUGIN_DATA_SIZE) {
-      throw unusableBundle(`${path} is refused: its plug-in data entry is larger than ${MAX_PLUGIN_DATA_SIZE} bytes`);
+      throw unusableBundle(`${label} is refused: its plug-in data entry is larger than ${MAX_PLUGIN_DATA_SIZE} bytes`);
     }
-    const record = await readCapped(first, MAX_PLUGIN_DATA_SIZE, path);
+    const record = await readCapped(first, MAX_PLUGIN_DATA_SIZE, label);
 
     const contentEntries = files.slice(1).map((file) => ({
       name: file.path,
@@ -84,7 +88,7 @@ export class Bundle {
       uncompressedSize: file.uncompressedSize,
       file,
     }));
-    return new Bundle(path, record, contentEntries);
+    return new Bundle(path, label, record, contentEntries);
   }
 
   /**
@@ -99,11 +103,11 @@ export class Bundle {
       if (listed.has(info.name)) throw unusableBundle(`the plug-in data lists ${JSON.stringify(info.name)} twice`);
       listed.add(info.name);
       const entry = byName.get(info.name);
-      if (!entry) throw unusableBundle(`${this.path} is missing ${JSON.stringify(info.name)}, which its plug-in data lists`);
+      if (!entry) throw unusableBundle(`${this.label} is missing ${JSON.stringify(info.name)}, which its plug-in data lists`);
       parts.push({ info, entry });
     }
     for (const entry of this.contentEntries) {
-      if (!listed.has(entry.name)) throw unusableBundle(`${this.path} holds ${JSON.stringify(entry.name)}, which its plug-in data does not list`);
+      if (!listed.has(entry.name)) throw unusableBundle(`${this.label} holds ${JSON.stringify(entry.name)}, which its plug-in data does not list`);
     }
     return parts;
   }
@@ -127,7 +131,7 @@ export class Bundle {
         await pipeline(source, meter, sink);
       } catch (error) {
         if (error instanceof DcxError) throw error;
-        if (readFailed) throw unusableBundle(`cannot read ${JSON.stringify(part.info.name)} from ${this.path}: ${messageOf(error)}`, error);
+        if (readFailed) throw unusableBundle(`cannot read ${JSON.stringify(part.info.name)} from ${this.label}: ${messageOf(error)}`, error);
         // A local failure (disk full, permissions), not the bundle's fault.
         throw new DcxError(ExitCode.Failure, `cannot save ${JSON.stringify(part.info.name)} in ${dir}: ${messageOf(error)}`, { cause: error });
       }

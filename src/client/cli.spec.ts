@@ -41,6 +41,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     res.setHeader('content-type', 'application/vnd.dcx.bundle+zip');
     res.setHeader('content-length', zip.length);
     res.end(zip);
+  } else if (req.url === '/login') {
+    res.setHeader('content-type', 'text/html');
+    res.end('<html><body>please log in</body></html>');
   } else if (req.url === '/api/contents' && req.method === 'POST') {
     if (req.headers.authorization !== 'Bearer admin-secret') {
       res.statusCode = 401;
@@ -166,6 +169,13 @@ describe('dcx command line', () => {
     const closed = await dcx(['fetch', `http://127.0.0.1:${port}/api/contents/c1/bundle`]);
     expect(closed.code).toBe(ExitCode.ServerUnreachable);
     expect(closed.error).toBe(`cannot reach http://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`);
+  });
+
+  test('fetch of something that is not a bundle is exit 3, names the URL, and leaves no download behind', async () => {
+    const result = await dcx(['fetch', `${base}/login`]);
+    expect(result.code).toBe(ExitCode.UnusableBundle);
+    expect(result.error).toBe(`the bundle from ${base}/login is not a DCX bundle: not a readable ZIP file (no ZIP central directory; not a ZIP, or cut short)`);
+    expect(await readdir(join(result.home.dir, 'downloads'))).toEqual([]);
   });
 
   test('trust pins the published key; open then accepts the server\'s bundles; inspect shows it pinned', async () => {

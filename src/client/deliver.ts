@@ -20,6 +20,8 @@ export type PinPolicy = { kind: 'pinned' } | { kind: 'trust' } | { kind: 'first-
 
 export interface DeliverOptions {
   outDir: string;
+  /** How messages name the bundle (default: its path). */
+  label?: string;
   pinPolicy: PinPolicy;
   /** Informational lines (pins made); never the result. */
   notice: (line: string) => void;
@@ -55,8 +57,9 @@ export async function openBundle(
   path: string,
   home: DcxHome,
   beforeOpen?: (envelope: PluginEnvelope, pinned: PinnedServer | null) => Promise<void>,
+  label = path,
 ): Promise<OpenedBundle> {
-  const bundle = await Bundle.open(path);
+  const bundle = await Bundle.open(path, label);
   const envelope = protocolStep('the plug-in data', () => readPluginEnvelope(bundle.pluginRecord));
   const pinned = await home.pins().findByKey(envelope.signPublicKey);
   await beforeOpen?.(envelope, pinned);
@@ -70,7 +73,7 @@ export async function openBundle(
  * against the pins, save and verify every content file in `outDir`, confirm over TCP, keep the receipt.
  */
 export async function deliver(path: string, home: DcxHome, options: DeliverOptions): Promise<DeliveryResult> {
-  const opened = await openBundle(path, home, (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy));
+  const opened = await openBundle(path, home, (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy), options.label);
   const { bundle, envelope, data } = opened;
   // Decided now (a conflicting pin refuses the bundle at once), written only once the delivery is
   // confirmed: a bundle that fails pins nothing, and a failure prints nothing but its one error line.

@@ -37,6 +37,7 @@ export async function fetchCommand(urlText: string, options: FetchOptions, ctx: 
     await download(url, headers, temp, ctx.progress);
     const result = await deliver(temp, ctx.home, {
       outDir: options.out,
+      label: `the bundle from ${url.href}`,
       pinPolicy: { kind: 'first-use', origin: url.origin },
       notice: ctx.notice,
       progress: ctx.progress,
