@@ -1,7 +1,7 @@
 // Test support for the client specs: real ZIPs (archiver), real plug-in data and a real TCP
 // confirmation endpoint built from the protocol's server-side functions. Not used by the CLI.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { AddressInfo, createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,9 +17,18 @@ import { signReceipt } from '../protocol/receipt.js';
 
 export const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
-export function tempDir(prefix = 'dcx-client-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+const madeDirs: string[] = [];
+
+/** A fresh temp directory, removed after the spec file that asked for it. */
+export async function tempDir(prefix = 'dcx-client-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
 }
+
+afterAll(async () => {
+  await Promise.all(madeDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
 
 const FIXED_DATE = new Date('2026-01-01T12:00:00Z');
 
