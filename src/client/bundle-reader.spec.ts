@@ -8,7 +8,9 @@ import { openPluginData } from '../protocol/plugin-data.js';
 import { Bundle } from './bundle-reader.js';
 import { DcxError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { makeBundle, makeZip, patchEntryName, sha256, tempDir } from './spec-support.js';
+import { makeBundle, makeZip, patchEntryName, removeTempDirs, sha256, tempDir } from './spec-support.js';
+
+afterAll(removeTempDirs);
 
 async function exitCodeOf(promise: Promise<unknown>): Promise<number> {
   try {

@@ -9,7 +9,9 @@ import { run } from './cli.js';
 import { CommandContext } from './context.js';
 import { ExitCode } from './exit-codes.js';
 import { DcxHome } from './home.js';
-import { ConfirmEndpoint, makeBundle, sha256, tempDir } from './spec-support.js';
+import { ConfirmEndpoint, makeBundle, removeTempDirs, sha256, tempDir } from './spec-support.js';
+
+afterAll(removeTempDirs);
 
 const keys = generateServerKeySet();
 const content = randomBytes(200_000);

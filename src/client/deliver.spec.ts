@@ -11,7 +11,9 @@ import { deliver, DeliverOptions, PinPolicy } from './deliver.js';
 import { DcxError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { DcxHome } from './home.js';
-import { BundleSpec, ConfirmEndpoint, makeBundle, sha256, tempDir } from './spec-support.js';
+import { BundleSpec, ConfirmEndpoint, makeBundle, removeTempDirs, sha256, tempDir } from './spec-support.js';
+
+afterAll(removeTempDirs);
 
 const keys = generateServerKeySet();
 let endpoint: ConfirmEndpoint;

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { generateServerKeySet } from '../protocol/keys.js';
 import { DcxError } from './errors.js';
 import { defaultHomeDir, DcxHome } from './home.js';
-import { tempDir } from './spec-support.js';
+import { removeTempDirs, tempDir } from './spec-support.js';
+
+afterAll(removeTempDirs);
 
 const mode = async (path: string) => (await stat(path)).mode & 0o777;
 

@@ -3,7 +3,9 @@ import { join, sep } from 'node:path';
 import { DcxError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { candidateName, FALLBACK_NAME, hasPathTricks, moveToFreeName, resolveInside, sanitizeFileName } from './safe-path.js';
-import { tempDir } from './spec-support.js';
+import { removeTempDirs, tempDir } from './spec-support.js';
+
+afterAll(removeTempDirs);
 
 describe('sanitizeFileName', () => {
   test.each([

@@ -19,16 +19,16 @@ export const sha256 = (bytes: Buffer): string => createHash('sha256').update(byt
 
 const madeDirs: string[] = [];
 
-/** A fresh temp directory, removed after the spec file that asked for it. */
+/** A fresh temp directory; a spec removes them with `afterAll(removeTempDirs)`. */
 export async function tempDir(prefix = 'dcx-client-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   madeDirs.push(dir);
   return dir;
 }
 
-afterAll(async () => {
+export async function removeTempDirs(): Promise<void> {
   await Promise.all(madeDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-});
+}
 
 const FIXED_DATE = new Date('2026-01-01T12:00:00Z');
 
