@@ -12,6 +12,7 @@ import { openPluginData, PluginData } from '../src/protocol/plugin-data.js';
 import { verifyReceipt } from '../src/protocol/receipt.js';
 import { dcx, newClientHome } from './support/cli-process.js';
 import { DatabaseMode, RunningServer, startServer } from './support/server-process.js';
+import { http } from './support/http.js';
 import { exchange } from './support/tcp.js';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -69,7 +70,7 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     expect(delivery.status).toBe('confirmed');
     expect(delivery.events.map((e) => e.type)).toEqual(expect.arrayContaining(['issued', 'sent', 'confirmed']));
 
-    const wellKnown = (await (await fetch(`${server.url}/.well-known/dcx`)).json()) as { serverKey: string };
+    const wellKnown = (await (await http(`${server.url}/.well-known/dcx`)).json()) as { serverKey: string };
     const receipt = verifyReceipt(Buffer.from(report.receipt, 'base64'), Buffer.from(wellKnown.serverKey, 'base64url'));
     expect(receipt.deliveryId).toBe(report.deliveryId);
     expect(receipt.files[0].sha256).toBe(sha256(original));
@@ -84,7 +85,7 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
   });
 
   test('a browser-style GET saves a .dcx; `dcx open` confirms it, and refuses an unpinned server without --trust', async () => {
-    const response = await fetch(content.bundleUrl);
+    const response = await http(content.bundleUrl);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain(BUNDLE_MEDIA_TYPE);
     expect(response.headers.get('content-disposition')).toContain('movie.mp4.dcx');
@@ -116,7 +117,7 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
 
   test('wrong secret, wrong client and wrong digest are refused, recorded, and confirm nothing', async () => {
     const identity = generateClientIdentity();
-    const response = await fetch(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } });
+    const response = await http(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } });
     const data = await pluginDataOf(Buffer.from(await response.arrayBuffer()), identity);
     expect(data.client.fingerprint).toBe(identity.fingerprint);
     const good = { deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [sha256(original)] };
@@ -146,11 +147,14 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
 
   test('random bytes on the TCP port get "malformed"; the next good confirmation is still answered', async () => {
     const identity = generateClientIdentity();
-    const response = await fetch(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } });
+    const response = await http(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } });
     const data = await pluginDataOf(Buffer.from(await response.arrayBuffer()), identity);
 
-    const garbage = await exchange(server.confirmPort, Buffer.concat([Buffer.from([0, 0, 0, 40, 1, 1]), randomBytes(34)]));
-    expect(garbage.map((a) => a.status)).toEqual([AnswerStatus.Malformed]);
+    // Frame-shaped garbage names no delivery; a frame too short for a delivery id is malformed.
+    const frameShaped = await exchange(server.confirmPort, Buffer.concat([Buffer.from([0, 0, 0, 40, 1, 1]), randomBytes(34)]));
+    expect(frameShaped.map((a) => a.status)).toEqual([AnswerStatus.Unknown]);
+    const short = await exchange(server.confirmPort, Buffer.concat([Buffer.from([0, 0, 0, 10, 1, 1]), randomBytes(4)]));
+    expect(short.map((a) => a.status)).toEqual([AnswerStatus.Malformed]);
     const huge = await exchange(server.confirmPort, Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 1]));
     expect(huge.map((a) => a.status)).toEqual([AnswerStatus.Malformed]);
     expect(huge[0].message).toMatch(/exceeds/);
@@ -161,7 +165,7 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
   });
 
   test('a bundle whose entry names try ../ writes nothing outside DIR', async () => {
-    const response = await fetch(content.bundleUrl);
+    const response = await http(content.bundleUrl);
     const genuine = await unzipper.Open.buffer(Buffer.from(await response.arrayBuffer()));
     const archive = new ZipArchive({ store: true });
     const chunks: Buffer[] = [];
@@ -185,7 +189,7 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
   });
 
   test('a tampered bundle is refused as unusable and leaves no file', async () => {
-    const bundle = Buffer.from(await (await fetch(content.bundleUrl)).arrayBuffer());
+    const bundle = Buffer.from(await (await http(content.bundleUrl)).arrayBuffer());
     const zip = await unzipper.Open.buffer(bundle);
     const pluginBytes = await zip.files[0].buffer();
     // Flip one byte inside the plug-in data as stored in the bundle.
@@ -201,8 +205,8 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
   });
 
   test('the admin API needs the token, and lists deliveries by status and content', async () => {
-    expect((await fetch(`${server.url}/api/deliveries`)).status).toBe(401);
-    expect((await fetch(`${server.url}/api/deliveries`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await http(`${server.url}/api/deliveries`)).status).toBe(401);
+    expect((await http(`${server.url}/api/deliveries`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     const response = await server.admin(`/api/deliveries?status=confirmed&contentId=${content.id}&pageSize=2`);
     expect(response.status).toBe(200);
     const page = (await response.json()) as { items: { status: string; contentId: string }[]; total: number };

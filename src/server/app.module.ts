@@ -1,8 +1,10 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from './auth/auth.module.js';
 import { AppConfigModule } from './config/config.module.js';
+import { ConfirmationModule } from './confirmation/confirmation.module.js';
 import { ContentsModule } from './contents/contents.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { DeliveriesModule } from './deliveries/deliveries.module.js';
 import { KeysModule } from './keys/keys.module.js';
 
 @Module({
@@ -12,10 +14,8 @@ import { KeysModule } from './keys/keys.module.js';
     AuthModule,
     KeysModule,
     ContentsModule,
-    // ---- lead: DeliveriesModule and ConfirmationModule go here ----
-    // DeliveriesModule,
-    // ConfirmationModule,
-    // ----------------------------------------------------------------
+    DeliveriesModule,
+    ConfirmationModule,
   ],
 })
 export class AppModule {}

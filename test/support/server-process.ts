@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createTestDatabase } from './database.js';
+import { http } from './http.js';
 import { freePort } from './ports.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -16,7 +17,7 @@ export interface RunningServer {
   dataDir: string;
   output: () => string;
   stop: () => Promise<void>;
-  admin: (path: string, init?: RequestInit) => Promise<Response>;
+  admin: (path: string, init?: { method?: string; headers?: Record<string, string> }) => Promise<Response>;
 }
 
 /** Starts the real server (the built dist/, as `npm start` does) on free ports with its own DATA_DIR. */
@@ -57,7 +58,7 @@ export async function startServer(mode: DatabaseMode, extraEnv: Record<string, s
       throw new Error(`server exited with ${child.exitCode}:\n${output}`);
     }
     try {
-      if ((await fetch(`${url}/.well-known/dcx`)).ok) break;
+      if ((await http(`${url}/.well-known/dcx`)).ok) break;
     } catch {
       // not listening yet
     }
@@ -74,6 +75,7 @@ export async function startServer(mode: DatabaseMode, extraEnv: Record<string, s
     dataDir,
     output: () => output,
     stop,
-    admin: (path, init = {}) => fetch(`${url}${path}`, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${adminToken}` } }),
+    admin: (path, init = {}) => http(`${url}${path}`, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${adminToken}` } }),
   };
 }
+

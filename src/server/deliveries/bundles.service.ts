@@ -1,6 +1,6 @@
-import { BadRequestException, Injectable, Logger } from '@nestjs/common';
+import { BadRequestException, Injectable, InternalServerErrorException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { pipeline } from 'node:stream/promises';
+import { finished } from 'node:stream/promises';
 import { BUNDLE_EXTENSION, BUNDLE_MEDIA_TYPE, PUBLIC_KEY_SIZE } from '../../protocol/constants.js';
 import { ContentStorage } from '../contents/content-storage.js';
 import { ContentsService } from '../contents/contents.service.js';
@@ -31,7 +31,10 @@ export class BundlesService {
     const clientKey = parseClientKey(request.clientKeyHeader);
     const content = await this.contents.findDeliverable(request.contentId, request.accessToken);
     // Open the content before issuing, so a missing file is an error, not a delivery that can never be sent.
-    const source = await this.storage.openRead(content.storageKey);
+    if (!(await this.storage.exists(content.storageKey))) {
+      throw new InternalServerErrorException(`the stored file of content ${content.id} is missing`);
+    }
+    const source = this.storage.openRead(content.storageKey);
     const { delivery, pluginData } = await this.deliveries.issue(content, { address: request.requesterAddress, clientKey });
 
     res.attachment(`${content.name}${BUNDLE_EXTENSION}`);
@@ -40,10 +43,14 @@ export class BundlesService {
     res.setHeader('Cache-Control', 'no-store');
 
     const archive = this.archiver.create(pluginData, { name: content.name, source, date: content.createdAt });
+    // pipe + finished rather than pipeline: pipeline would destroy the response's keep-alive socket.
+    archive.on('error', (error) => res.destroy(error));
+    archive.pipe(res);
     try {
-      await pipeline(archive, res);
+      await finished(res);
       await this.deliveries.markSent(delivery.id, archive.pointer());
     } catch (error) {
+      archive.destroy();
       source.destroy();
       const reason = res.destroyed && !res.writableFinished ? 'client disconnected before the last byte' : (error as Error).message;
       this.logger.warn(`delivery ${delivery.id} failed: ${reason}`);

@@ -1,4 +1,5 @@
-import { Controller, Get, Param, ParseUUIDPipe, Query, UseGuards } from '@nestjs/common';
+import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
+import { ParseDeliveryIdPipe } from '../common/parse-delivery-id.pipe.js';
 import { AdminGuard } from '../auth/admin.guard.js';
 import { DeliveriesService } from './deliveries.service.js';
 import { ListDeliveriesQuery } from './dto/list-deliveries.query.js';
@@ -14,7 +15,7 @@ export class DeliveriesController {
   }
 
   @Get(':id')
-  get(@Param('id', new ParseUUIDPipe()) id: string) {
+  get(@Param('id', ParseDeliveryIdPipe) id: string) {
     return this.deliveries.get(id);
   }
 }

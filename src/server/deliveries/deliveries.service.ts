@@ -9,8 +9,9 @@ import { PluginData, sealPluginData } from '../../protocol/plugin-data.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
-import { DeliveryEvent, DeliveryEventType } from './delivery-event.entity.js';
+import { DeliveryEvent, DeliveryEventType, EventDetail } from './delivery-event.entity.js';
 import { Delivery } from './delivery.entity.js';
+import { DeliveryDetailView, DeliveryView, toDeliveryView } from './dto/delivery.view.js';
 import { ListDeliveriesQuery } from './dto/list-deliveries.query.js';
 
 export interface Requester {
@@ -30,7 +31,7 @@ export interface EventInput {
   type: DeliveryEventType;
   reason?: string | null;
   remoteAddress?: string | null;
-  detail?: Record<string, unknown> | null;
+  detail?: EventDetail | null;
 }
 
 /** [871] + [88] + [872]: issues deliveries, records their transitions and lists them. */
@@ -129,16 +130,16 @@ export class DeliveriesService {
     });
   }
 
-  async list(query: ListDeliveriesQuery) {
-    const builder = this.dataSource.getRepository(Delivery).createQueryBuilder('d').orderBy('d.issued_at', 'DESC').addOrderBy('d.id');
+  async list(query: ListDeliveriesQuery): Promise<{ items: DeliveryView[]; total: number; page: number; pageSize: number }> {
+    const builder = this.dataSource.getRepository(Delivery).createQueryBuilder('d').leftJoinAndSelect('d.content', 'content').orderBy('d.issued_at', 'DESC').addOrderBy('d.id');
     if (query.status) builder.andWhere('d.status = :status', { status: query.status });
     if (query.contentId) builder.andWhere('d.content_id = :contentId', { contentId: query.contentId });
     if (query.clientId) builder.andWhere('(d.client_fingerprint = :clientId OR d.requester_ip = :clientId)', { clientId: query.clientId });
     const [items, total] = await builder.skip((query.page - 1) * query.pageSize).take(query.pageSize).getManyAndCount();
-    return { items, total, page: query.page, pageSize: query.pageSize };
+    return { items: items.map(toDeliveryView), total, page: query.page, pageSize: query.pageSize };
   }
 
-  async get(id: string) {
+  async get(id: string): Promise<DeliveryDetailView> {
     const delivery = await this.dataSource
       .getRepository(Delivery)
       .createQueryBuilder('d')
@@ -148,6 +149,10 @@ export class DeliveriesService {
       .getOne();
     if (!delivery) throw new NotFoundException(`no delivery ${id}`);
     const events = await this.dataSource.getRepository(DeliveryEvent).find({ where: { deliveryId: id }, order: { id: 'ASC' } });
-    return { ...delivery, receipt: delivery.receipt?.toString('base64') ?? null, events };
+    return {
+      ...toDeliveryView(delivery),
+      receipt: delivery.receipt?.toString('base64') ?? null,
+      events: events.map(({ id: eventId, type, reason, remoteAddress, at, detail }) => ({ id: eventId, type, reason, remoteAddress, at, detail })),
+    };
   }
 }

@@ -1,5 +1,7 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
+export type EventDetail = Record<string, string | number | boolean | null>;
+
 export type DeliveryEventType = 'issued' | 'sent' | 'failed' | 'confirmed' | 'refused' | 'expired';
 
 /** The audit trail: every transition and every refused confirmation. */
@@ -25,5 +27,5 @@ export class DeliveryEvent {
   at: Date;
 
   @Column('jsonb', { nullable: true })
-  detail: Record<string, unknown> | null;
+  detail: EventDetail | null;
 }
