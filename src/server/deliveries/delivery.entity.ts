@@ -1,4 +1,5 @@
-import { Column, Entity, JoinColumn, ManyToOne, PrimaryColumn, Relation } from 'typeorm';
+import { Column, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import type { Relation } from 'typeorm';
 import { Content } from '../contents/content.entity.js';
 
 export const DELIVERY_STATUSES = ['issued', 'sent', 'confirmed', 'failed', 'expired'] as const;

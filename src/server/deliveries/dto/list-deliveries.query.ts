@@ -1,6 +1,7 @@
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
-import { DELIVERY_STATUSES, DeliveryStatus } from '../delivery.entity.js';
+import { DELIVERY_STATUSES } from '../delivery.entity.js';
+import type { DeliveryStatus } from '../delivery.entity.js';
 
 export class ListDeliveriesQuery {
   @IsOptional()
