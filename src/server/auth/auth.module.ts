@@ -1,8 +1,9 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { AdminGuard } from './admin.guard.js';
 import { AdminTokenService } from './admin-token.service.js';
 
-/** Import it in a feature module to use `@UseGuards(AdminGuard)` there. */
+/** Global: any controller can use `@UseGuards(AdminGuard)` without importing this module. */
+@Global()
 @Module({
   providers: [AdminTokenService, AdminGuard],
   exports: [AdminTokenService, AdminGuard],
