@@ -63,7 +63,7 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     expect(report.status).toBe('accepted');
     expect(report.files).toHaveLength(1);
     expect(report.files[0].path).toBe(join(out, 'movie.mp4'));
-    expect(await readFile(join(out, 'movie.mp4'))).toEqual(original);
+    expect((await readFile(join(out, 'movie.mp4'))).equals(original)).toBe(true);
     expect(report.files[0].sha256).toBe(sha256(original));
 
     const delivery = await deliveryOf(server, report.deliveryId);
@@ -104,7 +104,7 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     const opened = await dcx(['open', bundlePath, '--out', out, '--trust', '--json'], { DCX_HOME: home });
     expect(opened.code).toBe(0);
     expect(JSON.parse(opened.stdout)).toMatchObject({ deliveryId, status: 'accepted' });
-    expect(await readFile(join(out, 'movie.mp4'))).toEqual(original);
+    expect((await readFile(join(out, 'movie.mp4'))).equals(original)).toBe(true);
     expect((await deliveryOf(server, deliveryId)).status).toBe('confirmed');
 
     // Opening the same bundle again: "already confirmed", exit 0, nothing changes on the server.
