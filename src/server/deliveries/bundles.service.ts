@@ -1,10 +1,11 @@
 import { BadRequestException, Injectable, InternalServerErrorException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { finished } from 'node:stream/promises';
 import { BUNDLE_EXTENSION, BUNDLE_MEDIA_TYPE, PUBLIC_KEY_SIZE } from '../../protocol/constants.js';
 import { ContentStorage } from '../contents/content-storage.js';
+import { Content } from '../contents/content.entity.js';
 import { ContentsService } from '../contents/contents.service.js';
-import { BundleArchiver } from './bundle-archiver.js';
+import { BundleWriter } from './bundle-writer.js';
 import { DeliveriesService } from './deliveries.service.js';
 
 export interface BundleRequest {
@@ -15,7 +16,12 @@ export interface BundleRequest {
   requesterAddress: string;
 }
 
-/** [87] Answers a bundle request: issues the delivery, then streams the .dcx and records how it ended. */
+interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** [87] Answers bundle requests: a new delivery per content request, the same bytes again per delivery URL. */
 @Injectable()
 export class BundlesService {
   private readonly logger = new Logger(BundlesService.name);
@@ -24,39 +30,82 @@ export class BundlesService {
     private readonly contents: ContentsService,
     private readonly storage: ContentStorage,
     private readonly deliveries: DeliveriesService,
-    private readonly archiver: BundleArchiver,
+    private readonly writer: BundleWriter,
   ) {}
 
-  async send(request: BundleRequest, res: Response): Promise<void> {
+  /** GET /api/contents/:id/bundle: issues a delivery and sends its whole bundle. */
+  async sendNew(request: BundleRequest, res: Response): Promise<void> {
     const clientKey = parseClientKey(request.clientKeyHeader);
-    const content = await this.contents.findDeliverable(request.contentId, request.accessToken);
-    // Open the content before issuing, so a missing file is an error, not a delivery that can never be sent.
+    const content = await this.deliverable(request.contentId, request.accessToken);
+    const { delivery, pluginData } = await this.deliveries.issue(content, { address: request.requesterAddress, clientKey });
+    await this.send(delivery.id, pluginData, content, null, res);
+  }
+
+  /** GET /api/deliveries/:id/bundle: the same delivery's bundle again, whole or a byte range; issues nothing. */
+  async sendExisting(deliveryId: string, accessToken: string | undefined, req: Request, res: Response): Promise<void> {
+    const delivery = await this.deliveries.findWithPluginData(deliveryId);
+    const content = await this.deliverable(delivery.contentId, accessToken);
+    await this.send(delivery.id, delivery.pluginData, content, req, res);
+  }
+
+  private async deliverable(contentId: string, accessToken: string | undefined): Promise<Content> {
+    const content = await this.contents.findDeliverable(contentId, accessToken);
+    // Checked before issuing, so a lost file is an error, not a delivery that can never be sent.
     if (!(await this.storage.exists(content.storageKey))) {
       throw new InternalServerErrorException(`the stored file of content ${content.id} is missing`);
     }
-    const source = this.storage.openRead(content.storageKey);
-    const { delivery, pluginData } = await this.deliveries.issue(content, { address: request.requesterAddress, clientKey });
+    return content;
+  }
 
+  private async send(deliveryId: string, pluginData: Buffer, content: Content, rangeRequest: Request | null, res: Response): Promise<void> {
+    const layout = this.writer.layout(pluginData, content);
+    const etag = `"${deliveryId}"`;
     res.attachment(`${content.name}${BUNDLE_EXTENSION}`);
     res.type(BUNDLE_MEDIA_TYPE);
-    res.setHeader('DCX-Delivery-Id', delivery.id);
-    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('DCX-Delivery-Id', deliveryId);
+    res.setHeader('Content-Location', `/api/deliveries/${deliveryId}/bundle`);
+    res.setHeader('ETag', etag);
+    res.setHeader('Accept-Ranges', 'bytes');
+    res.setHeader('Cache-Control', 'private, no-store');
 
-    const archive = this.archiver.create(pluginData, { name: content.name, source, date: content.createdAt });
+    const range = rangeRequest ? requestedRange(rangeRequest, layout.size, etag) : null;
+    if (range === 'unsatisfiable') {
+      res.status(416).setHeader('Content-Range', `bytes */${layout.size}`);
+      res.end();
+      return;
+    }
+    const { start, end } = range ?? { start: 0, end: layout.size - 1 };
+    if (range) res.status(206).setHeader('Content-Range', `bytes ${start}-${end}/${layout.size}`);
+    res.setHeader('Content-Length', String(end - start + 1));
+
+    const body = this.writer.stream(layout, start, end);
+    let bytes = 0;
+    body.on('data', (chunk: Buffer) => (bytes += chunk.length));
     // pipe + finished rather than pipeline: pipeline would destroy the response's keep-alive socket.
-    archive.on('error', (error) => res.destroy(error));
-    archive.pipe(res);
+    body.on('error', (error) => res.destroy(error));
+    body.pipe(res);
     try {
       await finished(res);
-      await this.deliveries.markSent(delivery.id, archive.pointer());
+      // "sent" means the last byte of the bundle left, whether in one response or the last of several.
+      if (end === layout.size - 1) await this.deliveries.markSent(deliveryId, bytes);
     } catch (error) {
-      archive.destroy();
-      source.destroy();
+      body.destroy();
       const reason = res.destroyed && !res.writableFinished ? 'client disconnected before the last byte' : (error as Error).message;
-      this.logger.warn(`delivery ${delivery.id} failed: ${reason}`);
-      await this.deliveries.markFailed(delivery.id, archive.pointer(), reason);
+      this.logger.warn(`delivery ${deliveryId} cut off after ${bytes} bytes: ${reason}`);
+      await this.deliveries.markFailed(deliveryId, bytes, reason);
     }
   }
+}
+
+/** A single satisfiable byte range, or null for the whole body (no, malformed, multiple or stale If-Range ranges). */
+function requestedRange(req: Request, size: number, etag: string): ByteRange | 'unsatisfiable' | null {
+  if (!req.headers.range) return null;
+  const ifRange = req.headers['if-range'];
+  if (ifRange !== undefined && ifRange !== etag) return null;
+  const ranges = req.range(size, { combine: true });
+  if (ranges === -1) return 'unsatisfiable';
+  if (ranges === -2 || ranges === undefined || ranges.type !== 'bytes' || ranges.length !== 1) return null;
+  return { start: ranges[0].start, end: ranges[0].end };
 }
 
 function parseClientKey(header: string | undefined): Buffer | null {

@@ -2,8 +2,8 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ContentsModule } from '../contents/contents.module.js';
 import { KeysModule } from '../keys/keys.module.js';
-import { BundleArchiver } from './bundle-archiver.js';
-import { BundlesController } from './bundles.controller.js';
+import { BundleWriter } from './bundle-writer.js';
+import { BundlesController, DeliveryBundlesController } from './bundles.controller.js';
 import { BundlesService } from './bundles.service.js';
 import { DeliveriesController } from './deliveries.controller.js';
 import { DeliveriesService } from './deliveries.service.js';
@@ -12,8 +12,8 @@ import { Delivery } from './delivery.entity.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Delivery, DeliveryEvent]), ContentsModule, KeysModule],
-  controllers: [BundlesController, DeliveriesController],
-  providers: [DeliveriesService, BundlesService, BundleArchiver],
+  controllers: [BundlesController, DeliveryBundlesController, DeliveriesController],
+  providers: [DeliveriesService, BundlesService, BundleWriter],
   exports: [DeliveriesService],
 })
 export class DeliveriesModule {}

@@ -85,6 +85,7 @@ export class DeliveriesService {
         bytesSent: 0,
         confirmedFrom: null,
         receipt: null,
+        pluginData,
       });
       await manager.insert(Delivery, row);
       await this.record(manager, { deliveryId: row.id, type: 'issued', remoteAddress: requester.address, detail: { contentId: content.id, clientFingerprint } });
@@ -93,14 +94,17 @@ export class DeliveriesService {
     return { delivery, pluginData };
   }
 
-  /** The last byte left: issued → sent. A confirmation may already have overtaken it; then only sent_at is filled. */
+  /**
+   * The last byte left: issued → sent, or failed → sent when a resumed download completed it.
+   * A confirmation may already have overtaken it; then only sent_at is filled.
+   */
   async markSent(id: string, bytesSent: number): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
       const result = await manager
         .createQueryBuilder()
         .update(Delivery)
-        .set({ sentAt: () => 'now()', bytesSent, status: () => `CASE WHEN status = 'issued' THEN 'sent' ELSE status END` })
-        .where('id = :id AND sent_at IS NULL', { id })
+        .set({ sentAt: () => 'now()', bytesSent: () => 'bytes_sent + :bytesSent', status: () => `CASE WHEN status IN ('issued', 'failed') THEN 'sent' ELSE status END` })
+        .where('id = :id AND sent_at IS NULL', { id, bytesSent })
         .execute();
       if (result.affected) await this.record(manager, { deliveryId: id, type: 'sent', detail: { bytesSent } });
     });
@@ -112,11 +116,23 @@ export class DeliveriesService {
       const result = await manager
         .createQueryBuilder()
         .update(Delivery)
-        .set({ status: 'failed', failedAt: () => 'now()', bytesSent })
-        .where(`id = :id AND status = 'issued'`, { id })
+        .set({ status: 'failed', failedAt: () => 'now()', bytesSent: () => 'bytes_sent + :bytesSent' })
+        .where(`id = :id AND status = 'issued'`, { id, bytesSent })
         .execute();
       if (result.affected) await this.record(manager, { deliveryId: id, type: 'failed', reason, detail: { bytesSent } });
     });
+  }
+
+  /** A delivery with the plug-in data it was sent with, for serving its bundle again. */
+  async findWithPluginData(id: string): Promise<Delivery & { pluginData: Buffer }> {
+    const delivery = await this.dataSource
+      .getRepository(Delivery)
+      .createQueryBuilder('d')
+      .addSelect('d.pluginData')
+      .where('d.id = :id', { id })
+      .getOne();
+    if (!delivery?.pluginData) throw new NotFoundException(`no bundle for delivery ${id}`);
+    return delivery as Delivery & { pluginData: Buffer };
   }
 
   /** Appends to the audit trail inside the caller's transaction. */

@@ -64,4 +64,8 @@ export class Delivery {
 
   @Column('bytea', { nullable: true, select: false })
   receipt: Buffer | null;
+
+  /** The sealed plug-in data as sent: the bundle of this delivery is rebuilt from it, byte for byte. */
+  @Column('bytea', { name: 'plugin_data', nullable: true, select: false })
+  pluginData: Buffer | null;
 }
