@@ -86,7 +86,7 @@ describe('bundle responses: Content-Length, Range, one delivery per bundle', () 
     expect(outOfRange.status).toBe(416);
     expect(outOfRange.headers.get('content-range')).toBe(`bytes */${size}`);
     // Malformed ranges and a stale If-Range are ignored: the whole body, 200.
-    for (const headers of [{ range: 'bytes=abc' }, { range: 'items=0-5' }, { range: 'bytes=0-5', 'if-range': '"another"' }]) {
+    for (const headers of [{ range: 'bytes=abc' }, { range: 'items=0-5' }, { range: 'bytes=0-5', 'if-range': '"another"' }] as Record<string, string>[]) {
       const response = await http(location, { headers });
       expect(response.status).toBe(200);
       expect(Buffer.from(await response.arrayBuffer()).equals(body)).toBe(true);
