@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 import { run } from './cli.js';
 import { processContext } from './context.js';
+import { resumableDownload } from './download-state.js';
 import { removeAllTempsSync } from './temp-files.js';
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     removeAllTempsSync();
-    process.stderr.write('\ndcx: interrupted\n');
+    // A partial download with its state stays under DCX_HOME/downloads for the next run to resume.
+    const resumable = resumableDownload() ? '; the partial download is kept: running the same command again resumes it' : '';
+    process.stderr.write(`\ndcx: interrupted${resumable}\n`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
   });
 }

@@ -19,8 +19,8 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** `total` may be null (no Content-Length): the bar then shows bytes so far only. */
-export function byteProgress(label: string, total: number | null, enabled = process.stderr.isTTY === true): ByteProgress {
+/** `total` may be null (no Content-Length): the bar then shows bytes so far only. `start`: bytes already done (a resumed download). */
+export function byteProgress(label: string, total: number | null, enabled = process.stderr.isTTY === true, start = 0): ByteProgress {
   if (!enabled) return NONE;
   const bar = new cliProgress.SingleBar(
     {
@@ -33,8 +33,8 @@ export function byteProgress(label: string, total: number | null, enabled = proc
     },
     cliProgress.Presets.shades_classic,
   );
-  let value = 0;
-  bar.start(total ?? 0, 0);
+  let value = start;
+  bar.start(total ?? 0, start);
   return {
     add(bytes) {
       value += bytes;
