@@ -1,6 +1,4 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
 import { Answer, AnswerStatus, answerStatusName, NO_DELIVERY_ID } from '../../protocol/answer.js';
 import { Confirmation, decodeConfirmationFrame, openConfirmation, SealedConfirmation } from '../../protocol/confirmation.js';
 import { ProtocolError } from '../../protocol/errors.js';
@@ -8,6 +6,7 @@ import { Frame } from '../../protocol/frame.js';
 import { signReceipt } from '../../protocol/receipt.js';
 import { Content } from '../contents/content.entity.js';
 import { DeliveriesService } from '../deliveries/deliveries.service.js';
+import type { RecordingTransaction } from '../deliveries/delivery-events.bus.js';
 import { Delivery } from '../deliveries/delivery.entity.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
 
@@ -25,7 +24,6 @@ export class ConfirmationService {
   private readonly logger = new Logger(ConfirmationService.name);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly deliveries: DeliveriesService,
     private readonly keys: ServerKeysService,
   ) {}
@@ -38,7 +36,7 @@ export class ConfirmationService {
       return this.refuseUnknown(NO_DELIVERY_ID, remoteAddress, AnswerStatus.Malformed, (error as Error).message);
     }
     try {
-      return await this.dataSource.transaction((manager) => this.confirm(manager, sealed, remoteAddress));
+      return await this.deliveries.transaction((tx) => this.confirm(tx, sealed, remoteAddress));
     } catch (error) {
       // The database went away or timed out: the client may try again; nothing was changed.
       this.logger.error(`confirmation of ${sealed.deliveryId} could not be processed: ${(error as Error).message}`);
@@ -46,7 +44,8 @@ export class ConfirmationService {
     }
   }
 
-  private async confirm(manager: EntityManager, sealed: SealedConfirmation, remoteAddress: string): Promise<Answer> {
+  private async confirm(tx: RecordingTransaction, sealed: SealedConfirmation, remoteAddress: string): Promise<Answer> {
+    const { manager, record } = tx;
     // Row lock: two confirmations of one delivery are decided one after the other.
     const delivery = await manager
       .getRepository(Delivery)
@@ -56,7 +55,7 @@ export class ConfirmationService {
       .setLock('pessimistic_write')
       .getOne();
     if (!delivery) {
-      await this.deliveries.record(manager, { deliveryId: null, type: 'refused', reason: answerStatusName(AnswerStatus.Unknown), remoteAddress, detail: { claimedDeliveryId: sealed.deliveryId } });
+      await record({ deliveryId: null, type: 'refused', reason: answerStatusName(AnswerStatus.Unknown), remoteAddress, detail: { claimedDeliveryId: sealed.deliveryId } });
       return refusalAnswer(sealed.deliveryId, new Refusal(AnswerStatus.Unknown, 'no such delivery'));
     }
 
@@ -65,7 +64,7 @@ export class ConfirmationService {
       confirmation = openConfirmation(sealed, delivery.confirmKey);
     } catch (error) {
       const status = error instanceof ProtocolError && error.code === 'SEAL_INVALID' ? AnswerStatus.SealInvalid : AnswerStatus.Malformed;
-      return this.refuse(manager, delivery, remoteAddress, new Refusal(status, (error as Error).message));
+      return this.refuse(tx, delivery, remoteAddress, new Refusal(status, (error as Error).message));
     }
 
     if (delivery.status === 'confirmed') {
@@ -73,7 +72,7 @@ export class ConfirmationService {
     }
     const content = await manager.findOneByOrFail(Content, { id: delivery.contentId });
     const refusal = this.check(delivery, content, confirmation, remoteAddress);
-    if (refusal) return this.refuse(manager, delivery, remoteAddress, refusal);
+    if (refusal) return this.refuse(tx, delivery, remoteAddress, refusal);
 
     const confirmedAt = new Date();
     const receipt = signReceipt(
@@ -90,7 +89,7 @@ export class ConfirmationService {
       this.keys.current,
     );
     await manager.update(Delivery, { id: delivery.id }, { status: 'confirmed', confirmedAt, confirmedFrom: remoteAddress, receipt });
-    await this.deliveries.record(manager, { deliveryId: delivery.id, type: 'confirmed', remoteAddress, detail: { clientFingerprint: confirmation.clientFingerprint } });
+    await record({ deliveryId: delivery.id, type: 'confirmed', remoteAddress, detail: { clientFingerprint: confirmation.clientFingerprint } });
     return { status: AnswerStatus.Accepted, deliveryId: delivery.id, message: 'delivery confirmed', receipt };
   }
 
@@ -108,16 +107,16 @@ export class ConfirmationService {
     return null;
   }
 
-  private async refuse(manager: EntityManager, delivery: Delivery, remoteAddress: string, refusal: Refusal): Promise<Answer> {
-    await this.deliveries.record(manager, { deliveryId: delivery.id, type: 'refused', reason: answerStatusName(refusal.status), remoteAddress, detail: { message: refusal.message } });
+  private async refuse(tx: RecordingTransaction, delivery: Delivery, remoteAddress: string, refusal: Refusal): Promise<Answer> {
+    await tx.record({ deliveryId: delivery.id, type: 'refused', reason: answerStatusName(refusal.status), remoteAddress, detail: { message: refusal.message } });
     return refusalAnswer(delivery.id, refusal);
   }
 
   /** Refusals that name no delivery are still part of the audit trail. */
   async refuseUnknown(deliveryId: string, remoteAddress: string, status: AnswerStatus, message: string): Promise<Answer> {
     try {
-      await this.dataSource.transaction((manager) =>
-        this.deliveries.record(manager, { deliveryId: null, type: 'refused', reason: answerStatusName(status), remoteAddress, detail: { message } }),
+      await this.deliveries.transaction(({ record }) =>
+        record({ deliveryId: null, type: 'refused', reason: answerStatusName(status), remoteAddress, detail: { message } }),
       );
     } catch (error) {
       this.logger.error(`could not record a refused confirmation: ${(error as Error).message}`);

@@ -7,13 +7,14 @@ import { BundlesController, DeliveryBundlesController } from './bundles.controll
 import { BundlesService } from './bundles.service.js';
 import { DeliveriesController } from './deliveries.controller.js';
 import { DeliveriesService } from './deliveries.service.js';
+import { DeliveryEventsBus } from './delivery-events.bus.js';
 import { DeliveryEvent } from './delivery-event.entity.js';
 import { Delivery } from './delivery.entity.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Delivery, DeliveryEvent]), ContentsModule, KeysModule],
   controllers: [BundlesController, DeliveryBundlesController, DeliveriesController],
-  providers: [DeliveriesService, BundlesService, BundleWriter],
-  exports: [DeliveriesService],
+  providers: [DeliveriesService, DeliveryEventsBus, BundlesService, BundleWriter],
+  exports: [DeliveriesService, DeliveryEventsBus],
 })
 export class DeliveriesModule {}

@@ -1,7 +1,7 @@
 import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { SECRET_SIZE } from '../../protocol/constants.js';
 import { deriveConfirmKey } from '../../protocol/confirmation.js';
 import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
@@ -9,7 +9,8 @@ import { PluginData, sealPluginData } from '../../protocol/plugin-data.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
-import { DeliveryEvent, DeliveryEventType, EventDetail } from './delivery-event.entity.js';
+import { DeliveryEvent } from './delivery-event.entity.js';
+import { DeliveryEventsBus, RecordingTransaction } from './delivery-events.bus.js';
 import { Delivery } from './delivery.entity.js';
 import { DeliveryDetailView, DeliveryView, toDeliveryView } from './dto/delivery.view.js';
 import { ListDeliveriesQuery } from './dto/list-deliveries.query.js';
@@ -26,14 +27,6 @@ export interface IssuedDelivery {
   pluginData: Buffer;
 }
 
-export interface EventInput {
-  deliveryId: string | null;
-  type: DeliveryEventType;
-  reason?: string | null;
-  remoteAddress?: string | null;
-  detail?: EventDetail | null;
-}
-
 /** [871] + [88] + [872]: issues deliveries, records their transitions and lists them. */
 @Injectable()
 export class DeliveriesService {
@@ -41,7 +34,13 @@ export class DeliveriesService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: AppConfig,
     private readonly keys: ServerKeysService,
+    private readonly events: DeliveryEventsBus,
   ) {}
+
+  /** A transaction whose audit-trail events are published to the bus once it commits. */
+  transaction<T>(work: (tx: RecordingTransaction) => Promise<T>): Promise<T> {
+    return this.events.transaction(this.dataSource.manager, work);
+  }
 
   /** Issues a fresh delivery of one content and builds its sealed plug-in data. */
   async issue(content: Content, requester: Requester): Promise<IssuedDelivery> {
@@ -67,7 +66,7 @@ export class DeliveriesService {
       if (requester.clientKey) throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');
       throw error;
     }
-    const delivery = await this.dataSource.transaction(async (manager) => {
+    const delivery = await this.transaction(async ({ manager, record }) => {
       const row = manager.create(Delivery, {
         id: data.deliveryId,
         contentId: content.id,
@@ -88,7 +87,7 @@ export class DeliveriesService {
         pluginData,
       });
       await manager.insert(Delivery, row);
-      await this.record(manager, { deliveryId: row.id, type: 'issued', remoteAddress: requester.address, detail: { contentId: content.id, clientFingerprint } });
+      await record({ deliveryId: row.id, type: 'issued', remoteAddress: requester.address, detail: { contentId: content.id, clientFingerprint } });
       return row;
     });
     return { delivery, pluginData };
@@ -99,27 +98,27 @@ export class DeliveriesService {
    * A confirmation may already have overtaken it; then only sent_at is filled.
    */
   async markSent(id: string, bytesSent: number): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
+    await this.transaction(async ({ manager, record }) => {
       const result = await manager
         .createQueryBuilder()
         .update(Delivery)
         .set({ sentAt: () => 'now()', bytesSent: () => 'bytes_sent + :bytesSent', status: () => `CASE WHEN status IN ('issued', 'failed') THEN 'sent' ELSE status END` })
         .where('id = :id AND sent_at IS NULL', { id, bytesSent })
         .execute();
-      if (result.affected) await this.record(manager, { deliveryId: id, type: 'sent', detail: { bytesSent } });
+      if (result.affected) await record({ deliveryId: id, type: 'sent', detail: { bytesSent } });
     });
   }
 
   /** The download was cut off before the last byte. */
   async markFailed(id: string, bytesSent: number, reason: string): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
+    await this.transaction(async ({ manager, record }) => {
       const result = await manager
         .createQueryBuilder()
         .update(Delivery)
         .set({ status: 'failed', failedAt: () => 'now()', bytesSent: () => 'bytes_sent + :bytesSent' })
         .where(`id = :id AND status = 'issued'`, { id, bytesSent })
         .execute();
-      if (result.affected) await this.record(manager, { deliveryId: id, type: 'failed', reason, detail: { bytesSent } });
+      if (result.affected) await record({ deliveryId: id, type: 'failed', reason, detail: { bytesSent } });
     });
   }
 
@@ -133,17 +132,6 @@ export class DeliveriesService {
       .getOne();
     if (!delivery?.pluginData) throw new NotFoundException(`no bundle for delivery ${id}`);
     return delivery as Delivery & { pluginData: Buffer };
-  }
-
-  /** Appends to the audit trail inside the caller's transaction. */
-  async record(manager: EntityManager, event: EventInput): Promise<void> {
-    await manager.insert(DeliveryEvent, {
-      deliveryId: event.deliveryId,
-      type: event.type,
-      reason: event.reason ?? null,
-      remoteAddress: event.remoteAddress ?? null,
-      detail: event.detail ?? null,
-    });
   }
 
   async list(query: ListDeliveriesQuery): Promise<{ items: DeliveryView[]; total: number; page: number; pageSize: number }> {
