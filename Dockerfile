@@ -12,6 +12,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+COPY public ./public
 RUN mkdir -p /var/lib/dcx && chown node:node /var/lib/dcx
 USER node
 VOLUME ["/var/lib/dcx"]

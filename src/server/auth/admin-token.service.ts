@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
@@ -13,12 +14,21 @@ import { matchesHash, newSecret, sha256Hex } from './secrets.js';
 export class AdminTokenService implements OnModuleInit {
   private readonly logger = new Logger(AdminTokenService.name);
   private tokenHash: string | undefined;
+  private sessionKeyBytes: Buffer | undefined;
 
   constructor(private readonly config: AppConfig) {}
 
   async onModuleInit(): Promise<void> {
     const token = this.config.adminToken ?? (await this.loadOrCreate(this.config.adminTokenFile));
     this.tokenHash = sha256Hex(token);
+    // Derived from the token: every replica with the same token agrees, and a new token ends every session.
+    this.sessionKeyBytes = Buffer.from(hkdfSync('sha256', token, 'dcx admin session', 'session cookie mac v1', 32));
+  }
+
+  /** The HMAC key of admin session cookies, derived from the admin token with HKDF. */
+  get sessionKey(): Buffer {
+    if (this.sessionKeyBytes === undefined) throw new Error('the admin token is not loaded yet');
+    return this.sessionKeyBytes;
   }
 
   /** Where the token comes from, for the start-up log line (never the token). */

@@ -1,0 +1,492 @@
+import { el, formatBytes, timeElement } from './format.js';
+
+const $ = (id) => document.getElementById(id);
+const PAGE_SIZE = 50;
+const RANK = { issued: 0, failed: 1, sent: 2, expired: 3, confirmed: 4 };
+
+const state = {
+  page: 1,
+  total: 0,
+  filters: {},
+  contents: [],
+  events: null,
+  openDelivery: null,
+  inflight: new Set(),
+  dirty: new Set(),
+};
+
+class HttpError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** fetch for the admin API: the session cookie goes along (same origin); errors become one line. */
+async function api(path, init = {}) {
+  const response = await fetch(path, { ...init, headers: { accept: 'application/json', ...(init.headers ?? {}) } });
+  if (response.status === 401 && path !== '/api/session') {
+    showLogin('Your session has ended; log in again.');
+  }
+  if (!response.ok) {
+    let message = response.statusText;
+    try {
+      const body = await response.json();
+      message = Array.isArray(body.message) ? body.message.join('; ') : (body.message ?? message);
+    } catch {
+      // not JSON
+    }
+    throw new HttpError(response.status, `HTTP ${response.status}: ${message}`);
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+function announce(text) {
+  const announcer = $('announcer');
+  announcer.textContent = '';
+  // A fresh text node each time, so screen readers repeat identical announcements.
+  setTimeout(() => (announcer.textContent = text), 50);
+}
+
+const shortId = (id) => id.slice(0, 8);
+
+// ---- login / logout ---------------------------------------------------------------------------
+
+function showLogin(message = '') {
+  disconnectEvents();
+  $('boot-status').hidden = true;
+  $('dashboard').hidden = true;
+  $('logout').hidden = true;
+  $('login-section').hidden = false;
+  $('login-error').textContent = message;
+  $('token').focus();
+}
+
+function showDashboard() {
+  $('boot-status').hidden = true;
+  $('login-section').hidden = true;
+  $('dashboard').hidden = false;
+  $('logout').hidden = false;
+  connectEvents();
+  loadContents();
+  loadDeliveries();
+  loadCounts();
+}
+
+$('login-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const token = $('token').value;
+  $('login-error').textContent = '';
+  try {
+    await api('/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    $('token').value = '';
+    showDashboard();
+    $('deliveries-title').setAttribute('tabindex', '-1');
+    $('deliveries-title').focus();
+  } catch (error) {
+    $('login-error').textContent = error.status === 401 ? 'Wrong admin token: access refused.' : `Login failed (${error.message}).`;
+    $('token').select();
+  }
+});
+
+$('logout').addEventListener('click', async () => {
+  try {
+    await api('/api/session', { method: 'DELETE' });
+  } finally {
+    showLogin('You are logged out.');
+  }
+});
+
+// ---- deliveries -------------------------------------------------------------------------------
+
+function readFilters() {
+  const form = $('filters');
+  const filters = {};
+  for (const name of ['status', 'contentId', 'clientId']) {
+    const value = form.elements[name].value.trim();
+    if (value) filters[name] = value;
+  }
+  for (const name of ['from', 'to']) {
+    const value = form.elements[name].value;
+    if (value) filters[name] = new Date(value).toISOString();
+  }
+  return filters;
+}
+
+function query(extra = {}) {
+  return new URLSearchParams({ ...state.filters, ...extra }).toString();
+}
+
+function matchesFilters(view) {
+  const f = state.filters;
+  if (f.status && view.status !== f.status) return false;
+  if (f.contentId && view.contentId !== f.contentId) return false;
+  if (f.clientId && view.clientFingerprint !== f.clientId && view.requesterIp !== f.clientId) return false;
+  if (f.from && new Date(view.issuedAt) < new Date(f.from)) return false;
+  if (f.to && new Date(view.issuedAt) > new Date(f.to)) return false;
+  return true;
+}
+
+function statusBadge(status) {
+  const badge = el('span', `badge status-${status}`, status);
+  return badge;
+}
+
+function clientCell(view) {
+  const cell = el('td', 'client');
+  if (view.clientFingerprint) {
+    const code = el('code', null, `${view.clientFingerprint.slice(0, 12)}…`);
+    code.title = view.clientFingerprint;
+    cell.append(code);
+  } else {
+    cell.append(el('span', 'none', 'anonymous'));
+  }
+  return cell;
+}
+
+function actionsCell(view) {
+  const cell = el('td', 'actions');
+  const details = el('button', 'secondary small details-button', 'Details');
+  details.type = 'button';
+  details.setAttribute('aria-label', `Details of delivery ${shortId(view.id)}`);
+  details.addEventListener('click', () => openDetails(view.id));
+  cell.append(details);
+  if (view.status === 'expired' || view.status === 'failed') {
+    const reissue = el('button', 'small reissue', 'Re-issue');
+    reissue.type = 'button';
+    reissue.setAttribute('aria-label', `Re-issue delivery ${shortId(view.id)}`);
+    reissue.addEventListener('click', () => reissueDelivery(view.id));
+    cell.append(reissue);
+  }
+  return cell;
+}
+
+function row(view) {
+  const tr = el('tr');
+  tr.dataset.id = view.id;
+  tr.dataset.view = JSON.stringify(view);
+  tr.tabIndex = 0;
+  tr.setAttribute('aria-label', `Delivery ${shortId(view.id)} of ${view.contentName ?? view.contentId}: ${view.status}`);
+  const status = el('td', 'status');
+  status.append(statusBadge(view.status));
+  const issued = el('td', 'issued');
+  issued.append(timeElement(view.issuedAt));
+  const sent = el('td', 'sent');
+  sent.append(timeElement(view.sentAt));
+  const confirmed = el('td', 'confirmed');
+  confirmed.append(timeElement(view.confirmedAt));
+  tr.append(status, el('td', 'content', view.contentName ?? '(deleted)'), clientCell(view), el('td', 'ip', view.requesterIp), issued, sent, confirmed, actionsCell(view));
+  tr.addEventListener('click', (event) => {
+    if (!event.target.closest('button')) openDetails(view.id);
+  });
+  tr.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && event.target === tr) openDetails(view.id);
+  });
+  return tr;
+}
+
+function upsertRow(view) {
+  const tbody = $('deliveries').tBodies[0];
+  const existing = tbody.querySelector(`tr[data-id="${CSS.escape(view.id)}"]`);
+  if (existing) {
+    const fresh = row(view);
+    const hadFocus = document.activeElement === existing;
+    existing.replaceWith(fresh);
+    if (hadFocus) fresh.focus();
+    return;
+  }
+  if (state.page !== 1 || !matchesFilters(view)) return;
+  tbody.prepend(row(view));
+  state.total += 1;
+  if (tbody.rows.length > PAGE_SIZE) tbody.rows[tbody.rows.length - 1].remove();
+  updatePager();
+  $('deliveries-caption').textContent = captionText();
+  announce(`New delivery ${shortId(view.id)} of ${view.contentName ?? 'a content'}: ${view.status}.`);
+}
+
+function captionText() {
+  return `Deliveries, newest first: ${state.total} in all`;
+}
+
+function updatePager() {
+  const pages = Math.max(1, Math.ceil(state.total / PAGE_SIZE));
+  $('page-info').textContent = `Page ${state.page} of ${pages}`;
+  $('prev').disabled = state.page <= 1;
+  $('next').disabled = state.page >= pages;
+}
+
+async function loadDeliveries() {
+  $('deliveries-error').textContent = '';
+  $('export').href = `/api/deliveries/export.csv${Object.keys(state.filters).length ? `?${query()}` : ''}`;
+  try {
+    const result = await api(`/api/deliveries?${query({ page: state.page, pageSize: PAGE_SIZE })}`);
+    state.total = result.total;
+    $('deliveries').tBodies[0].replaceChildren(...result.items.map(row));
+    $('deliveries-caption').textContent = captionText();
+    updatePager();
+  } catch (error) {
+    $('deliveries-error').textContent = `Deliveries could not be loaded (${error.message}).`;
+  }
+}
+
+/** Fetches one delivery and puts its row in the table; one request per delivery at a time, repeated if events came meanwhile. */
+async function refreshRow(id) {
+  if (state.inflight.has(id)) {
+    state.dirty.add(id);
+    return;
+  }
+  state.inflight.add(id);
+  try {
+    upsertRow(await api(`/api/deliveries/${encodeURIComponent(id)}`));
+  } catch (error) {
+    $('deliveries-error').textContent = `Delivery ${shortId(id)} could not be loaded (${error.message}).`;
+  } finally {
+    state.inflight.delete(id);
+    if (state.dirty.delete(id)) refreshRow(id);
+  }
+}
+
+/** Applies one live event to the row it concerns. */
+function applyEvent(message) {
+  if (!message.deliveryId) return;
+  const id = message.deliveryId;
+  if (state.openDelivery === id) openDetails(id, { keepFocus: true });
+  if (!message.status) return; // a refused confirmation changes no status
+  scheduleCounts();
+  const tr = $('deliveries').tBodies[0].querySelector(`tr[data-id="${CSS.escape(id)}"]`);
+  if (!tr || state.inflight.has(id)) {
+    refreshRow(id);
+    return;
+  }
+  const view = JSON.parse(tr.dataset.view);
+  const field = { sent: 'sentAt', confirmed: 'confirmedAt', failed: 'failedAt' }[message.type];
+  if (field) view[field] = message.at;
+  // A late "sent" never takes a confirmed delivery back.
+  const changed = !(message.type === 'sent' && RANK[view.status] > RANK.sent) && view.status !== message.status;
+  if (changed) view.status = message.status;
+  upsertRow(view);
+  if (changed) announce(`Delivery ${shortId(id)} of ${view.contentName ?? 'a content'} is now ${view.status}.`);
+}
+
+async function reissueDelivery(id) {
+  try {
+    const fresh = await api(`/api/deliveries/${encodeURIComponent(id)}/reissue`, { method: 'POST' });
+    announce(`Delivery ${shortId(id)} re-issued as ${shortId(fresh.id)}.`);
+    await loadDeliveries();
+  } catch (error) {
+    $('deliveries-error').textContent = `Re-issue of ${shortId(id)} failed (${error.message}).`;
+  }
+}
+
+$('filters').addEventListener('submit', (event) => {
+  event.preventDefault();
+  state.filters = readFilters();
+  state.page = 1;
+  loadDeliveries();
+});
+$('filters').addEventListener('reset', () => {
+  setTimeout(() => {
+    state.filters = {};
+    state.page = 1;
+    loadDeliveries();
+  });
+});
+$('prev').addEventListener('click', () => {
+  state.page -= 1;
+  loadDeliveries();
+});
+$('next').addEventListener('click', () => {
+  state.page += 1;
+  loadDeliveries();
+});
+
+// ---- details panel ----------------------------------------------------------------------------
+
+async function openDetails(id, { keepFocus = false } = {}) {
+  state.openDelivery = id;
+  const panel = $('details');
+  panel.hidden = false;
+  $('details-error').textContent = '';
+  try {
+    const view = await api(`/api/deliveries/${encodeURIComponent(id)}`);
+    if (state.openDelivery !== id) return;
+    $('details-title').textContent = `Delivery ${shortId(id)}`;
+    const facts = [
+      ['ID', view.id, 'digest'],
+      ['Content', view.contentName ?? view.contentId],
+      ['Status', view.status],
+      ['Client', view.clientFingerprint ?? 'anonymous', 'digest'],
+      ['Requester IP', view.requesterIp],
+      ['Bytes sent', formatBytes(view.bytesSent)],
+      ['Expires', new Date(view.expiresAt).toLocaleString()],
+      ['Confirmed from', view.confirmedFrom ?? '—'],
+      ['Receipt', view.receipt ? 'signed receipt kept' : '—'],
+    ];
+    $('details-facts').replaceChildren(...facts.flatMap(([term, value, className]) => [el('dt', null, term), el('dd', className, value)]));
+    $('details-events').replaceChildren(
+      ...view.events.map((event) => {
+        const item = el('li', `event event-${event.type}`);
+        item.append(timeElement(event.at), ' ', el('strong', null, event.type));
+        if (event.reason) item.append(` — ${event.reason}`);
+        if (event.remoteAddress) item.append(el('span', 'from', ` from ${event.remoteAddress}`));
+        return item;
+      }),
+    );
+    if (!keepFocus) $('details-title').focus();
+  } catch (error) {
+    $('details-error').textContent = `Delivery ${shortId(id)} could not be loaded (${error.message}).`;
+  }
+}
+
+$('details-close').addEventListener('click', () => {
+  const id = state.openDelivery;
+  state.openDelivery = null;
+  $('details').hidden = true;
+  document.querySelector(`#deliveries tr[data-id="${CSS.escape(id ?? '')}"]`)?.focus();
+});
+
+// ---- counts -----------------------------------------------------------------------------------
+
+let countsTimer = null;
+function scheduleCounts() {
+  clearTimeout(countsTimer);
+  countsTimer = setTimeout(loadCounts, 500);
+}
+
+async function loadCounts() {
+  $('counts-error').textContent = '';
+  try {
+    const counts = await api('/api/deliveries/counts');
+    $('counts').tBodies[0].replaceChildren(
+      ...counts.map((c) => {
+        const tr = el('tr');
+        const name = el('th', null, c.contentName ?? c.contentId);
+        name.scope = 'row';
+        tr.append(name, ...['issued', 'sent', 'confirmed', 'failed', 'expired', 'total'].map((k) => el('td', `num ${k}`, c[k] ?? 0)));
+        return tr;
+      }),
+    );
+  } catch (error) {
+    $('counts').tBodies[0].replaceChildren();
+    $('counts-error').textContent = `Counts are not available (${error.message}).`;
+  }
+}
+
+// ---- contents ---------------------------------------------------------------------------------
+
+async function loadContents() {
+  $('contents-error').textContent = '';
+  try {
+    state.contents = await api('/api/contents');
+  } catch (error) {
+    $('contents-error').textContent = `Contents could not be loaded (${error.message}).`;
+    return;
+  }
+  $('contents').tBodies[0].replaceChildren(
+    ...state.contents.map((content) => {
+      const tr = el('tr');
+      const name = el('th', null, content.name);
+      name.scope = 'row';
+      const uploaded = el('td');
+      uploaded.append(timeElement(content.createdAt));
+      const actions = el('td', 'actions');
+      const remove = el('button', 'small danger', 'Delete');
+      remove.type = 'button';
+      remove.setAttribute('aria-label', `Delete ${content.name}`);
+      remove.addEventListener('click', () => deleteContent(content));
+      actions.append(remove);
+      tr.append(name, el('td', 'num', formatBytes(content.size)), el('td', null, content.access), uploaded, actions);
+      return tr;
+    }),
+  );
+  const select = $('f-content');
+  const current = select.value;
+  select.replaceChildren(el('option', null, 'any'), ...state.contents.map((c) => Object.assign(el('option', null, c.name), { value: c.id })));
+  select.options[0].value = '';
+  select.value = current;
+}
+
+async function deleteContent(content) {
+  if (!window.confirm(`Delete ${content.name}? Its delivery records stay.`)) return;
+  try {
+    await api(`/api/contents/${encodeURIComponent(content.id)}`, { method: 'DELETE' });
+    $('upload-status').textContent = `${content.name} deleted.`;
+    await loadContents();
+  } catch (error) {
+    $('contents-error').textContent = `${content.name} could not be deleted (${error.message}).`;
+  }
+}
+
+$('upload').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const body = new FormData();
+  // The access field first: the server reads fields before it streams the file.
+  body.append('access', form.elements.access.value);
+  body.append('file', form.elements.file.files[0]);
+  $('upload-status').textContent = 'Uploading…';
+  $('contents-error').textContent = '';
+  try {
+    const content = await api('/api/contents', { method: 'POST', body });
+    $('upload-status').textContent = content.accessToken
+      ? `${content.name} uploaded. Its access token, shown only now: ${content.accessToken}`
+      : `${content.name} uploaded.`;
+    form.reset();
+    await loadContents();
+  } catch (error) {
+    $('upload-status').textContent = '';
+    $('contents-error').textContent = `Upload failed (${error.message}).`;
+  }
+});
+
+// ---- live events ------------------------------------------------------------------------------
+
+function setLive(stateName, text) {
+  const live = $('live-status');
+  live.dataset.state = stateName;
+  live.textContent = text;
+}
+
+function connectEvents() {
+  if (state.events) return;
+  const source = new EventSource('/api/events/deliveries');
+  state.events = source;
+  let dropped = false;
+  source.addEventListener('open', () => {
+    setLive('live', 'Live updates: on');
+    if (dropped) {
+      // Events may have been missed while disconnected.
+      loadDeliveries();
+      loadCounts();
+    }
+    dropped = false;
+  });
+  source.addEventListener('delivery', (event) => applyEvent(JSON.parse(event.data)));
+  source.addEventListener('error', async () => {
+    dropped = true;
+    if (source.readyState === EventSource.CLOSED) {
+      state.events = null;
+      setLive('off', 'Live updates: off');
+      try {
+        await api('/api/session');
+        setTimeout(connectEvents, 5000);
+      } catch {
+        // showLogin ran for a 401
+      }
+    } else {
+      setLive('connecting', 'Live updates: reconnecting…');
+    }
+  });
+}
+
+function disconnectEvents() {
+  state.events?.close();
+  state.events = null;
+}
+
+// ---- start ------------------------------------------------------------------------------------
+
+api('/api/session').then(
+  () => showDashboard(),
+  () => showLogin(),
+);

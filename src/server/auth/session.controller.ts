@@ -1,0 +1,29 @@
+import { Body, Controller, Delete, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AdminGuard } from './admin.guard.js';
+import { SessionService } from './session.service.js';
+import { LoginDto, type SessionView } from './session.dto.js';
+
+/** The dashboard's login: the admin token in a POST body becomes a signed, expiring session cookie. */
+@Controller('api/session')
+export class SessionController {
+  constructor(private readonly session: SessionService) {}
+
+  @Post()
+  @HttpCode(204)
+  login(@Body() dto: LoginDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): void {
+    this.session.login(dto.token, req, res);
+  }
+
+  @Get()
+  @UseGuards(AdminGuard)
+  current(@Req() req: Request): SessionView {
+    return this.session.current(req);
+  }
+
+  @Delete()
+  @HttpCode(204)
+  logout(@Req() req: Request, @Res({ passthrough: true }) res: Response): void {
+    this.session.logout(req, res);
+  }
+}

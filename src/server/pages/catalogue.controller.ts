@@ -1,0 +1,13 @@
+import { Controller, Get } from '@nestjs/common';
+import { CatalogueService, type CatalogueEntry } from './catalogue.service.js';
+
+/** The portal's public read API. */
+@Controller('api/catalogue')
+export class CatalogueController {
+  constructor(private readonly catalogue: CatalogueService) {}
+
+  @Get()
+  list(): Promise<CatalogueEntry[]> {
+    return this.catalogue.list();
+  }
+}
