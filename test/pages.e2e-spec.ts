@@ -1,0 +1,249 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { dcx, newClientHome } from './support/cli-process.js';
+import { http } from './support/http.js';
+import { ROOT, RunningServer, startServer } from './support/server-process.js';
+
+const CHROMIUM = { executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] };
+const SCREENSHOT = join(ROOT, 'test/artifacts/dashboard.png');
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/** One HTTP request with a body (node:http, no keep-alive, as test/support/http.ts). */
+function send(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const responseHeaders = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) responseHeaders.append(name, one);
+        }
+        const status = res.statusCode ?? 0;
+        resolve(new Response(status === 204 ? null : Buffer.concat(chunks), { status, headers: responseHeaders }));
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The status and headers of a streaming response (SSE), then the connection is dropped. */
+function head(url: string, headers: Record<string, string>): Promise<{ status: number; contentType: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers, agent: false }, (res) => {
+      resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] });
+      req.destroy();
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function publish(server: RunningServer, path: string, access: 'public' | 'token'): Promise<{ id: string; name: string }> {
+  const result = await dcx(['publish', path, '--server', server.url, '--access', access, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+  expect(result.code).toBe(0);
+  return JSON.parse(result.stdout) as { id: string; name: string };
+}
+
+async function logIn(context: BrowserContext, server: RunningServer, token: string): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${server.url}/admin`);
+  await page.getByLabel('Admin token').fill(token);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  return page;
+}
+
+describe('portal and dashboard (postgres)', () => {
+  let server: RunningServer;
+  let browser: Browser;
+  let work: string;
+  let secret: { id: string; name: string };
+
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([startServer('postgres'), chromium.launch(CHROMIUM)]);
+    work = await mkdtemp(join(tmpdir(), 'dcx-pages-'));
+    await writeFile(join(work, 'secret-plan.txt'), 'not for the portal\n');
+    secret = await publish(server, join(work, 'secret-plan.txt'), 'token');
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('browser: upload, portal download by click, `dcx open` confirms, and the open dashboard turns the row confirmed live', async () => {
+    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 } });
+    // Script errors and CSP refusals; "Failed to load resource" is an expected 401/400 the page handles.
+    const violations: string[] = [];
+    context.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) violations.push(message.text());
+    });
+    context.on('weberror', (error) => violations.push(error.error().message));
+    try {
+      // The dashboard is open and logged in before anything is delivered.
+      const admin = await logIn(context, server, server.adminToken);
+      await admin.locator('#live-status[data-state="live"]').waitFor();
+      expect((await context.cookies()).map((c) => c.name)).toEqual(['dcx_admin']);
+      await admin.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+
+      // Upload a public content from the dashboard (a cookie-authenticated, same-origin POST).
+      const original = randomBytes(256 * 1024 + 3);
+      await writeFile(join(work, 'annual report.pdf'), original);
+      await admin.getByLabel('File').setInputFiles(join(work, 'annual report.pdf'));
+      await admin.getByLabel('Access').selectOption('public');
+      await admin.getByRole('button', { name: 'Upload' }).click();
+      await admin.locator('#upload-status', { hasText: 'annual report.pdf uploaded.' }).waitFor();
+      await admin.locator('#contents tbody tr', { hasText: 'annual report.pdf' }).waitFor();
+
+      // The portal lists public contents only, with the hint line.
+      const portal = await context.newPage();
+      await portal.goto(`${server.url}/`);
+      const card = portal.locator('#catalogue li', { hasText: 'annual report.pdf' });
+      await card.waitFor();
+      expect(await portal.locator('#catalogue li').count()).toBe(1);
+      expect(await portal.locator('#catalogue').textContent()).not.toContain(secret.name);
+      expect(await card.locator('.hint').textContent()).toBe('Then run dcx open annual report.pdf.dcx --out DIR');
+      expect(await card.textContent()).toContain(sha256(original));
+
+      // (a) a real click downloads the .dcx
+      const [download] = await Promise.all([portal.waitForEvent('download'), card.getByRole('link', { name: 'Download annual report.pdf.dcx' }).click()]);
+      expect(download.suggestedFilename()).toBe('annual report.pdf.dcx');
+      const saved = join(work, 'downloads', download.suggestedFilename());
+      await download.saveAs(saved);
+
+      // The new delivery's row appears on the dashboard by itself, and turns "sent".
+      const row = admin.locator('#deliveries tbody tr', { hasText: 'annual report.pdf' });
+      await row.locator('td.status', { hasText: 'sent' }).waitFor();
+
+      // (b) dcx open confirms it
+      const out = await mkdtemp(join(tmpdir(), 'dcx-pages-out-'));
+      const opened = await dcx(['open', saved, '--out', out, '--trust', '--json'], { DCX_HOME: await newClientHome() });
+      expect(opened.stderr).toMatch(/^(pinned server .*\n)?$/);
+      expect(opened.code).toBe(0);
+      const report = JSON.parse(opened.stdout) as { deliveryId: string; status: string };
+      expect(report.status).toBe('accepted');
+      expect((await readFile(join(out, 'annual report.pdf'))).equals(original)).toBe(true);
+
+      // (c) the row turns confirmed without a reload, and the change is announced.
+      const confirmedRow = admin.locator(`#deliveries tbody tr[data-id="${report.deliveryId}"]`);
+      await confirmedRow.locator('td.status', { hasText: 'confirmed' }).waitFor({ timeout: 10_000 });
+      await admin.locator('#announcer', { hasText: 'is now confirmed' }).waitFor();
+      expect(await admin.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+      expect(await confirmedRow.locator('td.confirmed time').count()).toBe(1);
+
+      // Keyboard: Enter on the row opens its timeline.
+      await confirmedRow.focus();
+      await admin.keyboard.press('Enter');
+      const timeline = admin.locator('#details-events');
+      await timeline.locator('li', { hasText: 'confirmed' }).waitFor();
+      expect(await timeline.locator('li strong').allTextContents()).toEqual(['issued', 'sent', 'confirmed']);
+      expect(await admin.evaluate(() => document.activeElement?.id)).toBe('details-title');
+
+      // Counts and re-issue come from another branch; until then the page says so instead of breaking.
+      await admin.locator('#counts-error:not(:empty), #counts tbody tr').first().waitFor();
+
+      // (e) the screenshot
+      await mkdir(join(ROOT, 'test/artifacts'), { recursive: true });
+      await admin.screenshot({ path: SCREENSHOT, fullPage: true });
+
+      // The same page on a phone: nothing wider than the screen but the tables' own scroll areas.
+      await admin.setViewportSize({ width: 390, height: 844 });
+      expect(await admin.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      expect(violations).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('browser: (d) a wrong token is refused at /admin, and no cookie is set', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await logIn(context, server, 'not-the-admin-token');
+      await page.locator('#login-error', { hasText: 'Wrong admin token' }).waitFor();
+      expect(await page.locator('#dashboard').isHidden()).toBe(true);
+      expect(await context.cookies()).toEqual([]);
+      expect(page.url()).toBe(`${server.url}/admin`);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('session cookie: attributes, reads, cross-site writes refused, SSE, logout', async () => {
+    const wrong = await send(`${server.url}/api/session`, 'POST', { 'content-type': 'application/json' }, JSON.stringify({ token: 'wrong-token' }));
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('set-cookie')).toBeNull();
+
+    const login = await send(`${server.url}/api/session`, 'POST', { 'content-type': 'application/json' }, JSON.stringify({ token: server.adminToken }));
+    expect(login.status).toBe(204);
+    const setCookie = login.headers.get('set-cookie')!;
+    const attributes = setCookie.split(';').map((part) => part.trim());
+    const [pair] = attributes;
+    expect(pair).toMatch(/^dcx_admin=v1\.\d+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    expect(setCookie).not.toContain(server.adminToken);
+    expect(attributes).toEqual(expect.arrayContaining(['HttpOnly', 'SameSite=Strict', 'Path=/', 'Max-Age=28800']));
+    expect(attributes).not.toContain('Secure'); // plain HTTP here
+    const cookie = { cookie: pair! };
+
+    // Reads work with the cookie alone; without it, 401.
+    expect((await http(`${server.url}/api/deliveries`, { headers: cookie })).status).toBe(200);
+    expect((await http(`${server.url}/api/contents`, { headers: cookie })).status).toBe(200);
+    expect(await (await http(`${server.url}/api/session`, { headers: cookie })).json()).toMatchObject({ authenticated: true });
+    expect((await http(`${server.url}/api/deliveries`)).status).toBe(401);
+    expect((await http(`${server.url}/api/deliveries`, { headers: { cookie: 'dcx_admin=v1.9999999999.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } })).status).toBe(401);
+
+    // Live events: with the cookie an event stream, without it 401.
+    expect(await head(`${server.url}/api/events/deliveries`, cookie)).toEqual({ status: 200, contentType: 'text/event-stream' });
+    expect((await head(`${server.url}/api/events/deliveries`, {})).status).toBe(401);
+
+    // Cross-site writes with the cookie are refused, and change nothing.
+    for (const headers of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' }, { 'sec-fetch-site': 'same-site' }, {}]) {
+      const refused = await send(`${server.url}/api/contents/${secret.id}`, 'DELETE', { ...cookie, ...headers });
+      expect(refused.status).toBe(403);
+      const upload = await send(`${server.url}/api/contents`, 'POST', { ...cookie, ...headers });
+      expect(upload.status).toBe(403);
+    }
+    expect((await server.admin(`/api/contents/${secret.id}`)).status).toBe(200);
+
+    // The same write from the server's own origin goes through.
+    await writeFile(join(work, 'old.txt'), 'old\n');
+    const old = await publish(server, join(work, 'old.txt'), 'public');
+    const allowed = await send(`${server.url}/api/contents/${old.id}`, 'DELETE', { ...cookie, origin: server.url, 'sec-fetch-site': 'same-origin' });
+    expect(allowed.status).toBe(204);
+
+    // Logout clears the cookie.
+    const logout = await send(`${server.url}/api/session`, 'DELETE', cookie);
+    expect(logout.status).toBe(204);
+    expect(logout.headers.get('set-cookie')).toMatch(/^dcx_admin=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Strict$/);
+  });
+
+  test('pages carry a strict CSP; the catalogue lists public contents only; assets are a closed set', async () => {
+    for (const path of ['/', '/admin']) {
+      const page = await http(`${server.url}${path}`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      const csp = page.headers.get('content-security-policy')!;
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).not.toContain('unsafe-inline');
+      const html = await page.text();
+      expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
+      expect(html).not.toMatch(/(src|href)="(https?:)?\/\//); // nothing from elsewhere
+    }
+    expect((await http(`${server.url}/assets/dashboard.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    for (const path of ['/assets/..%2fadmin.html', '/assets/..%2f..%2fpackage.json', '/assets/nothing.js']) {
+      expect((await http(`${server.url}${path}`)).status).toBe(404);
+    }
+
+    const catalogue = (await (await http(`${server.url}/api/catalogue`)).json()) as { id: string; name: string; bundleUrl: string; sha256: string; size: number; mediaType: string }[];
+    expect(catalogue.map((c) => c.id)).not.toContain(secret.id);
+    for (const entry of catalogue) {
+      expect(Object.keys(entry).sort()).toEqual(['bundleUrl', 'id', 'mediaType', 'name', 'sha256', 'size']);
+      expect(entry.bundleUrl).toBe(`${server.url}/api/contents/${entry.id}/bundle`);
+    }
+  });
+});
