@@ -246,4 +246,21 @@ describe('portal and dashboard (postgres)', () => {
       expect(entry.bundleUrl).toBe(`${server.url}/api/contents/${entry.id}/bundle`);
     }
   });
+
+  test('an open event stream ends when the server shuts down, and does not hold it up', async () => {
+    const ended = new Promise<number>((resolve, reject) => {
+      const req = request(`${server.url}/api/events/deliveries`, { headers: { authorization: `Bearer ${server.adminToken}` }, agent: false }, (res) => {
+        expect(res.statusCode).toBe(200);
+        res.resume();
+        res.on('close', () => resolve(Date.now()));
+        setTimeout(() => void server.stop(), 100);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const started = Date.now();
+    await ended;
+    await server.stop();
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 });

@@ -1,5 +1,5 @@
 import { Injectable, type MessageEvent } from '@nestjs/common';
-import { interval, map, merge, type Observable } from 'rxjs';
+import { endWith, ignoreElements, interval, map, merge, share, takeUntil, type Observable } from 'rxjs';
 import { DeliveryEventsBus, type RecordedEvent } from '../deliveries/delivery-events.bus.js';
 
 /** Every 15 s a comment line keeps proxies and load balancers from closing an idle stream. */
@@ -15,7 +15,7 @@ export interface DeliveryEventMessage {
   at: string;
 }
 
-/** The audit trail as server-sent events, with heartbeats. */
+/** The audit trail as server-sent events, with heartbeats; ends when the bus completes (shutdown), so open streams do not hold the server up. */
 @Injectable()
 export class DeliveryStreamService {
   constructor(private readonly bus: DeliveryEventsBus) {}
@@ -23,8 +23,13 @@ export class DeliveryStreamService {
   stream(heartbeatMs: number = HEARTBEAT_MS): Observable<MessageEvent> {
     const events = this.bus.events$.pipe(
       map((event): MessageEvent => ({ id: event.id, type: 'delivery', data: toMessage(event) })),
+      share(),
     );
-    const heartbeats = interval(heartbeatMs).pipe(map((): MessageEvent => ({ comment: 'heartbeat' })));
+    const ended = events.pipe(ignoreElements(), endWith(true));
+    const heartbeats = interval(heartbeatMs).pipe(
+      map((): MessageEvent => ({ comment: 'heartbeat' })),
+      takeUntil(ended),
+    );
     return merge(events, heartbeats);
   }
 }
