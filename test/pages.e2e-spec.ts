@@ -107,7 +107,7 @@ describe('portal and dashboard (postgres)', () => {
       await card.waitFor();
       expect(await portal.locator('#catalogue li').count()).toBe(1);
       expect(await portal.locator('#catalogue').textContent()).not.toContain(secret.name);
-      expect(await card.locator('.hint').textContent()).toBe('Then run dcx open annual report.pdf.dcx --out DIR');
+      expect(await card.locator('.hint').textContent()).toBe("Then run dcx open 'annual report.pdf.dcx' --out DIR");
       expect(await card.textContent()).toContain(sha256(original));
 
       // (a) a real click downloads the .dcx

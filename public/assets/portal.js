@@ -3,6 +3,11 @@ import { el, formatBytes } from './format.js';
 const list = document.getElementById('catalogue');
 const status = document.getElementById('catalogue-status');
 
+/** A file name as one shell word: as is when plain, else in single quotes. */
+function shellWord(name) {
+  return /^[A-Za-z0-9._+-]+$/.test(name) ? name : `'${name.replaceAll("'", "'\\''")}'`;
+}
+
 function entry(content) {
   const item = el('li', 'card');
   item.append(el('h2', 'name', content.name));
@@ -25,7 +30,7 @@ function entry(content) {
   item.append(link);
 
   const hint = el('p', 'hint');
-  hint.append('Then run ', el('code', null, `dcx open ${bundleName} --out DIR`));
+  hint.append('Then run ', el('code', null, `dcx open ${shellWord(bundleName)} --out DIR`));
   item.append(hint);
   return item;
 }
