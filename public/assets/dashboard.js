@@ -196,12 +196,21 @@ function upsertRow(view) {
     return;
   }
   if (state.page !== 1 || !matchesFilters(view)) return;
+  tbody.querySelector('tr.empty')?.remove();
   tbody.prepend(row(view));
   state.total += 1;
   if (tbody.rows.length > PAGE_SIZE) tbody.rows[tbody.rows.length - 1].remove();
   updatePager();
   $('deliveries-caption').textContent = captionText();
   announce(`New delivery ${shortId(view.id)} of ${view.contentName ?? 'a content'}: ${view.status}.`);
+}
+
+function emptyRow() {
+  const tr = el('tr', 'empty');
+  const cell = el('td', 'none', Object.keys(state.filters).length ? 'No delivery matches these filters.' : 'No deliveries yet.');
+  cell.colSpan = 8;
+  tr.append(cell);
+  return tr;
 }
 
 function captionText() {
@@ -221,7 +230,7 @@ async function loadDeliveries() {
   try {
     const result = await api(`/api/deliveries?${query({ page: state.page, pageSize: PAGE_SIZE })}`);
     state.total = result.total;
-    $('deliveries').tBodies[0].replaceChildren(...result.items.map(row));
+    $('deliveries').tBodies[0].replaceChildren(...(result.items.length > 0 ? result.items.map(row) : [emptyRow()]));
     $('deliveries-caption').textContent = captionText();
     updatePager();
   } catch (error) {
