@@ -4,6 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dcx, newClientHome } from './support/cli-process.js';
+import { eventually } from './support/eventually.js';
 import { http } from './support/http.js';
 import { RunningServer, startServer } from './support/server-process.js';
 
@@ -125,16 +126,14 @@ describe('bundle responses: Content-Length, Range, one delivery per bundle', () 
         request.on('error', () => undefined);
       }, reject);
     });
-    let status = '';
-    for (let i = 0; i < 50 && status !== 'failed'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      status = ((await (await server.admin(`/api/deliveries/${fresh}`)).json()) as { status: string }).status;
-    }
-    expect(status).toBe('failed');
+    type View = { status: string; events: { type: string }[] };
+    const view = async () => (await (await server.admin(`/api/deliveries/${fresh}`)).json()) as View;
+    expect((await eventually(view, (d) => d.status === 'failed')).status).toBe('failed');
     const rest = await http(`${server.url}/api/deliveries/${fresh}/bundle`, { headers: { range: 'bytes=100000-' } });
     expect(rest.status).toBe(206);
     await rest.arrayBuffer();
-    const after = (await (await server.admin(`/api/deliveries/${fresh}`)).json()) as { status: string; events: { type: string }[] };
+    // markSent commits just after the last byte left: poll rather than race it.
+    const after = await eventually(view, (d) => d.status === 'sent');
     expect(after.status).toBe('sent');
     expect(after.events.map((e) => e.type)).toEqual(['issued', 'failed', 'sent']);
     expect(deliveryId).not.toBe(fresh);
