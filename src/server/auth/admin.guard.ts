@@ -2,7 +2,8 @@ import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from
 import type { Request, Response } from 'express';
 import { AdminTokenService } from './admin-token.service.js';
 
-const BEARER = /^Bearer[ ]+([\x21-\x7e]+)[ ]*$/i;
+/** `Bearer <token>`; group 1 is the token. */
+export const BEARER = /^Bearer[ ]+([\x21-\x7e]+)[ ]*$/i;
 
 /** `Authorization: Bearer <admin token>`, else 401 with WWW-Authenticate (RFC 6750). */
 @Injectable()
