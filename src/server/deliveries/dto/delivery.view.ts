@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import type { DeliveryEventType, EventDetail } from '../delivery-event.entity.js';
-import { Delivery, DELIVERY_STATUSES, DeliveryStatus } from '../delivery.entity.js';
+import { Delivery, DELIVERY_STATUSES } from '../delivery.entity.js';
+import type { DeliveryStatus } from '../delivery.entity.js';
 
 const DELIVERY_EVENT_TYPES: DeliveryEventType[] = ['issued', 'sent', 'failed', 'confirmed', 'refused', 'expired'];
 
