@@ -98,11 +98,12 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     // The token in the query and in the header, as browsers and scripts send it.
     expect((await http(`${content.bundleUrl}?access=${encodeURIComponent(content.accessToken)}`)).status).toBe(200);
 
-    // The latency sample is taken once the confirmation committed; the scrape may come first.
+    // "sent" is recorded after the last byte left, and the latency sample once both events committed:
+    // a client can be done (and have confirmed) before that, so the scrape waits for them.
     let text = '';
-    for (let attempt = 0; attempt < 50; attempt += 1) {
+    for (let attempt = 0; attempt < 100; attempt += 1) {
       text = await (await server.admin('/metrics')).text();
-      if ((sample(text, 'dcx_confirmation_latency_seconds_count') ?? 0) >= 1) break;
+      if (sample(text, 'dcx_confirmation_latency_seconds_count') === 1 && sample(text, 'dcx_deliveries{status="sent"}') === 1) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(sample(text, 'dcx_deliveries{status="confirmed"}')).toBe(1);

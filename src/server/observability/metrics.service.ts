@@ -98,32 +98,40 @@ export class MetricsService implements OnModuleDestroy {
       case 'failed': {
         const bytes = event.detail?.bytesSent;
         if (typeof bytes === 'number' && bytes > 0) this.bytesSent.inc(bytes);
+        if (event.type === 'sent') void this.observeLatency(event);
         break;
       }
       case 'refused':
         this.refused.inc({ reason: event.reason ?? 'unknown' });
         break;
       case 'confirmed':
-        if (event.deliveryId !== null) void this.observeLatency(event.deliveryId, event.at);
+        void this.observeLatency(event);
         break;
       default:
         break;
     }
   }
 
-  /** The sent event may have been recorded by another replica: its time comes from the audit trail. */
-  private async observeLatency(deliveryId: string, confirmedAt: Date): Promise<void> {
+  /**
+   * One sample per confirmed delivery, taken by whichever of its `sent` and `confirmed` events came
+   * second (a confirmation can overtake the server's record of the last byte). Both transactions lock the
+   * delivery row, so the second commits after the first and sees it; the first sees no earlier partner.
+   * The partner comes from the audit trail, so it may have been recorded by another replica.
+   */
+  private async observeLatency(event: RecordedEvent): Promise<void> {
+    if (event.deliveryId === null) return;
+    const partnerType = event.type === 'sent' ? 'confirmed' : 'sent';
     try {
-      const rows: { at: Date }[] = await this.dataSource.query(
-        `SELECT at FROM delivery_events WHERE delivery_id = $1 AND type = 'sent' ORDER BY id LIMIT 1`,
-        [deliveryId],
+      const rows: { id: string; at: Date }[] = await this.dataSource.query(
+        'SELECT id, at FROM delivery_events WHERE delivery_id = $1 AND type = $2 ORDER BY id LIMIT 1',
+        [event.deliveryId, partnerType],
       );
-      // A confirmation can overtake the sent event (the client had the last byte before the server saw it leave).
-      if (rows.length === 0) return;
-      const seconds = (confirmedAt.getTime() - new Date(rows[0]!.at).getTime()) / 1000;
-      this.latency.observe(Math.max(0, seconds));
+      const partner = rows[0];
+      if (partner === undefined || BigInt(partner.id) > BigInt(event.id)) return;
+      const [sentAt, confirmedAt] = event.type === 'sent' ? [event.at, new Date(partner.at)] : [new Date(partner.at), event.at];
+      this.latency.observe(Math.max(0, (confirmedAt.getTime() - sentAt.getTime()) / 1000));
     } catch (error) {
-      this.logger.warn(`confirmation latency of ${deliveryId} not observed: ${(error as Error).message}`);
+      this.logger.warn(`confirmation latency of ${event.deliveryId} not observed: ${(error as Error).message}`);
     }
   }
 }
