@@ -57,8 +57,19 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     server
       .output()
       .split('\n')
+      .slice(0, -1) // the last piece is empty or a line still being written
       .filter((line) => line.trim() !== '')
       .map((line) => JSON.parse(line) as LogLine);
+
+  /** The first log line that satisfies `predicate`, once the server has written it (undefined after 10 s). */
+  const logLine = async (predicate: (line: LogLine) => boolean): Promise<LogLine | undefined> => {
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      const found = logLines().find(predicate);
+      if (found !== undefined) return found;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return undefined;
+  };
 
   test('GET /health: 200 with the database and the confirmation listener up, public', async () => {
     const response = await http(`${server.url}/health`);
@@ -118,8 +129,11 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     const replaced = await http(`${server.url}/health`, { headers: { 'x-request-id': 'not a "valid" id' } });
     expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
 
+    // A line is written once its response finished and reaches us through a pipe: wait for the last ones.
+    const requestLine = await logLine((line) => line.req?.id === 'e2e-obs-42');
+    await logLine((line) => line.msg === 'confirmation answered' && line.deliveryId === deliveryId);
+    await logLine((line) => line.req?.url.includes('access=') === true);
     const lines = logLines();
-    const requestLine = lines.find((line) => line.req?.id === 'e2e-obs-42');
     expect(requestLine).toMatchObject({ reqId: 'e2e-obs-42', req: { url: '/health' }, res: { statusCode: 200 } });
     const bundleLines = lines.filter((line) => line.req?.url.startsWith('/api/contents/'));
     expect(bundleLines.length).toBeGreaterThanOrEqual(2);
