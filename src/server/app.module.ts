@@ -7,6 +7,7 @@ import { DatabaseModule } from './database/database.module.js';
 import { DeliveriesModule } from './deliveries/deliveries.module.js';
 import { KeysModule } from './keys/keys.module.js';
 import { PagesModule } from './pages/pages.module.js';
+import { ObservabilityModule } from './observability/observability.module.js';
 
 @Module({
   imports: [
@@ -18,6 +19,7 @@ import { PagesModule } from './pages/pages.module.js';
     DeliveriesModule,
     ConfirmationModule,
     PagesModule,
+    ObservabilityModule,
   ],
 })
 export class AppModule {}

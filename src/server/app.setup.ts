@@ -1,6 +1,7 @@
 import { ValidationPipe } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppConfig } from './config/app-config.js';
+import { setupOpenApi } from './openapi.js';
 
 /** What every DCX HTTP app needs besides its modules: used by main.ts and by tests that boot the AppModule. */
 export function configureApp(app: NestExpressApplication): void {
@@ -8,4 +9,5 @@ export function configureApp(app: NestExpressApplication): void {
   app.disable('x-powered-by');
   app.set('trust proxy', app.get(AppConfig).trustProxy);
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  setupOpenApi(app);
 }

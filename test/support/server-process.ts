@@ -15,6 +15,8 @@ export interface RunningServer {
   confirmPort: number;
   adminToken: string;
   dataDir: string;
+  /** The fresh PostgreSQL database's URL (postgres mode). */
+  databaseUrl: string | undefined;
   output: () => string;
   stop: () => Promise<void>;
   admin: (path: string, init?: { method?: string; headers?: Record<string, string> }) => Promise<Response>;
@@ -73,6 +75,7 @@ export async function startServer(mode: DatabaseMode, extraEnv: Record<string, s
     confirmPort,
     adminToken,
     dataDir,
+    databaseUrl: database?.url,
     output: () => output,
     stop,
     admin: (path, init = {}) => http(`${url}${path}`, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${adminToken}` } }),

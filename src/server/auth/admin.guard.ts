@@ -3,7 +3,8 @@ import type { Response } from 'express';
 import { AdminSessionService, type SessionRequest } from './admin-session.service.js';
 import { AdminTokenService } from './admin-token.service.js';
 
-const BEARER = /^Bearer[ ]+([\x21-\x7e]+)[ ]*$/i;
+/** `Bearer <token>`; group 1 is the token. */
+export const BEARER = /^Bearer[ ]+([\x21-\x7e]+)[ ]*$/i;
 
 /**
  * `Authorization: Bearer <admin token>`, or the dashboard's session cookie (see AdminSessionService);

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { EnvironmentVariables, RawEnvironment, validateEnvironment } from './environment.js';
+import { EnvironmentVariables, LogLevel, RawEnvironment, validateEnvironment } from './environment.js';
 
 /**
  * The validated configuration, built once at start and injected everywhere (inject `AppConfig`).
@@ -32,6 +32,10 @@ export class AppConfig {
   readonly confirmIdleTimeoutMs: number;
   readonly confirmMaxConnections: number;
   readonly dbPoolSize: number;
+  /** pino level of the JSON logs (LOG_LEVEL, default info). */
+  readonly logLevel: LogLevel;
+  /** Bearer token accepted by GET /metrics besides the admin token; undefined: admin token only (METRICS_TOKEN). */
+  readonly metricsToken: string | undefined;
 
   /** DATA_DIR/admin-token: where a generated admin token is kept. */
   readonly adminTokenFile: string;
@@ -63,6 +67,8 @@ export class AppConfig {
     this.confirmIdleTimeoutMs = env.CONFIRM_IDLE_TIMEOUT_MS;
     this.confirmMaxConnections = env.CONFIRM_MAX_CONNECTIONS;
     this.dbPoolSize = env.DB_POOL_SIZE;
+    this.logLevel = env.LOG_LEVEL;
+    this.metricsToken = env.METRICS_TOKEN;
 
     this.adminTokenFile = resolve(this.dataDir, 'admin-token');
     this.keysDir = resolve(this.dataDir, 'keys');

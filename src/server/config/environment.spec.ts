@@ -34,6 +34,18 @@ describe('configuration', () => {
     expect(config.trustProxy).toBe(false);
     expect(config.adminTokenFile).toBe('/srv/dcx/var/admin-token');
     expect(config.pgLockFile).toBe('/srv/dcx/var/pgdata.lock');
+    expect(config.logLevel).toBe('info');
+    expect(config.metricsToken).toBeUndefined();
+  });
+
+  test('LOG_LEVEL and METRICS_TOKEN', () => {
+    const config = loadAppConfig({ LOG_LEVEL: 'debug', METRICS_TOKEN: 'a-metrics-scraper-token' }, '/');
+    expect(config.logLevel).toBe('debug');
+    expect(config.metricsToken).toBe('a-metrics-scraper-token');
+    expect(errorOf({ LOG_LEVEL: 'verbose' }).message).toContain('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")');
+    const short = errorOf({ METRICS_TOKEN: 'short-metrics' }).message;
+    expect(short).toContain('METRICS_TOKEN must be at least 16 characters long');
+    expect(short).not.toContain('short-metrics');
   });
 
   test('values are parsed, paths resolved, the public URL derived from host and port', () => {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, validateSync } from 'class-validator';
 
 /** A configuration value that cannot be used; its message names the variable and is safe to print. */
 export class ConfigError extends Error {
@@ -25,7 +25,16 @@ export const ENVIRONMENT_VARIABLES = [
   'CONFIRM_IDLE_TIMEOUT_MS',
   'CONFIRM_MAX_CONNECTIONS',
   'DB_POOL_SIZE',
+  'LOG_LEVEL',
+  'METRICS_TOKEN',
 ] as const;
+
+/** pino's levels, most to least severe; `silent` logs nothing. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Variables whose values are secrets: never echoed in a configuration error. */
+const SECRET_VARIABLES: ReadonlySet<string> = new Set(['ADMIN_TOKEN', 'DATABASE_URL', 'METRICS_TOKEN']);
 
 export type EnvironmentVariableName = (typeof ENVIRONMENT_VARIABLES)[number];
 export type RawEnvironment = Readonly<Record<string, string | undefined>>;
@@ -103,6 +112,15 @@ export class EnvironmentVariables {
 
   @IntegerIn(1, 1000)
   DB_POOL_SIZE: number = 10;
+
+  @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
+  LOG_LEVEL: LogLevel = 'info';
+
+  /** A bearer token for GET /metrics only (a scraper need not hold the admin token); unset: the admin token. */
+  @IsOptional() @IsString()
+  @MinLength(16, { message: 'METRICS_TOKEN must be at least 16 characters long' })
+  @Matches(/^[\x21-\x7e]+$/, { message: 'METRICS_TOKEN must be printable ASCII without spaces' })
+  METRICS_TOKEN?: string;
 }
 
 /**
@@ -120,8 +138,7 @@ export function validateEnvironment(raw: RawEnvironment): EnvironmentVariables {
   if (errors.length > 0) {
     const problems = errors.map((error) => {
       const messages = Object.values(error.constraints ?? {}).join('; ') || `${error.property} is invalid`;
-      const secret = error.property === 'ADMIN_TOKEN' || error.property === 'DATABASE_URL';
-      return secret ? messages : `${messages} (got ${JSON.stringify(plain[error.property])})`;
+      return SECRET_VARIABLES.has(error.property) ? messages : `${messages} (got ${JSON.stringify(plain[error.property])})`;
     });
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }

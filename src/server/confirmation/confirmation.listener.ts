@@ -1,11 +1,22 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { createServer, Server, Socket } from 'node:net';
-import { AnswerStatus, encodeAnswer, NO_DELIVERY_ID } from '../../protocol/answer.js';
+import { performance } from 'node:perf_hooks';
+import { Observable, Subject } from 'rxjs';
+import { Answer, AnswerStatus, answerStatusName, encodeAnswer, NO_DELIVERY_ID } from '../../protocol/answer.js';
 import { FrameType } from '../../protocol/constants.js';
 import { Frame, FrameParser } from '../../protocol/frame.js';
 import { AppConfig } from '../config/app-config.js';
 import { normalizeAddress } from '../common/ip.js';
 import { ConfirmationService } from './confirmation.service.js';
+
+/** One confirmation frame answered: what the log line and the processing-time metric say (no secrets). */
+export interface ProcessedConfirmation {
+  deliveryId: string;
+  /** The answer's status name: accepted, already_confirmed, seal_invalid, ... */
+  status: string;
+  remoteAddress: string;
+  seconds: number;
+}
 
 /**
  * [89] The delivery confirmation receiver: a TCP listener on CONFIRM_PORT, started and stopped with the
@@ -17,6 +28,9 @@ export class ConfirmationListener implements OnApplicationBootstrap, OnApplicati
   private readonly logger = new Logger(ConfirmationListener.name);
   private readonly sockets = new Set<Socket>();
   private server: Server | null = null;
+  private readonly processed = new Subject<ProcessedConfirmation>();
+  /** Every answered confirmation frame, for metrics. */
+  readonly processed$: Observable<ProcessedConfirmation> = this.processed.asObservable();
 
   constructor(
     private readonly config: AppConfig,
@@ -51,6 +65,7 @@ export class ConfirmationListener implements OnApplicationBootstrap, OnApplicati
     const server = this.server;
     if (!server) return;
     this.server = null;
+    this.processed.complete();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
     await closed;
@@ -78,19 +93,31 @@ export class ConfirmationListener implements OnApplicationBootstrap, OnApplicati
       } catch (error) {
         socket.pause();
         const message = (error as Error).message;
+        const started = performance.now();
         queue = queue
           .then(() => this.confirmations.refuseUnknown(NO_DELIVERY_ID, remoteAddress, AnswerStatus.Malformed, message))
-          .then((answer) => void socket.end(encodeAnswer(answer)));
+          .then((answer) => {
+            socket.end(encodeAnswer(answer));
+            this.report({ deliveryId: answer.deliveryId, status: answerStatusName(answer.status), remoteAddress, seconds: (performance.now() - started) / 1000 });
+          });
       }
     });
   }
 
   private async answer(socket: Socket, frame: Frame, remoteAddress: string): Promise<void> {
     if (socket.destroyed) return;
-    const answer =
+    const started = performance.now();
+    const answer: Answer =
       frame.type === FrameType.Confirmation
         ? await this.confirmations.handle(frame, remoteAddress)
         : await this.confirmations.refuseUnknown(NO_DELIVERY_ID, remoteAddress, AnswerStatus.Malformed, `frame type ${frame.type} is not a confirmation`);
     if (!socket.destroyed) socket.write(encodeAnswer(answer));
+    this.report({ deliveryId: answer.deliveryId, status: answerStatusName(answer.status), remoteAddress, seconds: (performance.now() - started) / 1000 });
+  }
+
+  private report(confirmation: ProcessedConfirmation): void {
+    const { deliveryId, status, remoteAddress, seconds } = confirmation;
+    this.logger.log({ msg: 'confirmation answered', deliveryId, status, remoteAddress, durationMs: Math.round(seconds * 1000) });
+    this.processed.next(confirmation);
   }
 }

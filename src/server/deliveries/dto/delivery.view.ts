@@ -1,28 +1,76 @@
-import { DeliveryEvent } from '../delivery-event.entity.js';
-import { Delivery, DeliveryStatus } from '../delivery.entity.js';
+import { ApiProperty } from '@nestjs/swagger';
+import type { DeliveryEventType, EventDetail } from '../delivery-event.entity.js';
+import { Delivery, DELIVERY_STATUSES } from '../delivery.entity.js';
+import type { DeliveryStatus } from '../delivery.entity.js';
+
+const DELIVERY_EVENT_TYPES: DeliveryEventType[] = ['issued', 'sent', 'failed', 'confirmed', 'refused', 'expired'];
 
 /** What the admin API shows of a delivery: never the confirmation key, nor the stored content's internals. */
-export interface DeliveryView {
+export class DeliveryView {
+  @ApiProperty({ format: 'uuid', description: 'the delivery confirmation ID' })
   id: string;
+  @ApiProperty({ format: 'uuid' })
   contentId: string;
+  @ApiProperty({ type: String, nullable: true })
   contentName: string | null;
+  @ApiProperty({ enum: DELIVERY_STATUSES })
   status: DeliveryStatus;
+  @ApiProperty({ type: String, nullable: true, description: 'SHA-256 (hex) of the client key the plug-in data was sealed to' })
   clientFingerprint: string | null;
+  @ApiProperty()
   requesterIp: string;
+  @ApiProperty({ description: 'server key that signed the plug-in data' })
   keyId: string;
+  @ApiProperty()
   issuedAt: Date;
+  @ApiProperty()
   expiresAt: Date;
+  @ApiProperty({ type: Date, nullable: true })
   sentAt: Date | null;
+  @ApiProperty({ type: Date, nullable: true })
   confirmedAt: Date | null;
+  @ApiProperty({ type: Date, nullable: true })
   failedAt: Date | null;
+  @ApiProperty()
   bytesSent: number;
+  @ApiProperty({ type: String, nullable: true })
   confirmedFrom: string | null;
 }
 
-export interface DeliveryDetailView extends DeliveryView {
+/** One audit-trail event of a delivery. */
+export class DeliveryEventView {
+  @ApiProperty()
+  id: string;
+  @ApiProperty({ enum: DELIVERY_EVENT_TYPES })
+  type: DeliveryEventType;
+  @ApiProperty({ type: String, nullable: true, description: 'why a confirmation was refused or a download failed' })
+  reason: string | null;
+  @ApiProperty({ type: String, nullable: true })
+  remoteAddress: string | null;
+  @ApiProperty()
+  at: Date;
+  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true })
+  detail: EventDetail | null;
+}
+
+export class DeliveryDetailView extends DeliveryView {
   /** Base64 of the server-signed receipt, once confirmed. */
+  @ApiProperty({ type: String, nullable: true, description: 'base64 of the server-signed receipt, once confirmed' })
   receipt: string | null;
-  events: Pick<DeliveryEvent, 'id' | 'type' | 'reason' | 'remoteAddress' | 'at' | 'detail'>[];
+  @ApiProperty({ type: [DeliveryEventView] })
+  events: DeliveryEventView[];
+}
+
+/** A page of deliveries, newest first. */
+export class DeliveryPageView {
+  @ApiProperty({ type: [DeliveryView] })
+  items: DeliveryView[];
+  @ApiProperty()
+  total: number;
+  @ApiProperty()
+  page: number;
+  @ApiProperty()
+  pageSize: number;
 }
 
 export function toDeliveryView(delivery: Delivery): DeliveryView {
