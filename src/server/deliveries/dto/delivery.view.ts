@@ -15,6 +15,9 @@ export interface DeliveryView {
   sentAt: Date | null;
   confirmedAt: Date | null;
   failedAt: Date | null;
+  expiredAt: Date | null;
+  /** The delivery this one re-issued. */
+  reissuedFrom: string | null;
   bytesSent: number;
   confirmedFrom: string | null;
 }
@@ -39,6 +42,8 @@ export function toDeliveryView(delivery: Delivery): DeliveryView {
     sentAt: delivery.sentAt,
     confirmedAt: delivery.confirmedAt,
     failedAt: delivery.failedAt,
+    expiredAt: delivery.expiredAt,
+    reissuedFrom: delivery.reissuedFrom,
     bytesSent: delivery.bytesSent,
     confirmedFrom: delivery.confirmedFrom,
   };
