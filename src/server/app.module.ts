@@ -6,6 +6,7 @@ import { ContentsModule } from './contents/contents.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { DeliveriesModule } from './deliveries/deliveries.module.js';
 import { KeysModule } from './keys/keys.module.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
 
 @Module({
   imports: [
@@ -16,6 +17,7 @@ import { KeysModule } from './keys/keys.module.js';
     ContentsModule,
     DeliveriesModule,
     ConfirmationModule,
+    WebhooksModule,
   ],
 })
 export class AppModule {}
