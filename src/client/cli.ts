@@ -6,6 +6,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { openCommand } from './commands/open.js';
 import { publishCommand } from './commands/publish.js';
 import { trustCommand } from './commands/trust.js';
+import { verifyReceiptCommand } from './commands/verify-receipt.js';
 import { CommandContext } from './context.js';
 import { DcxError, messageOf } from './errors.js';
 import { ExitCode } from './exit-codes.js';
@@ -33,8 +34,8 @@ export function buildProgram(ctx: CommandContext, env: NodeJS.ProcessEnv = proce
     .addHelpText(
       'after',
       `
-Exit codes: 0 confirmed, 1 other failure, 2 usage, 3 unusable bundle, 4 digest mismatch,
-            5 confirmation refused, 6 server unreachable.
+Exit codes: 0 confirmed (verify-receipt: valid), 1 other failure, 2 usage, 3 unusable bundle,
+            4 digest mismatch, 5 confirmation refused, 6 server unreachable, 7 invalid receipt.
 Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
     );
 
@@ -87,6 +88,16 @@ Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
     .option('--json', 'print one JSON object on stdout')
     .action(async (file: string, options: { server: string; access: 'public' | 'token'; json?: boolean }) => {
       await publishCommand(file, options, ctx, env);
+    });
+
+  program
+    .command('verify-receipt')
+    .description('check a delivery receipt offline against the pinned server keys (exit 0 valid, 7 invalid)')
+    .argument('<file>', 'a receipt kept by the client (DCX_HOME/receipts/<id>.receipt), or the JSON of GET /api/deliveries/<id>/receipt or `dcx fetch --json`')
+    .option('--server <url>', 'check against this pinned server only')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (file: string, options: { server?: string; json?: boolean }) => {
+      await verifyReceiptCommand(file, options, ctx);
     });
 
   return program;

@@ -5,7 +5,7 @@ import { fingerprint } from '../protocol/keys.js';
 import { openPluginData, PluginData, PluginEnvelope, readPluginEnvelope } from '../protocol/plugin-data.js';
 import { Bundle, SavedFile } from './bundle-reader.js';
 import { confirmDelivery, ConfirmOptions } from './confirm-client.js';
-import { unusableBundle } from './errors.js';
+import { messageOf, unusableBundle } from './errors.js';
 import { DcxHome, originOf, PinnedServer } from './home.js';
 import { byteProgress } from './progress.js';
 
@@ -79,10 +79,11 @@ export async function deliver(path: string, home: DcxHome, options: DeliverOptio
   // confirmed: a bundle that fails pins nothing, and a failure prints nothing but its one error line.
   const pin = await pinToMake(opened, home, options.pinPolicy);
 
+  // The server's clock decides expiry: a bundle that looks expired here is still confirmed, so that the
+  // server records the late confirmation (or accepts it, when this machine's clock is ahead). If the
+  // server refuses it, nothing is kept and the bundle is unusable (exit 3), as before.
   const now = options.now ?? new Date();
-  if (data.expiresAt.getTime() <= now.getTime()) {
-    throw unusableBundle(`delivery ${data.deliveryId} expired at ${data.expiresAt.toISOString()}; fetch it again`);
-  }
+  const looksExpired = data.expiresAt.getTime() <= now.getTime();
   const parts = bundle.match(data.files);
 
   const outDir = resolve(options.outDir);
@@ -100,17 +101,24 @@ export async function deliver(path: string, home: DcxHome, options: DeliverOptio
   }
 
   const identity = await home.identity();
-  const outcome = await confirmDelivery(
-    {
-      target: { host: data.server.host, port: data.server.confirmPort },
-      deliveryId: data.deliveryId,
-      confirmSecret: data.confirmSecret,
-      clientFingerprint: identity.fingerprint,
-      digests: saved.map((f) => f.sha256),
-      serverSignPublicKey: envelope.signPublicKey,
-    },
-    options.confirm,
-  );
+  let outcome: Awaited<ReturnType<typeof confirmDelivery>>;
+  try {
+    outcome = await confirmDelivery(
+      {
+        target: { host: data.server.host, port: data.server.confirmPort },
+        deliveryId: data.deliveryId,
+        confirmSecret: data.confirmSecret,
+        clientFingerprint: identity.fingerprint,
+        digests: saved.map((f) => f.sha256),
+        serverSignPublicKey: envelope.signPublicKey,
+      },
+      options.confirm,
+    );
+  } catch (error) {
+    if (!looksExpired) throw error;
+    await Promise.all(saved.map((f) => rm(f.path, { force: true })));
+    throw unusableBundle(`delivery ${data.deliveryId} expired at ${data.expiresAt.toISOString()} (${messageOf(error)}); fetch it again`, error);
+  }
   const receiptPath = await home.saveReceipt(data.deliveryId, outcome.receipt);
   if (pin) await savePin(pin, home, options.notice);
   return { deliveryId: data.deliveryId, status: outcome.status, files: saved, receipt: outcome.receipt, receiptPath, message: outcome.message };

@@ -17,6 +17,8 @@ export const ExitCode = {
   ConfirmationRefused: 5,
   /** The server could not be reached (HTTP or TCP connect failure or timeout). */
   ServerUnreachable: 6,
+  /** `dcx verify-receipt`: the receipt is malformed or not signed by a pinned server key. */
+  InvalidReceipt: 7,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

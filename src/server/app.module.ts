@@ -8,6 +8,7 @@ import { DeliveriesModule } from './deliveries/deliveries.module.js';
 import { KeysModule } from './keys/keys.module.js';
 import { PagesModule } from './pages/pages.module.js';
 import { ObservabilityModule } from './observability/observability.module.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
 
 @Module({
   imports: [
@@ -20,6 +21,7 @@ import { ObservabilityModule } from './observability/observability.module.js';
     ConfirmationModule,
     PagesModule,
     ObservabilityModule,
+    WebhooksModule,
   ],
 })
 export class AppModule {}

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { parseDurationMs } from './duration.js';
 import { EnvironmentVariables, LogLevel, RawEnvironment, validateEnvironment } from './environment.js';
 
 /**
@@ -26,7 +27,26 @@ export class AppConfig {
   readonly adminToken: string | undefined;
   /** Absolute path of an operator-provided server key set file (SERVER_KEY_FILE). */
   readonly serverKeyFile: string | undefined;
+  /** How long a delivery can be confirmed (DELIVERY_TTL, or DELIVERY_TTL_SECONDS), in seconds. */
   readonly deliveryTtlSeconds: number;
+  /** The same, in milliseconds. */
+  readonly deliveryTtlMs: number;
+  /** How often issued/sent deliveries past their expiry are marked expired (EXPIRY_CHECK_INTERVAL_MS). */
+  readonly expiryCheckIntervalMs: number;
+  /** Deliveries expired per UPDATE statement (EXPIRY_BATCH_SIZE). */
+  readonly expiryBatchSize: number;
+  /** Webhook POSTs per event before giving up (WEBHOOK_MAX_ATTEMPTS). */
+  readonly webhookMaxAttempts: number;
+  /** One webhook POST may take this long before it counts as failed (WEBHOOK_TIMEOUT_MS). */
+  readonly webhookTimeoutMs: number;
+  /** Retry delay after the first failure, doubled after each further one (WEBHOOK_BACKOFF_BASE_MS)… */
+  readonly webhookBackoffBaseMs: number;
+  /** …up to this (WEBHOOK_BACKOFF_MAX_MS). */
+  readonly webhookBackoffMaxMs: number;
+  /** Webhook POSTs in flight at once, per server process (WEBHOOK_CONCURRENCY). */
+  readonly webhookConcurrency: number;
+  /** How often the webhook worker looks for due jobs when nothing woke it (WEBHOOK_POLL_INTERVAL_MS). */
+  readonly webhookPollIntervalMs: number;
   readonly maxUploadBytes: number;
   readonly confirmMaxFrameBytes: number;
   readonly confirmIdleTimeoutMs: number;
@@ -61,7 +81,16 @@ export class AppConfig {
     this.databaseUrl = env.DATABASE_URL;
     this.adminToken = env.ADMIN_TOKEN;
     this.serverKeyFile = env.SERVER_KEY_FILE === undefined ? undefined : resolve(cwd, env.SERVER_KEY_FILE);
-    this.deliveryTtlSeconds = env.DELIVERY_TTL_SECONDS;
+    this.deliveryTtlMs = env.DELIVERY_TTL !== undefined ? parseDurationMs(env.DELIVERY_TTL)! : env.DELIVERY_TTL_SECONDS * 1000;
+    this.deliveryTtlSeconds = this.deliveryTtlMs / 1000;
+    this.expiryCheckIntervalMs = env.EXPIRY_CHECK_INTERVAL_MS;
+    this.expiryBatchSize = env.EXPIRY_BATCH_SIZE;
+    this.webhookMaxAttempts = env.WEBHOOK_MAX_ATTEMPTS;
+    this.webhookTimeoutMs = env.WEBHOOK_TIMEOUT_MS;
+    this.webhookBackoffBaseMs = env.WEBHOOK_BACKOFF_BASE_MS;
+    this.webhookBackoffMaxMs = Math.max(env.WEBHOOK_BACKOFF_MAX_MS, env.WEBHOOK_BACKOFF_BASE_MS);
+    this.webhookConcurrency = env.WEBHOOK_CONCURRENCY;
+    this.webhookPollIntervalMs = env.WEBHOOK_POLL_INTERVAL_MS;
     this.maxUploadBytes = env.MAX_UPLOAD_BYTES;
     this.confirmMaxFrameBytes = env.CONFIRM_MAX_FRAME_BYTES;
     this.confirmIdleTimeoutMs = env.CONFIRM_IDLE_TIMEOUT_MS;

@@ -92,4 +92,24 @@ describe('configuration', () => {
     expect(config.describeDatabase()).toBe('PostgreSQL db.internal:5433/dcx');
     expect(loadAppConfig({ DATA_DIR: '/d' }, '/').describeDatabase()).toBe('embedded PGlite at /d/pgdata');
   });
+
+  test('DELIVERY_TTL takes a duration; DELIVERY_TTL_SECONDS still works; both at once is refused', () => {
+    expect(loadAppConfig({ DELIVERY_TTL: '15m' }, '/').deliveryTtlMs).toBe(900_000);
+    expect(loadAppConfig({ DELIVERY_TTL: '90' }, '/').deliveryTtlSeconds).toBe(90);
+    expect(loadAppConfig({ DELIVERY_TTL: '2s' }, '/').deliveryTtlMs).toBe(2000);
+    expect(loadAppConfig({ DELIVERY_TTL_SECONDS: '3600' }, '/').deliveryTtlMs).toBe(3_600_000);
+    expect(errorOf({ DELIVERY_TTL: 'soon' }).message).toMatch(/DELIVERY_TTL must be a duration such as 90s, 15m, 24h.*\(got "soon"\)/);
+    expect(errorOf({ DELIVERY_TTL: '500ms' }).message).toMatch(/DELIVERY_TTL must be .* from 1s to 366d/);
+    expect(errorOf({ DELIVERY_TTL: '1h', DELIVERY_TTL_SECONDS: '60' }).message).toMatch(/DELIVERY_TTL and DELIVERY_TTL_SECONDS are both set/);
+  });
+
+  test('expiry and webhook settings have defaults and ranges', () => {
+    const config = loadAppConfig({}, '/');
+    expect(config.expiryCheckIntervalMs).toBe(30_000);
+    expect(config.webhookMaxAttempts).toBe(10);
+    expect(config.webhookTimeoutMs).toBe(10_000);
+    expect(config.webhookConcurrency).toBe(4);
+    expect(errorOf({ WEBHOOK_MAX_ATTEMPTS: '0' }).message).toMatch(/WEBHOOK_MAX_ATTEMPTS must be an integer from 1 to 100/);
+    expect(errorOf({ EXPIRY_CHECK_INTERVAL_MS: 'often' }).message).toMatch(/EXPIRY_CHECK_INTERVAL_MS must be an integer/);
+  });
 });

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, ValidateBy, validateSync } from 'class-validator';
+import { parseDurationMs } from './duration.js';
 
 /** A configuration value that cannot be used; its message names the variable and is safe to print. */
 export class ConfigError extends Error {
@@ -20,6 +21,15 @@ export const ENVIRONMENT_VARIABLES = [
   'ADMIN_TOKEN',
   'SERVER_KEY_FILE',
   'DELIVERY_TTL_SECONDS',
+  'DELIVERY_TTL',
+  'EXPIRY_CHECK_INTERVAL_MS',
+  'EXPIRY_BATCH_SIZE',
+  'WEBHOOK_MAX_ATTEMPTS',
+  'WEBHOOK_TIMEOUT_MS',
+  'WEBHOOK_BACKOFF_BASE_MS',
+  'WEBHOOK_BACKOFF_MAX_MS',
+  'WEBHOOK_CONCURRENCY',
+  'WEBHOOK_POLL_INTERVAL_MS',
   'MAX_UPLOAD_BYTES',
   'CONFIRM_MAX_FRAME_BYTES',
   'CONFIRM_IDLE_TIMEOUT_MS',
@@ -50,7 +60,22 @@ function IntegerIn(min: number, max: number): PropertyDecorator {
   };
 }
 
+/** A duration variable (`90s`, `15m`, `24h`, `7d`, `500ms` or plain seconds) from min to max, inclusive. */
+function DurationIn(minMs: number, maxMs: number, range: string): PropertyDecorator {
+  return ValidateBy({
+    name: 'isDuration',
+    validator: {
+      validate: (value: unknown) => {
+        const ms = typeof value === 'string' ? parseDurationMs(value) : null;
+        return ms !== null && ms >= minMs && ms <= maxMs;
+      },
+      defaultMessage: (args) => `${args?.property} must be a duration such as 90s, 15m, 24h, 7d or plain seconds, ${range}`,
+    },
+  });
+}
+
 const GIB = 1024 ** 3;
+const DAY_MS = 86_400_000;
 
 /**
  * The environment after validation. Defaults live here; derived values (absolute paths,
@@ -95,8 +120,37 @@ export class EnvironmentVariables {
   @IsOptional() @IsString() @MinLength(1)
   SERVER_KEY_FILE?: string;
 
+  /** The older form of DELIVERY_TTL; setting both is refused. */
   @IntegerIn(60, 366 * 86400)
   DELIVERY_TTL_SECONDS: number = 86400;
+
+  @IsOptional()
+  @DurationIn(1000, 366 * DAY_MS, 'from 1s to 366d')
+  DELIVERY_TTL?: string;
+
+  @IntegerIn(100, DAY_MS)
+  EXPIRY_CHECK_INTERVAL_MS: number = 30_000;
+
+  @IntegerIn(1, 10_000)
+  EXPIRY_BATCH_SIZE: number = 500;
+
+  @IntegerIn(1, 100)
+  WEBHOOK_MAX_ATTEMPTS: number = 10;
+
+  @IntegerIn(100, 300_000)
+  WEBHOOK_TIMEOUT_MS: number = 10_000;
+
+  @IntegerIn(10, 3_600_000)
+  WEBHOOK_BACKOFF_BASE_MS: number = 1000;
+
+  @IntegerIn(10, DAY_MS)
+  WEBHOOK_BACKOFF_MAX_MS: number = 3_600_000;
+
+  @IntegerIn(1, 100)
+  WEBHOOK_CONCURRENCY: number = 4;
+
+  @IntegerIn(50, 60_000)
+  WEBHOOK_POLL_INTERVAL_MS: number = 1000;
 
   @IntegerIn(1, Number.MAX_SAFE_INTEGER)
   MAX_UPLOAD_BYTES: number = 64 * GIB;
@@ -135,12 +189,13 @@ export function validateEnvironment(raw: RawEnvironment): EnvironmentVariables {
   }
   const env = plainToInstance(EnvironmentVariables, plain);
   const errors = validateSync(env, { forbidUnknownValues: true, stopAtFirstError: true });
-  if (errors.length > 0) {
-    const problems = errors.map((error) => {
-      const messages = Object.values(error.constraints ?? {}).join('; ') || `${error.property} is invalid`;
-      return SECRET_VARIABLES.has(error.property) ? messages : `${messages} (got ${JSON.stringify(plain[error.property])})`;
-    });
-    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  const problems = errors.map((error) => {
+    const messages = Object.values(error.constraints ?? {}).join('; ') || `${error.property} is invalid`;
+    return SECRET_VARIABLES.has(error.property) ? messages : `${messages} (got ${JSON.stringify(plain[error.property])})`;
+  });
+  if (plain.DELIVERY_TTL !== undefined && plain.DELIVERY_TTL_SECONDS !== undefined) {
+    problems.push('DELIVERY_TTL and DELIVERY_TTL_SECONDS are both set; set only one (DELIVERY_TTL takes a duration such as 24h)');
   }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return env;
 }

@@ -8,6 +8,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import { Initial1795390000000 } from '../../../migrations/1795390000000-Initial.js';
+import { DeliveryPluginData1795400000000 } from '../../../migrations/1795400000000-DeliveryPluginData.js';
+import { ExpiryReissueWebhooks1795500000000 } from '../../../migrations/1795500000000-ExpiryReissueWebhooks.js';
 import { AppModule } from '../app.module.js';
 import { configureApp } from '../app.setup.js';
 import { loadAppConfig } from '../config/app-config.js';
@@ -42,7 +44,7 @@ describe('contents API (embedded PostgreSQL)', () => {
     // Run from source, the app's migrations glob (dist/migrations/*.js) has nothing to load: migrate first.
     const config = loadAppConfig(process.env);
     const embedded = new EmbeddedPostgres(config);
-    const migrator = new DataSource({ ...buildDataSourceOptions(config, await embedded.start()), migrations: [Initial1795390000000], logging: false });
+    const migrator = new DataSource({ ...buildDataSourceOptions(config, await embedded.start()), migrations: [Initial1795390000000, DeliveryPluginData1795400000000, ExpiryReissueWebhooks1795500000000], logging: false });
     await migrator.initialize();
     await migrator.runMigrations();
     await migrator.destroy();

@@ -25,7 +25,11 @@ export function buildDataSourceOptions(config: AppConfig, embedded?: PostgresEnd
     type: 'postgres',
     ...connection,
     applicationName: 'dcx',
-    poolSize: config.dbPoolSize,
+    // pglite-socket queues the protocol messages of all its connections one by one onto one session,
+    // so two connections' Parse/Bind/Execute can interleave (a query then runs with another's
+    // parameters, or "unnamed prepared statement does not exist"). One connection avoids that; PGlite
+    // runs one statement at a time anyway.
+    poolSize: config.databaseUrl === undefined ? 1 : config.dbPoolSize,
     uuidExtension: 'pgcrypto',
     synchronize: false,
     migrations: [MIGRATIONS_GLOB],

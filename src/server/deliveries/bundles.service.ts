@@ -1,4 +1,4 @@
-import { BadRequestException, Injectable, InternalServerErrorException, Logger } from '@nestjs/common';
+import { BadRequestException, GoneException, Injectable, InternalServerErrorException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { finished } from 'node:stream/promises';
 import { BUNDLE_EXTENSION, BUNDLE_MEDIA_TYPE, PUBLIC_KEY_SIZE } from '../../protocol/constants.js';
@@ -44,6 +44,9 @@ export class BundlesService {
   /** GET /api/deliveries/:id/bundle: the same delivery's bundle again, whole or a byte range; issues nothing. */
   async sendExisting(deliveryId: string, accessToken: string | undefined, req: Request, res: Response): Promise<void> {
     const delivery = await this.deliveries.findWithPluginData(deliveryId);
+    if (delivery.status === 'expired') {
+      throw new GoneException(`delivery ${deliveryId} expired at ${delivery.expiresAt.toISOString()}; fetch the content again, or ask for it to be re-issued`);
+    }
     const content = await this.deliverable(delivery.contentId, accessToken);
     await this.send(delivery.id, delivery.pluginData, content, req, res);
   }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ContentsModule } from '../contents/contents.module.js';
 import { KeysModule } from '../keys/keys.module.js';
@@ -10,11 +11,12 @@ import { DeliveriesService } from './deliveries.service.js';
 import { DeliveryEventsBus } from './delivery-events.bus.js';
 import { DeliveryEvent } from './delivery-event.entity.js';
 import { Delivery } from './delivery.entity.js';
+import { ExpiryService } from './expiry.service.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Delivery, DeliveryEvent]), ContentsModule, KeysModule],
+  imports: [TypeOrmModule.forFeature([Delivery, DeliveryEvent]), ScheduleModule.forRoot(), ContentsModule, KeysModule],
   controllers: [BundlesController, DeliveryBundlesController, DeliveriesController],
-  providers: [DeliveriesService, DeliveryEventsBus, BundlesService, BundleWriter],
+  providers: [DeliveriesService, DeliveryEventsBus, BundlesService, BundleWriter, ExpiryService],
   exports: [DeliveriesService, DeliveryEventsBus],
 })
 export class DeliveriesModule {}

@@ -1,4 +1,4 @@
-import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -6,6 +6,7 @@ import { SECRET_SIZE } from '../../protocol/constants.js';
 import { deriveConfirmKey } from '../../protocol/confirmation.js';
 import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
 import { PluginData, sealPluginData } from '../../protocol/plugin-data.js';
+import { verifyReceipt } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
@@ -13,7 +14,9 @@ import { DeliveryEvent } from './delivery-event.entity.js';
 import { DeliveryEventsBus, RecordingTransaction } from './delivery-events.bus.js';
 import { Delivery } from './delivery.entity.js';
 import { DeliveryDetailView, DeliveryView, toDeliveryView } from './dto/delivery.view.js';
-import { ListDeliveriesQuery } from './dto/list-deliveries.query.js';
+import { DeliveryFilter, ListDeliveriesQuery } from './dto/list-deliveries.query.js';
+import { ContentCountsView, DeliveryReceiptView, ReissuedDeliveryView } from './dto/manager.views.js';
+import { CSV_HEADER, csvRow } from './csv.js';
 
 export interface Requester {
   /** The requester's IP as the server saw it: client information in anonymous mode. */
@@ -25,6 +28,19 @@ export interface Requester {
 export interface IssuedDelivery {
   delivery: Delivery;
   pluginData: Buffer;
+}
+
+/** Rows per statement of the CSV export: the export never holds more than one page. */
+const EXPORT_PAGE_SIZE = 1000;
+
+/** Applies the dashboard filters (status, content, client, issued_at range) to a query on `d`. */
+function applyFilter<T extends { andWhere: (where: string, params?: Record<string, unknown>) => T }>(builder: T, filter: DeliveryFilter): T {
+  if (filter.status) builder.andWhere('d.status = :status', { status: filter.status });
+  if (filter.contentId) builder.andWhere('d.content_id = :contentId', { contentId: filter.contentId });
+  if (filter.clientId) builder.andWhere('(d.client_fingerprint = :clientId OR d.requester_ip = :clientId)', { clientId: filter.clientId });
+  if (filter.from) builder.andWhere('d.issued_at >= :from', { from: new Date(filter.from) });
+  if (filter.to) builder.andWhere('d.issued_at < :to', { to: new Date(filter.to) });
+  return builder;
 }
 
 /** [871] + [88] + [872]: issues deliveries, records their transitions and lists them. */
@@ -44,9 +60,16 @@ export class DeliveriesService {
 
   /** Issues a fresh delivery of one content and builds its sealed plug-in data. */
   async issue(content: Content, requester: Requester): Promise<IssuedDelivery> {
+    const issued = this.prepare(content, requester, null);
+    const delivery = await this.transaction(async (tx) => this.insertIssued(tx, issued, content, requester));
+    return { delivery, pluginData: issued.pluginData };
+  }
+
+  /** The row and plug-in data of a new delivery (not stored yet). */
+  private prepare(content: Content, requester: Requester, reissuedFrom: string | null): IssuedDelivery {
     const keys = this.keys.current;
     const issuedAt = new Date();
-    const expiresAt = new Date(issuedAt.getTime() + this.config.deliveryTtlSeconds * 1000);
+    const expiresAt = new Date(issuedAt.getTime() + this.config.deliveryTtlMs);
     const confirmSecret = randomBytes(SECRET_SIZE);
     const clientFingerprint = requester.clientKey ? fingerprint(requester.clientKey) : null;
     const data: PluginData = {
@@ -66,31 +89,91 @@ export class DeliveriesService {
       if (requester.clientKey) throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');
       throw error;
     }
-    const delivery = await this.transaction(async ({ manager, record }) => {
-      const row = manager.create(Delivery, {
-        id: data.deliveryId,
-        contentId: content.id,
-        status: 'issued',
-        clientFingerprint,
-        clientKey: requester.clientKey,
-        requesterIp: requester.address,
-        confirmKey: deriveConfirmKey(confirmSecret, data.deliveryId),
-        keyId: keys.keyId,
-        issuedAt,
-        expiresAt,
-        sentAt: null,
-        confirmedAt: null,
-        failedAt: null,
-        bytesSent: 0,
-        confirmedFrom: null,
-        receipt: null,
-        pluginData,
-      });
-      await manager.insert(Delivery, row);
-      await record({ deliveryId: row.id, type: 'issued', remoteAddress: requester.address, detail: { contentId: content.id, clientFingerprint } });
+    const delivery: Delivery = {
+      id: data.deliveryId,
+      contentId: content.id,
+      status: 'issued',
+      clientFingerprint,
+      clientKey: requester.clientKey,
+      requesterIp: requester.address,
+      confirmKey: deriveConfirmKey(confirmSecret, data.deliveryId),
+      keyId: keys.keyId,
+      issuedAt,
+      expiresAt,
+      sentAt: null,
+      confirmedAt: null,
+      failedAt: null,
+      expiredAt: null,
+      reissuedFrom,
+      bytesSent: 0,
+      confirmedFrom: null,
+      receipt: null,
+      pluginData,
+    };
+    return { delivery, pluginData };
+  }
+
+  private async insertIssued({ manager, record }: RecordingTransaction, issued: IssuedDelivery, content: Content, requester: Requester): Promise<Delivery> {
+    const row = manager.create(Delivery, issued.delivery);
+    await manager.insert(Delivery, row);
+    const detail = { contentId: content.id, clientFingerprint: row.clientFingerprint, ...(row.reissuedFrom ? { reissuedFrom: row.reissuedFrom } : {}) };
+    await record({ deliveryId: row.id, type: 'issued', remoteAddress: requester.address, detail });
+    return row;
+  }
+
+  /**
+   * POST /api/deliveries/:id/reissue: a new delivery of the same content to the same client (the same
+   * client key, or the same requester IP for an anonymous delivery), for an expired or failed one.
+   * The new delivery names the old one (reissued_from); the old one gets a `reissued` event.
+   */
+  async reissue(id: string): Promise<ReissuedDeliveryView> {
+    const created = await this.transaction(async (tx) => {
+      const old = await tx.manager.getRepository(Delivery).createQueryBuilder('d').where('d.id = :id', { id }).setLock('pessimistic_write').getOne();
+      if (!old) throw new NotFoundException(`no delivery ${id}`);
+      if (old.status !== 'expired' && old.status !== 'failed') {
+        throw new ConflictException(`delivery ${id} is ${old.status}; only an expired or failed delivery can be re-issued`);
+      }
+      const earlier = await tx.manager.findOne(Delivery, { where: { reissuedFrom: id }, select: { id: true } });
+      if (earlier) throw new ConflictException(`delivery ${id} was already re-issued as ${earlier.id}`);
+      const content = await tx.manager.findOne(Content, { where: { id: old.contentId } });
+      if (!content || content.deletedAt) throw new ConflictException(`the content of delivery ${id} was removed; it cannot be re-issued`);
+      const requester: Requester = { address: old.requesterIp, clientKey: old.clientKey };
+      const issued = this.prepare(content, requester, old.id);
+      const row = await this.insertIssued(tx, issued, content, requester);
+      await tx.record({ deliveryId: old.id, type: 'reissued', detail: { newDeliveryId: row.id } });
       return row;
     });
-    return { delivery, pluginData };
+    const delivery = await this.dataSource.getRepository(Delivery).findOneOrFail({ where: { id: created.id }, relations: { content: true } });
+    return { ...toDeliveryView(delivery), bundleUrl: `${this.config.publicUrl}/api/deliveries/${delivery.id}/bundle` };
+  }
+
+  /**
+   * Marks up to `batchSize` issued or sent deliveries past their expiry as expired, in one
+   * UPDATE … RETURNING; rows another replica is working on are skipped (SKIP LOCKED), so several
+   * replicas can sweep at once without expiring one delivery twice. Returns how many it expired.
+   */
+  async expireDue(batchSize: number): Promise<number> {
+    return this.transaction(async ({ manager, record }) => {
+      const rows = (await manager.query(
+        `WITH due AS (
+           SELECT id FROM deliveries
+           WHERE status IN ('issued', 'sent') AND expires_at <= now()
+           ORDER BY expires_at
+           LIMIT $1
+           FOR UPDATE SKIP LOCKED
+         ), expired AS (
+           UPDATE deliveries d SET status = 'expired', expired_at = now()
+           FROM due WHERE d.id = due.id
+           RETURNING d.id, d.expires_at
+         )
+         SELECT id, expires_at FROM expired ORDER BY expires_at, id`,
+        [batchSize],
+      )) as { id: string; expires_at: Date }[];
+      for (const row of rows) {
+        await record({ deliveryId: row.id, type: 'expired', reason: 'not confirmed before it expired', detail: { expiresAt: new Date(row.expires_at).toISOString() } });
+      }
+      return rows.length;
+    });
   }
 
   /**
@@ -135,10 +218,10 @@ export class DeliveriesService {
   }
 
   async list(query: ListDeliveriesQuery): Promise<{ items: DeliveryView[]; total: number; page: number; pageSize: number }> {
-    const builder = this.dataSource.getRepository(Delivery).createQueryBuilder('d').leftJoinAndSelect('d.content', 'content').orderBy('d.issued_at', 'DESC').addOrderBy('d.id');
-    if (query.status) builder.andWhere('d.status = :status', { status: query.status });
-    if (query.contentId) builder.andWhere('d.content_id = :contentId', { contentId: query.contentId });
-    if (query.clientId) builder.andWhere('(d.client_fingerprint = :clientId OR d.requester_ip = :clientId)', { clientId: query.clientId });
+    const builder = applyFilter(
+      this.dataSource.getRepository(Delivery).createQueryBuilder('d').leftJoinAndSelect('d.content', 'content').orderBy('d.issued_at', 'DESC').addOrderBy('d.id'),
+      query,
+    );
     const [items, total] = await builder.skip((query.page - 1) * query.pageSize).take(query.pageSize).getManyAndCount();
     return { items: items.map(toDeliveryView), total, page: query.page, pageSize: query.pageSize };
   }
@@ -157,6 +240,83 @@ export class DeliveriesService {
       ...toDeliveryView(delivery),
       receipt: delivery.receipt?.toString('base64') ?? null,
       events: events.map(({ id: eventId, type, reason, remoteAddress, at, detail }) => ({ id: eventId, type, reason, remoteAddress, at, detail })),
+    };
+  }
+
+  /** GET /api/deliveries/counts: per content, how many deliveries are in each status (zeros filled). */
+  async counts(filter: Pick<DeliveryFilter, 'from' | 'to'>): Promise<ContentCountsView[]> {
+    const params: unknown[] = [];
+    let range = '';
+    if (filter.from) {
+      params.push(new Date(filter.from));
+      range += ` AND d.issued_at >= $${params.length}`;
+    }
+    if (filter.to) {
+      params.push(new Date(filter.to));
+      range += ` AND d.issued_at < $${params.length}`;
+    }
+    const rows = (await this.dataSource.query(
+      `SELECT c.id AS "contentId", c.name AS "contentName",
+              count(d.id) FILTER (WHERE d.status = 'issued')::int AS issued,
+              count(d.id) FILTER (WHERE d.status = 'sent')::int AS sent,
+              count(d.id) FILTER (WHERE d.status = 'confirmed')::int AS confirmed,
+              count(d.id) FILTER (WHERE d.status = 'failed')::int AS failed,
+              count(d.id) FILTER (WHERE d.status = 'expired')::int AS expired,
+              count(d.id)::int AS total
+       FROM contents c
+       LEFT JOIN deliveries d ON d.content_id = c.id${range}
+       GROUP BY c.id, c.name, c.deleted_at
+       HAVING c.deleted_at IS NULL OR count(d.id) > 0
+       ORDER BY c.name, c.id`,
+      params,
+    )) as ContentCountsView[];
+    return rows;
+  }
+
+  /**
+   * GET /api/deliveries/export.csv: the filtered deliveries as CSV lines, header first, newest first,
+   * read in pages of EXPORT_PAGE_SIZE by (issued_at, id) keyset, so memory stays flat for any count.
+   */
+  async *exportCsv(filter: DeliveryFilter): AsyncGenerator<string> {
+    yield CSV_HEADER;
+    let after: { issuedAt: Date; id: string } | null = null;
+    for (;;) {
+      const builder = applyFilter(
+        this.dataSource.getRepository(Delivery).createQueryBuilder('d').leftJoinAndSelect('d.content', 'content').orderBy('d.issued_at', 'DESC').addOrderBy('d.id', 'DESC'),
+        filter,
+      ).take(EXPORT_PAGE_SIZE);
+      if (after) builder.andWhere('(d.issued_at, d.id) < (:afterIssuedAt, :afterId)', { afterIssuedAt: after.issuedAt, afterId: after.id });
+      const page = await builder.getMany();
+      if (page.length > 0) yield page.map(csvRow).join('');
+      if (page.length < EXPORT_PAGE_SIZE) return;
+      const last = page[page.length - 1];
+      after = { issuedAt: last.issuedAt, id: last.id };
+    }
+  }
+
+  /** GET /api/deliveries/:id/receipt: the signed receipt of a confirmed delivery and what it says. */
+  async receipt(id: string): Promise<DeliveryReceiptView> {
+    const delivery = await this.dataSource.getRepository(Delivery).createQueryBuilder('d').addSelect('d.receipt').where('d.id = :id', { id }).getOne();
+    if (!delivery) throw new NotFoundException(`no delivery ${id}`);
+    if (!delivery.receipt) throw new NotFoundException(`delivery ${id} is ${delivery.status}, not confirmed: it has no receipt`);
+    // The key id is in the receipt's clear header (offset 5, 8 bytes); the receipt is checked against that key.
+    const keyId = delivery.receipt.subarray(5, 13).toString('hex');
+    const keys = this.keys.byKeyId(keyId);
+    if (!keys) throw new NotFoundException(`the receipt of delivery ${id} was signed with key ${keyId}, which this server no longer has`);
+    const fields = verifyReceipt(delivery.receipt, keys.signPublicKey);
+    return {
+      deliveryId: fields.deliveryId,
+      keyId: fields.keyId,
+      serverKey: keys.signPublicKey.toString('base64url'),
+      serverFingerprint: fingerprint(keys.signPublicKey),
+      contentSha256: fields.files[0]?.sha256 ?? null,
+      clientFingerprint: fields.clientFingerprint,
+      requesterAddress: fields.requesterAddress,
+      issuedAt: fields.issuedAt,
+      sentAt: fields.sentAt,
+      confirmedAt: fields.confirmedAt,
+      files: fields.files,
+      receipt: delivery.receipt.toString('base64'),
     };
   }
 }

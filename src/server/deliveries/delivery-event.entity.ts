@@ -2,7 +2,9 @@ import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
 export type EventDetail = Record<string, string | number | boolean | null>;
 
-export type DeliveryEventType = 'issued' | 'sent' | 'failed' | 'confirmed' | 'refused' | 'expired';
+export const DELIVERY_EVENT_TYPES = ['issued', 'sent', 'failed', 'confirmed', 'refused', 'expired', 'reissued'] as const;
+/** `reissued` is recorded on the old delivery when a new one replaces it (its detail names the new one). */
+export type DeliveryEventType = (typeof DELIVERY_EVENT_TYPES)[number];
 
 /** The audit trail: every transition and every refused confirmation. */
 @Entity('delivery_events')

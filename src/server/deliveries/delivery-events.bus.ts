@@ -1,7 +1,7 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Observable, Subject } from 'rxjs';
 import type { EntityManager } from 'typeorm';
-import { DeliveryEvent, DeliveryEventType, EventDetail } from './delivery-event.entity.js';
+import type { DeliveryEventType, EventDetail } from './delivery-event.entity.js';
 import type { DeliveryStatus } from './delivery.entity.js';
 
 export interface EventInput {
@@ -32,6 +32,7 @@ const STATUS_AFTER: Record<DeliveryEventType, DeliveryStatus | null> = {
   confirmed: 'confirmed',
   expired: 'expired',
   refused: null,
+  reissued: null,
 };
 
 /** A database transaction that appends to the audit trail; its events are published once it commits. */
@@ -71,6 +72,23 @@ export class DeliveryEventsBus implements OnModuleDestroy {
   }
 }
 
+/**
+ * One statement per event: the audit-trail row and, in the same transaction (the webhook outbox),
+ * one webhook_jobs row per active webhook that subscribes to this event type. With no webhooks the
+ * second insert selects nothing; the confirmation path stays one round trip per event.
+ */
+const INSERT_EVENT_SQL = `
+  WITH event AS (
+    INSERT INTO delivery_events (delivery_id, type, reason, remote_address, detail)
+    VALUES ($1, $2, $3, $4, $5)
+    RETURNING id, at
+  ), jobs AS (
+    INSERT INTO webhook_jobs (webhook_id, event_id, delivery_id)
+    SELECT w.id, event.id, $1::uuid FROM webhooks w CROSS JOIN event
+    WHERE w.active AND (w.events IS NULL OR $2 = ANY (w.events))
+  )
+  SELECT id, at FROM event`;
+
 async function insertEvent(manager: EntityManager, event: EventInput): Promise<RecordedEvent> {
   const values = {
     deliveryId: event.deliveryId,
@@ -79,7 +97,13 @@ async function insertEvent(manager: EntityManager, event: EventInput): Promise<R
     remoteAddress: event.remoteAddress ?? null,
     detail: event.detail ?? null,
   };
-  const result = await manager.createQueryBuilder().insert().into(DeliveryEvent).values(values).returning(['id', 'at']).execute();
-  const generated = result.raw[0] as { id: string; at: Date };
+  const rows = (await manager.query(INSERT_EVENT_SQL, [
+    values.deliveryId,
+    values.type,
+    values.reason,
+    values.remoteAddress,
+    values.detail === null ? null : JSON.stringify(values.detail),
+  ])) as { id: string; at: Date }[];
+  const generated = rows[0];
   return { ...values, id: String(generated.id), at: generated.at, status: STATUS_AFTER[event.type] };
 }

@@ -56,6 +56,14 @@ export class Delivery {
   @Column('timestamptz', { name: 'failed_at', nullable: true })
   failedAt: Date | null;
 
+  /** When the expiry sweep found it past expires_at, unconfirmed. */
+  @Column('timestamptz', { name: 'expired_at', nullable: true })
+  expiredAt: Date | null;
+
+  /** The expired or failed delivery this one re-issued, if any. */
+  @Column('uuid', { name: 'reissued_from', nullable: true })
+  reissuedFrom: string | null;
+
   @Column('bigint', { name: 'bytes_sent', default: 0, transformer: bigintToNumber })
   bytesSent: number;
 

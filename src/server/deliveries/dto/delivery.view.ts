@@ -1,9 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { DELIVERY_EVENT_TYPES } from '../delivery-event.entity.js';
 import type { DeliveryEventType, EventDetail } from '../delivery-event.entity.js';
 import { Delivery, DELIVERY_STATUSES } from '../delivery.entity.js';
 import type { DeliveryStatus } from '../delivery.entity.js';
-
-const DELIVERY_EVENT_TYPES: DeliveryEventType[] = ['issued', 'sent', 'failed', 'confirmed', 'refused', 'expired'];
 
 /** What the admin API shows of a delivery: never the confirmation key, nor the stored content's internals. */
 export class DeliveryView {
@@ -31,6 +30,10 @@ export class DeliveryView {
   confirmedAt: Date | null;
   @ApiProperty({ type: Date, nullable: true })
   failedAt: Date | null;
+  @ApiProperty({ type: Date, nullable: true })
+  expiredAt: Date | null;
+  @ApiProperty({ type: String, nullable: true, format: 'uuid', description: 'the delivery this one re-issued' })
+  reissuedFrom: string | null;
   @ApiProperty()
   bytesSent: number;
   @ApiProperty({ type: String, nullable: true })
@@ -87,6 +90,8 @@ export function toDeliveryView(delivery: Delivery): DeliveryView {
     sentAt: delivery.sentAt,
     confirmedAt: delivery.confirmedAt,
     failedAt: delivery.failedAt,
+    expiredAt: delivery.expiredAt,
+    reissuedFrom: delivery.reissuedFrom,
     bytesSent: delivery.bytesSent,
     confirmedFrom: delivery.confirmedFrom,
   };
