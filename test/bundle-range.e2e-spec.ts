@@ -112,10 +112,15 @@ describe('bundle responses: Content-Length, Range, one delivery per bundle', () 
     execFileSync('curl', ['-sS', '-f', '-C', '-', '-o', path, location]);
     expect(execFileSync('cmp', [path, '-'], { input: body }).toString()).toBe('');
 
-    // A client that hangs up mid-body: the delivery of a fresh request is recorded as failed.
+    // A client that hangs up mid-body: the delivery of a fresh request is recorded as failed. The content
+    // is far larger than loopback socket buffers, so the server cannot have written its last byte.
+    await writeFile(join(work, 'long.mp4'), randomBytes(48 * 1024 * 1024));
+    const long = await dcx(['publish', join(work, 'long.mp4'), '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+    expect(long.code).toBe(0);
+    const longBundleUrl = (JSON.parse(long.stdout) as { bundleUrl: string }).bundleUrl;
     const fresh = await new Promise<string>((resolve, reject) => {
       import('node:http').then(({ get }) => {
-        const request = get(bundleUrl, { agent: false }, (response) => {
+        const request = get(longBundleUrl, { agent: false }, (response) => {
           let received = 0;
           response.on('data', (chunk: Buffer) => {
             received += chunk.length;
