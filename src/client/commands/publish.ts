@@ -1,10 +1,10 @@
-import { openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CommandContext } from '../context.js';
 import { DcxError, errnoCode, messageOf, usageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { httpFailure, httpRequest, parseHttpUrl } from '../http.js';
+import { multipartFileBody } from '../multipart-body.js';
 
 export const CONTENTS_PATH = '/api/contents';
 
@@ -31,21 +31,26 @@ export async function publishCommand(file: string, options: PublishOptions, ctx:
   if (!token) throw usageError('publish needs the admin token in the environment variable DCX_ADMIN_TOKEN');
   const access = options.access ?? 'public';
 
+  let size: number;
   try {
     const info = await stat(file);
     if (!info.isFile()) throw usageError(`${file} is not a regular file`);
+    size = info.size;
   } catch (error) {
     if (error instanceof DcxError) throw error;
     if (errnoCode(error) === 'ENOENT') throw usageError(`no such file: ${file}`);
     throw new DcxError(ExitCode.Failure, `cannot read ${file}: ${messageOf(error)}`);
   }
 
-  const form = new FormData();
-  form.append('access', access);
-  // A file-backed Blob: the body is streamed from disk, never read into memory.
-  form.append('file', await openAsBlob(file), basename(file));
+  // Streamed from disk, never read into memory.
+  const form = multipartFileBody({ access }, { field: 'file', path: file, name: basename(file), size });
   const endpoint = new URL(server.href.replace(/\/+$/, '') + CONTENTS_PATH);
-  const response = await httpRequest(endpoint, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+  const response = await httpRequest(endpoint, {
+    method: 'POST',
+    body: form.body,
+    duplex: 'half',
+    headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'content-type': form.contentType, 'content-length': String(form.contentLength) },
+  } as RequestInit);
   if (!response.ok) throw await httpFailure(response, `publishing ${basename(file)} to ${server.origin}`);
   const body = (await response.json().catch(() => null)) as Partial<PublishResult> | null;
   if (!body || typeof body.id !== 'string') throw new DcxError(ExitCode.Failure, `${endpoint.href} answered without a content id`);
