@@ -1,11 +1,14 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { AnswerStatus } from '../src/protocol/answer.js';
+import { encodeConfirmation } from '../src/protocol/confirmation.js';
 import { dcx, newClientHome } from './support/cli-process.js';
 import { http } from './support/http.js';
 import { RunningServer, startServer } from './support/server-process.js';
+import { exchange } from './support/tcp.js';
 
 const METRICS_TOKEN = `metrics-${randomBytes(16).toString('base64url')}`;
 
@@ -180,9 +183,20 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
       expect(body.details.confirmationListener.status).toBe('up');
       expect((await http(`${server.url}/.well-known/dcx`)).status).toBe(200);
       expect((await http(`${server.url}/health`)).status).toBe(503);
+
+      // Routes that need the database: 503 with Retry-After and a clear message, not 500, not a hang.
+      for (const response of [await server.admin('/api/contents'), await http(`${server.url}/api/catalogue`)]) {
+        expect(response.status).toBe(503);
+        expect(response.headers.get('retry-after')).toBe('5');
+        expect(((await response.json()) as { message: string }).message).toBe('the database is unavailable; try again later');
+      }
+      // The confirmation receiver asks the client to try later.
+      const frame = encodeConfirmation({ deliveryId: randomUUID(), clientFingerprint: '00'.repeat(32), digests: [] }, randomBytes(32));
+      expect((await exchange(server.confirmPort, frame))[0]?.status).toBe(AnswerStatus.TryLater);
     } finally {
       await onDatabaseServer(server, 'ALTER DATABASE $DB WITH ALLOW_CONNECTIONS true');
     }
     expect((await http(`${server.url}/health`)).status).toBe(200);
+    expect((await server.admin('/api/contents')).status).toBe(200);
   });
 });
