@@ -100,6 +100,28 @@ describe('bundle responses: Content-Length, Range, one delivery per bundle', () 
     expect((await http(`${server.url}/api/deliveries/not-an-id/bundle`)).status).toBe(400);
   });
 
+  test('HEAD issues no delivery and marks none; a repeated ?access= is 400, not 500', async () => {
+    const before = (await deliveriesOfContent()).length;
+    const head = await http(bundleUrl, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toBe('application/vnd.dcx.bundle+zip');
+    expect(head.headers.get('dcx-delivery-id')).toBeNull();
+    expect((await deliveriesOfContent()).length).toBe(before);
+
+    const full = await http(bundleUrl);
+    const length = (await full.arrayBuffer()).byteLength;
+    const deliveryId = full.headers.get('dcx-delivery-id')!;
+    const again = await http(`${server.url}/api/deliveries/${deliveryId}/bundle`, { method: 'HEAD' });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('content-length')).toBe(String(length));
+    expect(again.headers.get('etag')).toBe(`"${deliveryId}"`);
+    expect((await deliveriesOfContent()).length).toBe(before + 1);
+    expect((await http(`${server.url}/api/deliveries/00000000-0000-0000-0000-000000000000/bundle`, { method: 'HEAD' })).status).toBe(404);
+
+    expect((await http(`${bundleUrl}?access=a&access=b`)).status).toBe(400);
+    expect((await http(`${server.url}/api/deliveries/${deliveryId}/bundle?access=a&access=b`)).status).toBe(400);
+  });
+
   test('a download cut off is "failed"; completing it with a range makes it "sent"; curl -C - resumes to identical bytes', async () => {
     const full = await http(bundleUrl);
     const body = Buffer.from(await full.arrayBuffer());
