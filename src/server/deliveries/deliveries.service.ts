@@ -10,8 +10,9 @@ import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
 import { DeliveryEvent } from './delivery-event.entity.js';
-import { DeliveryEventsBus, RecordingTransaction } from './delivery-events.bus.js';
+import { DeliveryEventsBus, EventInput, RecordingTransaction } from './delivery-events.bus.js';
 import { Delivery } from './delivery.entity.js';
+import { GroupCommit } from './group-commit.js';
 import { DeliveryDetailView, DeliveryView, toDeliveryView } from './dto/delivery.view.js';
 import { ListDeliveriesQuery } from './dto/list-deliveries.query.js';
 
@@ -30,6 +31,35 @@ export interface IssuedDelivery {
 /** [871] + [88] + [872]: issues deliveries, records their transitions and lists them. */
 @Injectable()
 export class DeliveriesService {
+  /** New deliveries with their "issued" events: many concurrent requests, one commit. */
+  private readonly issuing = new GroupCommit<{ row: Delivery; event: EventInput }, Delivery>((items) =>
+    this.transaction(async ({ manager, recordMany }) => {
+      await manager.insert(Delivery, items.map(({ row }) => row));
+      await recordMany(items.map(({ event }) => event));
+      return items.map(({ row }) => row);
+    }),
+  );
+
+  /** issued/failed → sent: many concurrent bundles finishing, one commit. */
+  private readonly sending = new GroupCommit<{ id: string; bytesSent: number }, void>(async (items) => {
+    await this.transaction(async ({ manager, recordMany }) => {
+      // Only the first "last byte sent" of a delivery counts (sent_at IS NULL); a confirmation may have overtaken it.
+      const raw: unknown = await manager.query(
+        `UPDATE deliveries d
+            SET sent_at = now(), bytes_sent = d.bytes_sent + v.bytes,
+                status = CASE WHEN d.status IN ('issued', 'failed') THEN 'sent' ELSE d.status END
+           FROM unnest($1::uuid[], $2::bigint[]) AS v(id, bytes)
+          WHERE d.id = v.id AND d.sent_at IS NULL
+      RETURNING d.id AS id, v.bytes AS bytes`,
+        [items.map(({ id }) => id), items.map(({ bytesSent }) => bytesSent)],
+      );
+      // TypeORM answers an UPDATE with [rows, affected].
+      const updated = (Array.isArray(raw) && Array.isArray(raw[0]) ? raw[0] : raw) as { id: string; bytes: string }[];
+      await recordMany(updated.map(({ id, bytes }) => ({ deliveryId: id, type: 'sent', detail: { bytesSent: Number(bytes) } })));
+    });
+    return items.map(() => undefined);
+  });
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: AppConfig,
@@ -66,29 +96,28 @@ export class DeliveriesService {
       if (requester.clientKey) throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');
       throw error;
     }
-    const delivery = await this.transaction(async ({ manager, record }) => {
-      const row = manager.create(Delivery, {
-        id: data.deliveryId,
-        contentId: content.id,
-        status: 'issued',
-        clientFingerprint,
-        clientKey: requester.clientKey,
-        requesterIp: requester.address,
-        confirmKey: deriveConfirmKey(confirmSecret, data.deliveryId),
-        keyId: keys.keyId,
-        issuedAt,
-        expiresAt,
-        sentAt: null,
-        confirmedAt: null,
-        failedAt: null,
-        bytesSent: 0,
-        confirmedFrom: null,
-        receipt: null,
-        pluginData,
-      });
-      await manager.insert(Delivery, row);
-      await record({ deliveryId: row.id, type: 'issued', remoteAddress: requester.address, detail: { contentId: content.id, clientFingerprint } });
-      return row;
+    const row = this.dataSource.manager.create(Delivery, {
+      id: data.deliveryId,
+      contentId: content.id,
+      status: 'issued',
+      clientFingerprint,
+      clientKey: requester.clientKey,
+      requesterIp: requester.address,
+      confirmKey: deriveConfirmKey(confirmSecret, data.deliveryId),
+      keyId: keys.keyId,
+      issuedAt,
+      expiresAt,
+      sentAt: null,
+      confirmedAt: null,
+      failedAt: null,
+      bytesSent: 0,
+      confirmedFrom: null,
+      receipt: null,
+      pluginData,
+    });
+    const delivery = await this.issuing.submit({
+      row,
+      event: { deliveryId: row.id, type: 'issued', remoteAddress: requester.address, detail: { contentId: content.id, clientFingerprint } },
     });
     return { delivery, pluginData };
   }
@@ -98,15 +127,7 @@ export class DeliveriesService {
    * A confirmation may already have overtaken it; then only sent_at is filled.
    */
   async markSent(id: string, bytesSent: number): Promise<void> {
-    await this.transaction(async ({ manager, record }) => {
-      const result = await manager
-        .createQueryBuilder()
-        .update(Delivery)
-        .set({ sentAt: () => 'now()', bytesSent: () => 'bytes_sent + :bytesSent', status: () => `CASE WHEN status IN ('issued', 'failed') THEN 'sent' ELSE status END` })
-        .where('id = :id AND sent_at IS NULL', { id, bytesSent })
-        .execute();
-      if (result.affected) await record({ deliveryId: id, type: 'sent', detail: { bytesSent } });
-    });
+    await this.sending.submit({ id, bytesSent });
   }
 
   /** The download was cut off before the last byte. */

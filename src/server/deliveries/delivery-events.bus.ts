@@ -38,6 +38,8 @@ const STATUS_AFTER: Record<DeliveryEventType, DeliveryStatus | null> = {
 export interface RecordingTransaction {
   readonly manager: EntityManager;
   record(event: EventInput): Promise<RecordedEvent>;
+  /** Several events in one statement (batched writes); published after commit like `record`'s. */
+  recordMany(events: EventInput[]): Promise<RecordedEvent[]>;
 }
 
 /**
@@ -56,9 +58,14 @@ export class DeliveryEventsBus implements OnModuleDestroy {
       work({
         manager: transactionManager,
         record: async (event) => {
-          const row = await insertEvent(transactionManager, event);
+          const [row] = await insertEvents(transactionManager, [event]);
           recorded.push(row);
           return row;
+        },
+        recordMany: async (events) => {
+          const rows = events.length > 0 ? await insertEvents(transactionManager, events) : [];
+          recorded.push(...rows);
+          return rows;
         },
       }),
     );
@@ -71,15 +78,16 @@ export class DeliveryEventsBus implements OnModuleDestroy {
   }
 }
 
-async function insertEvent(manager: EntityManager, event: EventInput): Promise<RecordedEvent> {
-  const values = {
+async function insertEvents(manager: EntityManager, events: EventInput[]): Promise<RecordedEvent[]> {
+  const values = events.map((event) => ({
     deliveryId: event.deliveryId,
     type: event.type,
     reason: event.reason ?? null,
     remoteAddress: event.remoteAddress ?? null,
     detail: event.detail ?? null,
-  };
+  }));
   const result = await manager.createQueryBuilder().insert().into(DeliveryEvent).values(values).returning(['id', 'at']).execute();
-  const generated = result.raw[0] as { id: string; at: Date };
-  return { ...values, id: String(generated.id), at: generated.at, status: STATUS_AFTER[event.type] };
+  // PostgreSQL returns the rows of a multi-row INSERT in the order of its VALUES.
+  const generated = result.raw as { id: string; at: Date }[];
+  return values.map((row, i) => ({ ...row, id: String(generated[i].id), at: generated[i].at, status: STATUS_AFTER[row.type] }));
 }
