@@ -2,6 +2,8 @@
  * Group commit: units of work submitted while earlier ones are being written share one transaction,
  * so many concurrent requests cost one commit (one WAL flush) instead of one each. Each caller still
  * gets its answer only after its own work committed. An idle server writes every unit at once, alone.
+ * One batch at a time by default: the next one gathers everything that arrived meanwhile (measured:
+ * with several in flight, most batches held a single unit and the p99 latency doubled).
  *
  * When a shared batch fails, each of its units is retried on its own, so one bad unit (say, a
  * content deleted meanwhile) fails only its own caller.
@@ -17,14 +19,15 @@ export class GroupCommit<Item, Result> {
    */
   constructor(
     private readonly write: (items: Item[]) => Promise<Result[]>,
-    private readonly parallel = 2,
+    private readonly parallel = 1,
     private readonly maxBatch = 256,
   ) {}
 
   submit(item: Item): Promise<Result> {
     return new Promise<Result>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      this.pump();
+      // Wait for the rest of this round of I/O: requests that arrived together are written together.
+      if (this.queue.length === 1) setImmediate(() => this.pump());
     });
   }
 
