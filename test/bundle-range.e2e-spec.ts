@@ -134,7 +134,12 @@ describe('bundle responses: Content-Length, Range, one delivery per bundle', () 
     const rest = await http(`${server.url}/api/deliveries/${fresh}/bundle`, { headers: { range: 'bytes=100000-' } });
     expect(rest.status).toBe(206);
     await rest.arrayBuffer();
-    const after = (await (await server.admin(`/api/deliveries/${fresh}`)).json()) as { status: string; events: { type: string }[] };
+    // "sent" is recorded once the server saw its last byte leave: the client may have read it a moment earlier.
+    let after = { status: '', events: [] as { type: string }[] };
+    for (let i = 0; i < 50 && after.status !== 'sent'; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      after = (await (await server.admin(`/api/deliveries/${fresh}`)).json()) as typeof after;
+    }
     expect(after.status).toBe('sent');
     expect(after.events.map((e) => e.type)).toEqual(['issued', 'failed', 'sent']);
     expect(deliveryId).not.toBe(fresh);

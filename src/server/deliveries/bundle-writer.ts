@@ -11,6 +11,10 @@ type BundleSource = Buffer | Content;
 
 export type BundleLayout = ZipLayout<BundleSource>;
 
+/** Read buffers of all bundles being sent share this budget: 200 downloads must not take 2 MiB each. */
+const READ_BUFFER_BUDGET = 64 * 1024 * 1024;
+const MIN_READ_SIZE = 64 * 1024;
+
 /** The response's connection closed before the bundle was written. */
 export class ConnectionClosedError extends Error {
   constructor() {
@@ -40,7 +44,16 @@ function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
  */
 @Injectable()
 export class BundleWriter {
+  /** Bundles being streamed from disk right now. */
+  private streaming = 0;
+
   constructor(private readonly storage: ContentStorage) {}
+
+  /** 1 MiB reads for a few downloads at a time, smaller ones (down to 64 KiB) when many share the budget. */
+  private readSize(): number {
+    const share = Math.floor(READ_BUFFER_BUDGET / (2 * this.streaming) / MIN_READ_SIZE) * MIN_READ_SIZE;
+    return Math.max(MIN_READ_SIZE, Math.min(READ_HIGH_WATER_MARK, share));
+  }
 
   layout(pluginData: Buffer, content: Content): BundleLayout {
     return layoutZip<BundleSource>(
@@ -51,8 +64,9 @@ export class BundleWriter {
 
   /**
    * Writes the bytes [start, end] (inclusive) of a bundle to `out` (not ending it). The stored content
-   * is read in 1 MiB reads into two buffers used in turn (one read while the other is being sent), so
-   * memory stays flat whatever the bundle's size. `sent` is told every byte count handed over.
+   * is read into two buffers used in turn (one read while the other is being sent), 1 MiB each unless
+   * many downloads run at once, so memory stays flat whatever the bundle's size and bounded whatever
+   * their number. `sent` is told every byte count handed over.
    */
   async write(layout: BundleLayout, start: number, end: number, out: Writable, sent: (bytes: number) => void): Promise<void> {
     if (end - start + 1 <= READ_HIGH_WATER_MARK) {
@@ -61,7 +75,6 @@ export class BundleWriter {
       await writeChunk(out, whole);
       return sent(whole.length);
     }
-    const buffers: Buffer[] = [];
     for (const piece of sliceLayout(layout, start, end)) {
       if (piece.kind === 'bytes' || Buffer.isBuffer(piece.source)) {
         const bytes = piece.kind === 'bytes' ? piece.bytes : (piece.source as Buffer).subarray(piece.start, piece.start + piece.length);
@@ -70,13 +83,15 @@ export class BundleWriter {
         continue;
       }
       const file = await open(this.storage.pathOf(piece.source.storageKey), 'r');
+      this.streaming++;
       try {
+        const size = Math.min(this.readSize(), piece.length);
+        const buffers: Buffer[] = [];
         let writing: Promise<void> = Promise.resolve();
         for (let done = 0, turn = 0; done < piece.length; turn ^= 1) {
-          const want = Math.min(READ_HIGH_WATER_MARK, piece.length - done);
-          buffers[turn] ??= Buffer.allocUnsafe(Math.min(READ_HIGH_WATER_MARK, piece.length));
+          buffers[turn] ??= Buffer.allocUnsafe(size);
           // This buffer's previous write finished before the one now in flight was started.
-          const { bytesRead } = await file.read(buffers[turn], 0, want, piece.start + done);
+          const { bytesRead } = await file.read(buffers[turn], 0, Math.min(size, piece.length - done), piece.start + done);
           if (bytesRead === 0) throw new Error(`the stored file of content ${piece.source.id} is shorter than ${piece.source.size} bytes`);
           await writing;
           const chunk = buffers[turn].subarray(0, bytesRead);
@@ -86,6 +101,7 @@ export class BundleWriter {
         }
         await writing;
       } finally {
+        this.streaming--;
         await file.close();
       }
     }
