@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomFillSync } from 'node:crypto';
 import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { encodeConfirmation } from '../src/protocol/confirmation.js';
@@ -91,6 +91,7 @@ const ratio = (a: Summary, b: Summary) => `${(a.median / b.median).toFixed(2)}x`
 
 async function bench(): Promise<void> {
   const started = new Date();
+  const loadAtStart = loadavg()[0];
   for (const [command, pkg] of [['curl', 'curl'], ['wrk', 'wrk'], ['unzip', 'unzip'], ['pgbench', 'postgresql-client']]) await ensureCommand(command, pkg);
   const workDir = await mkdtemp(join(tmpdir(), 'dcx-bench-'));
   cleanup.add('work directory', () => rm(workDir, { recursive: true, force: true }));
@@ -389,6 +390,7 @@ async function bench(): Promise<void> {
     `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / GiB).toFixed(1)} GiB memory`,
     `Node ${process.version}, ${nginx.version}, ${(await db.query<{ version: string }>('SELECT version()')).rows[0].version.split(' on ')[0]}`,
     `${started.toISOString()} → ${finished.toISOString()} (${((finished.getTime() - started.getTime()) / 60_000).toFixed(1)} min), ${RUNS} measured runs per figure after a warm-up`,
+    `1-minute load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the same 2 cores counts in it)`,
   ];
   const report = formatReport(rows, machine, notes);
   console.log(`\n${report}`);
