@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,11 +8,16 @@ import { createTestDatabase } from './database.js';
 import { http } from './http.js';
 import { freePort } from './ports.js';
 
-export const ROOT = resolve(import.meta.dirname, '..', '..');
+/** The package root: two levels up from test/support, three when compiled under dist/ (the benchmark). */
+export const ROOT = [resolve(import.meta.dirname, '..', '..'), resolve(import.meta.dirname, '..', '..', '..')].find((dir) =>
+  existsSync(join(dir, 'package.json')),
+)!;
 export type DatabaseMode = 'postgres' | 'pglite';
 
 export interface RunningServer {
   url: string;
+  /** The server process, for sampling its memory. */
+  pid: number;
   confirmPort: number;
   adminToken: string;
   dataDir: string;
@@ -72,6 +78,7 @@ export async function startServer(mode: DatabaseMode, extraEnv: Record<string, s
   }
   return {
     url,
+    pid: child.pid!,
     confirmPort,
     adminToken,
     dataDir,

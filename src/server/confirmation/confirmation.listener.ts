@@ -80,7 +80,11 @@ export class ConfirmationListener implements OnApplicationBootstrap, OnApplicati
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    socket.setTimeout(this.config.confirmIdleTimeoutMs, () => socket.destroy());
+    // Idle means no frame being answered either: a busy server must not hang up on a waiting client.
+    let answering = 0;
+    socket.setTimeout(this.config.confirmIdleTimeoutMs, () => {
+      if (answering === 0) socket.destroy();
+    });
 
     const parser = new FrameParser(this.config.confirmMaxFrameBytes);
     // Frames of one connection are answered one after the other, in the order they came.
@@ -88,7 +92,8 @@ export class ConfirmationListener implements OnApplicationBootstrap, OnApplicati
     socket.on('data', (chunk: Buffer) => {
       try {
         parser.parse(chunk, (frame) => {
-          queue = queue.then(() => this.answer(socket, frame, remoteAddress));
+          answering++;
+          queue = queue.then(() => this.answer(socket, frame, remoteAddress)).finally(() => answering--);
         });
       } catch (error) {
         socket.pause();

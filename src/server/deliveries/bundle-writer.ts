@@ -1,14 +1,41 @@
 import { Injectable } from '@nestjs/common';
-import { Readable } from 'node:stream';
+import { open } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import { PLUGIN_ENTRY_NAME } from '../../protocol/constants.js';
 import { bufferEntry, layoutZip, sliceLayout, ZipLayout } from '../../protocol/zip-layout.js';
-import { ContentStorage } from '../contents/content-storage.js';
+import { ContentStorage, READ_HIGH_WATER_MARK } from '../contents/content-storage.js';
 import { Content } from '../contents/content.entity.js';
 
 /** Where bundle bytes come from: the plug-in data in memory, or the stored content file. */
 type BundleSource = Buffer | Content;
 
 export type BundleLayout = ZipLayout<BundleSource>;
+
+/** Read buffers of all bundles being sent share this budget: 200 downloads must not take 2 MiB each. */
+const READ_BUFFER_BUDGET = 64 * 1024 * 1024;
+const MIN_READ_SIZE = 64 * 1024;
+
+/** The response's connection closed before the bundle was written. */
+export class ConnectionClosedError extends Error {
+  constructor() {
+    super('the connection was closed');
+  }
+}
+
+/** Writes a chunk; resolves once the destination is done with it (so its buffer may be reused). */
+function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // A destroyed response drops writes without calling back: its close is the answer.
+    if (out.destroyed || out.closed) return reject(new ConnectionClosedError());
+    const closed = () => reject(new ConnectionClosedError());
+    out.once('close', closed);
+    out.write(chunk, (error) => {
+      out.off('close', closed);
+      if (error) reject(error);
+      else resolve();
+    });
+  });
+}
 
 /**
  * [87] Merges plug-in data and content into one .dcx: plug-in data first, content stored as uploaded.
@@ -17,7 +44,16 @@ export type BundleLayout = ZipLayout<BundleSource>;
  */
 @Injectable()
 export class BundleWriter {
+  /** Bundles being streamed from disk right now. */
+  private streaming = 0;
+
   constructor(private readonly storage: ContentStorage) {}
+
+  /** 1 MiB reads for a few downloads at a time, smaller ones (down to 64 KiB) when many share the budget. */
+  private readSize(): number {
+    const share = Math.floor(READ_BUFFER_BUDGET / (2 * this.streaming) / MIN_READ_SIZE) * MIN_READ_SIZE;
+    return Math.max(MIN_READ_SIZE, Math.min(READ_HIGH_WATER_MARK, share));
+  }
 
   layout(pluginData: Buffer, content: Content): BundleLayout {
     return layoutZip<BundleSource>(
@@ -26,16 +62,72 @@ export class BundleWriter {
     );
   }
 
-  /** The bytes [start, end] (inclusive) of a bundle, streamed from memory and disk in 1 MiB reads. */
-  stream(layout: BundleLayout, start: number, end: number): Readable {
-    const storage = this.storage;
-    async function* pieces(): AsyncGenerator<Buffer> {
-      for (const piece of sliceLayout(layout, start, end)) {
-        if (piece.kind === 'bytes') yield piece.bytes;
-        else if (Buffer.isBuffer(piece.source)) yield piece.source.subarray(piece.start, piece.start + piece.length);
-        else yield* storage.openRead(piece.source.storageKey, { start: piece.start, end: piece.start + piece.length - 1 });
+  /**
+   * Writes the bytes [start, end] (inclusive) of a bundle to `out` (not ending it). The stored content
+   * is read into two buffers used in turn (one read while the other is being sent), 1 MiB each unless
+   * many downloads run at once, so memory stays flat whatever the bundle's size and bounded whatever
+   * their number. `sent` is told every byte count handed over.
+   */
+  async write(layout: BundleLayout, start: number, end: number, out: Writable, sent: (bytes: number) => void): Promise<void> {
+    if (end - start + 1 <= READ_HIGH_WATER_MARK) {
+      // A small range (10 KiB bundles, the tail of a resumed download): one buffer, one write.
+      const whole = await this.read(layout, start, end);
+      await writeChunk(out, whole);
+      return sent(whole.length);
+    }
+    for (const piece of sliceLayout(layout, start, end)) {
+      if (piece.kind === 'bytes' || Buffer.isBuffer(piece.source)) {
+        const bytes = piece.kind === 'bytes' ? piece.bytes : (piece.source as Buffer).subarray(piece.start, piece.start + piece.length);
+        await writeChunk(out, bytes);
+        sent(bytes.length);
+        continue;
+      }
+      const file = await open(this.storage.pathOf(piece.source.storageKey), 'r');
+      this.streaming++;
+      try {
+        const size = Math.min(this.readSize(), piece.length);
+        const buffers: Buffer[] = [];
+        let writing: Promise<void> = Promise.resolve();
+        for (let done = 0, turn = 0; done < piece.length; turn ^= 1) {
+          buffers[turn] ??= Buffer.allocUnsafe(size);
+          // This buffer's previous write finished before the one now in flight was started.
+          const { bytesRead } = await file.read(buffers[turn], 0, Math.min(size, piece.length - done), piece.start + done);
+          if (bytesRead === 0) throw new Error(`the stored file of content ${piece.source.id} is shorter than ${piece.source.size} bytes`);
+          await writing;
+          const chunk = buffers[turn].subarray(0, bytesRead);
+          writing = writeChunk(out, chunk).then(() => sent(chunk.length));
+          writing.catch(() => undefined); // awaited below; no unhandled rejection while the next read runs
+          done += bytesRead;
+        }
+        await writing;
+      } finally {
+        this.streaming--;
+        await file.close();
       }
     }
-    return Readable.from(pieces(), { objectMode: false });
+  }
+
+  /** The bytes [start, end] of a bundle in one buffer (for small ranges). */
+  private async read(layout: BundleLayout, start: number, end: number): Promise<Buffer> {
+    const whole = Buffer.allocUnsafe(end - start + 1);
+    let at = 0;
+    for (const piece of sliceLayout(layout, start, end)) {
+      if (piece.kind === 'bytes') at += piece.bytes.copy(whole, at);
+      else if (Buffer.isBuffer(piece.source)) at += piece.source.copy(whole, at, piece.start, piece.start + piece.length);
+      else {
+        const file = await open(this.storage.pathOf(piece.source.storageKey), 'r');
+        try {
+          for (let done = 0; done < piece.length; ) {
+            const { bytesRead } = await file.read(whole, at, piece.length - done, piece.start + done);
+            if (bytesRead === 0) throw new Error(`the stored file of content ${piece.source.id} is shorter than ${piece.source.size} bytes`);
+            done += bytesRead;
+            at += bytesRead;
+          }
+        } finally {
+          await file.close();
+        }
+      }
+    }
+    return whole;
   }
 }

@@ -5,7 +5,7 @@ import { BUNDLE_EXTENSION, BUNDLE_MEDIA_TYPE, PUBLIC_KEY_SIZE } from '../../prot
 import { ContentStorage } from '../contents/content-storage.js';
 import { Content } from '../contents/content.entity.js';
 import { ContentsService } from '../contents/contents.service.js';
-import { BundleWriter } from './bundle-writer.js';
+import { BundleWriter, ConnectionClosedError } from './bundle-writer.js';
 import { DeliveriesService } from './deliveries.service.js';
 
 export interface BundleRequest {
@@ -81,19 +81,17 @@ export class BundlesService {
     if (range) res.status(206).setHeader('Content-Range', `bytes ${start}-${end}/${layout.size}`);
     res.setHeader('Content-Length', String(end - start + 1));
 
-    const body = this.writer.stream(layout, start, end);
     let bytes = 0;
-    body.on('data', (chunk: Buffer) => (bytes += chunk.length));
-    // pipe + finished rather than pipeline: pipeline would destroy the response's keep-alive socket.
-    body.on('error', (error) => res.destroy(error));
-    body.pipe(res);
     try {
+      await this.writer.write(layout, start, end, res, (n) => (bytes += n));
+      res.end();
       await finished(res);
       // "sent" means the last byte of the bundle left, whether in one response or the last of several.
       if (end === layout.size - 1) await this.deliveries.markSent(deliveryId, bytes);
     } catch (error) {
-      body.destroy();
-      const reason = res.destroyed && !res.writableFinished ? 'client disconnected before the last byte' : (error as Error).message;
+      const cutOff = error instanceof ConnectionClosedError || (res.destroyed && !res.writableFinished);
+      if (!res.writableFinished) res.destroy();
+      const reason = cutOff ? 'client disconnected before the last byte' : (error as Error).message;
       this.logger.warn(`delivery ${deliveryId} cut off after ${bytes} bytes: ${reason}`);
       await this.deliveries.markFailed(deliveryId, bytes, reason);
     }

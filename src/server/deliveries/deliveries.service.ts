@@ -11,8 +11,9 @@ import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
 import { DeliveryEvent } from './delivery-event.entity.js';
-import { DeliveryEventsBus, RecordingTransaction } from './delivery-events.bus.js';
-import { Delivery } from './delivery.entity.js';
+import { DeliveryEventsBus, EventInput, RecordingTransaction } from './delivery-events.bus.js';
+import { Delivery, DeliveryStatus } from './delivery.entity.js';
+import { GroupCommit } from './group-commit.js';
 import { DeliveryDetailView, DeliveryView, toDeliveryView } from './dto/delivery.view.js';
 import { DeliveryFilter, ListDeliveriesQuery } from './dto/list-deliveries.query.js';
 import { ContentCountsView, DeliveryReceiptView, ReissuedDeliveryView } from './dto/manager.views.js';
@@ -46,6 +47,37 @@ function applyFilter<T extends { andWhere: (where: string, params?: Record<strin
 /** [871] + [88] + [872]: issues deliveries, records their transitions and lists them. */
 @Injectable()
 export class DeliveriesService {
+  /** New deliveries with their "issued" events: many concurrent requests, one commit. */
+  private readonly issuing = new GroupCommit<IssuedDelivery & { event: EventInput }, Delivery>((items) =>
+    this.transaction(async ({ manager, recordMany }) => {
+      const rows = items.map(({ delivery }) => manager.create(Delivery, delivery));
+      await manager.insert(Delivery, rows);
+      await recordMany(items.map(({ event }) => event));
+      return rows;
+    }),
+  );
+
+  /** issued/failed → sent: many concurrent bundles finishing, one commit. */
+  private readonly sending = new GroupCommit<{ id: string; bytesSent: number }, void>(async (items) => {
+    await this.transaction(async ({ manager, recordMany }) => {
+      // Only the first "last byte sent" of a delivery counts (sent_at IS NULL); a confirmation may have
+      // overtaken it, and then the status stays confirmed (the event says so).
+      const raw: unknown = await manager.query(
+        `UPDATE deliveries d
+            SET sent_at = now(), bytes_sent = d.bytes_sent + v.bytes,
+                status = CASE WHEN d.status IN ('issued', 'failed') THEN 'sent' ELSE d.status END
+           FROM unnest($1::uuid[], $2::bigint[]) AS v(id, bytes)
+          WHERE d.id = v.id AND d.sent_at IS NULL
+      RETURNING d.id AS id, v.bytes AS bytes, d.status AS status`,
+        [items.map(({ id }) => id), items.map(({ bytesSent }) => bytesSent)],
+      );
+      // TypeORM answers an UPDATE with [rows, affected].
+      const updated = (Array.isArray(raw) && Array.isArray(raw[0]) ? raw[0] : raw) as { id: string; bytes: string; status: DeliveryStatus }[];
+      await recordMany(updated.map(({ id, bytes, status }) => ({ deliveryId: id, type: 'sent', status, detail: { bytesSent: Number(bytes) } })));
+    });
+    return items.map(() => undefined);
+  });
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: AppConfig,
@@ -61,7 +93,7 @@ export class DeliveriesService {
   /** Issues a fresh delivery of one content and builds its sealed plug-in data. */
   async issue(content: Content, requester: Requester): Promise<IssuedDelivery> {
     const issued = this.prepare(content, requester, null);
-    const delivery = await this.transaction(async (tx) => this.insertIssued(tx, issued, content, requester));
+    const delivery = await this.issuing.submit({ ...issued, event: issuedEvent(issued.delivery, content, requester) });
     return { delivery, pluginData: issued.pluginData };
   }
 
@@ -116,8 +148,7 @@ export class DeliveriesService {
   private async insertIssued({ manager, record }: RecordingTransaction, issued: IssuedDelivery, content: Content, requester: Requester): Promise<Delivery> {
     const row = manager.create(Delivery, issued.delivery);
     await manager.insert(Delivery, row);
-    const detail = { contentId: content.id, clientFingerprint: row.clientFingerprint, ...(row.reissuedFrom ? { reissuedFrom: row.reissuedFrom } : {}) };
-    await record({ deliveryId: row.id, type: 'issued', remoteAddress: requester.address, detail });
+    await record(issuedEvent(row, content, requester));
     return row;
   }
 
@@ -181,15 +212,7 @@ export class DeliveriesService {
    * A confirmation may already have overtaken it; then only sent_at is filled.
    */
   async markSent(id: string, bytesSent: number): Promise<void> {
-    await this.transaction(async ({ manager, record }) => {
-      const result = await manager
-        .createQueryBuilder()
-        .update(Delivery)
-        .set({ sentAt: () => 'now()', bytesSent: () => 'bytes_sent + :bytesSent', status: () => `CASE WHEN status IN ('issued', 'failed') THEN 'sent' ELSE status END` })
-        .where('id = :id AND sent_at IS NULL', { id, bytesSent })
-        .execute();
-      if (result.affected) await record({ deliveryId: id, type: 'sent', detail: { bytesSent } });
-    });
+    await this.sending.submit({ id, bytesSent });
   }
 
   /** The download was cut off before the last byte. */
@@ -319,4 +342,9 @@ export class DeliveriesService {
       receipt: delivery.receipt.toString('base64'),
     };
   }
+}
+
+function issuedEvent(delivery: Delivery, content: Content, requester: Requester): EventInput {
+  const detail = { contentId: content.id, clientFingerprint: delivery.clientFingerprint, ...(delivery.reissuedFrom ? { reissuedFrom: delivery.reissuedFrom } : {}) };
+  return { deliveryId: delivery.id, type: 'issued', remoteAddress: requester.address, detail };
 }

@@ -10,6 +10,8 @@ export interface EventInput {
   reason?: string | null;
   remoteAddress?: string | null;
   detail?: EventDetail | null;
+  /** The delivery's status after this event, when it is not the one the event type implies (a late "sent"). */
+  status?: DeliveryStatus | null;
 }
 
 /** One committed row of the audit trail, as subscribers (dashboard, webhooks, metrics) see it. */
@@ -39,6 +41,8 @@ const STATUS_AFTER: Record<DeliveryEventType, DeliveryStatus | null> = {
 export interface RecordingTransaction {
   readonly manager: EntityManager;
   record(event: EventInput): Promise<RecordedEvent>;
+  /** Several events in one statement (batched writes); published after commit like `record`'s. */
+  recordMany(events: EventInput[]): Promise<RecordedEvent[]>;
 }
 
 /**
@@ -57,9 +61,14 @@ export class DeliveryEventsBus implements OnModuleDestroy {
       work({
         manager: transactionManager,
         record: async (event) => {
-          const row = await insertEvent(transactionManager, event);
-          recorded.push(row);
-          return row;
+          const [row] = await insertEvents(transactionManager, [event]);
+          recorded.push(row!);
+          return row!;
+        },
+        recordMany: async (events) => {
+          const rows = events.length > 0 ? await insertEvents(transactionManager, events) : [];
+          recorded.push(...rows);
+          return rows;
         },
       }),
     );
@@ -73,37 +82,39 @@ export class DeliveryEventsBus implements OnModuleDestroy {
 }
 
 /**
- * One statement per event: the audit-trail row and, in the same transaction (the webhook outbox),
- * one webhook_jobs row per active webhook that subscribes to this event type. With no webhooks the
- * second insert selects nothing; the confirmation path stays one round trip per event.
+ * One statement for any number of events: the audit-trail rows and, in the same transaction (the
+ * webhook outbox), one webhook_jobs row per event and active webhook subscribed to its type, in event
+ * order. With no webhooks the second insert selects nothing: one round trip however many events.
  */
-const INSERT_EVENT_SQL = `
+const INSERT_EVENTS_SQL = `
   WITH event AS (
     INSERT INTO delivery_events (delivery_id, type, reason, remote_address, detail)
-    VALUES ($1, $2, $3, $4, $5)
-    RETURNING id, at
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[])
+    RETURNING id, at, delivery_id, type
   ), jobs AS (
     INSERT INTO webhook_jobs (webhook_id, event_id, delivery_id)
-    SELECT w.id, event.id, $1::uuid FROM webhooks w CROSS JOIN event
-    WHERE w.active AND (w.events IS NULL OR $2 = ANY (w.events))
+    SELECT w.id, event.id, event.delivery_id FROM event JOIN webhooks w ON w.active AND (w.events IS NULL OR event.type = ANY (w.events))
+    ORDER BY event.id, w.id
   )
-  SELECT id, at FROM event`;
+  SELECT id, at FROM event ORDER BY id`;
 
-async function insertEvent(manager: EntityManager, event: EventInput): Promise<RecordedEvent> {
-  const values = {
+async function insertEvents(manager: EntityManager, events: EventInput[]): Promise<RecordedEvent[]> {
+  const rows = (await manager.query(INSERT_EVENTS_SQL, [
+    events.map((event) => event.deliveryId),
+    events.map((event) => event.type),
+    events.map((event) => event.reason ?? null),
+    events.map((event) => event.remoteAddress ?? null),
+    events.map((event) => (event.detail ? JSON.stringify(event.detail) : null)),
+  ])) as { id: string; at: Date }[];
+  // Ids come from one sequence in the order unnest produced the rows: sorted by id, they follow `events`.
+  return events.map((event, i) => ({
+    id: String(rows[i]!.id),
     deliveryId: event.deliveryId,
     type: event.type,
+    status: event.status !== undefined ? event.status : STATUS_AFTER[event.type],
     reason: event.reason ?? null,
     remoteAddress: event.remoteAddress ?? null,
+    at: rows[i]!.at,
     detail: event.detail ?? null,
-  };
-  const rows = (await manager.query(INSERT_EVENT_SQL, [
-    values.deliveryId,
-    values.type,
-    values.reason,
-    values.remoteAddress,
-    values.detail === null ? null : JSON.stringify(values.detail),
-  ])) as { id: string; at: Date }[];
-  const generated = rows[0];
-  return { ...values, id: String(generated.id), at: generated.at, status: STATUS_AFTER[event.type] };
+  }));
 }
