@@ -50,6 +50,16 @@ async function publish(server: RunningServer, path: string, access: 'public' | '
   return JSON.parse(result.stdout) as { id: string; name: string };
 }
 
+/** Script errors and CSP refusals in a browser context; "Failed to load resource" is an expected 401/400 the page handles. */
+function pageErrors(context: BrowserContext): string[] {
+  const violations: string[] = [];
+  context.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) violations.push(message.text());
+  });
+  context.on('weberror', (error) => violations.push(error.error().message));
+  return violations;
+}
+
 async function logIn(context: BrowserContext, server: RunningServer, token: string): Promise<Page> {
   const page = await context.newPage();
   await page.goto(`${server.url}/admin`);
@@ -78,12 +88,7 @@ describe('portal and dashboard (postgres)', () => {
 
   test('browser: upload, portal download by click, `dcx open` confirms, and the open dashboard turns the row confirmed live', async () => {
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 } });
-    // Script errors and CSP refusals; "Failed to load resource" is an expected 401/400 the page handles.
-    const violations: string[] = [];
-    context.on('console', (message) => {
-      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) violations.push(message.text());
-    });
-    context.on('weberror', (error) => violations.push(error.error().message));
+    const violations = pageErrors(context);
     try {
       // The dashboard is open and logged in before anything is delivered.
       const admin = await logIn(context, server, server.adminToken);
@@ -291,11 +296,7 @@ describe('dashboard: expiry and re-issue, live (postgres, DELIVERY_TTL=3s)', () 
     const content = await publish(server, join(work, 'policy.txt'), 'public');
     // UTC+05:30 all year: a datetime-local typed there is 5 h 30 min ahead of the ISO time sent.
     const context = await browser.newContext({ acceptDownloads: true, timezoneId: 'Asia/Kolkata', viewport: { width: 1366, height: 900 } });
-    const violations: string[] = [];
-    context.on('console', (message) => {
-      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) violations.push(message.text());
-    });
-    context.on('weberror', (error) => violations.push(error.error().message));
+    const violations = pageErrors(context);
     try {
       const admin = await logIn(context, server, server.adminToken);
       await admin.locator('#live-status[data-state="live"]').waitFor();
