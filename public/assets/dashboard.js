@@ -50,6 +50,15 @@ function announce(text) {
 
 const shortId = (id) => id.slice(0, 8);
 
+/** A table cell whose long text is cut with an ellipsis (table cells ignore max-width); the title holds it whole. */
+function nameCell(tag, className, text) {
+  const cell = el(tag, className);
+  const inner = el('span', 'cut', text);
+  inner.title = text;
+  cell.append(inner);
+  return cell;
+}
+
 // ---- login / logout ---------------------------------------------------------------------------
 
 function showLogin(message = '') {
@@ -184,7 +193,7 @@ function row(view) {
   sent.append(timeElement(view.sentAt));
   const confirmed = el('td', 'confirmed');
   confirmed.append(timeElement(view.confirmedAt));
-  tr.append(status, el('td', 'content', view.contentName ?? '(deleted)'), clientCell(view), el('td', 'ip', view.requesterIp), issued, sent, confirmed, actionsCell(view));
+  tr.append(status, nameCell('td', 'content', view.contentName ?? '(deleted)'), clientCell(view), el('td', 'ip', view.requesterIp), issued, sent, confirmed, actionsCell(view));
   tr.addEventListener('click', (event) => {
     if (!event.target.closest('button')) openDetails(view.id);
   });
@@ -419,7 +428,7 @@ async function loadCounts() {
     $('counts').tBodies[0].replaceChildren(
       ...counts.map((c) => {
         const tr = el('tr');
-        const name = el('th', null, c.contentName ?? c.contentId);
+        const name = nameCell('th', null, c.contentName ?? c.contentId);
         name.scope = 'row';
         tr.append(name, ...['issued', 'sent', 'confirmed', 'failed', 'expired', 'total'].map((k) => el('td', `num ${k}`, c[k] ?? 0)));
         return tr;
@@ -444,7 +453,7 @@ async function loadContents() {
   $('contents').tBodies[0].replaceChildren(
     ...state.contents.map((content) => {
       const tr = el('tr');
-      const name = el('th', null, content.name);
+      const name = nameCell('th', null, content.name);
       name.scope = 'row';
       const uploaded = el('td');
       uploaded.append(timeElement(content.createdAt));
