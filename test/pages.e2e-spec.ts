@@ -50,6 +50,16 @@ async function publish(server: RunningServer, path: string, access: 'public' | '
   return JSON.parse(result.stdout) as { id: string; name: string };
 }
 
+/** Script errors and CSP refusals in a browser context; "Failed to load resource" is an expected 401/400 the page handles. */
+function pageErrors(context: BrowserContext): string[] {
+  const violations: string[] = [];
+  context.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) violations.push(message.text());
+  });
+  context.on('weberror', (error) => violations.push(error.error().message));
+  return violations;
+}
+
 async function logIn(context: BrowserContext, server: RunningServer, token: string): Promise<Page> {
   const page = await context.newPage();
   await page.goto(`${server.url}/admin`);
@@ -78,12 +88,7 @@ describe('portal and dashboard (postgres)', () => {
 
   test('browser: upload, portal download by click, `dcx open` confirms, and the open dashboard turns the row confirmed live', async () => {
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 } });
-    // Script errors and CSP refusals; "Failed to load resource" is an expected 401/400 the page handles.
-    const violations: string[] = [];
-    context.on('console', (message) => {
-      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) violations.push(message.text());
-    });
-    context.on('weberror', (error) => violations.push(error.error().message));
+    const violations = pageErrors(context);
     try {
       // The dashboard is open and logged in before anything is delivered.
       const admin = await logIn(context, server, server.adminToken);
@@ -144,8 +149,10 @@ describe('portal and dashboard (postgres)', () => {
       expect(await timeline.locator('li strong').allTextContents()).toEqual(['issued', 'sent', 'confirmed']);
       expect(await admin.evaluate('document.activeElement?.id')).toBe('details-title');
 
-      // Counts and re-issue come from another branch; until then the page says so instead of breaking.
-      await admin.locator('#counts-error:not(:empty), #counts tbody tr').first().waitFor();
+      // Counts per content: the delivery is counted as confirmed.
+      const counted = admin.locator('#counts tbody tr', { hasText: 'annual report.pdf' });
+      await counted.locator('td.confirmed', { hasText: '1' }).waitFor();
+      expect(await admin.locator('#counts-error').textContent()).toBe('');
 
       // (e) the screenshot
       await mkdir(join(ROOT, 'test/artifacts'), { recursive: true });
@@ -262,5 +269,107 @@ describe('portal and dashboard (postgres)', () => {
     await ended;
     await server.stop();
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
+/** A datetime-local value (minutes) for `at` in a zone `offsetMinutes` east of UTC, computed apart from the page. */
+function localMinute(at: Date, offsetMinutes: number): string {
+  return new Date(at.getTime() + offsetMinutes * 60_000).toISOString().slice(0, 16);
+}
+
+describe('dashboard: expiry and re-issue, live (postgres, DELIVERY_TTL=3s)', () => {
+  let server: RunningServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([startServer('postgres', { DELIVERY_TTL: '3s', EXPIRY_CHECK_INTERVAL_MS: '300' }), chromium.launch(CHROMIUM)]);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('a delivery expires, its row turns expired live; Re-issue → new row live → `dcx fetch` → confirmed live; counts, time range (Asia/Kolkata) and CSV export follow', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'dcx-reissue-'));
+    await writeFile(join(work, 'policy.txt'), 'read me, then confirm\n');
+    const content = await publish(server, join(work, 'policy.txt'), 'public');
+    // UTC+05:30 all year: a datetime-local typed there is 5 h 30 min ahead of the ISO time sent.
+    const context = await browser.newContext({ acceptDownloads: true, timezoneId: 'Asia/Kolkata', viewport: { width: 1366, height: 900 } });
+    const violations = pageErrors(context);
+    try {
+      const admin = await logIn(context, server, server.adminToken);
+      await admin.locator('#live-status[data-state="live"]').waitFor();
+      // A second dashboard (same session) sees the re-issue only through live events.
+      const watcher = await context.newPage();
+      await watcher.goto(`${server.url}/admin`);
+      await watcher.locator('#live-status[data-state="live"]').waitFor();
+
+      // Someone downloads the bundle and never opens it: the delivery is sent, then expires.
+      const download = await http(`${server.url}/api/contents/${content.id}/bundle`);
+      expect(download.status).toBe(200);
+      const oldId = download.headers.get('dcx-delivery-id')!;
+      const oldRow = admin.locator(`#deliveries tbody tr[data-id="${oldId}"]`);
+      await oldRow.locator('td.status .badge', { hasText: 'expired' }).waitFor({ timeout: 15_000 });
+      const counts = admin.locator('#counts tbody tr', { hasText: 'policy.txt' });
+      await counts.locator('td.expired', { hasText: '1' }).waitFor();
+
+      // Re-issue, from the keyboard: the new row appears live, the old one says it was re-issued and loses its button.
+      await oldRow.getByRole('button', { name: /^Re-issue/ }).focus();
+      await admin.keyboard.press('Enter');
+      const bundleLink = admin.locator('#deliveries-status a.bundle-url');
+      await bundleLink.waitFor();
+      const bundleUrl = (await bundleLink.textContent())!;
+      const newId = /\/api\/deliveries\/([0-9a-f-]{36})\/bundle$/.exec(bundleUrl)![1]!;
+      const newRow = admin.locator(`#deliveries tbody tr[data-id="${newId}"]`);
+      await newRow.locator('td.status', { hasText: `re-issue of ${oldId.slice(0, 8)}` }).waitFor();
+      await oldRow.locator('td.status', { hasText: `re-issued as ${newId.slice(0, 8)}` }).waitFor();
+      expect(await oldRow.getByRole('button', { name: /^Re-issue/ }).count()).toBe(0);
+      expect(await admin.evaluate('document.activeElement?.dataset.id')).toBe(newId);
+      expect(await admin.locator('#deliveries-error').textContent()).toBe('');
+      await watcher.locator(`#deliveries tbody tr[data-id="${newId}"]`).waitFor();
+      await watcher.locator(`#deliveries tbody tr[data-id="${oldId}"] td.status`, { hasText: `re-issued as ${newId.slice(0, 8)}` }).waitFor();
+      expect(await watcher.locator(`#deliveries tbody tr[data-id="${oldId}"]`).getByRole('button', { name: /^Re-issue/ }).count()).toBe(0);
+      await watcher.close();
+
+      // The recipient fetches the new bundle with the real client; the new row turns confirmed live.
+      const fetched = await dcx(['fetch', bundleUrl, '--out', join(work, 'out'), '--json'], { DCX_HOME: await newClientHome() });
+      expect(fetched.code).toBe(0);
+      expect(JSON.parse(fetched.stdout)).toMatchObject({ deliveryId: newId, status: 'accepted' });
+      await newRow.locator('td.status .badge', { hasText: 'confirmed' }).waitFor({ timeout: 10_000 });
+      await counts.locator('td.confirmed', { hasText: '1' }).waitFor();
+      expect(await counts.locator('td.num').allTextContents()).toEqual(['0', '0', '1', '0', '1', '2']);
+      expect(await oldRow.locator('td.status .badge').textContent()).toBe('expired');
+
+      // The time range, typed in the browser's zone: from the old delivery's minute shows both, until it neither.
+      const issuedAt = new Date(((await (await server.admin(`/api/deliveries/${oldId}`)).json()) as { issuedAt: string }).issuedAt);
+      const minute = new Date(Math.floor(issuedAt.getTime() / 60_000) * 60_000);
+      await admin.getByLabel('Issued from').fill(localMinute(minute, 330));
+      await admin.getByRole('button', { name: 'Apply' }).click();
+      const exportLink = admin.getByRole('link', { name: 'Export CSV' });
+      await admin.locator(`#export[href*="from="]`).waitFor();
+      expect(new URL(`${server.url}${await exportLink.getAttribute('href')}`).searchParams.get('from')).toBe(minute.toISOString());
+
+      // The CSV export downloads with the session cookie alone, filtered as the table.
+      const [csv] = await Promise.all([admin.waitForEvent('download'), exportLink.click()]);
+      expect(csv.suggestedFilename()).toBe('deliveries.csv');
+      const lines = (await readFile((await csv.path())!, 'utf8')).trimEnd().split('\r\n');
+      const header = lines[0]!.split(',');
+      const rows = lines.slice(1).map((line) => Object.fromEntries(line.split(',').map((cell, i) => [header[i], cell])));
+      expect(rows.map((r) => [r.id, r.status, r.reissued_from])).toEqual([
+        [newId, 'confirmed', oldId],
+        [oldId, 'expired', ''],
+      ]);
+
+      await admin.getByLabel('Issued from').fill('');
+      await admin.getByLabel('Issued until').fill(localMinute(minute, 330));
+      await admin.getByRole('button', { name: 'Apply' }).click();
+      await admin.locator('#deliveries tbody tr.empty').waitFor();
+      await admin.locator('#counts-caption', { hasText: 'issued until' }).waitFor();
+      expect(await counts.locator('td.total').textContent()).toBe('0');
+      expect(violations).toEqual([]);
+    } finally {
+      await context.close();
+    }
   });
 });

@@ -50,6 +50,15 @@ function announce(text) {
 
 const shortId = (id) => id.slice(0, 8);
 
+/** A table cell whose long text is cut with an ellipsis (table cells ignore max-width); the title holds it whole. */
+function nameCell(tag, className, text) {
+  const cell = el(tag, className);
+  const inner = el('span', 'cut', text);
+  inner.title = text;
+  cell.append(inner);
+  return cell;
+}
+
 // ---- login / logout ---------------------------------------------------------------------------
 
 function showLogin(message = '') {
@@ -123,13 +132,22 @@ function matchesFilters(view) {
   if (f.contentId && view.contentId !== f.contentId) return false;
   if (f.clientId && view.clientFingerprint !== f.clientId && view.requesterIp !== f.clientId) return false;
   if (f.from && new Date(view.issuedAt) < new Date(f.from)) return false;
-  if (f.to && new Date(view.issuedAt) > new Date(f.to)) return false;
+  if (f.to && new Date(view.issuedAt) >= new Date(f.to)) return false; // `to` is exclusive, as on the server
   return true;
 }
 
 function statusBadge(status) {
   const badge = el('span', `badge status-${status}`, status);
   return badge;
+}
+
+/** The status badge and, for re-issues, which delivery replaced this one or which one this replaces. */
+function statusCell(view) {
+  const cell = el('td', 'status');
+  cell.append(statusBadge(view.status));
+  if (view.reissuedAs) cell.append(el('span', 'reissue-note', `re-issued as ${shortId(view.reissuedAs)}`));
+  if (view.reissuedFrom) cell.append(el('span', 'reissue-note', `re-issue of ${shortId(view.reissuedFrom)}`));
+  return cell;
 }
 
 function clientCell(view) {
@@ -151,11 +169,11 @@ function actionsCell(view) {
   details.setAttribute('aria-label', `Details of delivery ${shortId(view.id)}`);
   details.addEventListener('click', () => openDetails(view.id));
   cell.append(details);
-  if (view.status === 'expired' || view.status === 'failed') {
+  if ((view.status === 'expired' || view.status === 'failed') && !view.reissuedAs) {
     const reissue = el('button', 'small reissue', 'Re-issue');
     reissue.type = 'button';
     reissue.setAttribute('aria-label', `Re-issue delivery ${shortId(view.id)}`);
-    reissue.addEventListener('click', () => reissueDelivery(view.id));
+    reissue.addEventListener('click', () => reissueDelivery(view.id, reissue));
     cell.append(reissue);
   }
   return cell;
@@ -166,16 +184,16 @@ function row(view) {
   tr.dataset.id = view.id;
   tr.dataset.view = JSON.stringify(view);
   tr.tabIndex = 0;
-  tr.setAttribute('aria-label', `Delivery ${shortId(view.id)} of ${view.contentName ?? view.contentId}: ${view.status}`);
-  const status = el('td', 'status');
-  status.append(statusBadge(view.status));
+  const reissued = view.reissuedAs ? `, re-issued as ${shortId(view.reissuedAs)}` : '';
+  tr.setAttribute('aria-label', `Delivery ${shortId(view.id)} of ${view.contentName ?? view.contentId}: ${view.status}${reissued}`);
+  const status = statusCell(view);
   const issued = el('td', 'issued');
   issued.append(timeElement(view.issuedAt));
   const sent = el('td', 'sent');
   sent.append(timeElement(view.sentAt));
   const confirmed = el('td', 'confirmed');
   confirmed.append(timeElement(view.confirmedAt));
-  tr.append(status, el('td', 'content', view.contentName ?? '(deleted)'), clientCell(view), el('td', 'ip', view.requesterIp), issued, sent, confirmed, actionsCell(view));
+  tr.append(status, nameCell('td', 'content', view.contentName ?? '(deleted)'), clientCell(view), el('td', 'ip', view.requesterIp), issued, sent, confirmed, actionsCell(view));
   tr.addEventListener('click', (event) => {
     if (!event.target.closest('button')) openDetails(view.id);
   });
@@ -260,6 +278,11 @@ function applyEvent(message) {
   if (!message.deliveryId) return;
   const id = message.deliveryId;
   if (state.openDelivery === id) openDetails(id, { keepFocus: true });
+  // "reissued" (on the old delivery) changes no status, but the row must lose its Re-issue button.
+  if (message.type === 'reissued') {
+    if ($('deliveries').tBodies[0].querySelector(`tr[data-id="${CSS.escape(id)}"]`)) refreshRow(id);
+    return;
+  }
   if (!message.status) return; // a refused confirmation changes no status
   scheduleCounts();
   const tr = $('deliveries').tBodies[0].querySelector(`tr[data-id="${CSS.escape(id)}"]`);
@@ -268,7 +291,7 @@ function applyEvent(message) {
     return;
   }
   const view = JSON.parse(tr.dataset.view);
-  const field = { sent: 'sentAt', confirmed: 'confirmedAt', failed: 'failedAt' }[message.type];
+  const field = { sent: 'sentAt', confirmed: 'confirmedAt', failed: 'failedAt', expired: 'expiredAt' }[message.type];
   if (field) view[field] = message.at;
   // A late "sent" never takes a confirmed delivery back.
   const changed = !(message.type === 'sent' && RANK[view.status] > RANK.sent) && view.status !== message.status;
@@ -277,13 +300,26 @@ function applyEvent(message) {
   if (changed) announce(`Delivery ${shortId(id)} of ${view.contentName ?? 'a content'} is now ${view.status}.`);
 }
 
-async function reissueDelivery(id) {
+async function reissueDelivery(id, button) {
+  button.disabled = true;
+  $('deliveries-error').textContent = '';
+  $('deliveries-status').replaceChildren();
   try {
     const fresh = await api(`/api/deliveries/${encodeURIComponent(id)}/reissue`, { method: 'POST' });
-    announce(`Delivery ${shortId(id)} re-issued as ${shortId(fresh.id)}.`);
-    await loadDeliveries();
+    const { bundleUrl, ...view } = fresh;
+    upsertRow(view);
+    await refreshRow(id);
+    scheduleCounts();
+    // The button is gone with the old row's Re-issue: focus goes to the new delivery's row.
+    document.querySelector(`#deliveries tr[data-id="${CSS.escape(fresh.id)}"]`)?.focus();
+    // The manager sends the new bundle URL to the recipient (`dcx fetch <url>`).
+    const link = el('a', 'bundle-url', bundleUrl);
+    link.href = bundleUrl;
+    $('deliveries-status').replaceChildren(`Delivery ${shortId(id)} re-issued as ${shortId(fresh.id)}. Its bundle, for dcx fetch: `, link);
   } catch (error) {
+    button.disabled = false;
     $('deliveries-error').textContent = `Re-issue of ${shortId(id)} failed (${error.message}).`;
+    if (error.status === 409) refreshRow(id);
   }
 }
 
@@ -292,12 +328,14 @@ $('filters').addEventListener('submit', (event) => {
   state.filters = readFilters();
   state.page = 1;
   loadDeliveries();
+  loadCounts();
 });
 $('filters').addEventListener('reset', () => {
   setTimeout(() => {
     state.filters = {};
     state.page = 1;
     loadDeliveries();
+    loadCounts();
   });
 });
 $('prev').addEventListener('click', () => {
@@ -328,6 +366,10 @@ async function openDetails(id, { keepFocus = false } = {}) {
       ['Requester IP', view.requesterIp],
       ['Bytes sent', formatBytes(view.bytesSent)],
       ['Expires', new Date(view.expiresAt).toLocaleString()],
+      ...(view.failedAt ? [['Failed', new Date(view.failedAt).toLocaleString()]] : []),
+      ...(view.expiredAt ? [['Expired', new Date(view.expiredAt).toLocaleString()]] : []),
+      ...(view.reissuedFrom ? [['Re-issue of', view.reissuedFrom, 'digest']] : []),
+      ...(view.reissuedAs ? [['Re-issued as', view.reissuedAs, 'digest']] : []),
       ['Confirmed from', view.confirmedFrom ?? '—'],
       ['Receipt', view.receipt ? 'signed receipt kept' : '—'],
     ];
@@ -337,6 +379,8 @@ async function openDetails(id, { keepFocus = false } = {}) {
         const item = el('li', `event event-${event.type}`);
         item.append(timeElement(event.at), ' ', el('strong', null, event.type));
         if (event.reason) item.append(` — ${event.reason}`);
+        if (event.type === 'reissued' && event.detail?.newDeliveryId) item.append(` as ${event.detail.newDeliveryId}`);
+        if (event.type === 'issued' && event.detail?.reissuedFrom) item.append(` as a re-issue of ${event.detail.reissuedFrom}`);
         if (event.remoteAddress) item.append(el('span', 'from', ` from ${event.remoteAddress}`));
         return item;
       }),
@@ -347,6 +391,9 @@ async function openDetails(id, { keepFocus = false } = {}) {
   }
 }
 
+$('details').addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') $('details-close').click();
+});
 $('details-close').addEventListener('click', () => {
   const id = state.openDelivery;
   state.openDelivery = null;
@@ -357,6 +404,16 @@ $('details-close').addEventListener('click', () => {
 // ---- counts -----------------------------------------------------------------------------------
 
 let countsTimer = null;
+
+function countsCaption() {
+  const { from, to } = state.filters;
+  const at = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
+  if (from && to) return `Deliveries issued from ${at(from)} until ${at(to)}, by status`;
+  if (from) return `Deliveries issued from ${at(from)}, by status`;
+  if (to) return `Deliveries issued until ${at(to)}, by status`;
+  return 'All deliveries, by status';
+}
+
 function scheduleCounts() {
   clearTimeout(countsTimer);
   countsTimer = setTimeout(loadCounts, 500);
@@ -365,11 +422,13 @@ function scheduleCounts() {
 async function loadCounts() {
   $('counts-error').textContent = '';
   try {
-    const counts = await api('/api/deliveries/counts');
+    const range = new URLSearchParams(Object.entries(state.filters).filter(([name]) => name === 'from' || name === 'to')).toString();
+    const counts = await api(`/api/deliveries/counts${range ? `?${range}` : ''}`);
+    $('counts-caption').textContent = countsCaption();
     $('counts').tBodies[0].replaceChildren(
       ...counts.map((c) => {
         const tr = el('tr');
-        const name = el('th', null, c.contentName ?? c.contentId);
+        const name = nameCell('th', null, c.contentName ?? c.contentId);
         name.scope = 'row';
         tr.append(name, ...['issued', 'sent', 'confirmed', 'failed', 'expired', 'total'].map((k) => el('td', `num ${k}`, c[k] ?? 0)));
         return tr;
@@ -394,7 +453,7 @@ async function loadContents() {
   $('contents').tBodies[0].replaceChildren(
     ...state.contents.map((content) => {
       const tr = el('tr');
-      const name = el('th', null, content.name);
+      const name = nameCell('th', null, content.name);
       name.scope = 'row';
       const uploaded = el('td');
       uploaded.append(timeElement(content.createdAt));
@@ -421,6 +480,8 @@ async function deleteContent(content) {
     await api(`/api/contents/${encodeURIComponent(content.id)}`, { method: 'DELETE' });
     $('upload-status').textContent = `${content.name} deleted.`;
     await loadContents();
+    loadCounts();
+    $('contents-title').focus(); // its Delete button is gone
   } catch (error) {
     $('contents-error').textContent = `${content.name} could not be deleted (${error.message}).`;
   }
@@ -442,6 +503,7 @@ $('upload').addEventListener('submit', async (event) => {
       : `${content.name} uploaded.`;
     form.reset();
     await loadContents();
+    loadCounts();
   } catch (error) {
     $('upload-status').textContent = '';
     $('contents-error').textContent = `Upload failed (${error.message}).`;

@@ -103,7 +103,7 @@ describe('admin token and AdminGuard', () => {
     const [version, expiry, nonce, mac] = value.split('.');
     expect(sessions.verify([version, Number(expiry) + 3600, nonce, mac].join('.'), now)).toBeNull();
     expect(sessions.verify([version, expiry, nonce, `${mac!.slice(0, -1)}${mac!.endsWith('A') ? 'B' : 'A'}`].join('.'), now)).toBeNull();
-    expect(sessions.verify([version, expiry, nonce, `${mac!.endsWith('A') ? 'B' : 'A'}${mac!.slice(1)}`].join('.'), now)).toBeNull();
+    expect(sessions.verify([version, expiry, nonce, `${mac!.startsWith('A') ? 'B' : 'A'}${mac!.slice(1)}`].join('.'), now)).toBeNull();
     for (const bad of [undefined, '', 'an-admin-token-from-env', 'v1..x.y']) expect(sessions.verify(bad, now)).toBeNull();
 
     // Another replica with the same token accepts it; a server with another token does not.

@@ -1,4 +1,4 @@
-import { Column, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { Column, Entity, JoinColumn, ManyToOne, PrimaryColumn, VirtualColumn } from 'typeorm';
 import type { Relation } from 'typeorm';
 import { Content } from '../contents/content.entity.js';
 
@@ -63,6 +63,13 @@ export class Delivery {
   /** The expired or failed delivery this one re-issued, if any. */
   @Column('uuid', { name: 'reissued_from', nullable: true })
   reissuedFrom: string | null;
+
+  /**
+   * The delivery that re-issued this one, if any (read only: the inverse of reissued_from, through
+   * its partial index), so that the dashboard can show an old row as re-issued after a reload.
+   */
+  @VirtualColumn('uuid', { query: (alias) => `SELECT r.id FROM deliveries r WHERE r.reissued_from = ${alias}.id LIMIT 1` })
+  reissuedAs?: string | null;
 
   @Column('bigint', { name: 'bytes_sent', default: 0, transformer: bigintToNumber })
   bytesSent: number;

@@ -34,6 +34,8 @@ export class DeliveryView {
   expiredAt: Date | null;
   @ApiProperty({ type: String, nullable: true, format: 'uuid', description: 'the delivery this one re-issued' })
   reissuedFrom: string | null;
+  @ApiProperty({ type: String, nullable: true, format: 'uuid', description: 'the delivery that re-issued this one' })
+  reissuedAs: string | null;
   @ApiProperty()
   bytesSent: number;
   @ApiProperty({ type: String, nullable: true })
@@ -92,6 +94,7 @@ export function toDeliveryView(delivery: Delivery): DeliveryView {
     failedAt: delivery.failedAt,
     expiredAt: delivery.expiredAt,
     reissuedFrom: delivery.reissuedFrom,
+    reissuedAs: delivery.reissuedAs ?? null,
     bytesSent: delivery.bytesSent,
     confirmedFrom: delivery.confirmedFrom,
   };
