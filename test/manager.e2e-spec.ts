@@ -16,7 +16,8 @@ import { DatabaseMode, RunningServer, startServer } from './support/server-proce
  * a late `dcx` confirmation, re-issue, the receipt endpoint with `dcx verify-receipt`, counts and CSV.
  */
 
-const TTL_SECONDS = 4;
+// Long enough for a `dcx fetch` on a loaded machine to confirm in time; short enough to wait for.
+const TTL_SECONDS = 10;
 const BACKOFF_BASE_MS = 150;
 
 interface Received {
@@ -227,7 +228,7 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
     const expired = await until('the deliveries to expire', async () => {
       const both = [await delivery(anonymousId), await delivery(keyedId)];
       return both.every((d) => d.status === 'expired') ? both : null;
-    });
+    }, TTL_SECONDS * 1000 + 15_000);
     for (const d of expired) {
       expect(d.expiredAt).not.toBeNull();
       expect(d.events.filter((e) => e.type === 'expired')).toHaveLength(1);
