@@ -18,6 +18,9 @@ export interface ProcessedConfirmation {
   seconds: number;
 }
 
+/** Frames of one connection read ahead of their answers at most; then reading pauses until answers go out. */
+const MAX_PENDING_FRAMES = 16;
+
 /**
  * [89] The delivery confirmation receiver: a TCP listener on CONFIRM_PORT, started and stopped with the
  * application. Each connection may send confirmation frames; each gets an answer frame, in order.
@@ -85,6 +88,23 @@ export class ConfirmationListener implements OnApplicationBootstrap, OnApplicati
     socket.setTimeout(this.config.confirmIdleTimeoutMs, () => {
       if (answering === 0) socket.destroy();
     });
+    // A frame must arrive whole within the idle timeout of its first byte: a peer trickling bytes
+    // (slow-loris) would otherwise hold a connection slot forever, since each byte resets the idle timer.
+    let frameDeadline: NodeJS.Timeout | null = null;
+    const clearFrameDeadline = () => {
+      if (frameDeadline) clearTimeout(frameDeadline);
+      frameDeadline = null;
+    };
+    socket.on('close', clearFrameDeadline);
+    // Backpressure: stop reading while MAX_PENDING_FRAMES answers are due or the peer is not reading
+    // them, so a client pipelining frames cannot make the server buffer without bound.
+    let closing = false;
+    const flow = () => {
+      if (closing || socket.destroyed) return;
+      if (answering >= MAX_PENDING_FRAMES || socket.writableNeedDrain) socket.pause();
+      else socket.resume();
+    };
+    socket.on('drain', flow);
 
     const parser = new FrameParser(this.config.confirmMaxFrameBytes);
     // Frames of one connection are answered one after the other, in the order they came.
@@ -93,9 +113,24 @@ export class ConfirmationListener implements OnApplicationBootstrap, OnApplicati
       try {
         parser.parse(chunk, (frame) => {
           answering++;
-          queue = queue.then(() => this.answer(socket, frame, remoteAddress)).finally(() => answering--);
+          queue = queue
+            .then(() => this.answer(socket, frame, remoteAddress))
+            .finally(() => {
+              answering--;
+              flow();
+            });
         });
+        if (parser.pending === 0) clearFrameDeadline();
+        else frameDeadline ??= setTimeout(() => {
+          closing = true;
+          socket.pause();
+          const answer = encodeAnswer({ status: AnswerStatus.Malformed, deliveryId: NO_DELIVERY_ID, message: `frame not completed within ${this.config.confirmIdleTimeoutMs} ms`, receipt: null });
+          socket.end(answer, () => socket.destroy());
+        }, this.config.confirmIdleTimeoutMs);
+        flow();
       } catch (error) {
+        closing = true;
+        clearFrameDeadline();
         socket.pause();
         const message = (error as Error).message;
         const started = performance.now();
