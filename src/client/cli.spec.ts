@@ -173,6 +173,16 @@ describe('dcx command line', () => {
     expect(closed.error).toBe(`cannot reach http://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`);
   });
 
+  test('fetch --out a regular file is a usage error before anything is requested', async () => {
+    const file = join(await tempDir(), 'not-a-dir');
+    await writeFile(file, 'x');
+    const before = seen.length;
+    const result = await dcx(['fetch', `${base}/api/contents/c1/bundle`, '--out', file]);
+    expect(result.code).toBe(ExitCode.Usage);
+    expect(result.error).toBe(`--out ${file} is not a directory`);
+    expect(seen.length).toBe(before);
+  });
+
   test('fetch of something that is not a bundle is exit 3, names the URL, and leaves no download behind', async () => {
     const result = await dcx(['fetch', `${base}/login`]);
     expect(result.code).toBe(ExitCode.UnusableBundle);

@@ -1,11 +1,12 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ProtocolError } from '../protocol/errors.js';
 import { fingerprint } from '../protocol/keys.js';
 import { openPluginData, PluginData, PluginEnvelope, readPluginEnvelope } from '../protocol/plugin-data.js';
 import { Bundle, SavedFile } from './bundle-reader.js';
 import { confirmDelivery, ConfirmOptions } from './confirm-client.js';
-import { messageOf, unusableBundle } from './errors.js';
+import { DcxError, errnoCode, messageOf, unusableBundle, usageError } from './errors.js';
+import { ExitCode } from './exit-codes.js';
 import { DcxHome, originOf, PinnedServer } from './home.js';
 import { byteProgress } from './progress.js';
 
@@ -72,7 +73,24 @@ export async function openBundle(
  * What `open` and `fetch` do with a bundle file: verify and open the plug-in data, check the server
  * against the pins, save and verify every content file in `outDir`, confirm over TCP, keep the receipt.
  */
+/**
+ * The output directory, made if missing; checked before anything is downloaded or issued, so that a
+ * wrong `--out` costs neither a delivery nor a download.
+ */
+export async function prepareOutputDir(dir: string): Promise<string> {
+  const path = resolve(dir);
+  try {
+    await mkdir(path, { recursive: true });
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw usageError(`--out ${dir} is not a directory`);
+    throw new DcxError(ExitCode.Failure, `cannot use --out ${dir}: ${messageOf(error)}`);
+  }
+  return path;
+}
+
 export async function deliver(path: string, home: DcxHome, options: DeliverOptions): Promise<DeliveryResult> {
+  const outDir = await prepareOutputDir(options.outDir);
   const opened = await openBundle(path, home, (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy), options.label);
   const { bundle, envelope, data } = opened;
   // Decided now (a conflicting pin refuses the bundle at once), written only once the delivery is
@@ -86,7 +104,6 @@ export async function deliver(path: string, home: DcxHome, options: DeliverOptio
   const looksExpired = data.expiresAt.getTime() <= now.getTime();
   const parts = bundle.match(data.files);
 
-  const outDir = resolve(options.outDir);
   const total = parts.reduce((sum, p) => sum + p.info.size, 0);
   const progress = byteProgress('saving  ', total, options.progress);
   const saved: SavedFile[] = [];

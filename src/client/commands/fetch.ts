@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ACCESS_TOKEN_HEADER, BUNDLE_MEDIA_TYPE, CLIENT_KEY_HEADER } from '../../protocol/constants.js';
 import { CommandContext } from '../context.js';
-import { deliver, DeliveryResult } from '../deliver.js';
+import { deliver, prepareOutputDir, DeliveryResult } from '../deliver.js';
 import { DownloadState, PendingDownload } from '../download-state.js';
 import { DcxError, messageOf, unreachable } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -34,6 +34,7 @@ const keepPartial = new WeakSet<object>();
  */
 export async function fetchCommand(urlText: string, options: FetchOptions, ctx: CommandContext): Promise<DeliveryResult> {
   const url = parseHttpUrl(urlText);
+  await prepareOutputDir(options.out);
   const identity = await ctx.home.identity();
   const downloads = await ctx.home.ensureDir('downloads');
   const pending = new PendingDownload(downloads, url.href);
