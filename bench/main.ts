@@ -349,14 +349,7 @@ async function bench(): Promise<void> {
       t = now;
       return `${seconds.toFixed(1)} s`;
     };
-    // Uploaded with curl: `dcx publish` (a file-backed Blob in undici's FormData) stalled at 512 MiB of a 4.5 GiB file.
-    const upload = await runOk(
-      'curl',
-      ['-sS', '--fail', '-H', `Authorization: Bearer ${adminToken}`, '-F', `file=@${path};filename=huge.bin`, `${server.url}/api/contents`],
-      { timeoutMs: 600_000 },
-    );
-    const huge = JSON.parse(upload.stdout) as Published;
-    huge.bundleUrl = `${server.url}/api/contents/${huge.id}/bundle`;
+    const huge = await publish(server, path);
     await rm(path);
     const publishTime = lap();
     const bundle = join(workDir, 'huge.dcx');
