@@ -1,10 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AdminGuard } from './admin.guard.js';
 import { SessionService } from './session.service.js';
 import { LoginDto, type SessionView } from './session.dto.js';
 
 /** The dashboard's login: the admin token in a POST body becomes a signed, expiring session cookie. */
+@ApiTags('session')
 @Controller('api/session')
 export class SessionController {
   constructor(private readonly session: SessionService) {}

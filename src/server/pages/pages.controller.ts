@@ -1,8 +1,10 @@
 import { Controller, Get, Param, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CONTENT_SECURITY_POLICY, PagesService, type PageFile } from './pages.service.js';
 
 /** The download portal (`/`), the admin dashboard (`/admin`) and their scripts and styles (`/assets/*`). */
+@ApiExcludeController()
 @Controller()
 export class PagesController {
   constructor(private readonly pages: PagesService) {}

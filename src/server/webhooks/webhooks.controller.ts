@@ -1,9 +1,13 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { AdminGuard } from '../auth/admin.guard.js';
 import { CreateWebhookDto } from './dto/create-webhook.dto.js';
 import { ListAttemptsQuery } from './dto/list-attempts.query.js';
 import { WebhooksService } from './webhooks.service.js';
 
+@ApiTags('webhooks')
+@ApiBearerAuth('admin')
+@ApiUnauthorizedResponse({ description: 'no or a wrong admin token' })
 @Controller('api/webhooks')
 @UseGuards(AdminGuard)
 export class WebhooksController {
