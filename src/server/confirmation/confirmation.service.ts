@@ -1,16 +1,82 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { In } from 'typeorm';
 import { Answer, AnswerStatus, answerStatusName, NO_DELIVERY_ID } from '../../protocol/answer.js';
 import { Confirmation, decodeConfirmationFrame, openConfirmation, SealedConfirmation } from '../../protocol/confirmation.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { Frame } from '../../protocol/frame.js';
 import { signReceipt } from '../../protocol/receipt.js';
-import { Content } from '../contents/content.entity.js';
+import type { Content } from '../contents/content.entity.js';
 import { DeliveriesService } from '../deliveries/deliveries.service.js';
-import type { EventInput, RecordingTransaction } from '../deliveries/delivery-events.bus.js';
-import { Delivery } from '../deliveries/delivery.entity.js';
+import { EventInput, eventCtesOfParameters, RecordingTransaction } from '../deliveries/delivery-events.bus.js';
+import type { Delivery, DeliveryStatus } from '../deliveries/delivery.entity.js';
 import { GroupCommit } from '../deliveries/group-commit.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
+
+/**
+ * The deliveries named by a batch, locked in id order, with what the decision needs of their contents
+ * (NULL for a deleted content, as a lookup of live contents would find none).
+ */
+const LOCK_DELIVERIES_SQL = `
+  SELECT d.id, d.content_id, d.status, d.client_fingerprint, d.requester_ip, d.confirm_key, d.receipt,
+         d.issued_at, d.sent_at, d.expires_at, d.confirmed_at, c.name AS content_name, c.size AS content_size, c.sha256 AS content_sha256
+    FROM deliveries d LEFT JOIN contents c ON c.id = d.content_id AND c.deleted_at IS NULL
+   WHERE d.id = ANY ($1::uuid[])
+   ORDER BY d.id
+     FOR UPDATE OF d`;
+
+interface LockedRow {
+  id: string;
+  content_id: string;
+  status: DeliveryStatus;
+  client_fingerprint: string | null;
+  requester_ip: string;
+  confirm_key: Buffer;
+  receipt: Buffer | null;
+  issued_at: Date;
+  sent_at: Date | null;
+  expires_at: Date;
+  confirmed_at: Date | null;
+  content_name: string | null;
+  content_size: string | null;
+  content_sha256: string | null;
+}
+
+/** What a confirmation decision reads and writes of a delivery. */
+type LockedDelivery = Pick<
+  Delivery,
+  'id' | 'contentId' | 'status' | 'clientFingerprint' | 'requesterIp' | 'confirmKey' | 'receipt' | 'issuedAt' | 'sentAt' | 'expiresAt' | 'confirmedAt' | 'confirmedFrom'
+>;
+
+type LockedContent = Pick<Content, 'name' | 'size' | 'sha256'>;
+
+function lockedDelivery(row: LockedRow): LockedDelivery {
+  return {
+    id: row.id,
+    contentId: row.content_id,
+    status: row.status,
+    clientFingerprint: row.client_fingerprint,
+    requesterIp: row.requester_ip,
+    confirmKey: row.confirm_key,
+    receipt: row.receipt,
+    issuedAt: row.issued_at,
+    sentAt: row.sent_at,
+    expiresAt: row.expires_at,
+    confirmedAt: row.confirmed_at,
+    confirmedFrom: null,
+  };
+}
+
+function lockedContent(row: LockedRow): LockedContent {
+  return { name: row.content_name!, size: Number(row.content_size), sha256: row.content_sha256! };
+}
+
+/** The accepted confirmations of a batch (parameters 1–4) and its events (5–9) in one statement. */
+const CONFIRM_SQL = `
+  WITH confirmed AS (
+    UPDATE deliveries d SET status = 'confirmed', confirmed_at = v.confirmed_at, confirmed_from = v.confirmed_from, receipt = v.receipt
+      FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bytea[]) AS v(id, confirmed_at, confirmed_from, receipt)
+     WHERE d.id = v.id
+  ), ${eventCtesOfParameters(5)}
+  SELECT id, at FROM event ORDER BY id`;
 
 /** A refusal with the reason recorded in the audit trail. */
 class Refusal {
@@ -57,25 +123,20 @@ export class ConfirmationService {
     }
   }
 
-  /** Decides confirmations in order, as if one after the other, with three statements for all of them. */
+  /**
+   * Decides confirmations in order, as if one after the other, with two statements for all of them
+   * inside the transaction: the locked deliveries with their contents, then the updates with their events.
+   */
   private async confirm(tx: RecordingTransaction, items: Pending[]): Promise<Answer[]> {
-    const { manager, recordMany } = tx;
+    const { manager } = tx;
     // Row locks, taken in id order: two confirmations of one delivery are decided one after the other.
     const ids = [...new Set(items.map(({ sealed }) => sealed.deliveryId))].sort();
-    const locked = await manager
-      .getRepository(Delivery)
-      .createQueryBuilder('d')
-      .addSelect(['d.confirmKey', 'd.receipt'])
-      .where('d.id IN (:...ids)', { ids })
-      .orderBy('d.id')
-      .setLock('pessimistic_write')
-      .getMany();
-    const deliveries = new Map(locked.map((delivery) => [delivery.id, delivery]));
-    const contentIds = [...new Set(locked.map((delivery) => delivery.contentId))];
-    const contents = new Map((contentIds.length ? await manager.findBy(Content, { id: In(contentIds) }) : []).map((content) => [content.id, content]));
+    const locked = (await manager.query(LOCK_DELIVERIES_SQL, [ids])) as LockedRow[];
+    const deliveries = new Map(locked.map((row) => [row.id, lockedDelivery(row)]));
+    const contents = new Map(locked.filter((row) => row.content_name !== null).map((row) => [row.content_id, lockedContent(row)]));
 
     const events: EventInput[] = [];
-    const accepted: Delivery[] = [];
+    const accepted: LockedDelivery[] = [];
     const answers = items.map(({ sealed, remoteAddress }) => {
       const delivery = deliveries.get(sealed.deliveryId);
       if (!delivery) {
@@ -124,19 +185,17 @@ export class ConfirmationService {
       return { status: AnswerStatus.Accepted, deliveryId: delivery.id, message: 'delivery confirmed', receipt };
     });
 
-    if (accepted.length > 0) {
-      await manager.query(
-        `UPDATE deliveries d SET status = 'confirmed', confirmed_at = v.confirmed_at, confirmed_from = v.confirmed_from, receipt = v.receipt
-           FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bytea[]) AS v(id, confirmed_at, confirmed_from, receipt)
-          WHERE d.id = v.id`,
+    if (accepted.length > 0 || events.length > 0) {
+      await tx.writeEvents(
+        CONFIRM_SQL,
         [accepted.map((d) => d.id), accepted.map((d) => d.confirmedAt), accepted.map((d) => d.confirmedFrom), accepted.map((d) => d.receipt)],
+        events,
       );
     }
-    await recordMany(events);
     return answers;
   }
 
-  private check(delivery: Delivery, content: Content, confirmation: Confirmation, remoteAddress: string): Refusal | null {
+  private check(delivery: LockedDelivery, content: LockedContent, confirmation: Confirmation, remoteAddress: string): Refusal | null {
     if (delivery.status === 'expired' || delivery.expiresAt.getTime() < Date.now()) {
       return new Refusal(AnswerStatus.Expired, `the delivery expired at ${delivery.expiresAt.toISOString()}`);
     }

@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { PLUGIN_ENTRY_NAME } from '../../protocol/constants.js';
 import { bufferEntry, layoutZip, sliceLayout, ZipLayout } from '../../protocol/zip-layout.js';
+import { TickBatch } from '../common/tick-batch.js';
 import { ContentStorage, READ_HIGH_WATER_MARK } from '../contents/content-storage.js';
 import { Content } from '../contents/content.entity.js';
 
@@ -47,7 +48,31 @@ export class BundleWriter {
   /** Bundles being streamed from disk right now. */
   private streaming = 0;
 
+  /**
+   * Small pieces of stored files (the content of a 10 KiB bundle), read once per turn of the event loop
+   * for all the requests that asked for the same piece during it; each copies it into its own buffer.
+   * Keys are JSON [storageKey, start, length, content id, content size].
+   */
+  private readonly smallPieces = new TickBatch<string, Buffer>((keys) =>
+    Promise.all(keys.map((key) => this.readPiece(...(JSON.parse(key) as [string, number, number, string, number])))),
+  );
+
   constructor(private readonly storage: ContentStorage) {}
+
+  private async readPiece(storageKey: string, start: number, length: number, contentId: string, contentSize: number): Promise<Buffer> {
+    const bytes = Buffer.allocUnsafe(length);
+    const file = await open(this.storage.pathOf(storageKey), 'r');
+    try {
+      for (let done = 0; done < length; ) {
+        const { bytesRead } = await file.read(bytes, done, length - done, start + done);
+        if (bytesRead === 0) throw new Error(`the stored file of content ${contentId} is shorter than ${contentSize} bytes`);
+        done += bytesRead;
+      }
+    } finally {
+      await file.close();
+    }
+    return bytes;
+  }
 
   /** 1 MiB reads for a few downloads at a time, smaller ones (down to 64 KiB) when many share the budget. */
   private readSize(): number {
@@ -115,17 +140,8 @@ export class BundleWriter {
       if (piece.kind === 'bytes') at += piece.bytes.copy(whole, at);
       else if (Buffer.isBuffer(piece.source)) at += piece.source.copy(whole, at, piece.start, piece.start + piece.length);
       else {
-        const file = await open(this.storage.pathOf(piece.source.storageKey), 'r');
-        try {
-          for (let done = 0; done < piece.length; ) {
-            const { bytesRead } = await file.read(whole, at, piece.length - done, piece.start + done);
-            if (bytesRead === 0) throw new Error(`the stored file of content ${piece.source.id} is shorter than ${piece.source.size} bytes`);
-            done += bytesRead;
-            at += bytesRead;
-          }
-        } finally {
-          await file.close();
-        }
+        const bytes = await this.smallPieces.get(JSON.stringify([piece.source.storageKey, piece.start, piece.length, piece.source.id, piece.source.size]));
+        at += bytes.copy(whole, at);
       }
     }
     return whole;

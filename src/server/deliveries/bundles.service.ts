@@ -5,6 +5,7 @@ import { BUNDLE_EXTENSION, BUNDLE_MEDIA_TYPE, PUBLIC_KEY_SIZE } from '../../prot
 import { ContentStorage } from '../contents/content-storage.js';
 import { Content } from '../contents/content.entity.js';
 import { ContentsService } from '../contents/contents.service.js';
+import { TickBatch } from '../common/tick-batch.js';
 import { BundleWriter, ConnectionClosedError } from './bundle-writer.js';
 import { DeliveriesService } from './deliveries.service.js';
 
@@ -25,6 +26,8 @@ interface ByteRange {
 @Injectable()
 export class BundlesService {
   private readonly logger = new Logger(BundlesService.name);
+  /** Stored files checked by concurrent requests: one stat per file per turn of the event loop. */
+  private readonly storedFiles = new TickBatch<string, boolean>((keys) => Promise.all(keys.map((key) => this.storage.exists(key))));
 
   constructor(
     private readonly contents: ContentsService,
@@ -54,7 +57,7 @@ export class BundlesService {
   private async deliverable(contentId: string, accessToken: string | undefined): Promise<Content> {
     const content = await this.contents.findDeliverable(contentId, accessToken);
     // Checked before issuing, so a lost file is an error, not a delivery that can never be sent.
-    if (!(await this.storage.exists(content.storageKey))) {
+    if (!(await this.storedFiles.get(content.storageKey))) {
       throw new InternalServerErrorException(`the stored file of content ${content.id} is missing`);
     }
     return content;

@@ -11,7 +11,7 @@ import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
 import { DeliveryEvent } from './delivery-event.entity.js';
-import { DeliveryEventsBus, EventInput, RecordingTransaction } from './delivery-events.bus.js';
+import { DeliveryEventsBus, EventInput, eventCtes, eventCtesOfParameters, eventParameters, RecordingTransaction, recordedEvents } from './delivery-events.bus.js';
 import { Delivery, DeliveryStatus } from './delivery.entity.js';
 import { GroupCommit } from './group-commit.js';
 import { DeliveryDetailView, DeliveryView, toDeliveryView } from './dto/delivery.view.js';
@@ -44,37 +44,79 @@ function applyFilter<T extends { andWhere: (where: string, params?: Record<strin
   return builder;
 }
 
+/** New deliveries and their events (parameters 1–5, see eventCtes) in one statement. */
+const INSERT_ISSUED_SQL = `
+  WITH delivery AS (
+    INSERT INTO deliveries (id, content_id, status, client_fingerprint, client_key, requester_ip, confirm_key, key_id,
+                            issued_at, expires_at, reissued_from, bytes_sent, plugin_data)
+    SELECT * FROM unnest($6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::bytea[], $11::text[], $12::bytea[], $13::text[],
+                         $14::timestamptz[], $15::timestamptz[], $16::uuid[], $17::bigint[], $18::bytea[])
+  ), ${eventCtesOfParameters(1)}
+  SELECT id, at FROM event ORDER BY id`;
+
+/**
+ * The "sent" marks of a batch and their events in one statement: one event per delivery updated,
+ * in the order of the batch.
+ */
+const MARK_SENT_SQL = `
+  WITH v AS (
+    SELECT id, bytes, ord FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS v(id, bytes, ord)
+  ), sent AS (
+    UPDATE deliveries d
+       SET sent_at = now(), bytes_sent = d.bytes_sent + v.bytes,
+           status = CASE WHEN d.status IN ('issued', 'failed') THEN 'sent' ELSE d.status END
+      FROM v
+     WHERE d.id = v.id AND d.sent_at IS NULL
+ RETURNING d.id AS id, v.bytes AS bytes, d.status AS status, v.ord AS ord
+  ), ${eventCtes(`SELECT id, 'sent', NULL, NULL, jsonb_build_object('bytesSent', bytes) FROM sent ORDER BY ord`)}
+  SELECT event.id, event.at, event.delivery_id, sent.bytes, sent.status FROM event JOIN sent ON sent.id = event.delivery_id ORDER BY event.id`;
+
 /** [871] + [88] + [872]: issues deliveries, records their transitions and lists them. */
 @Injectable()
 export class DeliveriesService {
-  /** New deliveries with their "issued" events: many concurrent requests, one commit. */
-  private readonly issuing = new GroupCommit<IssuedDelivery & { event: EventInput }, Delivery>((items) =>
-    this.transaction(async ({ manager, recordMany }) => {
-      const rows = items.map(({ delivery }) => manager.create(Delivery, delivery));
-      await manager.insert(Delivery, rows);
-      await recordMany(items.map(({ event }) => event));
-      return rows;
-    }),
-  );
+  /**
+   * New deliveries with their "issued" events (and webhook outbox rows): many concurrent requests, one
+   * statement, so one round trip and one commit (autocommit: all of it or nothing); the events are
+   * published once it returned.
+   */
+  private readonly issuing = new GroupCommit<IssuedDelivery & { event: EventInput }, Delivery>(async (items) => {
+    const rows = items.map(({ delivery }) => delivery);
+    const events = items.map(({ event }) => event);
+    const inserted = (await this.dataSource.query(INSERT_ISSUED_SQL, [
+      ...eventParameters(events),
+      rows.map((d) => d.id),
+      rows.map((d) => d.contentId),
+      rows.map((d) => d.status),
+      rows.map((d) => d.clientFingerprint),
+      rows.map((d) => d.clientKey),
+      rows.map((d) => d.requesterIp),
+      rows.map((d) => d.confirmKey),
+      rows.map((d) => d.keyId),
+      rows.map((d) => d.issuedAt),
+      rows.map((d) => d.expiresAt),
+      rows.map((d) => d.reissuedFrom),
+      rows.map((d) => d.bytesSent),
+      rows.map((d) => d.pluginData),
+    ])) as { id: string; at: Date }[];
+    this.events.publishCommitted(recordedEvents(events, inserted));
+    return rows;
+  });
 
-  /** issued/failed → sent: many concurrent bundles finishing, one commit. */
+  /**
+   * issued/failed → sent: many concurrent bundles finishing, one statement (one round trip, one commit).
+   * Only the first "last byte sent" of a delivery counts (sent_at IS NULL); a confirmation may have
+   * overtaken it, and then the status stays confirmed (the event says so).
+   */
   private readonly sending = new GroupCommit<{ id: string; bytesSent: number }, void>(async (items) => {
-    await this.transaction(async ({ manager, recordMany }) => {
-      // Only the first "last byte sent" of a delivery counts (sent_at IS NULL); a confirmation may have
-      // overtaken it, and then the status stays confirmed (the event says so).
-      const raw: unknown = await manager.query(
-        `UPDATE deliveries d
-            SET sent_at = now(), bytes_sent = d.bytes_sent + v.bytes,
-                status = CASE WHEN d.status IN ('issued', 'failed') THEN 'sent' ELSE d.status END
-           FROM unnest($1::uuid[], $2::bigint[]) AS v(id, bytes)
-          WHERE d.id = v.id AND d.sent_at IS NULL
-      RETURNING d.id AS id, v.bytes AS bytes, d.status AS status`,
-        [items.map(({ id }) => id), items.map(({ bytesSent }) => bytesSent)],
-      );
-      // TypeORM answers an UPDATE with [rows, affected].
-      const updated = (Array.isArray(raw) && Array.isArray(raw[0]) ? raw[0] : raw) as { id: string; bytes: string; status: DeliveryStatus }[];
-      await recordMany(updated.map(({ id, bytes, status }) => ({ deliveryId: id, type: 'sent', status, detail: { bytesSent: Number(bytes) } })));
-    });
+    const rows = (await this.dataSource.query(MARK_SENT_SQL, [items.map(({ id }) => id), items.map(({ bytesSent }) => bytesSent)])) as {
+      id: string;
+      at: Date;
+      delivery_id: string;
+      bytes: string;
+      status: DeliveryStatus;
+    }[];
+    const events: EventInput[] = rows.map(({ delivery_id, bytes, status }) => ({ deliveryId: delivery_id, type: 'sent', status, detail: { bytesSent: Number(bytes) } }));
+    this.events.publishCommitted(recordedEvents(events, rows));
     return items.map(() => undefined);
   });
 

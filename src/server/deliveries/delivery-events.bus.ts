@@ -43,6 +43,12 @@ export interface RecordingTransaction {
   record(event: EventInput): Promise<RecordedEvent>;
   /** Several events in one statement (batched writes); published after commit like `record`'s. */
   recordMany(events: EventInput[]): Promise<RecordedEvent[]>;
+  /**
+   * Runs `sql`, a statement whose CTEs end with `eventCtesOfParameters(params.length + 1)` and whose
+   * query returns the `event` rows' (id, at) sorted by id, with `events` as those parameters; the
+   * events are published after commit like `record`'s.
+   */
+  writeEvents(sql: string, params: unknown[], events: EventInput[]): Promise<RecordedEvent[]>;
 }
 
 /**
@@ -70,10 +76,23 @@ export class DeliveryEventsBus implements OnModuleDestroy {
           recorded.push(...rows);
           return rows;
         },
+        writeEvents: async (sql, params, events) => {
+          const rows = recordedEvents(events, (await transactionManager.query(sql, [...params, ...eventParameters(events)])) as { id: string; at: Date }[]);
+          recorded.push(...rows);
+          return rows;
+        },
       }),
     );
     for (const event of recorded) this.subject.next(event);
     return result;
+  }
+
+  /**
+   * Publishes events that a single autocommit statement (see `eventCtes`) has recorded: call it only
+   * once that statement returned, i.e. committed.
+   */
+  publishCommitted(events: RecordedEvent[]): void {
+    for (const event of events) this.subject.next(event);
   }
 
   onModuleDestroy(): void {
@@ -82,30 +101,43 @@ export class DeliveryEventsBus implements OnModuleDestroy {
 }
 
 /**
- * One statement for any number of events: the audit-trail rows and, in the same transaction (the
+ * The common table expressions that append events to the audit trail and, in the same statement (the
  * webhook outbox), one webhook_jobs row per event and active webhook subscribed to its type, in event
- * order. With no webhooks the second insert selects nothing: one round trip however many events.
+ * order. `source` is a query of (delivery_id, type, reason, remote_address, detail) rows in event order;
+ * the inserted events are the CTE `event` (id, at, delivery_id, type). With no webhooks the jobs insert
+ * selects nothing.
  */
-const INSERT_EVENTS_SQL = `
-  WITH event AS (
+export function eventCtes(source: string): string {
+  return `event AS (
     INSERT INTO delivery_events (delivery_id, type, reason, remote_address, detail)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[])
+    ${source}
     RETURNING id, at, delivery_id, type
   ), jobs AS (
     INSERT INTO webhook_jobs (webhook_id, event_id, delivery_id)
     SELECT w.id, event.id, event.delivery_id FROM event JOIN webhooks w ON w.active AND (w.events IS NULL OR event.type = ANY (w.events))
     ORDER BY event.id, w.id
-  )
-  SELECT id, at FROM event ORDER BY id`;
+  )`;
+}
 
-async function insertEvents(manager: EntityManager, events: EventInput[]): Promise<RecordedEvent[]> {
-  const rows = (await manager.query(INSERT_EVENTS_SQL, [
+/** `eventCtes` of events given as the parameters `$first` … `$first + 4` (see `eventParameters`). */
+export function eventCtesOfParameters(first: number): string {
+  const [a, b, c, d, e] = [first, first + 1, first + 2, first + 3, first + 4];
+  return eventCtes(`SELECT * FROM unnest($${a}::uuid[], $${b}::text[], $${c}::text[], $${d}::text[], $${e}::jsonb[])`);
+}
+
+/** The five parameters of `eventCtes`, in order. */
+export function eventParameters(events: EventInput[]): unknown[] {
+  return [
     events.map((event) => event.deliveryId),
     events.map((event) => event.type),
     events.map((event) => event.reason ?? null),
     events.map((event) => event.remoteAddress ?? null),
     events.map((event) => (event.detail ? JSON.stringify(event.detail) : null)),
-  ])) as { id: string; at: Date }[];
+  ];
+}
+
+/** The recorded events, given the (id, at) rows of CTE `event` sorted by id. */
+export function recordedEvents(events: EventInput[], rows: { id: string | number; at: Date }[]): RecordedEvent[] {
   // Ids come from one sequence in the order unnest produced the rows: sorted by id, they follow `events`.
   return events.map((event, i) => ({
     id: String(rows[i]!.id),
@@ -117,4 +149,12 @@ async function insertEvents(manager: EntityManager, events: EventInput[]): Promi
     at: rows[i]!.at,
     detail: event.detail ?? null,
   }));
+}
+
+/** One statement for any number of events: one round trip however many events. */
+const INSERT_EVENTS_SQL = `WITH ${eventCtesOfParameters(1)} SELECT id, at FROM event ORDER BY id`;
+
+async function insertEvents(manager: EntityManager, events: EventInput[]): Promise<RecordedEvent[]> {
+  const rows = (await manager.query(INSERT_EVENTS_SQL, eventParameters(events))) as { id: string; at: Date }[];
+  return recordedEvents(events, rows);
 }
