@@ -1,11 +1,12 @@
 import { Controller, Get, Header, HttpCode, Param, Post, Query, StreamableFile, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { Readable } from 'node:stream';
 import { ParseDeliveryIdPipe } from '../common/parse-delivery-id.pipe.js';
 import { AdminGuard } from '../auth/admin.guard.js';
 import { DeliveriesService } from './deliveries.service.js';
 import { DeliveryFilter, IssuedRangeQuery, ListDeliveriesQuery } from './dto/list-deliveries.query.js';
 import { DeliveryDetailView, DeliveryPageView } from './dto/delivery.view.js';
+import { ContentCountsView, DeliveryReceiptView, ReissuedDeliveryView } from './dto/manager.views.js';
 
 @ApiTags('deliveries')
 @ApiBearerAuth('admin')
@@ -23,11 +24,13 @@ export class DeliveriesController {
 
   // Static routes come before ':id'.
   @Get('counts')
+  @ApiOkResponse({ type: [ContentCountsView], description: 'deliveries by status, per content' })
   counts(@Query() query: IssuedRangeQuery) {
     return this.deliveries.counts(query);
   }
 
   @Get('export.csv')
+  @ApiOkResponse({ description: 'text/csv of the filtered deliveries, newest first' })
   @Header('Cache-Control', 'private, no-store')
   exportCsv(@Query() query: DeliveryFilter): StreamableFile {
     return new StreamableFile(Readable.from(this.deliveries.exportCsv(query)), {
@@ -44,11 +47,15 @@ export class DeliveriesController {
   }
 
   @Get(':id/receipt')
+  @ApiOkResponse({ type: DeliveryReceiptView, description: 'the server-signed proof of delivery' })
+  @ApiNotFoundResponse({ description: 'no such delivery, or not confirmed' })
   receipt(@Param('id', ParseDeliveryIdPipe) id: string) {
     return this.deliveries.receipt(id);
   }
 
   @Post(':id/reissue')
+  @ApiCreatedResponse({ type: ReissuedDeliveryView, description: 'the new delivery of the same content to the same client' })
+  @ApiConflictResponse({ description: 'the delivery is not expired or failed, or was already re-issued' })
   @HttpCode(201)
   reissue(@Param('id', ParseDeliveryIdPipe) id: string) {
     return this.deliveries.reissue(id);
