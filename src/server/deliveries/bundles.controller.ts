@@ -1,13 +1,10 @@
-import { BadRequestException, Controller, Get, GoneException, Head, Headers, Param, ParseUUIDPipe, Query, Req, Res } from '@nestjs/common';
+import { BadRequestException, Controller, Get, Head, Headers, Param, ParseUUIDPipe, Query, Req, Res } from '@nestjs/common';
 import { ApiForbiddenResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiQuery, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { ACCESS_TOKEN_HEADER, BUNDLE_EXTENSION, BUNDLE_MEDIA_TYPE, CLIENT_KEY_HEADER } from '../../protocol/constants.js';
+import { ACCESS_TOKEN_HEADER, BUNDLE_MEDIA_TYPE, CLIENT_KEY_HEADER } from '../../protocol/constants.js';
 import { ParseDeliveryIdPipe } from '../common/parse-delivery-id.pipe.js';
 import { requesterAddress } from '../common/requester-address.js';
-import { ContentsService } from '../contents/contents.service.js';
-import { BundleWriter } from './bundle-writer.js';
 import { BundlesService } from './bundles.service.js';
-import { DeliveriesService } from './deliveries.service.js';
 
 /** The access token, from the header or the one `?access=` value; a repeated query parameter is a client mistake (400). */
 function accessToken(header: string | undefined, query: unknown): string | undefined {
@@ -16,36 +13,21 @@ function accessToken(header: string | undefined, query: unknown): string | undef
   return query;
 }
 
-/** Headers of a bundle response that a HEAD answers too; HEAD never streams, issues or marks a delivery. */
-function headHeaders(res: Response, contentName: string): void {
-  res.attachment(`${contentName}${BUNDLE_EXTENSION}`);
-  res.type(BUNDLE_MEDIA_TYPE);
-  res.setHeader('Cache-Control', 'private, no-store');
-}
-
 /** GET a content's bundle: who may fetch is decided by the content's access policy, not by the admin token. */
 @ApiTags('bundles')
 @Controller('api/contents')
 export class BundlesController {
-  constructor(
-    private readonly bundles: BundlesService,
-    private readonly contents: ContentsService,
-  ) {}
+  constructor(private readonly bundles: BundlesService) {}
 
-  /**
-   * HEAD: who may fetch, and what, without issuing a delivery (its length depends on the plug-in data a GET
-   * issues, so there is no Content-Length). Declared before GET, which Express would otherwise run for HEAD.
-   */
+  /** HEAD: declared before GET, which Express would otherwise run for HEAD (and issue a delivery). */
   @Head(':id/bundle')
-  async head(
+  head(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Headers(ACCESS_TOKEN_HEADER) accessHeader: string | undefined,
     @Query('access') accessQuery: unknown,
     @Res() res: Response,
   ): Promise<void> {
-    const content = await this.contents.findDeliverable(id, accessToken(accessHeader, accessQuery));
-    headHeaders(res, content.name);
-    res.end();
+    return this.bundles.headNew(id, accessToken(accessHeader, accessQuery), res);
   }
 
   @Get(':id/bundle')
@@ -78,31 +60,17 @@ export class BundlesController {
 @ApiTags('bundles')
 @Controller('api/deliveries')
 export class DeliveryBundlesController {
-  constructor(
-    private readonly bundles: BundlesService,
-    private readonly deliveries: DeliveriesService,
-    private readonly contents: ContentsService,
-    private readonly writer: BundleWriter,
-  ) {}
+  constructor(private readonly bundles: BundlesService) {}
 
-  /** HEAD: the whole bundle's headers (a Range is ignored); streams nothing and leaves the delivery as it is. */
+  /** HEAD: the whole bundle's headers; streams nothing and leaves the delivery as it is. */
   @Head(':id/bundle')
-  async head(
+  head(
     @Param('id', ParseDeliveryIdPipe) id: string,
     @Headers(ACCESS_TOKEN_HEADER) accessHeader: string | undefined,
     @Query('access') accessQuery: unknown,
     @Res() res: Response,
   ): Promise<void> {
-    const delivery = await this.deliveries.findWithPluginData(id);
-    if (delivery.status === 'expired') throw new GoneException(`delivery ${id} expired at ${delivery.expiresAt.toISOString()}`);
-    const content = await this.contents.findDeliverable(delivery.contentId, accessToken(accessHeader, accessQuery));
-    headHeaders(res, content.name);
-    res.setHeader('DCX-Delivery-Id', id);
-    res.setHeader('Content-Location', `/api/deliveries/${id}/bundle`);
-    res.setHeader('ETag', `"${id}"`);
-    res.setHeader('Accept-Ranges', 'bytes');
-    res.setHeader('Content-Length', String(this.writer.layout(delivery.pluginData, content).size));
-    res.end();
+    return this.bundles.headExisting(id, accessToken(accessHeader, accessQuery), res);
   }
 
   @Get(':id/bundle')

@@ -8,6 +8,7 @@ import { ContentsService } from '../contents/contents.service.js';
 import { TickBatch } from '../common/tick-batch.js';
 import { BundleWriter, ConnectionClosedError } from './bundle-writer.js';
 import { DeliveriesService } from './deliveries.service.js';
+import type { Delivery } from './delivery.entity.js';
 
 export interface BundleRequest {
   contentId: string;
@@ -46,12 +47,33 @@ export class BundlesService {
 
   /** GET /api/deliveries/:id/bundle: the same delivery's bundle again, whole or a byte range; issues nothing. */
   async sendExisting(deliveryId: string, accessToken: string | undefined, req: Request, res: Response): Promise<void> {
+    const { delivery, content } = await this.existing(deliveryId, accessToken);
+    await this.send(delivery.id, delivery.pluginData, content, req, res);
+  }
+
+  /**
+   * HEAD /api/contents/:id/bundle: who may fetch, and what, checked as for GET, without issuing a delivery
+   * (its length depends on the plug-in data a GET issues, so there is no Content-Length).
+   */
+  async headNew(contentId: string, accessToken: string | undefined, res: Response): Promise<void> {
+    bundleHeaders(res, await this.deliverable(contentId, accessToken), null);
+    res.end();
+  }
+
+  /** HEAD /api/deliveries/:id/bundle: the whole bundle's headers (a Range is ignored); streams nothing, marks nothing. */
+  async headExisting(deliveryId: string, accessToken: string | undefined, res: Response): Promise<void> {
+    const { delivery, content } = await this.existing(deliveryId, accessToken);
+    bundleHeaders(res, content, delivery.id);
+    res.setHeader('Content-Length', String(this.writer.layout(delivery.pluginData, content).size));
+    res.end();
+  }
+
+  private async existing(deliveryId: string, accessToken: string | undefined): Promise<{ delivery: Delivery & { pluginData: Buffer }; content: Content }> {
     const delivery = await this.deliveries.findWithPluginData(deliveryId);
     if (delivery.status === 'expired') {
       throw new GoneException(`delivery ${deliveryId} expired at ${delivery.expiresAt.toISOString()}; fetch the content again, or ask for it to be re-issued`);
     }
-    const content = await this.deliverable(delivery.contentId, accessToken);
-    await this.send(delivery.id, delivery.pluginData, content, req, res);
+    return { delivery, content: await this.deliverable(delivery.contentId, accessToken) };
   }
 
   private async deliverable(contentId: string, accessToken: string | undefined): Promise<Content> {
@@ -65,16 +87,9 @@ export class BundlesService {
 
   private async send(deliveryId: string, pluginData: Buffer, content: Content, rangeRequest: Request | null, res: Response): Promise<void> {
     const layout = this.writer.layout(pluginData, content);
-    const etag = `"${deliveryId}"`;
-    res.attachment(`${content.name}${BUNDLE_EXTENSION}`);
-    res.type(BUNDLE_MEDIA_TYPE);
-    res.setHeader('DCX-Delivery-Id', deliveryId);
-    res.setHeader('Content-Location', `/api/deliveries/${deliveryId}/bundle`);
-    res.setHeader('ETag', etag);
-    res.setHeader('Accept-Ranges', 'bytes');
-    res.setHeader('Cache-Control', 'private, no-store');
+    bundleHeaders(res, content, deliveryId);
 
-    const range = rangeRequest ? requestedRange(rangeRequest, layout.size, etag) : null;
+    const range = rangeRequest ? requestedRange(rangeRequest, layout.size, etagOf(deliveryId)) : null;
     if (range === 'unsatisfiable') {
       res.status(416).setHeader('Content-Range', `bytes */${layout.size}`);
       res.end();
@@ -99,6 +114,23 @@ export class BundlesService {
       await this.deliveries.markFailed(deliveryId, bytes, reason);
     }
   }
+}
+
+/** The headers of every bundle response; with a delivery, those that name it and make it resumable. */
+function bundleHeaders(res: Response, content: Content, deliveryId: string | null): void {
+  res.attachment(`${content.name}${BUNDLE_EXTENSION}`);
+  res.type(BUNDLE_MEDIA_TYPE);
+  res.setHeader('Cache-Control', 'private, no-store');
+  if (deliveryId === null) return;
+  res.setHeader('DCX-Delivery-Id', deliveryId);
+  res.setHeader('Content-Location', `/api/deliveries/${deliveryId}/bundle`);
+  res.setHeader('ETag', etagOf(deliveryId));
+  res.setHeader('Accept-Ranges', 'bytes');
+}
+
+/** A delivery's bundle is deterministic: its ID is a strong validator for If-Range. */
+function etagOf(deliveryId: string): string {
+  return `"${deliveryId}"`;
 }
 
 /** A single satisfiable byte range, or null for the whole body (no, malformed, multiple or stale If-Range ranges). */
