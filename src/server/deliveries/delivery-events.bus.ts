@@ -41,8 +41,6 @@ const STATUS_AFTER: Record<DeliveryEventType, DeliveryStatus | null> = {
 export interface RecordingTransaction {
   readonly manager: EntityManager;
   record(event: EventInput): Promise<RecordedEvent>;
-  /** Several events in one statement (batched writes); published after commit like `record`'s. */
-  recordMany(events: EventInput[]): Promise<RecordedEvent[]>;
   /**
    * Runs `sql`, a statement whose CTEs end with `eventCtesOfParameters(params.length + 1)` and whose
    * query returns the `event` rows' (id, at) sorted by id, with `events` as those parameters; the
@@ -70,11 +68,6 @@ export class DeliveryEventsBus implements OnModuleDestroy {
           const [row] = await insertEvents(transactionManager, [event]);
           recorded.push(row!);
           return row!;
-        },
-        recordMany: async (events) => {
-          const rows = events.length > 0 ? await insertEvents(transactionManager, events) : [];
-          recorded.push(...rows);
-          return rows;
         },
         writeEvents: async (sql, params, events) => {
           const rows = recordedEvents(events, (await transactionManager.query(sql, [...params, ...eventParameters(events)])) as { id: string; at: Date }[]);
