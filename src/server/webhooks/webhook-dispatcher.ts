@@ -78,14 +78,6 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   private claimAgain = false;
   /** Webhooks known to exist (refreshed by every poll): events wake the worker only when there are some. */
   private webhookCount = 0;
-  /**
-   * The worker's queries run one at a time, whatever the concurrency of its POSTs: the embedded
-   * database (PGlite behind pglite-socket) interleaves the protocol messages of concurrent
-   * connections, which breaks unnamed prepared statements; one worker query at a time keeps it
-   * from adding to that, and costs nothing on PostgreSQL (each is a short statement).
-   */
-  private dbQueue: Promise<unknown> = Promise.resolve();
-
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: AppConfig,
@@ -126,14 +118,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     if (this.webhookCount > 0) this.kick();
   }
 
-  private db<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.dbQueue.then(work);
-    this.dbQueue = result.catch(() => undefined);
-    return result;
-  }
-
   private async refreshWebhookCount(): Promise<void> {
-    const [row] = (await this.db(() => this.dataSource.query(`SELECT count(*)::int AS n FROM webhooks WHERE active`))) as { n: number }[];
+    const [row] = (await this.dataSource.query(`SELECT count(*)::int AS n FROM webhooks WHERE active`)) as { n: number }[];
     this.webhookCount = row.n;
   }
 
@@ -155,7 +141,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       if (free <= 0 || this.shutdown.signal.aborted) return;
       let jobs: ClaimedJob[];
       try {
-        jobs = (await this.db(() => this.dataSource.query(CLAIM_SQL, [free, this.config.webhookTimeoutMs + LEASE_MARGIN_MS]))) as ClaimedJob[];
+        jobs = (await this.dataSource.query(CLAIM_SQL, [free, this.config.webhookTimeoutMs + LEASE_MARGIN_MS])) as ClaimedJob[];
       } catch (error) {
         if (!this.shutdown.signal.aborted) this.logger.warn(`webhook worker cannot claim jobs: ${(error as Error).message}`);
         return;
@@ -174,7 +160,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   private async run(job: ClaimedJob): Promise<void> {
-    const body = job.body ?? (await this.db(() => this.buildBody(job)));
+    const body = job.body ?? (await this.buildBody(job));
     const outcome = await this.post(job, body);
     if (this.shutdown.signal.aborted && !outcome.success) return;
     await this.record(job, body, outcome);
@@ -235,7 +221,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     const error = outcome.error?.slice(0, MAX_ERROR_LENGTH) ?? null;
     const giveUp = !outcome.success && job.attempts >= this.config.webhookMaxAttempts;
     const retryInMs = backoffDelayMs(job.attempts, this.config.webhookBackoffBaseMs, this.config.webhookBackoffMaxMs);
-    await this.db(() => this.dataSource.transaction(async (manager) => {
+    await this.dataSource.transaction(async (manager) => {
       await manager.query(
         `INSERT INTO webhook_attempts (webhook_id, job_id, event_id, delivery_id, attempt, duration_ms, status_code, error, success)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -252,7 +238,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
          WHERE id = $1`,
         [job.id, body, error, outcome.success ? 'delivered' : giveUp ? 'failed' : 'pending', retryInMs],
       );
-    }));
+    });
     if (giveUp) {
       // The URL's origin only: a path or query may hold a token. The secret is never logged.
       this.logger.warn(`webhook ${job.webhook_id} (${originOf(job.url)}): gave up on event ${job.event_id} after ${job.attempts} attempts: ${error}`);
