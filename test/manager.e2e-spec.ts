@@ -8,6 +8,7 @@ import { CLIENT_KEY_HEADER } from '../src/protocol/constants.js';
 import { generateClientIdentity } from '../src/protocol/keys.js';
 import { verifyWebhookSignature } from '../src/server/webhooks/webhook-signature.js';
 import { dcx, newClientHome } from './support/cli-process.js';
+import { until } from './support/eventually.js';
 import { http } from './support/http.js';
 import { DatabaseMode, RunningServer, startServer } from './support/server-process.js';
 
@@ -64,16 +65,6 @@ class Receiver {
   async stop(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

@@ -7,6 +7,7 @@ import { AnswerStatus } from '../src/protocol/answer.js';
 import { encodeConfirmation } from '../src/protocol/confirmation.js';
 import { dcx, newClientHome } from './support/cli-process.js';
 import { http } from './support/http.js';
+import { eventually } from './support/eventually.js';
 import { RunningServer, startServer } from './support/server-process.js';
 import { exchange } from './support/tcp.js';
 
@@ -65,14 +66,8 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
       .map((line) => JSON.parse(line) as LogLine);
 
   /** The first log line that satisfies `predicate`, once the server has written it (undefined after 10 s). */
-  const logLine = async (predicate: (line: LogLine) => boolean): Promise<LogLine | undefined> => {
-    for (let attempt = 0; attempt < 100; attempt += 1) {
-      const found = logLines().find(predicate);
-      if (found !== undefined) return found;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return undefined;
-  };
+  const logLine = (predicate: (line: LogLine) => boolean): Promise<LogLine | undefined> =>
+    eventually(async () => logLines().find(predicate), (found) => found !== undefined, 10_000, 100);
 
   test('GET /health: 200 with the database and the confirmation listener up, public', async () => {
     const response = await http(`${server.url}/health`);
@@ -114,12 +109,12 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
 
     // "sent" is recorded after the last byte left, and the latency sample once both events committed:
     // a client can be done (and have confirmed) before that, so the scrape waits for them.
-    let text = '';
-    for (let attempt = 0; attempt < 100; attempt += 1) {
-      text = await (await server.admin('/metrics')).text();
-      if (sample(text, 'dcx_confirmation_latency_seconds_count') === 1 && sample(text, 'dcx_deliveries{status="sent"}') === 1) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const text = await eventually(
+      async () => (await server.admin('/metrics')).text(),
+      (scraped) => sample(scraped, 'dcx_confirmation_latency_seconds_count') === 1 && sample(scraped, 'dcx_deliveries{status="sent"}') === 1,
+      10_000,
+      100,
+    );
     expect(sample(text, 'dcx_deliveries{status="confirmed"}')).toBe(1);
     expect(sample(text, 'dcx_deliveries{status="sent"}')).toBe(1);
     expect(sample(text, 'dcx_bundle_bytes_sent_total')).toBeGreaterThan(256 * 1024);

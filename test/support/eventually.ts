@@ -11,3 +11,10 @@ export async function eventually<T>(read: () => Promise<T>, done: (value: T) => 
   }
   return value;
 }
+
+/** Polls `probe` until it returns a value (not null, undefined or false) and returns it; throws naming `what` after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const value = await eventually(probe, Boolean, timeoutMs, 100);
+  if (!value) throw new Error(`timed out waiting for ${what}`);
+  return value;
+}
