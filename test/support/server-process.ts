@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,6 +13,14 @@ export const ROOT = [resolve(import.meta.dirname, '..', '..'), resolve(import.me
   existsSync(join(dir, 'package.json')),
 )!;
 export type DatabaseMode = 'postgres' | 'pglite';
+
+/** Node's arguments exactly as package.json's `start` script gives them (flags, then dist/src/server/main.js). */
+function serverArguments(): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [command, ...args] = scripts.start.split(/\s+/);
+  if (command !== 'node') throw new Error(`package.json "start" should run node, not: ${scripts.start}`);
+  return args.map((arg) => (arg.startsWith('-') ? arg : join(ROOT, arg)));
+}
 
 export interface RunningServer {
   url: string;
@@ -46,7 +54,7 @@ export async function startServer(mode: DatabaseMode, extraEnv: Record<string, s
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...extraEnv,
   };
-  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'dist/src/server/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, serverArguments(), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));

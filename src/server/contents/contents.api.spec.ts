@@ -10,6 +10,7 @@ import { DataSource } from 'typeorm';
 import { Initial1795390000000 } from '../../../migrations/1795390000000-Initial.js';
 import { DeliveryPluginData1795400000000 } from '../../../migrations/1795400000000-DeliveryPluginData.js';
 import { ExpiryReissueWebhooks1795500000000 } from '../../../migrations/1795500000000-ExpiryReissueWebhooks.js';
+import { DropRedundantDeliveryIndexes1795600000000 } from '../../../migrations/1795600000000-DropRedundantDeliveryIndexes.js';
 import { AppModule } from '../app.module.js';
 import { configureApp } from '../app.setup.js';
 import { loadAppConfig } from '../config/app-config.js';
@@ -44,7 +45,7 @@ describe('contents API (embedded PostgreSQL)', () => {
     // Run from source, the app's migrations glob (dist/migrations/*.js) has nothing to load: migrate first.
     const config = loadAppConfig(process.env);
     const embedded = new EmbeddedPostgres(config);
-    const migrator = new DataSource({ ...buildDataSourceOptions(config, await embedded.start()), migrations: [Initial1795390000000, DeliveryPluginData1795400000000, ExpiryReissueWebhooks1795500000000], logging: false });
+    const migrator = new DataSource({ ...buildDataSourceOptions(config, await embedded.start()), migrations: [Initial1795390000000, DeliveryPluginData1795400000000, ExpiryReissueWebhooks1795500000000, DropRedundantDeliveryIndexes1795600000000], logging: false });
     await migrator.initialize();
     await migrator.runMigrations();
     await migrator.destroy();

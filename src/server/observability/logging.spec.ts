@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { loadAppConfig } from '../config/app-config.js';
-import { loggerParams, REDACT_PATHS, REDACTED, redactUrl } from './logging.js';
+import { accessLogSerializers, loggerParams, REDACT_PATHS, REDACTED, redactUrl } from './logging.js';
 
 describe('log redaction', () => {
   test('credential query values are replaced, other parameters kept', () => {
@@ -44,5 +44,18 @@ describe('log redaction', () => {
     const options = params.pinoHttp as { level: string; redact: { paths: string[] } };
     expect(options.level).toBe('warn');
     expect(options.redact.paths).toEqual(expect.arrayContaining(['req.headers.authorization', 'req.query.access']));
+  });
+
+  test('the completed-request line keeps access-log fields, never headers, and blanks credential query values', () => {
+    const req = accessLogSerializers.req({
+      id: 'r1',
+      method: 'GET',
+      url: '/api/contents/1/bundle?access=s3cret',
+      headers: { authorization: 'Bearer admin-secret', cookie: 'sid=x', 'user-agent': 'curl/8' },
+      remoteAddress: '127.0.0.1',
+    });
+    expect(req).toEqual({ id: 'r1', method: 'GET', url: `/api/contents/1/bundle?access=${REDACTED}`, remoteAddress: '127.0.0.1', userAgent: 'curl/8' });
+    const res = accessLogSerializers.res({ statusCode: 200, headers: { 'set-cookie': 'sid=secret', 'content-length': '10884' } });
+    expect(res).toEqual({ statusCode: 200, contentLength: '10884' });
   });
 });
