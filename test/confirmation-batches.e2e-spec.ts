@@ -216,6 +216,22 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
     expect(again!.status).toBe(AnswerStatus.Accepted);
   });
 
+  test('the database ends the connections between a batch\'s read and its write: "try later", nothing written; the next attempt gets a fresh connection', async () => {
+    const { id, frame } = await issue();
+    afterRead = async () => {
+      await dataSource.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+    };
+    const [answer] = await together([frame()]);
+    // Alone in its batch, so not retried by GroupCommit: the client is asked to try later, nothing was written.
+    expect(answer!.status).toBe(AnswerStatus.TryLater);
+    // The pool drops its other terminated (idle) connections once their sockets report the end.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await row(id)).status).toBe('issued');
+    const [again] = await together([frame()]);
+    expect(again!.status).toBe(AnswerStatus.Accepted);
+    expect(await eventTypes(id)).toEqual(['issued', 'confirmed']);
+  });
+
   test('many concurrent batches confirming the same deliveries: one acceptance and one event each, every other answer "already confirmed" with its receipt', async () => {
     const issued = await Promise.all(Array.from({ length: 20 }, () => issue()));
     const frames = Array.from({ length: 10 }, () => issued.map(({ frame }) => frame())).flat();

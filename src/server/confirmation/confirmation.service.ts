@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { Answer, AnswerStatus, answerStatusName, NO_DELIVERY_ID } from '../../protocol/answer.js';
@@ -12,6 +12,7 @@ import { DeliveryEventsBus, EventInput, eventCtes, eventCtesOfParameters, eventP
 import type { Delivery, DeliveryStatus } from '../deliveries/delivery.entity.js';
 import { GroupCommit } from '../deliveries/group-commit.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
+import { HeldRunners } from './held-runners.js';
 
 /**
  * The deliveries named by a batch with what the decision needs of their contents (NULL for a deleted
@@ -110,6 +111,12 @@ const CONFIRM_IF_UNCHANGED_SQL = `
  */
 const PIPELINED_BATCHES = 2;
 
+/** node-postgres' pool size when none is configured. */
+const DEFAULT_POOL_SIZE = 10;
+
+/** A connection unused this long after a batch goes back to the pool. */
+const HOLD_IDLE_MS = 50;
+
 /** A refusal with the reason recorded in the audit trail. */
 class Refusal {
   constructor(
@@ -143,15 +150,28 @@ interface WrittenEvent {
 
 /** [89] → [872]: checks confirmations and records the outcomes. */
 @Injectable()
-export class ConfirmationService {
+export class ConfirmationService implements OnModuleDestroy {
   private readonly logger = new Logger(ConfirmationService.name);
+
+  /**
+   * Connections the batches pass on to each other under load (see HeldRunners): one per batch in the
+   * pipeline, if the pool has room for other work besides (not with the embedded database's single one).
+   */
+  private readonly runners: HeldRunners;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly deliveries: DeliveriesService,
     private readonly events: DeliveryEventsBus,
     private readonly keys: ServerKeysService,
-  ) {}
+  ) {
+    const poolSize = (dataSource.options as { poolSize?: number }).poolSize ?? DEFAULT_POOL_SIZE;
+    this.runners = new HeldRunners(() => dataSource.createQueryRunner(), poolSize > PIPELINED_BATCHES ? PIPELINED_BATCHES : 0, HOLD_IDLE_MS);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.runners.close();
+  }
 
   /**
    * Confirmations arriving while earlier ones are being written are decided together (one commit for
@@ -188,27 +208,29 @@ export class ConfirmationService {
    * once read (keys, client, digests, expiry time, a final status), so they stand.
    */
   private async confirm(items: Pending[], handOver: () => void): Promise<Answer[]> {
-    // One connection for both statements: a batch waits for the pool once, not behind every query
-    // queued meanwhile (each published event may start one, e.g. the metrics' latency look-up).
-    const runner = this.dataSource.createQueryRunner();
+    // One connection for both statements, held on for the next batch while confirmations keep coming.
+    const runner = this.runners.take();
     let decisions: Decisions;
-    let written: WrittenEvent[];
+    let written: WrittenEvent[] = [];
     try {
       const ids = [...new Set(items.map(({ sealed }) => sealed.deliveryId))];
       const rows = (await runner.query(READ_DELIVERIES_SQL, [ids])) as LockedRow[];
       decisions = this.decide(items, rows);
       // Decided: the next batch may gather and start while this one is written.
       handOver();
-      if (decisions.events.length === 0) return decisions.answers;
       const { accepted, events } = decisions;
-      written = (await runner.query(CONFIRM_IF_UNCHANGED_SQL, [
-        ...acceptedParameters(accepted),
-        accepted.map(({ was }) => was),
-        ...eventParameters(events),
-      ])) as WrittenEvent[];
-    } finally {
+      if (events.length > 0) {
+        written = (await runner.query(CONFIRM_IF_UNCHANGED_SQL, [
+          ...acceptedParameters(accepted),
+          accepted.map(({ was }) => was),
+          ...eventParameters(events),
+        ])) as WrittenEvent[];
+      }
+    } catch (error) {
       await runner.release();
+      throw error;
     }
+    await this.runners.give(runner);
     const { answers, accepted, events } = decisions;
     const confirmed = new Set(written.filter(({ type }) => type === 'confirmed').map(({ delivery_id }) => delivery_id));
     this.events.publishCommitted(recordedEvents(events.filter(({ type, deliveryId }) => type !== 'confirmed' || confirmed.has(deliveryId)), written));
