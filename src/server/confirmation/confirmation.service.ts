@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, QueryRunner } from 'typeorm';
 import { Answer, AnswerStatus, answerStatusName, NO_DELIVERY_ID } from '../../protocol/answer.js';
 import { Confirmation, decodeConfirmationFrame, openConfirmation, SealedConfirmation } from '../../protocol/confirmation.js';
 import { ProtocolError } from '../../protocol/errors.js';
@@ -157,7 +157,7 @@ export class ConfirmationService implements OnModuleDestroy {
    * Connections the batches pass on to each other under load (see HeldRunners): one per batch in the
    * pipeline, if the pool has room for other work besides (not with the embedded database's single one).
    */
-  private readonly runners: HeldRunners;
+  private readonly runners: HeldRunners<QueryRunner>;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -218,8 +218,10 @@ export class ConfirmationService implements OnModuleDestroy {
       decisions = this.decide(items, rows);
       // Decided: the next batch may gather and start while this one is written.
       handOver();
-      const { accepted, events } = decisions;
+      const { events } = decisions;
       if (events.length > 0) {
+        // Rows updated in id order, as the locking path locks them: overlapping batches do not deadlock.
+        const accepted = [...decisions.accepted].sort((a, b) => (a.delivery.id < b.delivery.id ? -1 : 1));
         written = (await runner.query(CONFIRM_IF_UNCHANGED_SQL, [
           ...acceptedParameters(accepted),
           accepted.map(({ was }) => was),

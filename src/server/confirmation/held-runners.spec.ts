@@ -1,9 +1,13 @@
-import type { QueryRunner } from 'typeorm';
-import { HeldRunners } from './held-runners.js';
+import { HeldRunner, HeldRunners } from './held-runners.js';
 
-/** The part of a QueryRunner HeldRunners uses. */
-function fakeRunner(): QueryRunner & { releases: number } {
-  const runner = {
+interface FakeRunner extends HeldRunner {
+  isReleased: boolean;
+  releases: number;
+}
+
+/** The part of a QueryRunner HeldRunners uses, counting releases. */
+function fakeRunner(): FakeRunner {
+  const runner: FakeRunner = {
     isReleased: false,
     releases: 0,
     release: async () => {
@@ -11,7 +15,7 @@ function fakeRunner(): QueryRunner & { releases: number } {
       runner.isReleased = true;
     },
   };
-  return runner as unknown as QueryRunner & { releases: number };
+  return runner;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,4 +1,8 @@
-import type { QueryRunner } from 'typeorm';
+/** What HeldRunners needs of a TypeORM QueryRunner. */
+export interface HeldRunner {
+  readonly isReleased: boolean;
+  release(): Promise<void>;
+}
 
 /**
  * Database connections (TypeORM query runners) that confirmation batches pass on to each other while
@@ -8,18 +12,18 @@ import type { QueryRunner } from 'typeorm';
  * pool behind all of them. At most `keep` are held, each for `idleMs` unused at the most; a runner
  * whose work failed is released (and a broken connection dropped by the pool), never held.
  */
-export class HeldRunners {
-  private readonly idle: { runner: QueryRunner; timer: NodeJS.Timeout }[] = [];
+export class HeldRunners<Runner extends HeldRunner> {
+  private readonly idle: { runner: Runner; timer: NodeJS.Timeout }[] = [];
   private closed = false;
 
   constructor(
-    private readonly create: () => QueryRunner,
+    private readonly create: () => Runner,
     private readonly keep: number,
     private readonly idleMs: number,
   ) {}
 
   /** A held runner, or a new one (which takes a pooled connection at its first query). */
-  take(): QueryRunner {
+  take(): Runner {
     for (let held = this.idle.pop(); held; held = this.idle.pop()) {
       clearTimeout(held.timer);
       // The pool's error handler releases a runner whose connection broke while it was held.
@@ -29,7 +33,7 @@ export class HeldRunners {
   }
 
   /** Takes back a runner whose work succeeded: held for the next batch, or released. */
-  async give(runner: QueryRunner): Promise<void> {
+  async give(runner: Runner): Promise<void> {
     if (this.closed || runner.isReleased || this.idle.length >= this.keep) return runner.release();
     const held = {
       runner,
