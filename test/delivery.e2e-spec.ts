@@ -145,6 +145,21 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     expect((await deliveryOf(server, data.deliveryId)).status).toBe('confirmed');
   });
 
+  test('one delivery confirmed over many connections at once: one acceptance, one event, the same receipt for all', async () => {
+    const identity = generateClientIdentity();
+    const response = await http(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } });
+    const data = await pluginDataOf(Buffer.from(await response.arrayBuffer()), identity);
+    const frame = () => encodeConfirmation({ deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [sha256(original)] }, data.confirmSecret);
+    const answers = (await Promise.all(Array.from({ length: 12 }, () => exchange(server.confirmPort, Buffer.concat([frame(), frame()]), 2)))).flat();
+    expect(answers).toHaveLength(24);
+    expect(answers.filter((a) => a.status === AnswerStatus.Accepted)).toHaveLength(1);
+    expect(answers.filter((a) => a.status === AnswerStatus.AlreadyConfirmed)).toHaveLength(23);
+    expect(new Set(answers.map((a) => a.receipt?.toString('hex'))).size).toBe(1);
+    const delivery = await deliveryOf(server, data.deliveryId);
+    expect(delivery.status).toBe('confirmed');
+    expect(delivery.events.filter((e) => e.type === 'confirmed')).toHaveLength(1);
+  });
+
   test('random bytes on the TCP port get "malformed"; the next good confirmation is still answered', async () => {
     const identity = generateClientIdentity();
     const response = await http(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } });

@@ -1,4 +1,6 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, QueryRunner } from 'typeorm';
 import { Answer, AnswerStatus, answerStatusName, NO_DELIVERY_ID } from '../../protocol/answer.js';
 import { Confirmation, decodeConfirmationFrame, openConfirmation, SealedConfirmation } from '../../protocol/confirmation.js';
 import { ProtocolError } from '../../protocol/errors.js';
@@ -6,20 +8,24 @@ import { Frame } from '../../protocol/frame.js';
 import { signReceipt } from '../../protocol/receipt.js';
 import type { Content } from '../contents/content.entity.js';
 import { DeliveriesService } from '../deliveries/deliveries.service.js';
-import { EventInput, eventCtesOfParameters, RecordingTransaction } from '../deliveries/delivery-events.bus.js';
+import { DeliveryEventsBus, EventInput, eventCtes, eventCtesOfParameters, eventParameters, RecordingTransaction, recordedEvents } from '../deliveries/delivery-events.bus.js';
 import type { Delivery, DeliveryStatus } from '../deliveries/delivery.entity.js';
 import { GroupCommit } from '../deliveries/group-commit.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
+import { HeldRunners } from './held-runners.js';
 
 /**
- * The deliveries named by a batch, locked in id order, with what the decision needs of their contents
- * (NULL for a deleted content, as a lookup of live contents would find none).
+ * The deliveries named by a batch with what the decision needs of their contents (NULL for a deleted
+ * content, as a lookup of live contents would find none).
  */
-const LOCK_DELIVERIES_SQL = `
+const READ_DELIVERIES_SQL = `
   SELECT d.id, d.content_id, d.status, d.client_fingerprint, d.requester_ip, d.confirm_key, d.receipt,
          d.issued_at, d.sent_at, d.expires_at, d.confirmed_at, c.name AS content_name, c.size AS content_size, c.sha256 AS content_sha256
     FROM deliveries d LEFT JOIN contents c ON c.id = d.content_id AND c.deleted_at IS NULL
-   WHERE d.id = ANY ($1::uuid[])
+   WHERE d.id = ANY ($1::uuid[])`;
+
+/** The same, locked in id order: two confirmations of one delivery are decided one after the other. */
+const LOCK_DELIVERIES_SQL = `${READ_DELIVERIES_SQL}
    ORDER BY d.id
      FOR UPDATE OF d`;
 
@@ -69,7 +75,7 @@ function lockedContent(row: LockedRow): LockedContent {
   return { name: row.content_name!, size: Number(row.content_size), sha256: row.content_sha256! };
 }
 
-/** The accepted confirmations of a batch (parameters 1–4) and its events (5–9) in one statement. */
+/** The accepted confirmations of a batch (parameters 1–4) and its events (5–9) in one statement, inside the locking transaction. */
 const CONFIRM_SQL = `
   WITH confirmed AS (
     UPDATE deliveries d SET status = 'confirmed', confirmed_at = v.confirmed_at, confirmed_from = v.confirmed_from, receipt = v.receipt
@@ -77,6 +83,39 @@ const CONFIRM_SQL = `
      WHERE d.id = v.id
   ), ${eventCtesOfParameters(5)}
   SELECT id, at FROM event ORDER BY id`;
+
+/**
+ * The same in one autocommit statement, for decisions taken on unlocked rows: each delivery is updated
+ * only if its status is still the one the decision read ($5), which the UPDATE checks on the row it
+ * locks (a row changed meanwhile is re-read and then left alone). Refusals (parameters 6–10) are
+ * recorded whatever happens; a "confirmed" event only for a delivery this statement did confirm. The
+ * rows of `event` say which: a confirmation whose delivery changed meanwhile is decided again.
+ */
+const CONFIRM_IF_UNCHANGED_SQL = `
+  WITH confirmed AS (
+    UPDATE deliveries d SET status = 'confirmed', confirmed_at = v.confirmed_at, confirmed_from = v.confirmed_from, receipt = v.receipt
+      FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bytea[], $5::text[]) AS v(id, confirmed_at, confirmed_from, receipt, status)
+     WHERE d.id = v.id AND d.status = v.status
+    RETURNING d.id
+  ), ${eventCtes(`
+    SELECT e.delivery_id, e.type, e.reason, e.remote_address, e.detail
+      FROM unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::jsonb[]) WITH ORDINALITY AS e(delivery_id, type, reason, remote_address, detail, n)
+     WHERE e.type <> 'confirmed' OR e.delivery_id IN (SELECT id FROM confirmed)
+     ORDER BY e.n`)}
+  SELECT id, at, delivery_id, type FROM event ORDER BY id`;
+
+/**
+ * Batches in flight at once, as a pipeline (see GroupCommit): while one is written and committed, the
+ * next reads and decides. Measured on 2 cores with 100 clients: 1 → 2 gave about +10% confirmations/s
+ * at the same p99; 3 made batches smaller and p99 worse.
+ */
+const PIPELINED_BATCHES = 2;
+
+/** node-postgres' pool size when none is configured. */
+const DEFAULT_POOL_SIZE = 10;
+
+/** A connection unused this long after a batch goes back to the pool. */
+const HOLD_IDLE_MS = 50;
 
 /** A refusal with the reason recorded in the audit trail. */
 class Refusal {
@@ -91,21 +130,54 @@ interface Pending {
   remoteAddress: string;
 }
 
+/** The outcome of a batch's decisions, before anything is written. */
+interface Decisions {
+  /** One per item, in order. */
+  answers: Answer[];
+  /** Accepted confirmations: the delivery (now marked confirmed), the status the decision read, the item. */
+  accepted: { delivery: LockedDelivery; was: DeliveryStatus; item: number }[];
+  /** Audit-trail events, in item order: refusals and acceptances (an "already confirmed" answer records none). */
+  events: EventInput[];
+}
+
+/** The (id, at, delivery_id, type) rows of CONFIRM_IF_UNCHANGED_SQL's `event` CTE, sorted by id. */
+interface WrittenEvent {
+  id: string;
+  at: Date;
+  delivery_id: string | null;
+  type: string;
+}
+
 /** [89] → [872]: checks confirmations and records the outcomes. */
 @Injectable()
-export class ConfirmationService {
+export class ConfirmationService implements OnModuleDestroy {
   private readonly logger = new Logger(ConfirmationService.name);
 
+  /**
+   * Connections the batches pass on to each other under load (see HeldRunners): one per batch in the
+   * pipeline, if the pool has room for other work besides (not with the embedded database's single one).
+   */
+  private readonly runners: HeldRunners<QueryRunner>;
+
   constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly deliveries: DeliveriesService,
+    private readonly events: DeliveryEventsBus,
     private readonly keys: ServerKeysService,
-  ) {}
+  ) {
+    const poolSize = (dataSource.options as { poolSize?: number }).poolSize ?? DEFAULT_POOL_SIZE;
+    this.runners = new HeldRunners(() => dataSource.createQueryRunner(), poolSize > PIPELINED_BATCHES ? PIPELINED_BATCHES : 0, HOLD_IDLE_MS);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.runners.close();
+  }
 
   /**
-   * Confirmations arriving while earlier ones are being written are decided together in one
-   * transaction (one commit for many); each answer is sent only after its outcome committed.
+   * Confirmations arriving while earlier ones are being written are decided together (one commit for
+   * many); each answer is sent only after its outcome committed.
    */
-  private readonly batches = new GroupCommit<Pending, Answer>((items) => this.deliveries.transaction((tx) => this.confirm(tx, items)));
+  private readonly batches = new GroupCommit<Pending, Answer>((items, handOver) => this.confirm(items, handOver), PIPELINED_BATCHES);
 
   async handle(frame: Frame, remoteAddress: string): Promise<Answer> {
     let sealed: SealedConfirmation;
@@ -117,27 +189,91 @@ export class ConfirmationService {
     try {
       return await this.batches.submit({ sealed, remoteAddress });
     } catch (error) {
-      // The database went away or timed out: the client may try again; nothing was changed.
-      this.logger.error(`confirmation of ${sealed.deliveryId} could not be processed: ${(error as Error).message}`);
-      return { status: AnswerStatus.TryLater, deliveryId: sealed.deliveryId, message: 'the server cannot record confirmations right now; try again later', receipt: null };
+      return this.tryLater(sealed.deliveryId, error);
     }
   }
 
+  /** The database went away or timed out: the client may try again; nothing was changed. */
+  private tryLater(deliveryId: string, error: unknown): Answer {
+    this.logger.error(`confirmation of ${deliveryId} could not be processed: ${(error as Error).message}`);
+    return { status: AnswerStatus.TryLater, deliveryId, message: 'the server cannot record confirmations right now; try again later', receipt: null };
+  }
+
   /**
-   * Decides confirmations in order, as if one after the other, with two statements for all of them
-   * inside the transaction: the locked deliveries with their contents, then the updates with their events.
+   * Decides a batch on the deliveries as read (no lock, no transaction), then writes every outcome in
+   * one autocommit statement that confirms a delivery only if its status is still the one read: two
+   * round trips and one commit for the batch. A delivery changed in between (a "sent" mark, the expiry
+   * sweep, a confirmation elsewhere) is not confirmed by it; its confirmations are then decided again
+   * on the locked row (`confirmLocked`). Refusals and "already confirmed" rest on what does not change
+   * once read (keys, client, digests, expiry time, a final status), so they stand.
    */
-  private async confirm(tx: RecordingTransaction, items: Pending[]): Promise<Answer[]> {
-    const { manager } = tx;
-    // Row locks, taken in id order: two confirmations of one delivery are decided one after the other.
+  private async confirm(items: Pending[], handOver: () => void): Promise<Answer[]> {
+    // One connection for both statements, held on for the next batch while confirmations keep coming.
+    const runner = this.runners.take();
+    let decisions: Decisions;
+    let written: WrittenEvent[] = [];
+    try {
+      const ids = [...new Set(items.map(({ sealed }) => sealed.deliveryId))];
+      const rows = (await runner.query(READ_DELIVERIES_SQL, [ids])) as LockedRow[];
+      decisions = this.decide(items, rows);
+      // Decided: the next batch may gather and start while this one is written.
+      handOver();
+      const { events } = decisions;
+      if (events.length > 0) {
+        // Rows updated in id order, as the locking path locks them: overlapping batches do not deadlock.
+        const accepted = [...decisions.accepted].sort((a, b) => (a.delivery.id < b.delivery.id ? -1 : 1));
+        written = (await runner.query(CONFIRM_IF_UNCHANGED_SQL, [
+          ...acceptedParameters(accepted),
+          accepted.map(({ was }) => was),
+          ...eventParameters(events),
+        ])) as WrittenEvent[];
+      }
+    } catch (error) {
+      await runner.release();
+      throw error;
+    }
+    await this.runners.give(runner);
+    const { answers, accepted, events } = decisions;
+    const confirmed = new Set(written.filter(({ type }) => type === 'confirmed').map(({ delivery_id }) => delivery_id));
+    this.events.publishCommitted(recordedEvents(events.filter(({ type, deliveryId }) => type !== 'confirmed' || confirmed.has(deliveryId)), written));
+
+    // A lost acceptance: that confirmation and the later ones of its delivery in this batch (answered
+    // "already confirmed" by it, recording nothing) are decided again, after what was written committed.
+    const lost = new Map(accepted.filter(({ delivery }) => !confirmed.has(delivery.id)).map(({ delivery, item }) => [delivery.id, item]));
+    if (lost.size === 0) return answers;
+    const again = items.flatMap((pending, i) => (i >= (lost.get(pending.sealed.deliveryId) ?? Infinity) ? [i] : []));
+    try {
+      const redecided = await this.deliveries.transaction((tx) => this.confirmLocked(tx, again.map((i) => items[i]!)));
+      again.forEach((i, k) => (answers[i] = redecided[k]!));
+    } catch (error) {
+      // The rest of the batch is committed: only these may be tried again by their clients.
+      for (const i of again) answers[i] = this.tryLater(items[i]!.sealed.deliveryId, error);
+    }
+    return answers;
+  }
+
+  /**
+   * Decides confirmations on their deliveries locked in id order, then writes the outcomes, inside `tx`:
+   * two confirmations of one delivery are decided one after the other.
+   */
+  private async confirmLocked(tx: RecordingTransaction, items: Pending[]): Promise<Answer[]> {
     const ids = [...new Set(items.map(({ sealed }) => sealed.deliveryId))].sort();
-    const locked = (await manager.query(LOCK_DELIVERIES_SQL, [ids])) as LockedRow[];
-    const deliveries = new Map(locked.map((row) => [row.id, lockedDelivery(row)]));
-    const contents = new Map(locked.filter((row) => row.content_name !== null).map((row) => [row.content_id, lockedContent(row)]));
+    const locked = (await tx.manager.query(LOCK_DELIVERIES_SQL, [ids])) as LockedRow[];
+    const { answers, accepted, events } = this.decide(items, locked);
+    if (events.length > 0) {
+      await tx.writeEvents(CONFIRM_SQL, acceptedParameters(accepted), events);
+    }
+    return answers;
+  }
+
+  /** Decides confirmations in order, as if one after the other, on the deliveries' rows. */
+  private decide(items: Pending[], rows: LockedRow[]): Decisions {
+    const deliveries = new Map(rows.map((row) => [row.id, lockedDelivery(row)]));
+    const contents = new Map(rows.filter((row) => row.content_name !== null).map((row) => [row.content_id, lockedContent(row)]));
 
     const events: EventInput[] = [];
-    const accepted: LockedDelivery[] = [];
-    const answers = items.map(({ sealed, remoteAddress }) => {
+    const accepted: Decisions['accepted'] = [];
+    const answers = items.map(({ sealed, remoteAddress }, item): Answer => {
       const delivery = deliveries.get(sealed.deliveryId);
       if (!delivery) {
         events.push({ deliveryId: null, type: 'refused', reason: answerStatusName(AnswerStatus.Unknown), remoteAddress, detail: { claimedDeliveryId: sealed.deliveryId } });
@@ -178,21 +314,13 @@ export class ConfirmationService {
         },
         this.keys.current,
       );
+      accepted.push({ delivery, was: delivery.status, item });
       // Later confirmations of this delivery in the same batch see it confirmed.
       Object.assign(delivery, { status: 'confirmed', confirmedAt, confirmedFrom: remoteAddress, receipt });
-      accepted.push(delivery);
       events.push({ deliveryId: delivery.id, type: 'confirmed', remoteAddress, detail: { clientFingerprint: confirmation.clientFingerprint } });
       return { status: AnswerStatus.Accepted, deliveryId: delivery.id, message: 'delivery confirmed', receipt };
     });
-
-    if (accepted.length > 0 || events.length > 0) {
-      await tx.writeEvents(
-        CONFIRM_SQL,
-        [accepted.map((d) => d.id), accepted.map((d) => d.confirmedAt), accepted.map((d) => d.confirmedFrom), accepted.map((d) => d.receipt)],
-        events,
-      );
-    }
-    return answers;
+    return { answers, accepted, events };
   }
 
   private check(delivery: LockedDelivery, content: LockedContent, confirmation: Confirmation, remoteAddress: string): Refusal | null {
@@ -220,6 +348,16 @@ export class ConfirmationService {
     }
     return refusalAnswer(deliveryId, new Refusal(status, message));
   }
+}
+
+/** Parameters 1–4 of CONFIRM_SQL and CONFIRM_IF_UNCHANGED_SQL: what an acceptance writes into its delivery. */
+function acceptedParameters(accepted: Decisions['accepted']): unknown[] {
+  return [
+    accepted.map(({ delivery }) => delivery.id),
+    accepted.map(({ delivery }) => delivery.confirmedAt),
+    accepted.map(({ delivery }) => delivery.confirmedFrom),
+    accepted.map(({ delivery }) => delivery.receipt),
+  ];
 }
 
 function refusalAnswer(deliveryId: string, refusal: Refusal): Answer {

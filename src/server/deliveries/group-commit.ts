@@ -5,20 +5,29 @@
  * One batch at a time by default: the next one gathers everything that arrived meanwhile (measured:
  * with several in flight, most batches held a single unit and the p99 latency doubled).
  *
+ * With `parallel` above 1, batches overlap as a pipeline: a writer calls the `handOver` it is given
+ * once the part of its work that gathers the next batch's units is done (say, it read and decided, and
+ * is now only waiting for its write to commit); only then may the next batch start, with everything
+ * that arrived until then. So at most one batch is before its hand-over, batches stay large, and the
+ * waits of one batch overlap the work of the next. A writer that never calls it runs one at a time.
+ *
  * When a shared batch fails, each of its units is retried on its own, so one bad unit (say, a
  * content deleted meanwhile) fails only its own caller.
  */
 export class GroupCommit<Item, Result> {
   private readonly queue: { item: Item; resolve: (result: Result) => void; reject: (error: unknown) => void }[] = [];
   private running = 0;
+  /** A batch has started and not handed over yet: the next one waits. */
+  private gathering = false;
 
   /**
-   * @param write writes a batch in one transaction; returns one result per item, in order
+   * @param write writes a batch in one transaction; returns one result per item, in order; may call
+   *   `handOver` (once) when the next batch may start (see the class comment)
    * @param parallel batches written at the same time (each holds a database connection)
    * @param maxBatch items per batch at most
    */
   constructor(
-    private readonly write: (items: Item[]) => Promise<Result[]>,
+    private readonly write: (items: Item[], handOver: () => void) => Promise<Result[]>,
     private readonly parallel = 1,
     private readonly maxBatch = 256,
   ) {}
@@ -32,24 +41,36 @@ export class GroupCommit<Item, Result> {
   }
 
   private pump(): void {
-    while (this.running < this.parallel && this.queue.length > 0) {
+    while (!this.gathering && this.running < this.parallel && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.running++;
-      void this.run(batch).finally(() => {
-        this.running--;
+      this.gathering = true;
+      let handedOver = false;
+      const handOver = () => {
+        if (handedOver) return;
+        handedOver = true;
+        this.gathering = false;
         this.pump();
+      };
+      void this.run(batch, handOver).finally(() => {
+        this.running--;
+        if (handedOver) this.pump();
+        else handOver();
       });
     }
   }
 
-  private async run(batch: typeof this.queue): Promise<void> {
+  private async run(batch: typeof this.queue, handOver: () => void): Promise<void> {
     try {
-      const results = await this.write(batch.map(({ item }) => item));
+      const results = await this.write(
+        batch.map(({ item }) => item),
+        handOver,
+      );
       batch.forEach(({ resolve }, i) => resolve(results[i]));
     } catch (error) {
       if (batch.length === 1) return batch[0].reject(error);
       for (const one of batch) {
-        await this.write([one.item]).then(([result]) => one.resolve(result), one.reject);
+        await this.write([one.item], () => {}).then(([result]) => one.resolve(result), one.reject);
       }
     }
   }

@@ -1,0 +1,142 @@
+import { GroupCommit } from './group-commit.js';
+
+/** A promise and its resolver, to hold a batch's write open. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+/** Lets setImmediate callbacks and the promise reactions after them run. */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('GroupCommit', () => {
+  it('writes units submitted together as one batch, each caller getting its own result', async () => {
+    const batches: number[][] = [];
+    const group = new GroupCommit<number, number>(async (items) => {
+      batches.push(items);
+      return items.map((n) => n * 10);
+    });
+    await expect(Promise.all([1, 2, 3].map((n) => group.submit(n)))).resolves.toEqual([10, 20, 30]);
+    expect(batches).toEqual([[1, 2, 3]]);
+  });
+
+  it('by default writes one batch at a time, the next gathering all that arrived meanwhile', async () => {
+    const batches: number[][] = [];
+    const first = gate();
+    const group = new GroupCommit<number, number>(async (items) => {
+      batches.push(items);
+      if (batches.length === 1) await first.promise;
+      return items;
+    });
+    const results = [group.submit(1)];
+    await turn();
+    results.push(group.submit(2), group.submit(3));
+    await turn();
+    expect(batches).toEqual([[1]]);
+    first.open();
+    await Promise.all(results);
+    expect(batches).toEqual([[1], [2, 3]]);
+  });
+
+  it('by default ignores a hand-over: still one batch at a time', async () => {
+    const batches: number[][] = [];
+    const first = gate();
+    const group = new GroupCommit<number, number>(async (items, handOver) => {
+      batches.push(items);
+      handOver();
+      if (batches.length === 1) await first.promise;
+      return items;
+    });
+    const results = [group.submit(1)];
+    await turn();
+    results.push(group.submit(2));
+    await turn();
+    expect(batches).toEqual([[1]]);
+    first.open();
+    await Promise.all(results);
+    expect(batches).toEqual([[1], [2]]);
+  });
+
+  it('pipelined: the next batch starts only once the running one hands over, with everything queued until then', async () => {
+    const batches: number[][] = [];
+    const handOvers: (() => void)[] = [];
+    const commits: ReturnType<typeof gate>[] = [];
+    const group = new GroupCommit<number, number>(async (items, handOver) => {
+      batches.push(items);
+      handOvers.push(handOver);
+      const commit = gate();
+      commits.push(commit);
+      await commit.promise;
+      return items;
+    }, 2);
+
+    const results = [group.submit(1)];
+    await turn();
+    results.push(group.submit(2));
+    await turn();
+    results.push(group.submit(3));
+    await turn();
+    expect(batches).toEqual([[1]]); // a slot is free, but batch 1 is still gathering (deciding)
+
+    handOvers[0]!();
+    expect(batches).toEqual([[1], [2, 3]]);
+    results.push(group.submit(4));
+    await turn();
+    handOvers[1]!(); // both slots taken: 4 waits for a batch to finish
+    await turn();
+    expect(batches).toEqual([[1], [2, 3]]);
+
+    commits[0]!.open();
+    await results[0];
+    await turn();
+    expect(batches).toEqual([[1], [2, 3], [4]]);
+    commits[1]!.open();
+    commits[2]!.open();
+    await expect(Promise.all(results)).resolves.toEqual([1, 2, 3, 4]);
+  });
+
+  it('pipelined: a batch that never hands over holds the next one back until it ends', async () => {
+    const batches: number[][] = [];
+    const first = gate();
+    const group = new GroupCommit<number, number>(async (items) => {
+      batches.push(items);
+      if (batches.length === 1) await first.promise;
+      return items;
+    }, 2);
+    const results = [group.submit(1)];
+    await turn();
+    results.push(group.submit(2));
+    await turn();
+    expect(batches).toEqual([[1]]);
+    first.open();
+    await Promise.all(results);
+    expect(batches).toEqual([[1], [2]]);
+  });
+
+  it('retries a failed batch unit by unit, so only the bad unit fails', async () => {
+    const batches: number[][] = [];
+    const group = new GroupCommit<number, number>(async (items) => {
+      batches.push(items);
+      if (items.includes(2)) throw new Error('unit 2 is bad');
+      return items;
+    }, 2);
+    const results = await Promise.allSettled([1, 2, 3].map((n) => group.submit(n)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(batches).toEqual([[1, 2, 3], [1], [2], [3]]);
+  });
+
+  it('caps a batch at maxBatch units', async () => {
+    const batches: number[][] = [];
+    const group = new GroupCommit<number, number>(
+      async (items) => {
+        batches.push(items);
+        return items;
+      },
+      1,
+      2,
+    );
+    await Promise.all([1, 2, 3, 4, 5].map((n) => group.submit(n)));
+    expect(batches).toEqual([[1, 2], [3, 4], [5]]);
+  });
+});
