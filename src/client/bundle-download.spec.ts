@@ -102,6 +102,32 @@ describe('BundleWriter', () => {
     expect((await readFile(pending.dataPath(0))).equals(content)).toBe(true);
   });
 
+  test('several content entries: each kept in its own file, resumed in the second', async () => {
+    const second = randomBytes(70_000);
+    const two = makeServerZip([
+      { name: PLUGIN_ENTRY_NAME, data: plugin },
+      { name: 'a.bin', data: content },
+      { name: 'empty.txt', data: Buffer.alloc(0) },
+      { name: 'b.bin', data: second },
+    ]);
+    const { pending } = await pendingIn();
+    const cut = two.indexOf(second.subarray(0, 64)) + 1000;
+    const saved = await cutDownload(pending, two, cut);
+    expect(saved.entries!.map((e) => e.size)).toEqual([content.length, 0, second.length]);
+    const resumed = await BundleWriter.resume(pending, saved);
+    if ('reason' in resumed) throw new Error(resumed.reason);
+    await feed(resumed, two.subarray(cut));
+    await resumed.close();
+    const source = resumed.source();
+    expect((await wholeOf(source)).equals(two)).toBe(true);
+    expect(source.kept.map((k) => [k.name, k.sha256])).toEqual([
+      ['a.bin', sha256(content)],
+      ['empty.txt', sha256(Buffer.alloc(0))],
+      ['b.bin', sha256(second)],
+    ]);
+    expect((await readFile(pending.dataPath(2))).equals(second)).toBe(true);
+  });
+
   test('files that do not fit the saved state are not resumed', async () => {
     const { pending } = await pendingIn();
     const saved = await cutDownload(pending, zip, contentStart + 1000);
