@@ -128,11 +128,14 @@ describe('dcx fetch resumes a download cut off on the way (pglite)', () => {
     expect(await readdir(out)).toEqual([]);
 
     const key = createHash('sha256').update(url).digest('hex');
-    const part = join(home, 'downloads', `${key}.part`);
-    const partSize = (await stat(part)).size;
-    expect(partSize).toBeLessThanOrEqual(cutAt);
-    const state = JSON.parse(await readFile(join(home, 'downloads', `${key}.json`), 'utf8')) as { deliveryId: string; deliveryUrl: string };
+    const state = JSON.parse(await readFile(join(home, 'downloads', `${key}.json`), 'utf8')) as { deliveryId: string; deliveryUrl: string; entries: { offset: number; size: number }[] };
     expect(state.deliveryUrl).toBe(`${proxy.url}/api/deliveries/${state.deliveryId}/bundle`);
+    // The server's bundle gives the content's size in its local header: once that header has arrived,
+    // the content's bytes go to a file of their own (written once), the rest to the partial bundle.
+    const kept = state.entries.length === 0 ? 0 : (await stat(join(home, 'downloads', `${key}.0.data`))).size;
+    expect(state.entries).toEqual(state.entries.length === 0 ? [] : [{ offset: expect.any(Number), size: original.length }]);
+    const partSize = (await stat(join(home, 'downloads', `${key}.part`))).size + kept;
+    expect(partSize).toBeLessThanOrEqual(cutAt);
 
     const second = await dcx(['fetch', url, '--out', out, '--json'], { DCX_HOME: home });
     // Nothing on stderr but the pin made on this first confirmed fetch: no restart, no new delivery.

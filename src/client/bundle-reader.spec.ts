@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { MAX_PLUGIN_DATA_SIZE, PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
 import { generateServerKeySet } from '../protocol/keys.js';
 import { openPluginData } from '../protocol/plugin-data.js';
+import { BundleWriter } from './bundle-download.js';
 import { Bundle } from './bundle-reader.js';
+import { BundleSource } from './bundle-source.js';
+import { PendingDownload } from './download-state.js';
 import { DcxError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { makeBundle, makeZip, patchEntryName, removeTempDirs, sha256, tempDir } from './spec-support.js';
@@ -162,5 +165,102 @@ describe('Bundle', () => {
     const bundle = await Bundle.open(path);
     const saved = await bundle.extract(bundle.match(data.files)[0], join(dir, 'out'));
     expect(saved.path).toBe(join(dir, 'out', '_CON'));
+  });
+});
+
+/** `zip` as `dcx fetch` keeps a download: written through BundleWriter into a downloads directory. */
+async function downloaded(zip: Buffer): Promise<{ source: BundleSource; downloads: string }> {
+  const downloads = await tempDir('dcx-downloads-');
+  const writer = await BundleWriter.start(new PendingDownload(downloads, 'http://dcx.test/bundle'), null);
+  for (let at = 0; at < zip.length; at += 100_000) await writer.write(zip.subarray(at, at + 100_000));
+  await writer.close();
+  return { source: writer.source(), downloads };
+}
+
+const CENTRAL_HEADER = Buffer.from('PK\x01\x02', 'latin1');
+
+/** The central directory header of the last entry (the content): its offset in `zip`. */
+const lastCentralHeader = (zip: Buffer) => zip.lastIndexOf(CENTRAL_HEADER);
+
+describe('Bundle of a download whose content was kept apart', () => {
+  const content = Buffer.concat([randomBytes(400_000), Buffer.from('PK\x01\x02'), randomBytes(100_000)]);
+
+  test('the kept file is checked and linked into DIR, not copied; a second save copies (no shared inode)', async () => {
+    const { zip, data } = await makeBundle({ keys, confirmPort: 1, files: [{ name: 'big.bin', bytes: content }], shape: 'server' });
+    const { source } = await downloaded(zip);
+    expect(source.kept).toHaveLength(1);
+    const bundle = await Bundle.open(source, 'the bundle from here');
+    expect(openPluginData(bundle.pluginRecord, {}).data.deliveryId).toBe(data.deliveryId);
+    const out = join(await tempDir(), 'out');
+    let progressed = 0;
+    const saved = await bundle.extract(bundle.match(data.files)[0], out, (n) => (progressed += n));
+    expect(saved).toEqual({ path: join(out, 'big.bin'), size: content.length, sha256: sha256(content) });
+    expect(progressed).toBe(content.length);
+    expect((await stat(saved.path)).ino).toBe((await stat(source.kept[0].path)).ino);
+    expect((await readFile(saved.path)).equals(content)).toBe(true);
+
+    const second = await bundle.extract(bundle.match(data.files)[0], out);
+    expect(second.path).toBe(join(out, 'big (1).bin'));
+    expect((await stat(second.path)).ino).not.toBe((await stat(saved.path)).ino);
+    expect((await readFile(second.path)).equals(content)).toBe(true);
+    expect((await readdir(out)).sort()).toEqual(['big (1).bin', 'big.bin']);
+  });
+
+  test('DIR on another file system: copied through a temp file there, then renamed', async () => {
+    const shm = await mkdtemp('/dev/shm/dcx-out-').catch(() => null);
+    if (!shm) return;
+    try {
+      const { zip, data } = await makeBundle({ keys, confirmPort: 1, files: [{ name: 'big.bin', bytes: content }], shape: 'server' });
+      const { source, downloads } = await downloaded(zip);
+      if ((await stat(shm)).dev === (await stat(downloads)).dev) return; // not another file system here
+      const bundle = await Bundle.open(source);
+      const saved = await bundle.extract(bundle.match(data.files)[0], shm);
+      expect(saved.path).toBe(join(shm, 'big.bin'));
+      expect((await readFile(saved.path)).equals(content)).toBe(true);
+      expect(await readdir(shm)).toEqual(['big.bin']);
+    } finally {
+      await rm(shm, { recursive: true, force: true });
+    }
+  });
+
+  test('a kept file whose digest differs from the plug-in data: exit 4, nothing in DIR', async () => {
+    const forged = Buffer.from(content);
+    forged[1234] ^= 1;
+    const { zip, data } = await makeBundle({ keys, confirmPort: 1, files: [{ name: 'big.bin', bytes: content }], entries: [{ name: 'big.bin', data: forged }], shape: 'server' });
+    const { source } = await downloaded(zip);
+    const bundle = await Bundle.open(source);
+    const out = join(await tempDir(), 'out');
+    const error = await bundle.extract(bundle.match(data.files)[0], out).catch((e: unknown) => e);
+    expect((error as DcxError).exitCode).toBe(ExitCode.DigestMismatch);
+    expect((error as DcxError).message).toMatch(/"big\.bin" is not what the server sent \(SHA-256 [0-9a-f]{64} differs from the plug-in data's/);
+    expect(await readdir(out)).toEqual([]);
+  });
+
+  test.each([
+    ['its CRC-32', 16],
+    ['its size', 20],
+  ])('a central directory that differs from the streamed local header (%s) is unusable (exit 3)', async (_what, field) => {
+    const { zip } = await makeBundle({ keys, confirmPort: 1, files: [{ name: 'big.bin', bytes: content }], shape: 'server' });
+    const tampered = Buffer.from(zip);
+    tampered.writeUInt32LE((tampered.readUInt32LE(lastCentralHeader(zip) + field) ^ 1) >>> 0, lastCentralHeader(zip) + field);
+    const error = await Bundle.open((await downloaded(tampered)).source, 'the bundle').catch((e: unknown) => e);
+    expect((error as DcxError).exitCode).toBe(ExitCode.UnusableBundle);
+    expect((error as DcxError).message).toBe('the bundle is damaged: its central directory does not describe "big.bin" as its local header does');
+  });
+
+  test('a streamed entry the central directory does not list is unusable (exit 3)', async () => {
+    const { zip } = await makeBundle({ keys, confirmPort: 1, files: [{ name: 'big.bin', bytes: content }], shape: 'server' });
+    const tampered = Buffer.from(zip);
+    // The central directory points its content entry at the plug-in data's local header.
+    tampered.writeUInt32LE(0, lastCentralHeader(zip) + 42);
+    const error = await Bundle.open((await downloaded(tampered)).source, 'the bundle').catch((e: unknown) => e);
+    expect((error as DcxError).exitCode).toBe(ExitCode.UnusableBundle);
+  });
+
+  test('entry names with path tricks are refused as before', async () => {
+    const { zip } = await makeBundle({ keys, confirmPort: 1, files: [{ name: 'QQQQQQQQQQQQ', bytes: content }], shape: 'server' });
+    const error = await Bundle.open((await downloaded(patchEntryName(zip, 'QQQQQQQQQQQQ', '../../x.txt!'))).source, 'the bundle').catch((e: unknown) => e);
+    expect((error as DcxError).exitCode).toBe(ExitCode.UnusableBundle);
+    expect((error as DcxError).message).toMatch(/entry name "\.\.\/\.\.\/x\.txt!" is not a plain file name/);
   });
 });

@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { Readable, Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import unzipper from 'unzipper';
 import { MAX_FILES, MAX_PLUGIN_DATA_SIZE, PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
 import { ContentFileInfo } from '../protocol/plugin-data.js';
+import { BundleSource, fileSource, KeptEntry, readRange } from './bundle-source.js';
 import { DcxError, errnoCode, messageOf, unusableBundle } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { hasPathTricks, moveToFreeName, sanitizeFileName } from './safe-path.js';
+import { hasPathTricks, linkToFreeName, moveToFreeName, NO_LINK_CODES, sanitizeFileName } from './safe-path.js';
 import { discardTemp, tempPathIn, trackTemp, untrackTemp } from './temp-files.js';
 
 export interface BundleEntry {
@@ -39,21 +40,25 @@ const LOCAL_HEADER_SIZE = 30;
 /**
  * A `.dcx` bundle, read through the ZIP central directory (unzipper's streaming parser truncates
  * entries written with data descriptors). Opening checks the structure only: every entry name is a
- * plain file name, the first entry is the plug-in data (at most 64 KiB), no name appears twice.
+ * plain file name, the first entry is the plug-in data (at most 64 KiB), no name appears twice, and
+ * the entries a download kept apart are the ones the central directory describes.
  */
 export class Bundle {
   private constructor(
-    readonly path: string,
+    private readonly source: BundleSource,
     /** How messages name the bundle: its path, or the URL it was downloaded from. */
     readonly label: string,
     readonly pluginRecord: Buffer,
     readonly contentEntries: BundleEntry[],
   ) {}
 
-  static async open(path: string, label = path): Promise<Bundle> {
+  /** `input`: a bundle file's path, or the bytes of a download. */
+  static async open(input: string | BundleSource, label = typeof input === 'string' ? input : 'the bundle'): Promise<Bundle> {
+    const source = typeof input === 'string' ? fileSource(input) : input;
     let directory: unzipper.CentralDirectory;
     try {
-      directory = await unzipper.Open.file(path);
+      // unzipper asks for `length` bytes from `offset` as fs.createReadStream's inclusive `end` would.
+      directory = await unzipper.Open.custom({ size: () => source.size(), stream: (offset, length) => source.stream(offset, length ? offset + length : undefined) });
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'ENOENT') throw new DcxError(ExitCode.Usage, `no such file: ${label}`);
@@ -84,6 +89,7 @@ export class Bundle {
     if (first.uncompressedSize > MAX_PLUGIN_DATA_SIZE || first.compressedSize > MAX_PLUGIN_DATA_SIZE) {
       throw unusableBundle(`${label} is refused: its plug-in data entry is larger than ${MAX_PLUGIN_DATA_SIZE} bytes`);
     }
+    checkKeptEntries(files, source.kept, label);
     const record = await readCapped(first, MAX_PLUGIN_DATA_SIZE, label);
 
     const contentEntries = files.slice(1).map((file) => ({
@@ -92,7 +98,7 @@ export class Bundle {
       uncompressedSize: file.uncompressedSize,
       file,
     }));
-    return new Bundle(path, label, record, contentEntries);
+    return new Bundle(source, label, record, contentEntries);
   }
 
   /**
@@ -121,29 +127,33 @@ export class Bundle {
    * small chunks through several streams and is several times slower); other methods go through unzipper.
    */
   private async entryStream(entry: BundleEntry): Promise<Readable> {
-    const file = entry.file as unzipper.File & { compressionMethod?: number; offsetToLocalFileHeader: number };
+    const file = entry.file;
     if (file.compressionMethod !== METHOD_STORE || entry.compressedSize !== entry.uncompressedSize) return entry.file.stream();
-    const handle = await open(this.path, 'r');
-    let header: Buffer;
-    try {
-      header = Buffer.alloc(LOCAL_HEADER_SIZE);
-      await handle.read(header, 0, LOCAL_HEADER_SIZE, file.offsetToLocalFileHeader);
-    } finally {
-      await handle.close();
+    const header = await readRange(this.source, file.offsetToLocalFileHeader, LOCAL_HEADER_SIZE);
+    if (header.length < LOCAL_HEADER_SIZE || header.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) {
+      throw unusableBundle(`${this.label} is damaged: no local header for ${JSON.stringify(entry.name)}`);
     }
-    if (header.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) throw unusableBundle(`${this.label} is damaged: no local header for ${JSON.stringify(entry.name)}`);
     const start = file.offsetToLocalFileHeader + LOCAL_HEADER_SIZE + header.readUInt16LE(26) + header.readUInt16LE(28);
     if (entry.uncompressedSize === 0) return Readable.from([]);
-    return createReadStream(this.path, { start, end: start + entry.uncompressedSize - 1, highWaterMark: WRITE_CHUNK });
+    return this.source.stream(start, start + entry.uncompressedSize - 1);
   }
 
   /**
-   * Streams one content entry to a temp file in `dir` while hashing it; when size and SHA-256 match
-   * the plug-in data, moves it to a free, sanitised name (never replacing a file). On a mismatch the
-   * temp file is removed and a digest-mismatch error thrown: nothing partial is left in `dir`.
+   * Saves one content entry in `dir` under a free, sanitised name (never replacing a file), once its
+   * size and SHA-256 match the plug-in data. An entry a download kept apart was hashed as it arrived:
+   * its file is checked, then linked (or copied) into `dir`. Any other entry is streamed to a temp
+   * file in `dir` while hashing it. On a mismatch a digest-mismatch error is thrown and nothing
+   * partial is left in `dir`.
    */
   async extract(part: ContentPart, dir: string, onBytes?: (n: number) => void): Promise<SavedFile> {
     await mkdir(dir, { recursive: true });
+    const kept = this.source.kept.find((k) => k.headerOffset === part.entry.file.offsetToLocalFileHeader);
+    if (kept) {
+      if (kept.size !== part.info.size || kept.sha256 !== part.info.sha256) throw digestMismatch(part.info, kept.size, kept.sha256);
+      const saved = await saveKept(kept, dir, sanitizeFileName(part.info.name));
+      onBytes?.(kept.size);
+      return saved;
+    }
     const temp = tempPathIn(dir);
     trackTemp(temp);
     const meter = new DigestMeter(part.info.name, part.info.size, onBytes);
@@ -158,7 +168,7 @@ export class Bundle {
         if (error instanceof DcxError) throw error;
         if (readFailed) throw unusableBundle(`cannot read ${JSON.stringify(part.info.name)} from ${this.label}: ${messageOf(error)}`, error);
         // A local failure (disk full, permissions), not the bundle's fault.
-        throw new DcxError(ExitCode.Failure, `cannot save ${JSON.stringify(part.info.name)} in ${dir}: ${messageOf(error)}`, { cause: error });
+        throw savingFailed(part.info.name, dir, error);
       }
       const sha256 = meter.digest();
       if (meter.bytes !== part.info.size || sha256 !== part.info.sha256) {
@@ -170,6 +180,58 @@ export class Bundle {
     } finally {
       await discardTemp(temp);
     }
+  }
+}
+
+/**
+ * Puts a kept entry's file into `dir` without writing its bytes again: a hard link (its copy under
+ * DCX_HOME stays until the delivery is confirmed, so that a failed confirmation can be retried).
+ * Copied instead, to a temp file then renamed, when `dir` is on another file system, hard links are
+ * not supported, or the file is already linked elsewhere (two saved files must not share one inode).
+ */
+async function saveKept(kept: KeptEntry, dir: string, name: string): Promise<SavedFile> {
+  const saved = (path: string): SavedFile => ({ path, size: kept.size, sha256: kept.sha256 });
+  try {
+    if ((await stat(kept.path)).nlink === 1) return saved(await linkToFreeName(kept.path, dir, name));
+  } catch (error) {
+    if (error instanceof DcxError) throw error;
+    const code = errnoCode(error);
+    if (code !== 'EXDEV' && !NO_LINK_CODES.has(code ?? '')) throw savingFailed(name, dir, error);
+  }
+  const temp = tempPathIn(dir);
+  trackTemp(temp);
+  try {
+    await copyFile(kept.path, temp, constants.COPYFILE_EXCL);
+    const path = await moveToFreeName(temp, dir, name);
+    untrackTemp(temp);
+    return saved(path);
+  } catch (error) {
+    if (error instanceof DcxError) throw error;
+    throw savingFailed(name, dir, error);
+  } finally {
+    await discardTemp(temp);
+  }
+}
+
+function savingFailed(name: string, dir: string, error: unknown): DcxError {
+  return new DcxError(ExitCode.Failure, `cannot save ${JSON.stringify(name)} in ${dir}: ${messageOf(error)}`, { cause: error });
+}
+
+/**
+ * The entries a download kept apart must be the central directory's, as their local headers said:
+ * same offset, name, size, CRC-32, stored. Otherwise the archive says two things at once.
+ */
+function checkKeptEntries(files: unzipper.File[], kept: readonly KeptEntry[], label: string): void {
+  for (const entry of kept) {
+    const file = files.find((f) => f.offsetToLocalFileHeader === entry.headerOffset);
+    if (!file) throw unusableBundle(`${label} is damaged: its entry ${JSON.stringify(entry.name)} is not in its central directory`);
+    const same =
+      file.path === entry.name &&
+      file.compressionMethod === METHOD_STORE &&
+      file.compressedSize === entry.size &&
+      file.uncompressedSize === entry.size &&
+      file.crc32 >>> 0 === entry.crc32 >>> 0;
+    if (!same) throw unusableBundle(`${label} is damaged: its central directory does not describe ${JSON.stringify(file.path)} as its local header does`);
   }
 }
 

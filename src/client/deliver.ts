@@ -4,6 +4,7 @@ import { ProtocolError } from '../protocol/errors.js';
 import { fingerprint } from '../protocol/keys.js';
 import { openPluginData, PluginData, PluginEnvelope, readPluginEnvelope } from '../protocol/plugin-data.js';
 import { Bundle, SavedFile } from './bundle-reader.js';
+import { BundleSource } from './bundle-source.js';
 import { confirmDelivery, ConfirmOptions } from './confirm-client.js';
 import { DcxError, errnoCode, messageOf, unusableBundle, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
@@ -52,15 +53,16 @@ export interface OpenedBundle {
 
 /**
  * Verifies the signature, lets `beforeOpen` judge the signing key against the pins (PROTOCOL.md §3,
- * step 6), then opens the sealed part with this installation's identity.
+ * step 6), then opens the sealed part with this installation's identity. `input`: a bundle file's
+ * path, or a downloaded bundle.
  */
 export async function openBundle(
-  path: string,
+  input: string | BundleSource,
   home: DcxHome,
   beforeOpen?: (envelope: PluginEnvelope, pinned: PinnedServer | null) => Promise<void>,
-  label = path,
+  label?: string,
 ): Promise<OpenedBundle> {
-  const bundle = await Bundle.open(path, label);
+  const bundle = await Bundle.open(input, label);
   const envelope = protocolStep('the plug-in data', () => readPluginEnvelope(bundle.pluginRecord));
   const pinned = await home.pins().findByKey(envelope.signPublicKey);
   await beforeOpen?.(envelope, pinned);
@@ -89,9 +91,9 @@ export async function prepareOutputDir(dir: string): Promise<string> {
   return path;
 }
 
-export async function deliver(path: string, home: DcxHome, options: DeliverOptions): Promise<DeliveryResult> {
+export async function deliver(input: string | BundleSource, home: DcxHome, options: DeliverOptions): Promise<DeliveryResult> {
   const outDir = await prepareOutputDir(options.outDir);
-  const opened = await openBundle(path, home, (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy), options.label);
+  const opened = await openBundle(input, home, (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy), options.label);
   const { bundle, envelope, data } = opened;
   // Decided now (a conflicting pin refuses the bundle at once), written only once the delivery is
   // confirmed: a bundle that fails pins nothing, and a failure prints nothing but its one error line.

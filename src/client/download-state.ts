@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DcxError, errnoCode, messageOf } from './errors.js';
 import { ExitCode } from './exit-codes.js';
@@ -20,23 +20,43 @@ export interface DownloadState {
   /** Exact size of the bundle in bytes. */
   total: number;
   deliveryId: string;
+  /**
+   * The entries whose data is kept in files of their own (`<key>.<n>.data`, n = 0, 1, … in this
+   * order), by bundle offset of their first data byte and size; the partial bundle holds every other
+   * byte. Absent in a state saved by a client that kept the whole bundle in the partial file.
+   */
+  entries?: KeptData[];
 }
 
-/** The unfinished download of one URL under DCX_HOME/downloads: `<key>.part`, `<key>.json`, `<key>.lock`. */
+export interface KeptData {
+  offset: number;
+  size: number;
+}
+
+/**
+ * The unfinished download of one URL under DCX_HOME/downloads: `<key>.part` (the bundle but for the
+ * data of the entries kept apart), `<key>.<n>.data` (those), `<key>.json` (its state), `<key>.lock`.
+ */
 export class PendingDownload {
   readonly partPath: string;
   readonly statePath: string;
   readonly lockPath: string;
+  private readonly key: string;
   private hasState = false;
 
   constructor(
-    downloadsDir: string,
+    private readonly downloadsDir: string,
     readonly url: string,
   ) {
-    const key = downloadKey(url);
-    this.partPath = join(downloadsDir, `${key}.part`);
-    this.statePath = join(downloadsDir, `${key}.json`);
-    this.lockPath = join(downloadsDir, `${key}.lock`);
+    this.key = downloadKey(url);
+    this.partPath = join(downloadsDir, `${this.key}.part`);
+    this.statePath = join(downloadsDir, `${this.key}.json`);
+    this.lockPath = join(downloadsDir, `${this.key}.lock`);
+  }
+
+  /** The file of the `n`-th entry kept apart. */
+  dataPath(n: number): string {
+    return join(this.downloadsDir, `${this.key}.${n}.data`);
   }
 
   /** The saved state, or null when there is none or it is unusable (then it is forgotten). */
@@ -68,21 +88,15 @@ export class PendingDownload {
     return this.hasState;
   }
 
-  /** Bytes of the bundle downloaded so far. */
-  async partSize(): Promise<number> {
-    try {
-      return (await stat(this.partPath)).size;
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return 0;
-      throw error;
-    }
-  }
-
-  /** Forgets the download: the partial bundle and its state. */
+  /** Forgets the download: the partial bundle, the entries kept apart and the state. */
   async discard(): Promise<void> {
-    untrackTemp(this.partPath);
     this.markResumable(false);
-    await Promise.all([rm(this.partPath, { force: true }), rm(this.statePath, { force: true })]);
+    const data = (await readdir(this.downloadsDir).catch(() => [] as string[]))
+      .filter((name) => name.startsWith(`${this.key}.`) && name.endsWith('.data'))
+      .map((name) => join(this.downloadsDir, name));
+    const paths = [this.partPath, this.statePath, ...data];
+    paths.forEach(untrackTemp);
+    await Promise.all(paths.map((path) => rm(path, { force: true })));
   }
 
   /** The command is over: Ctrl-C no longer concerns this download. */
@@ -138,15 +152,27 @@ export function downloadKey(url: string): string {
 function parseState(text: string): DownloadState | null {
   try {
     const value = JSON.parse(text) as Record<string, unknown>;
-    const { url, deliveryUrl, etag, total, deliveryId } = value;
+    const { url, deliveryUrl, etag, total, deliveryId, entries } = value;
     if (value.version !== 1) return null;
     if (typeof url !== 'string' || typeof deliveryUrl !== 'string' || typeof etag !== 'string' || typeof deliveryId !== 'string') return null;
-    if (typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) return null;
+    if (!isSize(total)) return null;
     new URL(deliveryUrl);
-    return { url, deliveryUrl, etag, total, deliveryId };
+    if (entries === undefined) return { url, deliveryUrl, etag, total, deliveryId };
+    if (!Array.isArray(entries)) return null;
+    const kept: KeptData[] = [];
+    for (const entry of entries as unknown[]) {
+      const { offset, size } = (entry ?? {}) as Record<string, unknown>;
+      if (!isSize(offset) || !isSize(size)) return null;
+      kept.push({ offset, size });
+    }
+    return { url, deliveryUrl, etag, total, deliveryId, entries: kept };
   } catch {
     return null;
   }
+}
+
+function isSize(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 function isRunning(pid: number): boolean {

@@ -4,7 +4,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo, createServer as createTcpServer, connect, Server as TcpServer, Socket } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -38,8 +38,8 @@ interface Seen {
 const server = {
   deliveries: new Map<string, Issued>(),
   seen: [] as Seen[],
-  /** Byte counts after which the next bundle transfers are cut (res.destroy()), one per transfer. */
-  cuts: [] as number[],
+  /** Byte counts after which the next bundle transfers are cut (res.destroy()), one per transfer; negative: before the end. */
+  cuts: [] as (number | ((body: Buffer) => number))[],
   /** Send this many bytes of the next transfer, then nothing more until the test ends. */
   stallAfter: null as number | null,
   stalled: [] as ServerResponse[],
@@ -51,6 +51,10 @@ const server = {
   plain: false,
   /** The delivery URL answers 403 without this access token. */
   token: null as string | null,
+  /** How bundles are laid out: 'archiver' (data descriptors: kept whole) or 'server' (content kept apart). */
+  shape: 'archiver' as 'archiver' | 'server',
+  /** Replaces the content entry's bytes (same length) in the bundles issued. */
+  forged: null as Buffer | null,
   reset(): void {
     this.deliveries.clear();
     this.seen = [];
@@ -60,6 +64,7 @@ const server = {
     this.wrongTotal = false;
     this.plain = false;
     this.token = null;
+    this.forged = null;
   },
 };
 
@@ -73,6 +78,8 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
       keys,
       confirmPort: gate.port,
       files: [{ name: 'movie.mp4', bytes: content }],
+      entries: server.forged ? [{ name: 'movie.mp4', data: server.forged }] : undefined,
+      shape: server.shape,
       clientPublicKey: clientKey,
       data: { client: { fingerprint: clientKey ? fingerprint(clientKey) : null, address: '127.0.0.1' } },
     });
@@ -122,7 +129,9 @@ function send(issued: Issued, req: IncomingMessage, res: ServerResponse, ranges:
   record(res.statusCode);
   const body = issued.zip.subarray(start);
   res.setHeader('content-length', body.length);
-  const cut = server.cuts.shift();
+  const shifted = server.cuts.shift();
+  const chosen = typeof shifted === 'function' ? shifted(body) : shifted;
+  const cut = chosen !== undefined && chosen < 0 ? body.length + chosen : chosen;
   if (cut !== undefined && cut < body.length) {
     // A moment for the bytes to be read: fetch drops what it has not handed out yet when the connection breaks.
     res.write(body.subarray(0, cut), () => setTimeout(() => res.destroy(), 50));
@@ -245,9 +254,39 @@ const bundleRequests = () => server.seen.filter((s) => s.path === '/api/contents
 const deliveryRequests = () => server.seen.filter((s) => s.path.startsWith('/api/deliveries/'));
 const onlyDelivery = () => [...server.deliveries.values()][0];
 
+/**
+ * The bytes downloaded so far, as the saved state lays them out: the partial bundle with the data of
+ * the entries kept apart (`<key>.<n>.data`) put back in their places.
+ */
+async function downloadedBytes(c: Client): Promise<Buffer> {
+  const part = await readFile(c.part);
+  const state = JSON.parse(await readFile(c.state, 'utf8')) as { entries?: { offset: number; size: number }[] };
+  const pieces: Buffer[] = [];
+  let at = 0;
+  let partAt = 0;
+  for (const [n, entry] of (state.entries ?? []).entries()) {
+    pieces.push(part.subarray(partAt, partAt + entry.offset - at));
+    partAt += entry.offset - at;
+    const data = await readFile(c.part.replace(/\.part$/, `.${n}.data`)).catch(() => Buffer.alloc(0));
+    pieces.push(data);
+    at = entry.offset + data.length;
+  }
+  pieces.push(part.subarray(partAt));
+  return Buffer.concat(pieces);
+}
+
+/** The files of the partial download: its state, the partial bundle, and the content kept apart ('server' bundles past its header). */
+async function expectPartialFiles(c: Client): Promise<void> {
+  const key = downloadKey(c.url);
+  const state = JSON.parse(await readFile(c.state, 'utf8')) as { entries?: unknown[] };
+  expect(state.entries).toHaveLength(server.shape === 'server' ? 1 : 0);
+  const data = server.shape === 'server' ? [`${key}.0.data`] : [];
+  expect(await listing(join(c.home, 'downloads'))).toEqual([...data, `${key}.json`, `${key}.part`]);
+}
+
 /** The partial download must be exactly the first bytes of the bundle. */
 async function expectPrefix(c: Client, zip: Buffer): Promise<number> {
-  const part = await readFile(c.part);
+  const part = await downloadedBytes(c);
   expect(part.length).toBeGreaterThan(0);
   expect(part.length).toBeLessThan(zip.length);
   expect(part.equals(zip.subarray(0, part.length))).toBe(true);
@@ -272,7 +311,11 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
   }
 }
 
-describe('dcx fetch resumes a cut-off download', () => {
+describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off download (%s-shaped bundles)', (shape) => {
+  beforeEach(() => {
+    server.shape = shape;
+  });
+
   test('a cut exits 6 and keeps part + state; each next run asks for the rest from the part size; the same delivery is confirmed once', async () => {
     const c = await client();
     server.cuts = [150_000];
@@ -280,7 +323,7 @@ describe('dcx fetch resumes a cut-off download', () => {
     expect(first.code).toBe(ExitCode.ServerUnreachable);
     expect(first.stderr).toMatch(/^dcx: the download from http:\/\/127\.0\.0\.1:\d+ was interrupted at \d+ of \d+ bytes: .*; the partial download is kept: running the same command again resumes it\n$/);
     const { id, zip } = onlyDelivery();
-    expect(await listing(join(c.home, 'downloads'))).toEqual([`${downloadKey(c.url)}.json`, `${downloadKey(c.url)}.part`]);
+    await expectPartialFiles(c);
     expect(JSON.parse(await readFile(c.state, 'utf8'))).toEqual({
       version: 1,
       url: c.url,
@@ -288,6 +331,7 @@ describe('dcx fetch resumes a cut-off download', () => {
       etag: `"${id}"`,
       total: zip.length,
       deliveryId: id,
+      entries: shape === 'server' ? [{ offset: zip.indexOf(content.subarray(0, 64)), size: content.length }] : [],
     });
     expect((await stat(c.part)).mode & 0o777).toBe(0o600);
     const firstSize = await expectPrefix(c, zip);
@@ -365,7 +409,7 @@ describe('dcx fetch resumes a cut-off download', () => {
     const refused = await c.fetch();
     expect(refused.code).toBe(ExitCode.Failure);
     expect(refused.stderr).toMatch(/^dcx: resuming the download from .* failed: 403 Forbidden \(wrong access token\); the partial download is kept: running the same command again resumes it\n$/);
-    expect((await readFile(c.part)).length).toBe(size);
+    expect((await downloadedBytes(c)).length).toBe(size);
 
     await expectDelivered(c, await c.fetch('--access-token', 'tok-1'), id);
     expect(deliveryRequests().map((r) => [r.status, r.headers.range])).toEqual([
@@ -394,7 +438,7 @@ describe('dcx fetch resumes a cut-off download', () => {
     expect(first.code).toBe(ExitCode.ServerUnreachable);
     expect(first.stderr).toMatch(/confirmation server .*; the partial download is kept: running the same command again resumes it/);
     const { id, zip } = onlyDelivery();
-    expect((await readFile(c.part)).equals(zip)).toBe(true);
+    expect((await downloadedBytes(c)).equals(zip)).toBe(true);
 
     gate.closed = false;
     const second = await c.fetch();
@@ -408,7 +452,7 @@ describe('dcx fetch resumes a cut-off download', () => {
     const c = await client();
     server.stallAfter = 250_000;
     const running = start(['fetch', c.url, '--out', c.out, '--json'], c.home);
-    await until(async () => (await stat(c.part).catch(() => null))?.size === 250_000, 'the first 250000 bytes');
+    await until(async () => (await downloadedBytes(c).catch(() => null))?.length === 250_000, 'the first 250000 bytes');
 
     const concurrent = await c.fetch();
     expect(concurrent.code).toBe(ExitCode.Failure);
@@ -418,12 +462,52 @@ describe('dcx fetch resumes a cut-off download', () => {
     const interrupted = await running.done;
     expect(interrupted.code).toBe(130);
     expect(interrupted.stderr).toBe('\ndcx: interrupted; the partial download is kept: running the same command again resumes it\n');
-    expect(await listing(join(c.home, 'downloads'))).toEqual([`${downloadKey(c.url)}.json`, `${downloadKey(c.url)}.part`]);
+    await expectPartialFiles(c);
 
     const { id } = onlyDelivery();
     const resumed = await c.fetch();
     await expectDelivered(c, resumed, id);
     expect(deliveryRequests().map((r) => [r.status, r.headers.range])).toEqual([[206, 'bytes=250000-']]);
+  });
+
+  // In the plug-in data's header, in the plug-in data, in the content's header, at the content's
+  // first byte, in its last bytes, in the central directory, at the end-of-central-directory record.
+  test.each([5, 100, 'content header', 'content start', -200, -100, -10])('cut at %s: resumed, saved and confirmed once', async (at) => {
+    const c = await client();
+    const contentStart = (zip: Buffer) => zip.indexOf(content.subarray(0, 64));
+    server.cuts = [at === 'content header' ? (zip) => contentStart(zip) - 20 : at === 'content start' ? contentStart : (at as number)];
+    expect((await c.fetch()).code).toBe(ExitCode.ServerUnreachable);
+    const { id, zip: issued } = onlyDelivery();
+    const size = await expectPrefix(c, issued);
+    await expectDelivered(c, await c.fetch(), id);
+    expect(deliveryRequests().map((r) => [r.status, r.headers.range])).toEqual([[206, `bytes=${size}-`]]);
+  });
+
+  test('a forged content (same size, other bytes): exit 4, nothing saved, nothing confirmed, the download discarded', async () => {
+    const c = await client();
+    const forged = Buffer.from(content);
+    forged[content.length - 1] ^= 0xff;
+    server.forged = forged;
+    const before = endpoint.received.length;
+    const run = await c.fetch();
+    expect(run.code).toBe(ExitCode.DigestMismatch);
+    expect(run.stderr).toMatch(/^dcx: "movie\.mp4" is not what the server sent \(SHA-256 [0-9a-f]{64} differs from the plug-in data's [0-9a-f]{64}\); the file was removed\n$/);
+    expect(await listing(c.out)).toEqual([]);
+    expect(await listing(join(c.home, 'downloads'))).toEqual([]);
+    expect(endpoint.received.length).toBe(before);
+  });
+
+  test('--out on another file system than DCX_HOME (/dev/shm): saved by copy, no temp file left', async () => {
+    const c = await client();
+    const out = await mkdtemp('/dev/shm/dcx-out-').catch(() => null);
+    if (!out) return;
+    try {
+      const run = await dcx(['fetch', c.url, '--out', out, '--json'], c.home);
+      await expectDelivered({ ...c, out }, run, onlyDelivery().id);
+      expect(await listing(out)).toEqual(['movie.mp4']);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
   });
 
   test('a lock left by a process that is gone is taken over', async () => {

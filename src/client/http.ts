@@ -22,6 +22,13 @@ export async function httpRequest(url: URL | string, init: RequestInit = {}): Pr
   }
 }
 
+/** What `httpFailure` needs of a response. */
+export interface ResponseLike {
+  status: number;
+  statusText: string;
+  text(): Promise<string>;
+}
+
 /** undici hides the useful part ("connect ECONNREFUSED 127.0.0.1:9") in `cause`. */
 export function networkReason(error: unknown): string {
   let cause: unknown = error;
@@ -37,14 +44,14 @@ function hasCause(error: unknown): error is { cause: object } {
  * A non-2xx response as an error: gateway errors and timeouts mean the server is unreachable (6),
  * anything else (not found, forbidden, bad request) is a plain failure (1). Uses the server's message.
  */
-export async function httpFailure(response: Response, doing: string): Promise<DcxError> {
+export async function httpFailure(response: ResponseLike, doing: string): Promise<DcxError> {
   const detail = await serverMessage(response);
   const text = `${doing} failed: ${response.status} ${response.statusText || 'error'}${detail ? ` (${detail})` : ''}`;
   const code = [502, 503, 504].includes(response.status) ? ExitCode.ServerUnreachable : ExitCode.Failure;
   return new DcxError(code, text);
 }
 
-async function serverMessage(response: Response): Promise<string> {
+async function serverMessage(response: ResponseLike): Promise<string> {
   try {
     const text = (await response.text()).slice(0, 2000);
     try {

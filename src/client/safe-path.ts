@@ -80,29 +80,52 @@ export function candidateName(name: string, attempt: number): string {
 
 const MAX_ATTEMPTS = 10_000;
 
+/** errno codes of a file system that has no hard links. */
+export const NO_LINK_CODES: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
 /**
- * Moves a finished temp file (in `dir`) to the first free name among `name`, `name (1).ext`, …,
- * never replacing an existing file: a hard link fails atomically when the name is taken. Returns the
- * final path. `name` must already be sanitised.
+ * Hard-links `source` to the first free name among `name`, `name (1).ext`, … in `dir`, never replacing
+ * an existing file (the link fails atomically when the name is taken). Returns the new path; the
+ * link's errors other than a taken name (another file system, no hard links) are thrown as they are.
+ * `name` must already be sanitised.
  */
-export async function moveToFreeName(tempPath: string, dir: string, name: string): Promise<string> {
+export async function linkToFreeName(source: string, dir: string, name: string): Promise<string> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const target = resolveInside(dir, candidateName(name, attempt));
     try {
-      await link(tempPath, target);
-      await unlink(tempPath);
+      await link(source, target);
       return target;
     } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'EEXIST') continue;
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
-      // No hard links on this file system: check, then rename (a narrow race, but no silent loss in practice).
-      if (await exists(target)) continue;
-      await rename(tempPath, target);
-      return target;
+      if (errnoCode(error) !== 'EEXIST') throw error;
     }
   }
-  throw new DcxError(ExitCode.Failure, `no free file name for ${JSON.stringify(name)} in ${resolve(dir)}`);
+  throw noFreeName(dir, name);
+}
+
+/**
+ * Moves a finished temp file (in `dir`) to the first free name among `name`, `name (1).ext`, …,
+ * never replacing an existing file. Returns the final path. `name` must already be sanitised.
+ */
+export async function moveToFreeName(tempPath: string, dir: string, name: string): Promise<string> {
+  try {
+    const target = await linkToFreeName(tempPath, dir, name);
+    await unlink(tempPath);
+    return target;
+  } catch (error) {
+    if (!NO_LINK_CODES.has(errnoCode(error) ?? '')) throw error;
+  }
+  // No hard links on this file system: check, then rename (a narrow race, but no silent loss in practice).
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const target = resolveInside(dir, candidateName(name, attempt));
+    if (await exists(target)) continue;
+    await rename(tempPath, target);
+    return target;
+  }
+  throw noFreeName(dir, name);
+}
+
+function noFreeName(dir: string, name: string): DcxError {
+  return new DcxError(ExitCode.Failure, `no free file name for ${JSON.stringify(name)} in ${resolve(dir)}`);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -14,6 +14,7 @@ import { FrameParser } from '../protocol/frame.js';
 import { newDeliveryId, ServerKeySet } from '../protocol/keys.js';
 import { PluginData, sealPluginData } from '../protocol/plugin-data.js';
 import { signReceipt } from '../protocol/receipt.js';
+import { bufferEntry, layoutZip, sliceLayout } from '../protocol/zip-layout.js';
 
 export const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -37,7 +38,16 @@ export interface ZipEntryInput {
   data: Buffer | Readable;
 }
 
-/** A ZIP as archiver writes it (streams get data descriptors, as the server's content entries do). */
+/** A ZIP as archiver writes it (streams get data descriptors; buffers do not). */
+/**
+ * A ZIP laid out as the server writes bundles (src/protocol/zip-layout.ts): stored entries with CRC-32
+ * and sizes in their local headers, so that `dcx fetch` keeps their data apart as it downloads.
+ */
+export function makeServerZip(entries: { name: string; data: Buffer }[]): Buffer {
+  const layout = layoutZip(entries.map((e) => bufferEntry(e.name, e.data)), FIXED_DATE);
+  return Buffer.concat(sliceLayout(layout, 0, layout.size - 1).map((p) => (p.kind === 'bytes' ? p.bytes : p.source.subarray(p.start, p.start + p.length))));
+}
+
 export async function makeZip(entries: ZipEntryInput[]): Promise<Buffer> {
   const archive = new ZipArchive({ store: true });
   const chunks: Buffer[] = [];
@@ -62,6 +72,8 @@ export interface BundleSpec {
   data?: Partial<PluginData>;
   /** Replaces the ZIP entries after the plug-in data (for tampering). */
   entries?: ZipEntryInput[];
+  /** 'archiver' (default): content entries with data descriptors; 'server': laid out as the server does. */
+  shape?: 'archiver' | 'server';
 }
 
 export interface BuiltBundle {
@@ -82,6 +94,11 @@ export async function makeBundle(spec: BundleSpec): Promise<BuiltBundle> {
     ...spec.data,
   };
   const record = sealPluginData(data, spec.keys, spec.clientPublicKey ?? null);
+  if (spec.shape === 'server') {
+    const entries = spec.entries ?? spec.files.map((f) => ({ name: f.name, data: f.bytes }));
+    if (!entries.every((e): e is { name: string; data: Buffer } => Buffer.isBuffer(e.data))) throw new Error('server-shaped bundles take buffers');
+    return { zip: makeServerZip([{ name: PLUGIN_ENTRY_NAME, data: record }, ...entries]), data };
+  }
   const entries = spec.entries ?? spec.files.map((f) => ({ name: f.name, data: Readable.from([f.bytes]) }));
   const zip = await makeZip([{ name: PLUGIN_ENTRY_NAME, data: record }, ...entries]);
   return { zip, data };

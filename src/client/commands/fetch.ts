@@ -1,16 +1,14 @@
-import { createWriteStream } from 'node:fs';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ACCESS_TOKEN_HEADER, BUNDLE_MEDIA_TYPE, CLIENT_KEY_HEADER } from '../../protocol/constants.js';
+import { BundleWriter } from '../bundle-download.js';
+import { BundleSource } from '../bundle-source.js';
 import { CommandContext } from '../context.js';
 import { deliver, prepareOutputDir, DeliveryResult } from '../deliver.js';
 import { DownloadState, PendingDownload } from '../download-state.js';
 import { DcxError, messageOf, unreachable } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { httpFailure, httpRequest, networkReason, parseHttpUrl } from '../http.js';
+import { httpFailure, networkReason, parseHttpUrl } from '../http.js';
+import { DownloadResponse, httpDownload } from '../http-download.js';
 import { byteProgress } from '../progress.js';
-import { trackTemp } from '../temp-files.js';
 import { deliveryJson, deliveryText } from './report.js';
 
 export interface FetchOptions {
@@ -26,7 +24,8 @@ const keepPartial = new WeakSet<object>();
 
 /**
  * `dcx fetch <url>`: asks for a bundle sealed to this installation's key, downloads it under
- * DCX_HOME/downloads/, then does exactly what `open` does (pinning the server on first use).
+ * DCX_HOME/downloads/ (its content written and hashed once, as it arrives: see BundleWriter), then
+ * does exactly what `open` does (pinning the server on first use).
  *
  * A download cut off (network failure, Ctrl-C) stays there with its state; the next `dcx fetch` of
  * the same URL asks the delivery's own URL for the rest (Range + If-Range), so the same delivery
@@ -49,8 +48,8 @@ export async function fetchCommand(urlText: string, options: FetchOptions, ctx: 
     if (options.accessToken) headers[ACCESS_TOKEN_HEADER] = options.accessToken;
     let result: DeliveryResult;
     try {
-      await download(url, headers, pending, ctx);
-      result = await deliver(pending.partPath, ctx.home, {
+      const bundle = await download(url, headers, pending, ctx);
+      result = await deliver(bundle, ctx.home, {
         outDir: options.out,
         label: `the bundle from ${url.href}`,
         pinPolicy: { kind: 'first-use', origin: url.origin },
@@ -75,46 +74,40 @@ export async function fetchCommand(urlText: string, options: FetchOptions, ctx: 
   }
 }
 
-/** Leaves the whole bundle in `pending.partPath`: resumed where a saved state says, or downloaded afresh. */
-async function download(url: URL, headers: Record<string, string>, pending: PendingDownload, ctx: CommandContext): Promise<void> {
+/** Downloads the whole bundle under DCX_HOME/downloads: resumed where a saved state says, or afresh. */
+async function download(url: URL, headers: Record<string, string>, pending: PendingDownload, ctx: CommandContext): Promise<BundleSource> {
   const saved = await pending.load();
   if (saved) {
     const outcome = await resume(saved, headers, pending, ctx);
-    if (outcome === 'done') return;
+    if (!('reason' in outcome)) return outcome;
     ctx.notice(`cannot resume the download of delivery ${saved.deliveryId} (${outcome.reason}); starting over with a new download from ${url.href}`);
     await pending.discard();
   }
-  const response = await httpRequest(url, { headers, redirect: 'follow' });
+  const response = await httpDownload(url, headers);
   if (!response.ok) throw await httpFailure(response, `downloading ${url.href}`);
-  await receive(response, url.href, 0, null, pending, ctx);
+  return receive(response, url.href, null, pending, ctx);
 }
 
-/** Asks the delivery's URL for the bytes after the partial download; 'done', or why not to resume. */
-async function resume(state: DownloadState, headers: Record<string, string>, pending: PendingDownload, ctx: CommandContext): Promise<'done' | { reason: string }> {
-  const offset = await pending.partSize();
-  if (offset > state.total) return { reason: `the partial download has ${offset} bytes, more than the bundle's ${state.total}` };
-  // fetch itself adds `Accept-Encoding: identity` to a request with Range (it would be sent twice).
-  const { 'accept-encoding': _identity, ...rest } = headers;
-  const response = await httpRequest(state.deliveryUrl, {
-    headers: { ...rest, range: `bytes=${offset}-`, 'if-range': state.etag },
-    redirect: 'follow',
-  });
+/** Asks the delivery's URL for the bytes after the partial download; the bundle, or why not to resume. */
+async function resume(state: DownloadState, headers: Record<string, string>, pending: PendingDownload, ctx: CommandContext): Promise<BundleSource | { reason: string }> {
+  const writer = await BundleWriter.resume(pending, state);
+  if ('reason' in writer) return writer;
+  const offset = writer.offset;
+  const response = await httpDownload(state.deliveryUrl, { ...headers, range: `bytes=${offset}-`, 'if-range': state.etag });
   const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
   if (response.status === 206) {
     const header = response.headers.get('content-range');
     const range = parseContentRange(header);
     if (!range || range.start !== offset || range.end !== state.total - 1 || range.total !== state.total) {
-      await response.body?.cancel().catch(() => undefined);
+      response.cancel();
       return { reason: `asked for bytes ${offset}- of ${state.total}, the server sent ${header === null ? 'no Content-Range' : `Content-Range ${header}`}` };
     }
-    await receive(response, state.url, offset, state, pending, ctx);
-    return 'done';
+    return receive(response, state.url, { writer, total: state.total }, pending, ctx);
   }
   if (response.status === 200) {
     // The server would not send a part (the bundle changed, or it ignores ranges): the whole bundle again.
     if (offset > 0) ctx.notice(`the server sent the whole bundle of delivery ${state.deliveryId} again; downloading it from the start`);
-    await receive(response, state.url, 0, null, pending, ctx);
-    return 'done';
+    return receive(response, state.url, null, pending, ctx);
   }
   if ([401, 403, 408, 429].includes(response.status) || response.status >= 500) {
     // Credentials or a server in trouble, not a delivery gone: the same command later may still resume.
@@ -122,53 +115,70 @@ async function resume(state: DownloadState, headers: Record<string, string>, pen
     keepPartial.add(error);
     throw error;
   }
-  await response.body?.cancel().catch(() => undefined);
-  if (response.status === 416 && offset === state.total) return 'done';
+  response.cancel();
+  if (response.status === 416 && offset === state.total) {
+    await writer.close();
+    return writer.source();
+  }
   return { reason: status };
 }
 
 /**
- * Streams a bundle response into the partial file from `offset` on (never buffering it). `known`:
- * the state being resumed (a 206); otherwise the response is a whole bundle, and its state is saved
- * before the first byte is written when it can be resumed at all.
+ * Streams a bundle response into the download's files, never buffering it. `resumed`: the download
+ * being carried on (a 206) and the bundle's size; otherwise the response is a whole bundle, and its
+ * state is saved before the first byte is written when it can be resumed at all.
  */
-async function receive(response: Response, url: string, offset: number, known: DownloadState | null, pending: PendingDownload, ctx: CommandContext): Promise<void> {
+async function receive(
+  response: DownloadResponse,
+  url: string,
+  resumed: { writer: BundleWriter; total: number } | null,
+  pending: PendingDownload,
+  ctx: CommandContext,
+): Promise<BundleSource> {
   const origin = new URL(response.url || url).origin;
-  if (!response.body) throw new DcxError(ExitCode.Failure, `downloading ${url} failed: the response has no body`);
   const length = contentLength(response);
-  const total = known ? known.total : length;
-  if (!known) {
-    const state = resumableState(response, url, length);
-    if (state) {
-      await pending.save(state);
-    } else {
-      // Nothing to resume with: as before resuming existed, a failed download leaves nothing behind.
-      await pending.discard();
-      trackTemp(pending.partPath);
-    }
-  }
-
-  const bar = byteProgress('download', total, ctx.progress, offset);
-  const source = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
-  let readFailed: unknown = null;
-  source.once('error', (error) => (readFailed = error));
-  let received = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      received += chunk.length;
-      bar.add(chunk.length);
-      callback(null, chunk);
-    },
-  });
-  const sink = createWriteStream(pending.partPath, { flags: offset > 0 ? 'a' : 'w', mode: 0o600, highWaterMark: 1024 * 1024 });
+  const total = resumed ? resumed.total : length;
+  const offset = resumed ? resumed.writer.offset : 0;
+  let writer: BundleWriter;
   try {
-    await pipeline(source, meter, sink);
-  } catch (error) {
-    if (readFailed) {
-      const at = total === null ? '' : ` at ${offset + received} of ${total} bytes`;
-      throw unreachable(`the download from ${origin} was interrupted${at}: ${networkReason(readFailed)}`, error);
+    if (resumed) {
+      writer = resumed.writer;
+    } else {
+      // Whatever was there goes; without a state to resume with, a failed download leaves nothing behind.
+      await pending.discard();
+      writer = await BundleWriter.start(pending, resumableState(response, url, length));
     }
-    throw new DcxError(ExitCode.Failure, `cannot write the download to ${pending.partPath}: ${messageOf(error)}`, { cause: error });
+  } catch (error) {
+    response.cancel();
+    throw cannotWrite(pending, error);
+  }
+  const bar = byteProgress('download', total, ctx.progress, offset);
+  let received = 0;
+  // Whether a failure is the disk's (exit 1) or the connection's (exit 6, the download kept).
+  const failed = { writing: false, bodyDone: false };
+  const take = (chunk: Buffer): void | Promise<void> => {
+    received += chunk.length;
+    bar.add(chunk.length);
+    try {
+      return writer.write(chunk)?.catch((error: unknown) => {
+        failed.writing = true;
+        throw error;
+      });
+    } catch (error) {
+      failed.writing = true;
+      throw error;
+    }
+  };
+  try {
+    await response.read(take);
+    failed.bodyDone = true;
+    await writer.close();
+  } catch (error) {
+    if (failed.writing || failed.bodyDone) throw cannotWrite(pending, error);
+    // What arrived is kept (when the download can be resumed): the next run carries on after it.
+    await writer.close().catch(() => undefined);
+    const at = total === null ? '' : ` at ${offset + received} of ${total} bytes`;
+    throw unreachable(`the download from ${origin} was interrupted${at}: ${networkReason(error)}`, error);
   } finally {
     bar.stop();
   }
@@ -178,6 +188,13 @@ async function receive(response: Response, url: string, offset: number, known: D
   if (total !== null && offset + received > total) {
     throw new DcxError(ExitCode.Failure, `the download from ${origin} sent ${offset + received} bytes, more than the ${total} it announced`);
   }
+  return writer.source();
+}
+
+/** A local failure to write the download (disk full, permissions), not the server's. */
+function cannotWrite(pending: PendingDownload, error: unknown): DcxError {
+  if (error instanceof DcxError) return error;
+  return new DcxError(ExitCode.Failure, `cannot write the download to ${pending.partPath}: ${messageOf(error)}`, { cause: error });
 }
 
 /**
@@ -185,7 +202,7 @@ async function receive(response: Response, url: string, offset: number, known: D
  * its delivery, have an exact length, a strong ETag, an unencoded body and a Content-Location on
  * the same origin (the access token is sent there too).
  */
-function resumableState(response: Response, url: string, length: number | null): DownloadState | null {
+function resumableState(response: DownloadResponse, url: string, length: number | null): DownloadState | null {
   const deliveryId = response.headers.get('dcx-delivery-id');
   const location = response.headers.get('content-location');
   const etag = response.headers.get('etag');
@@ -204,7 +221,7 @@ function resumableState(response: Response, url: string, length: number | null):
   return { url, deliveryUrl: deliveryUrl.href, etag, total: length, deliveryId };
 }
 
-function contentLength(response: Response): number | null {
+function contentLength(response: DownloadResponse): number | null {
   const text = response.headers.get('content-length');
   if (text === null || !/^\d+$/.test(text.trim())) return null;
   const length = Number(text);
