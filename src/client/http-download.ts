@@ -103,7 +103,7 @@ class Connection implements DownloadResponse {
   static async open(url: URL, headers: Record<string, string>, options: DownloadOptions): Promise<Connection> {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-    const request = [`GET ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`, ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`), 'connection: close', '', ''].join('\r\n');
+    const request = [`GET ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`, 'user-agent: dcx', ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`), 'connection: close', '', ''].join('\r\n');
     let connection: Connection | null = null;
     const onread = { buffer: Buffer.allocUnsafe(READ_BUFFER), callback: (n: number, buffer: Uint8Array) => connection!.onRead(buffer as Buffer, n) };
     const socket =
