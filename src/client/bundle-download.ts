@@ -6,9 +6,13 @@ import { errnoCode } from './errors.js';
 import { DownloadState, KeptData, PendingDownload } from './download-state.js';
 import { trackTemp } from './temp-files.js';
 
-/** Bytes to a file are written in blocks of this size, at most this many at once per file. */
-const WRITE_BLOCK = 4 * 1024 * 1024;
-const WRITE_BLOCKS = 3;
+/**
+ * Bytes to a file are written in blocks of this size, at most this many at once per file. Measured
+ * here (2 cores, 2 MiB of L2 each): 1 MiB blocks copy into the page cache at a steady ~0.45 s of
+ * system time per GiB; 2 and 4 MiB blocks, written once they have left the cache, often took 1-2 s.
+ */
+const WRITE_BLOCK = 1024 * 1024;
+const WRITE_BLOCKS = 4;
 const READ_CHUNK = 1024 * 1024;
 
 /** The bundle's content entries are kept apart; its first entry (the plug-in data) stays in the partial bundle. */
