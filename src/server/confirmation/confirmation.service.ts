@@ -1,6 +1,6 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, QueryRunner } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { Answer, AnswerStatus, answerStatusName, NO_DELIVERY_ID } from '../../protocol/answer.js';
 import { Confirmation, decodeConfirmationFrame, openConfirmation, SealedConfirmation } from '../../protocol/confirmation.js';
 import { ProtocolError } from '../../protocol/errors.js';
@@ -12,7 +12,6 @@ import { DeliveryEventsBus, EventInput, eventCtes, eventCtesOfParameters, eventP
 import type { Delivery, DeliveryStatus } from '../deliveries/delivery.entity.js';
 import { GroupCommit } from '../deliveries/group-commit.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
-import { HeldRunners } from './held-runners.js';
 
 /**
  * The deliveries named by a batch with what the decision needs of their contents (NULL for a deleted
@@ -111,12 +110,6 @@ const CONFIRM_IF_UNCHANGED_SQL = `
  */
 const PIPELINED_BATCHES = 2;
 
-/** node-postgres' pool size when none is configured. */
-const DEFAULT_POOL_SIZE = 10;
-
-/** A connection unused this long after a batch goes back to the pool. */
-const HOLD_IDLE_MS = 50;
-
 /** A refusal with the reason recorded in the audit trail. */
 class Refusal {
   constructor(
@@ -150,28 +143,15 @@ interface WrittenEvent {
 
 /** [89] → [872]: checks confirmations and records the outcomes. */
 @Injectable()
-export class ConfirmationService implements OnModuleDestroy {
+export class ConfirmationService {
   private readonly logger = new Logger(ConfirmationService.name);
-
-  /**
-   * Connections the batches pass on to each other under load (see HeldRunners): one per batch in the
-   * pipeline, if the pool has room for other work besides (not with the embedded database's single one).
-   */
-  private readonly runners: HeldRunners<QueryRunner>;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly deliveries: DeliveriesService,
     private readonly events: DeliveryEventsBus,
     private readonly keys: ServerKeysService,
-  ) {
-    const poolSize = (dataSource.options as { poolSize?: number }).poolSize ?? DEFAULT_POOL_SIZE;
-    this.runners = new HeldRunners(() => dataSource.createQueryRunner(), poolSize > PIPELINED_BATCHES ? PIPELINED_BATCHES : 0, HOLD_IDLE_MS);
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    await this.runners.close();
-  }
+  ) {}
 
   /**
    * Confirmations arriving while earlier ones are being written are decided together (one commit for
@@ -208,8 +188,8 @@ export class ConfirmationService implements OnModuleDestroy {
    * once read (keys, client, digests, expiry time, a final status), so they stand.
    */
   private async confirm(items: Pending[], handOver: () => void): Promise<Answer[]> {
-    // One connection for both statements, held on for the next batch while confirmations keep coming.
-    const runner = this.runners.take();
+    // One connection for both statements.
+    const runner = this.dataSource.createQueryRunner();
     let decisions: Decisions;
     let written: WrittenEvent[] = [];
     try {
@@ -228,11 +208,9 @@ export class ConfirmationService implements OnModuleDestroy {
           ...eventParameters(events),
         ])) as WrittenEvent[];
       }
-    } catch (error) {
+    } finally {
       await runner.release();
-      throw error;
     }
-    await this.runners.give(runner);
     const { answers, accepted, events } = decisions;
     const confirmed = new Set(written.filter(({ type }) => type === 'confirmed').map(({ delivery_id }) => delivery_id));
     this.events.publishCommitted(recordedEvents(events.filter(({ type, deliveryId }) => type !== 'confirmed' || confirmed.has(deliveryId)), written));
