@@ -1,15 +1,76 @@
+import fastifyCookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
 import { ValidationPipe } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import proxyAddr from 'proxy-addr';
 import { AppConfig } from './config/app-config.js';
 import { DatabaseUnavailableFilter } from './common/database-unavailable.filter.js';
+import { AccessLogController, PinoNestLogger } from './observability/logging.js';
+import { REQUEST_ID_HEADER, requestIdFor } from './observability/request-id.js';
 import { setupOpenApi } from './openapi.js';
+import { findPublicDir } from './pages/public-dir.js';
+
+/** Fastify's "trust proxy" test, from TRUST_PROXY (true, a hop count, or addresses/subnets/names as proxy-addr takes them). */
+export function compileTrustProxy(setting: boolean | number | string): (address: string, hop: number) => boolean {
+  if (setting === true) return () => true;
+  if (setting === false) return () => false;
+  if (typeof setting === 'number') return (_address, hop) => hop < setting;
+  return proxyAddr.compile(setting.split(',').map((part) => part.trim()).filter((part) => part !== ''));
+}
+
+/**
+ * The HTTP side of a DCX app before Nest builds it: Fastify with the root pino logger. TRUST_PROXY and
+ * LOG_LEVEL are validated by the config module, which exists only once the app does: configureApp
+ * applies them to `proxyTrust` and the logger.
+ */
+export class DcxHttp {
+  private trusted: (address: string, hop: number) => boolean = () => false;
+  readonly adapter: FastifyAdapter;
+
+  constructor(readonly logger: Logger) {
+    const requestIdHeader = REQUEST_ID_HEADER.toLowerCase();
+    this.adapter = new FastifyAdapter({
+      loggerInstance: logger,
+      logController: new AccessLogController(),
+      requestIdHeader: false,
+      genReqId: (req: IncomingMessage) => requestIdFor(req.headers[requestIdHeader]),
+      trustProxy: (address: string, hop: number) => this.trusted(address, hop),
+      routerOptions: { ignoreTrailingSlash: true },
+      // Uploads are streamed by the multipart interceptor; other bodies are small JSON.
+      bodyLimit: 1024 * 1024,
+    });
+  }
+
+  /** Applies the validated configuration, the plugins and the hooks every request goes through. */
+  async configure(app: NestFastifyApplication): Promise<void> {
+    const config = app.get(AppConfig);
+    const fastify = app.getHttpAdapter().getInstance();
+    // Fastify logs through a child of the root logger, made with the adapter: both take LOG_LEVEL.
+    this.logger.level = config.logLevel;
+    fastify.log.level = config.logLevel;
+    this.trusted = compileTrustProxy(config.trustProxy);
+    // The dashboard's session cookie; the pages' files (sendFile only: no path is served by itself).
+    await app.register(fastifyCookie);
+    await app.register(fastifyStatic, { root: findPublicDir(), serve: false });
+    fastify.addHook('onRequest', (request, reply, done) => {
+      // On the Node response, so that bundle responses (written to it directly) carry it too.
+      reply.raw.setHeader(REQUEST_ID_HEADER, request.id);
+      done();
+    });
+  }
+
+  nestLogger(): PinoNestLogger {
+    return new PinoNestLogger(this.logger);
+  }
+}
 
 /** What every DCX HTTP app needs besides its modules: used by main.ts and by tests that boot the AppModule. */
-export function configureApp(app: NestExpressApplication): void {
+export async function configureApp(app: NestFastifyApplication, http: DcxHttp): Promise<void> {
+  await http.configure(app);
   app.enableShutdownHooks();
-  app.disable('x-powered-by');
-  app.set('trust proxy', app.get(AppConfig).trustProxy);
   app.useGlobalFilters(new DatabaseUnavailableFilter(app.get(HttpAdapterHost).httpAdapter));
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   setupOpenApi(app);

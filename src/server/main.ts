@@ -1,27 +1,28 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Logger } from 'nestjs-pino';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module.js';
-import { configureApp } from './app.setup.js';
+import { configureApp, DcxHttp } from './app.setup.js';
 import { AdminTokenService } from './auth/admin-token.service.js';
 import { AppConfig } from './config/app-config.js';
+import { createRootLogger } from './observability/logging.js';
 
 async function bootstrap(): Promise<void> {
+  const http = new DcxHttp(createRootLogger());
   // Logs are buffered until the modules are up: a failed start prints one clear line, not Nest's stack trace.
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, http.adapter, {
     bufferLogs: true,
     autoFlushLogs: false,
     abortOnError: false,
   });
   // From here on every log line, Nest's and ours, is a pino JSON line on stdout.
-  const logger = app.get(Logger);
+  const logger = http.nestLogger();
   app.useLogger(logger);
   app.flushLogs();
-  configureApp(app);
+  await configureApp(app, http);
 
   const config = app.get(AppConfig);
-  await app.listen(config.port);
+  await app.listen(config.port, '0.0.0.0');
   logger.log(
     `DCX listening on http://0.0.0.0:${config.port} (public ${config.publicUrl}), confirmation port ${config.confirmPort}, ` +
       `database: ${config.describeDatabase()}, admin token: ${app.get(AdminTokenService).describeSource()}`,
