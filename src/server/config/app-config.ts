@@ -13,7 +13,7 @@ export class AppConfig {
   readonly confirmPort: number;
   /** Address the confirmation receiver binds to (CONFIRM_BIND_HOST, default 0.0.0.0). */
   readonly confirmBindHost: string;
-  /** Express "trust proxy" setting, which decides req.ip (TRUST_PROXY, default false). */
+  /** The trust-proxy setting, which decides request.ip (TRUST_PROXY, default false; see compileTrustProxy). */
   readonly trustProxy: boolean | number | string;
   /** Host name clients connect to for confirmation (PUBLIC_HOST). */
   readonly publicHost: string;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
-import { Injectable } from '@nestjs/common';
+import { Injectable, PayloadTooLargeException } from '@nestjs/common';
 import type { IncomingMultipartFile, MultipartStorageEngine, UploadedMultipartFile } from '@nestjs/platform-fastify/multipart';
 import { ContentStorage } from './content-storage.js';
 
@@ -39,7 +39,7 @@ export class DigestingStream extends Transform {
 /**
  * A multer-style storage engine (which @nestjs/platform-fastify's upload interceptors take) that streams the upload to a temp file under DATA_DIR/tmp while hashing
  * it; nothing is buffered whole. The route handler moves the temp file into content storage.
- * A file cut short by the size limit (busboy truncates it) is removed; the interceptor answers 413.
+ * A file cut short by the size limit (busboy truncates it) is removed and answered 413.
  */
 @Injectable()
 export class ContentUploadEngine implements MultipartStorageEngine {
@@ -69,7 +69,7 @@ export class ContentUploadEngine implements MultipartStorageEngine {
     const digest = new DigestingStream();
     try {
       await pipeline(source, digest, temp.stream);
-      if (truncated || source.truncated === true) throw new Error('upload exceeds the size limit');
+      if (truncated || source.truncated === true) throw new PayloadTooLargeException('the upload exceeds the size limit (MAX_UPLOAD_BYTES)');
     } catch (error) {
       await this.storage.removeTemp(temp.path);
       throw error;

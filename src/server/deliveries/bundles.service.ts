@@ -130,8 +130,9 @@ export class BundlesService {
 
 /**
  * Bundles are written to the Node response itself: the writer streams stored files with its own
- * buffers and back-pressure, which Fastify's send() has no way to take. Fastify's onResponse hooks
- * (the access log line) still run when it finishes. Called once nothing can fail with an HTTP error.
+ * buffers and back-pressure, which Fastify's send() has no way to take. Fastify still writes the
+ * request's access line (AccessLogController) when it finishes. Called once nothing can fail with an
+ * HTTP error: after it, Nest can no longer answer one.
  */
 function bundleResponse(reply: FastifyReply): ServerResponse {
   reply.hijack();

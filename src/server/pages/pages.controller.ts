@@ -35,5 +35,5 @@ function send(res: FastifyReply, file: PageFile, cacheControl: string): void {
     .header('X-Frame-Options', 'DENY')
     .header('Cache-Control', cacheControl)
     .type(file.mediaType);
-  void res.sendFile(basename(file.path), dirname(file.path), { cacheControl: false });
+  void res.sendFile(basename(file.path), dirname(file.path), { cacheControl: false, contentType: false });
 }
