@@ -23,18 +23,23 @@ export class ConnectionClosedError extends Error {
   }
 }
 
-/** Writes a chunk; resolves once the destination is done with it (so its buffer may be reused). */
-function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
+/**
+ * Writes a chunk; resolves once the destination is done with it (so its buffer may be reused). With
+ * `last`, ends the destination with it and resolves once it has finished (every byte handed over).
+ */
+function writeChunk(out: Writable, chunk: Buffer, last = false): Promise<void> {
   return new Promise((resolve, reject) => {
     // A destroyed response drops writes without calling back: its close is the answer.
     if (out.destroyed || out.closed) return reject(new ConnectionClosedError());
     const closed = () => reject(new ConnectionClosedError());
     out.once('close', closed);
-    out.write(chunk, (error) => {
+    const done = (error?: Error | null) => {
       out.off('close', closed);
       if (error) reject(error);
       else resolve();
-    });
+    };
+    if (last) out.end(chunk, done);
+    else out.write(chunk, done);
   });
 }
 
@@ -88,16 +93,17 @@ export class BundleWriter {
   }
 
   /**
-   * Writes the bytes [start, end] (inclusive) of a bundle to `out` (not ending it). The stored content
+   * Writes the bytes [start, end] (inclusive) of a bundle to `out` and ends it; resolves once `out` has
+   * finished, so the last byte has left. The stored content
    * is read into two buffers used in turn (one read while the other is being sent), 1 MiB each unless
    * many downloads run at once, so memory stays flat whatever the bundle's size and bounded whatever
    * their number. `sent` is told every byte count handed over.
    */
   async write(layout: BundleLayout, start: number, end: number, out: Writable, sent: (bytes: number) => void): Promise<void> {
     if (end - start + 1 <= READ_HIGH_WATER_MARK) {
-      // A small range (10 KiB bundles, the tail of a resumed download): one buffer, one write.
+      // A small range (10 KiB bundles, the tail of a resumed download): one buffer, written as it ends.
       const whole = await this.read(layout, start, end);
-      await writeChunk(out, whole);
+      await writeChunk(out, whole, true);
       return sent(whole.length);
     }
     for (const piece of sliceLayout(layout, start, end)) {
@@ -130,6 +136,7 @@ export class BundleWriter {
         await file.close();
       }
     }
+    await writeChunk(out, Buffer.alloc(0), true);
   }
 
   /** The bytes [start, end] of a bundle in one buffer (for small ranges). */

@@ -2,7 +2,6 @@ import { BadRequestException, GoneException, Injectable, InternalServerErrorExce
 import { create as contentDisposition } from 'content-disposition';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { finished } from 'node:stream/promises';
 import parseRange from 'range-parser';
 import { BUNDLE_EXTENSION, BUNDLE_MEDIA_TYPE, PUBLIC_KEY_SIZE } from '../../protocol/constants.js';
 import { ContentStorage } from '../contents/content-storage.js';
@@ -114,8 +113,6 @@ export class BundlesService {
     let bytes = 0;
     try {
       await this.writer.write(layout, start, end, res, (n) => (bytes += n));
-      res.end();
-      await finished(res);
       // "sent" means the last byte of the bundle left, whether in one response or the last of several.
       if (end === layout.size - 1) await this.deliveries.markSent(deliveryId, bytes);
     } catch (error) {
