@@ -58,6 +58,9 @@ export class DcxHttp {
     fastify.addHook('onRequest', (request, reply, done) => {
       // On the Node response, so that bundle responses (written to it directly) carry it too.
       reply.raw.setHeader(REQUEST_ID_HEADER, request.id);
+      // Node knows the peer's address only while the socket is open, unless it was read before: read now,
+      // so that a line logged after the client has gone still names it.
+      void request.raw.socket?.remoteAddress;
       done();
     });
   }
