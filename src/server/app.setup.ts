@@ -28,13 +28,14 @@ export function compileTrustProxy(setting: boolean | number | string): (address:
  */
 export class DcxHttp {
   private trusted: (address: string, hop: number) => boolean = () => false;
+  private readonly accessLog = new AccessLogController();
   readonly adapter: FastifyAdapter;
 
   constructor(readonly logger: Logger) {
     const requestIdHeader = REQUEST_ID_HEADER.toLowerCase();
     this.adapter = new FastifyAdapter({
       loggerInstance: logger,
-      logController: new AccessLogController(),
+      logController: this.accessLog,
       requestIdHeader: false,
       genReqId: (req: IncomingMessage) => requestIdFor(req.headers[requestIdHeader]),
       trustProxy: (address: string, hop: number) => this.trusted(address, hop),
@@ -55,12 +56,18 @@ export class DcxHttp {
     // The dashboard's session cookie; the pages' files (sendFile only: no path is served by itself).
     await app.register(fastifyCookie);
     await app.register(fastifyStatic, { root: findPublicDir(), serve: false });
+    const accessLog = this.accessLog;
     fastify.addHook('onRequest', (request, reply, done) => {
       // On the Node response, so that bundle responses (written to it directly) carry it too.
       reply.raw.setHeader(REQUEST_ID_HEADER, request.id);
       // Node knows the peer's address only while the socket is open, unless it was read before: read now,
-      // so that a line logged after the client has gone still names it.
+      // so that the access line of a request whose client has gone still names it.
       void request.raw.socket?.remoteAddress;
+      // Fastify writes the access line when the response finishes; a response the client cut off (a
+      // download, an event stream, an upload) never does, and gets its line here.
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) accessLog.requestAborted(request, reply);
+      });
       done();
     });
   }

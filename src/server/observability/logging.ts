@@ -126,7 +126,8 @@ const ACCESS_LOGGED = Symbol('dcx.accessLogged');
 
 /**
  * Fastify's request log lines: one access line per request, written when the response is done (none
- * when it arrives). The line holds what an
+ * when it arrives), or when the client leaves before it is (`request aborted`: a download cut off, an
+ * event stream closed, an upload abandoned; see DcxHttp, which watches for it). The line holds what an
  * access log holds (method, URL with credential values blanked, peer, user agent, status, length), not
  * every header: header credentials never reach it, and no request pays for serialising and redacting whole
  * header objects (measured on the 10 KiB bundle path). It is written with the request's child logger, so it
@@ -139,6 +140,11 @@ export class AccessLogController extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     this.accessLine(request, reply, error ?? undefined, error ? 'request errored' : 'request completed');
+  }
+
+  /** The client closed the connection before the response was complete. */
+  requestAborted(request: FastifyRequest, reply: FastifyReply): void {
+    this.accessLine(request, reply, undefined, 'request aborted');
   }
 
   /**
