@@ -49,9 +49,7 @@ export class DcxHttp {
   async configure(app: NestFastifyApplication): Promise<void> {
     const config = app.get(AppConfig);
     const fastify = app.getHttpAdapter().getInstance();
-    // Fastify logs through a child of the root logger, made with the adapter: both take LOG_LEVEL.
-    this.logger.level = config.logLevel;
-    fastify.log.level = config.logLevel;
+    this.applyLogLevel(app);
     this.trusted = compileTrustProxy(config.trustProxy);
     // The dashboard's session cookie; the pages' files (sendFile only: no path is served by itself).
     await app.register(fastifyCookie);
@@ -70,6 +68,16 @@ export class DcxHttp {
       });
       done();
     });
+  }
+
+  /**
+   * LOG_LEVEL, on the root logger and on Fastify's child of it (made with the adapter). main.ts applies it
+   * before it flushes the lines Nest buffered while the modules started, so that those obey it too.
+   */
+  applyLogLevel(app: NestFastifyApplication): void {
+    const level = app.get(AppConfig).logLevel;
+    this.logger.level = level;
+    app.getHttpAdapter().getInstance().log.level = level;
   }
 
   nestLogger(): PinoNestLogger {

@@ -18,6 +18,7 @@ async function bootstrap(): Promise<void> {
   // From here on every log line, Nest's and ours, is a pino JSON line on stdout.
   const logger = http.nestLogger();
   app.useLogger(logger);
+  http.applyLogLevel(app); // before the flush: the start-up lines obey LOG_LEVEL too
   app.flushLogs();
   await configureApp(app, http);
 
