@@ -1,9 +1,10 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
-import { ValidationPipe } from '@nestjs/common';
+import { HttpException, ValidationPipe } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import proxyAddr from 'proxy-addr';
 import { AppConfig } from './config/app-config.js';
@@ -22,6 +23,22 @@ export function compileTrustProxy(setting: boolean | number | string): (address:
 }
 
 /**
+ * FastifyAdapter whose errors raised by Fastify itself (a malformed JSON body: 400, a body of a type no route
+ * reads: 415, a body over the limit: 413) answer the same JSON as every other error,
+ * `{statusCode, error, message}`, not `{statusCode, message}`.
+ */
+export class DcxFastifyAdapter extends FastifyAdapter {
+  override mapException(error: unknown): unknown {
+    const mapped = super.mapException(error);
+    if (mapped instanceof HttpException && typeof mapped.getResponse() === 'string') {
+      const status = mapped.getStatus();
+      return new HttpException(HttpException.createBody(mapped.getResponse() as string, STATUS_CODES[status] ?? 'Error', status), status, { cause: error });
+    }
+    return mapped;
+  }
+}
+
+/**
  * The HTTP side of a DCX app before Nest builds it: Fastify with the root pino logger. TRUST_PROXY and
  * LOG_LEVEL are validated by the config module, which exists only once the app does: configureApp
  * applies them to `proxyTrust` and the logger.
@@ -29,11 +46,11 @@ export function compileTrustProxy(setting: boolean | number | string): (address:
 export class DcxHttp {
   private trusted: (address: string, hop: number) => boolean = () => false;
   private readonly accessLog = new AccessLogController();
-  readonly adapter: FastifyAdapter;
+  readonly adapter: DcxFastifyAdapter;
 
   constructor(readonly logger: Logger) {
     const requestIdHeader = REQUEST_ID_HEADER.toLowerCase();
-    this.adapter = new FastifyAdapter({
+    this.adapter = new DcxFastifyAdapter({
       loggerInstance: logger,
       logController: this.accessLog,
       requestIdHeader: false,
@@ -51,6 +68,13 @@ export class DcxHttp {
     const fastify = app.getHttpAdapter().getInstance();
     this.applyLogLevel(app);
     this.trusted = compileTrustProxy(config.trustProxy);
+    // JSON bodies as before: an empty one (a bodyless POST or DELETE sent with a JSON content type, as many
+    // HTTP clients do) is `{}`, not a 400; anything else goes through Fastify's own parser.
+    const parseJson = fastify.getDefaultJsonParser('error', 'error');
+    app.useBodyParser<RawServerDefault>('application/json', { bodyLimit: fastify.initialConfig.bodyLimit }, (request, body, done) => {
+      if (body.length === 0) return done(null, {});
+      parseJson(request, body as unknown as string, done);
+    });
     // The dashboard's session cookie; the pages' files (sendFile only: no path is served by itself).
     await app.register(fastifyCookie);
     await app.register(fastifyStatic, { root: findPublicDir(), serve: false });
