@@ -56,7 +56,8 @@ export class DcxHttp {
       requestIdHeader: false,
       genReqId: (req: IncomingMessage) => requestIdFor(req.headers[requestIdHeader]),
       trustProxy: (address: string, hop: number) => this.trusted(address, hop),
-      routerOptions: { ignoreTrailingSlash: true },
+      // As on Express: /admin/ and /Admin reach /admin (route parameters keep their case).
+      routerOptions: { ignoreTrailingSlash: true, caseSensitive: false },
       // Uploads are streamed by the multipart interceptor; other bodies are small JSON.
       bodyLimit: 1024 * 1024,
     });
