@@ -193,6 +193,9 @@ describe('HTTP behaviour at the edges (postgres)', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(server.output()).not.toContain('database unavailable');
     expect((await http(`${server.url}/health`)).status).toBe(200);
+    // A request whose body was read whole still gets its error answer.
+    const refused = await send(`${server.url}/api/webhooks`, 'POST', { ...auth, 'content-type': 'application/json' }, JSON.stringify({ url: 'ftp://x', pad: 'x'.repeat(100_000) }));
+    expect(refused.status).toBe(400);
   });
 });
 
