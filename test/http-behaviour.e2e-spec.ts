@@ -18,6 +18,11 @@ interface LogLine {
   res?: { statusCode?: number };
 }
 
+/** The access lines (those with `req`) of the request with this id. */
+function accessLines(server: RunningServer, requestId: string): LogLine[] {
+  return logLines(server).filter((line) => line.reqId === requestId && line.req !== undefined);
+}
+
 function logLines(server: RunningServer): LogLine[] {
   return server
     .output()
@@ -142,7 +147,7 @@ describe('HTTP behaviour at the edges (postgres)', () => {
       (d) => d.status === 'failed',
     );
     expect(delivery.status).toBe('failed');
-    const line = await eventually(async () => logLines(server).find((l) => l.reqId === requestId), Boolean);
+    const line = await eventually(async () => accessLines(server, requestId)[0], Boolean);
     expect(line).toMatchObject({ msg: 'request aborted', req: { method: 'GET', url: `/api/contents/${bigContentId}/bundle`, remoteAddress: expect.stringMatching(/^(::ffff:)?127\.0\.0\.1$/) }, res: { statusCode: 200 } });
 
     const streamId = `sse-${randomBytes(6).toString('hex')}`;
@@ -155,9 +160,9 @@ describe('HTTP behaviour at the edges (postgres)', () => {
       req.on('error', reject);
       req.end();
     });
-    const streamLine = await eventually(async () => logLines(server).find((l) => l.reqId === streamId), Boolean);
+    const streamLine = await eventually(async () => accessLines(server, streamId)[0], Boolean);
     expect(streamLine).toMatchObject({ msg: 'request aborted', req: { url: '/api/events/deliveries' } });
-    expect(logLines(server).filter((l) => l.reqId === requestId || l.reqId === streamId)).toHaveLength(2);
+    expect([...accessLines(server, requestId), ...accessLines(server, streamId)]).toHaveLength(2);
   });
 
   test('a request the router refuses is logged in one short line without the credentials it carried', async () => {
@@ -188,7 +193,7 @@ describe('HTTP behaviour at the edges (postgres)', () => {
       });
       socket.on('error', reject);
     });
-    const line = await eventually(async () => logLines(server).find((l) => l.reqId === requestId), Boolean);
+    const line = await eventually(async () => accessLines(server, requestId)[0], Boolean);
     expect(line).toMatchObject({ msg: 'request aborted', req: { method: 'POST', url: '/api/contents' } });
     await new Promise((r) => setTimeout(r, 300));
     expect(server.output()).not.toContain('database unavailable');
