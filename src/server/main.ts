@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { networkInterfaces } from 'node:os';
 import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module.js';
@@ -18,16 +19,25 @@ async function bootstrap(): Promise<void> {
   // From here on every log line, Nest's and ours, is a pino JSON line on stdout.
   const logger = http.nestLogger();
   app.useLogger(logger);
+  http.applyLogLevel(app); // before the flush: the start-up lines obey LOG_LEVEL too
   app.flushLogs();
   await configureApp(app, http);
 
   const config = app.get(AppConfig);
-  await app.listen(config.port, '0.0.0.0');
+  await app.listen(config.port, listenHost());
   logger.log(
     `DCX listening on http://0.0.0.0:${config.port} (public ${config.publicUrl}), confirmation port ${config.confirmPort}, ` +
       `database: ${config.describeDatabase()}, admin token: ${app.get(AdminTokenService).describeSource()}`,
     'DCX',
   );
+}
+
+/**
+ * Every address, IPv6 and IPv4: '::' (dual-stack), as Node's listen() without a host binds (what the server
+ * did on Express), where the machine has IPv6 at all; else 0.0.0.0. Fastify's own default is localhost only.
+ */
+function listenHost(): string {
+  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.family === 'IPv6')) ? '::' : '0.0.0.0';
 }
 
 bootstrap().catch((error: unknown) => {

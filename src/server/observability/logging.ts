@@ -34,14 +34,82 @@ export function redactUrl(url: string): string {
   return url.replace(SECRET_QUERY_VALUE, `$1${REDACTED}`);
 }
 
+/** What an access line says of a request: no headers (so no credentials), the URL with credential values blanked. */
+export interface AccessRequest {
+  id?: unknown;
+  method?: string;
+  url?: string;
+  remoteAddress?: string;
+  userAgent?: string;
+}
+
+/** What an access line says of a response. */
+export interface AccessResponse {
+  statusCode?: number;
+  contentLength?: string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = Record<string, any>;
+
+/**
+ * pino's `req` serializer: the access-line fields of whatever is logged as `req` (a Fastify request, a Node
+ * request, or the object an access line builds), never its headers, socket or anything else it holds.
+ */
+export function serializeRequest(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const req = value as Loose;
+  if (!('raw' in req) && !('socket' in req) && !('headers' in req)) return value; // built by accessRequest: already safe
+  return accessRequest(req);
+}
+
+/** pino's `res` serializer: status and length of a Fastify reply, a Node response or an access line's `res`. */
+export function serializeResponse(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const res = value as Loose;
+  if (!('raw' in res) && !('socket' in res) && !('req' in res)) return value; // built by accessResponse: already safe
+  return accessResponse(res);
+}
+
+function accessRequest(request: Loose): AccessRequest {
+  const raw: Loose = request.raw ?? request;
+  const url: unknown = request.url ?? raw.url;
+  return {
+    id: request.id,
+    method: request.method ?? raw.method,
+    url: typeof url === 'string' ? redactUrl(url) : undefined,
+    remoteAddress: remoteAddressOf(request),
+    userAgent: (request.headers ?? raw.headers)?.['user-agent'],
+  };
+}
+
+function accessResponse(reply: Loose): AccessResponse {
+  const raw: Loose = reply.raw ?? reply;
+  // Bundle responses set their headers on the Node response (see BundlesService), the others on the reply.
+  const length: unknown = (typeof reply.getHeader === 'function' ? reply.getHeader('content-length') : undefined) ?? (typeof raw.getHeader === 'function' ? raw.getHeader('content-length') : undefined);
+  return { statusCode: reply.statusCode ?? raw.statusCode, contentLength: length === undefined ? undefined : String(length) };
+}
+
+/**
+ * The requester's address as TRUST_PROXY decides it. proxy-addr reads the socket's address, which Node knows
+ * only while the socket is open unless it was read before: DcxHttp reads it when the request arrives.
+ */
+function remoteAddressOf(request: Loose): string | undefined {
+  try {
+    return (request.ip as string | undefined) ?? request.raw?.socket?.remoteAddress ?? request.socket?.remoteAddress;
+  } catch {
+    return undefined;
+  }
+}
+
 /** pino's options for the one root logger (Fastify's and Nest's): JSON lines, credentials redacted. */
 export function rootLoggerOptions(): LoggerOptions {
   return {
     level: 'info',
     redact: { paths: [...REDACT_PATHS], censor: REDACTED },
-    // The access line builds its own req and res objects (logCompletedRequest); these replace
-    // Fastify's default serializers, which would drop the id and user agent.
-    serializers: { req: (req: unknown) => req, res: (res: unknown) => res },
+    // Fastify logs its request and reply objects as `req` and `res` in some of its own lines (a URL the router
+    // refuses, a failed stream): these keep only the access-line fields, never headers or the socket.
+    serializers: { req: serializeRequest, res: serializeResponse },
   };
 }
 
@@ -53,12 +121,17 @@ export function createRootLogger(destination?: DestinationStream): Logger {
   return destination ? pino(rootLoggerOptions(), destination) : pino(rootLoggerOptions());
 }
 
+/** Set on a request once its access line is written: never two for one request. */
+const ACCESS_LOGGED = Symbol('dcx.accessLogged');
+
 /**
  * Fastify's request log lines: one access line per request, written when the response is done (none
- * when it arrives). The line holds what an access log holds (method, URL with credential values blanked,
- * peer, user agent, status, length), not every header: header credentials never reach it, and no request
- * pays for serialising and redacting whole header objects (measured on the 10 KiB bundle path). It is
- * written with the request's child logger, so it carries `reqId`.
+ * when it arrives), or when the client leaves before it is (`request aborted`: a download cut off, an
+ * event stream closed, an upload abandoned; see DcxHttp, which watches for it). The line holds what an
+ * access log holds (method, URL with credential values blanked, peer, user agent, status, length), not
+ * every header: header credentials never reach it, and no request pays for serialising and redacting whole
+ * header objects (measured on the 10 KiB bundle path). It is written with the request's child logger, so it
+ * carries `reqId`.
  */
 export class AccessLogController extends LogController {
   override incomingRequest(): void {
@@ -66,19 +139,38 @@ export class AccessLogController extends LogController {
   }
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    this.accessLine(request, reply, error ?? undefined, error ? 'request errored' : 'request completed');
+  }
+
+  /** The client closed the connection before the response was complete. */
+  requestAborted(request: FastifyRequest, reply: FastifyReply): void {
+    this.accessLine(request, reply, undefined, 'request aborted');
+  }
+
+  /**
+   * Fastify's own error answers (a URL the router cannot decode, an over-long parameter): no route ran, and
+   * no completed line follows, so this is the request's access line, with the error.
+   */
+  override defaultErrorLog(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    this.accessLine(request, reply, error, error?.message ?? 'request errored');
+  }
+
+  private accessLine(request: FastifyRequest, reply: FastifyReply, error: Error | undefined, msg: string): void {
+    const marked = request as unknown as { [ACCESS_LOGGED]?: true };
+    if (marked[ACCESS_LOGGED]) return;
+    marked[ACCESS_LOGGED] = true;
     const statusCode = reply.statusCode;
-    const level = error || statusCode >= 500 ? 'error' : statusCode >= 400 ? 'warn' : 'info';
+    // A client error is a warning even when Fastify answered it with an error (a malformed URL).
+    const level = statusCode >= 500 ? 'error' : statusCode >= 400 ? 'warn' : error ? 'error' : 'info';
     if (!(request.log as Logger).isLevelEnabled(level)) return;
-    // Bundle responses set their headers on the Node response (see BundlesService), the others on the reply.
-    const contentLength = reply.getHeader('content-length') ?? reply.raw.getHeader('content-length');
     request.log[level](
       {
-        req: { id: request.id, method: request.method, url: redactUrl(request.url), remoteAddress: request.ip, userAgent: request.headers['user-agent'] },
-        res: { statusCode, contentLength: contentLength === undefined ? undefined : String(contentLength) },
+        req: accessRequest(request as unknown as Loose),
+        res: accessResponse(reply as unknown as Loose),
         responseTime: Math.round(reply.elapsedTime * 1000) / 1000,
         ...(error ? { err: error } : {}),
       },
-      error ? 'request errored' : 'request completed',
+      msg,
     );
   }
 }
