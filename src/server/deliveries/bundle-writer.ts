@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import { PLUGIN_ENTRY_NAME } from '../../protocol/constants.js';
 import { bufferEntry, layoutZip, sliceLayout, ZipLayout } from '../../protocol/zip-layout.js';
 import { TickBatch } from '../common/tick-batch.js';
-import { ContentStorage, READ_HIGH_WATER_MARK } from '../contents/content-storage.js';
+import { ContentStorage, READ_HIGH_WATER_MARK, SMALL_FILE_MAX } from '../contents/content-storage.js';
 import { Content } from '../contents/content.entity.js';
 
 /** Where bundle bytes come from: the plug-in data in memory, or the stored content file. */
@@ -54,8 +54,9 @@ export class BundleWriter {
   private streaming = 0;
 
   /**
-   * Small pieces of stored files (the content of a 10 KiB bundle), read once per turn of the event loop
-   * for all the requests that asked for the same piece during it; each copies it into its own buffer.
+   * Small pieces of large stored files (the tail of a resumed download), read once per turn of the event
+   * loop for all the requests that asked for the same piece during it; each copies it into its own buffer.
+   * Small files (a 10 KiB bundle's content) come whole from ContentStorage.readSmall instead.
    * Keys are JSON [storageKey, start, length, content id, content size].
    */
   private readonly smallPieces = new TickBatch<string, Buffer>((keys) =>
@@ -146,7 +147,10 @@ export class BundleWriter {
     for (const piece of sliceLayout(layout, start, end)) {
       if (piece.kind === 'bytes') at += piece.bytes.copy(whole, at);
       else if (Buffer.isBuffer(piece.source)) at += piece.source.copy(whole, at, piece.start, piece.start + piece.length);
-      else {
+      else if (piece.source.size <= SMALL_FILE_MAX) {
+        const file = await this.storage.readSmall(piece.source.storageKey, piece.source.size);
+        at += file.copy(whole, at, piece.start, piece.start + piece.length);
+      } else {
         const bytes = await this.smallPieces.get(JSON.stringify([piece.source.storageKey, piece.start, piece.length, piece.source.id, piece.source.size]));
         at += bytes.copy(whole, at);
       }

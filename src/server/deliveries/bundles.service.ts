@@ -83,8 +83,9 @@ export class BundlesService {
 
   private async deliverable(contentId: string, accessToken: string | undefined): Promise<Content> {
     const content = await this.contents.findDeliverable(contentId, accessToken);
-    // Checked before issuing, so a lost file is an error, not a delivery that can never be sent.
-    if (!(await this.storedFiles.get(content.storageKey))) {
+    // Checked before issuing, so a lost file is an error, not a delivery that can never be sent
+    // (a small file held in memory can be sent whatever became of the disk).
+    if (!this.storage.holds(content.storageKey) && !(await this.storedFiles.get(content.storageKey))) {
       throw new InternalServerErrorException(`the stored file of content ${content.id} is missing`);
     }
     return content;
