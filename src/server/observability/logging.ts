@@ -118,7 +118,9 @@ export function rootLoggerOptions(): LoggerOptions {
  * to it once the configuration is validated (see configureApp), and request loggers are its children.
  */
 export function createRootLogger(destination?: DestinationStream): Logger {
-  return destination ? pino(rootLoggerOptions(), destination) : pino(rootLoggerOptions());
+  // stdout written asynchronously: lines logged while a write is in flight go out together in the next
+  // one (one write per burst, not per line); pino flushes what is left when the process exits.
+  return pino(rootLoggerOptions(), destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 /** Set on a request once its access line is written: never two for one request. */
