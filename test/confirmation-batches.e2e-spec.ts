@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { jest } from '@jest/globals';
 import { Test } from '@nestjs/testing';
 import type { Subscription } from 'rxjs';
@@ -51,7 +52,7 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dcx-batches-'));
     database = await createTestDatabase();
-    Object.assign(process.env, { DATA_DIR: dir, DATABASE_URL: database.url, ADMIN_TOKEN: 'an-admin-token-for-the-batch-spec', LOG_LEVEL: 'silent', CONFIRM_PORT: '0' });
+    Object.assign(process.env, { DATA_DIR: dir, DATABASE_URL: database.url, ADMIN_TOKEN: 'an-admin-token-for-the-batch-spec', LOG_LEVEL: 'silent', CONFIRM_PORT: '0', SEAL_THREADS: '0' }); // in process, from TypeScript: no compiled worker to start
     // Run from source, the app's migrations glob (dist/migrations/*.js) has nothing to load: migrate first.
     const migrator = new DataSource({
       ...buildDataSourceOptions(loadAppConfig(process.env)),
@@ -63,7 +64,7 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
     await migrator.destroy();
 
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
+    app = moduleRef.createNestApplication(new FastifyAdapter(), { logger: false });
     await app.init();
     dataSource = app.get(DataSource);
     service = app.get(ConfirmationService);

@@ -115,6 +115,28 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     expect(await deliveryOf(server, deliveryId)).toEqual(before);
   });
 
+  test('concurrent requests sealed together: each bundle opens only with its own client key; a low-order key is refused alone', async () => {
+    // Sent at once, so the sealing thread gets them in shared batches (SEAL_THREADS defaults to 1 or more).
+    const identities = Array.from({ length: 12 }, () => generateClientIdentity());
+    const lowOrderKey = Buffer.alloc(32).toString('base64url'); // X25519 agrees on nothing with it
+    const [refused, ...answers] = await Promise.all([
+      http(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: lowOrderKey } }),
+      ...identities.map((identity) => http(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } })),
+    ]);
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { message: string }).message).toBe('DCX-Client-Key is not a usable X25519 public key');
+    const bundles = await Promise.all(answers.map(async (answer) => (expect(answer.status).toBe(200), Buffer.from(await answer.arrayBuffer()))));
+    const ids = new Set<string>();
+    for (const [i, bundle] of bundles.entries()) {
+      const data = await pluginDataOf(bundle, identities[i]);
+      expect(data.client.fingerprint).toBe(createHash('sha256').update(identities[i]!.publicKey).digest('hex'));
+      ids.add(data.deliveryId);
+      // Another client's key cannot open it.
+      await expect(pluginDataOf(bundle, identities[(i + 1) % identities.length])).rejects.toThrow();
+    }
+    expect(ids.size).toBe(identities.length);
+  });
+
   test('wrong secret, wrong client and wrong digest are refused, recorded, and confirm nothing', async () => {
     const identity = generateClientIdentity();
     const response = await http(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } });

@@ -225,7 +225,7 @@ describe('portal and dashboard (postgres)', () => {
     // Logout clears the cookie.
     const logout = await send(`${server.url}/api/session`, 'DELETE', cookie);
     expect(logout.status).toBe(204);
-    expect(logout.headers.get('set-cookie')).toMatch(/^dcx_admin=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Strict$/);
+    expect(logout.headers.get('set-cookie')).toMatch(/^dcx_admin=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Strict$/);
   });
 
   test('pages carry a strict CSP; the catalogue lists public contents only; assets are a closed set', async () => {

@@ -1,32 +1,43 @@
 import 'reflect-metadata';
+import { networkInterfaces } from 'node:os';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Logger } from 'nestjs-pino';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module.js';
-import { configureApp } from './app.setup.js';
+import { configureApp, DcxHttp } from './app.setup.js';
 import { AdminTokenService } from './auth/admin-token.service.js';
 import { AppConfig } from './config/app-config.js';
+import { createRootLogger } from './observability/logging.js';
 
 async function bootstrap(): Promise<void> {
+  const http = new DcxHttp(createRootLogger());
   // Logs are buffered until the modules are up: a failed start prints one clear line, not Nest's stack trace.
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, http.adapter, {
     bufferLogs: true,
     autoFlushLogs: false,
     abortOnError: false,
   });
   // From here on every log line, Nest's and ours, is a pino JSON line on stdout.
-  const logger = app.get(Logger);
+  const logger = http.nestLogger();
   app.useLogger(logger);
+  http.applyLogLevel(app); // before the flush: the start-up lines obey LOG_LEVEL too
   app.flushLogs();
-  configureApp(app);
+  await configureApp(app, http);
 
   const config = app.get(AppConfig);
-  await app.listen(config.port);
+  await app.listen(config.port, listenHost());
   logger.log(
     `DCX listening on http://0.0.0.0:${config.port} (public ${config.publicUrl}), confirmation port ${config.confirmPort}, ` +
       `database: ${config.describeDatabase()}, admin token: ${app.get(AdminTokenService).describeSource()}`,
     'DCX',
   );
+}
+
+/**
+ * Every address, IPv6 and IPv4: '::' (dual-stack), as Node's listen() without a host binds (what the server
+ * did on Express), where the machine has IPv6 at all; else 0.0.0.0. Fastify's own default is localhost only.
+ */
+function listenHost(): string {
+  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.family === 'IPv6')) ? '::' : '0.0.0.0';
 }
 
 bootstrap().catch((error: unknown) => {

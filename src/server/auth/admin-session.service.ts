@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import type { CookieOptions, Request } from 'express';
+import type { CookieSerializeOptions } from '@fastify/cookie';
+import type { FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
 import { AdminTokenService } from './admin-token.service.js';
 
@@ -15,8 +16,8 @@ const VERSION = 'v1';
 const SHAPE = /^v1\.(\d{1,12})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** What the guard needs of a request; an Express Request has it all. */
-export type SessionRequest = Pick<Request, 'headers'> & Partial<Pick<Request, 'method' | 'cookies' | 'protocol' | 'secure'>>;
+/** What the guard needs of a request; a Fastify request (with @fastify/cookie) has it all. */
+export type SessionRequest = Pick<FastifyRequest, 'headers'> & Partial<Pick<FastifyRequest, 'method' | 'cookies' | 'protocol'>>;
 
 /**
  * Stateless admin sessions for the dashboard: the cookie holds `v1.<expiry>.<nonce>.<HMAC>`, the
@@ -59,8 +60,8 @@ export class AdminSessionService {
   }
 
   /** HttpOnly, SameSite=Strict, Path=/, Secure when the request came over HTTPS. */
-  cookieOptions(request: SessionRequest, maxAgeMs?: number): CookieOptions {
-    return { httpOnly: true, sameSite: 'strict', path: '/', secure: request.secure === true, ...(maxAgeMs !== undefined && { maxAge: maxAgeMs }) };
+  cookieOptions(request: SessionRequest, maxAgeSeconds?: number): CookieSerializeOptions {
+    return { httpOnly: true, sameSite: 'strict', path: '/', secure: request.protocol === 'https', ...(maxAgeSeconds !== undefined && { maxAge: maxAgeSeconds }) };
   }
 
   /**

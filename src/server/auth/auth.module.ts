@@ -1,5 +1,4 @@
-import { Global, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
-import cookieParser from 'cookie-parser';
+import { Global, Module } from '@nestjs/common';
 import { AdminGuard } from './admin.guard.js';
 import { AdminSessionService } from './admin-session.service.js';
 import { AdminTokenService } from './admin-token.service.js';
@@ -8,7 +7,7 @@ import { SessionService } from './session.service.js';
 
 /**
  * Global: any controller can use `@UseGuards(AdminGuard)` without importing this module.
- * Parses cookies on every route, for the dashboard's session cookie.
+ * The session cookie is parsed by @fastify/cookie, registered in configureApp.
  */
 @Global()
 @Module({
@@ -16,8 +15,4 @@ import { SessionService } from './session.service.js';
   providers: [AdminTokenService, AdminSessionService, AdminGuard, SessionService],
   exports: [AdminTokenService, AdminSessionService, AdminGuard],
 })
-export class AuthModule implements NestModule {
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(cookieParser()).forRoutes('*');
-  }
-}
+export class AuthModule {}

@@ -1,7 +1,7 @@
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { normalizeAddress } from './ip.js';
 
-/** The requester's IP as the patent's client information; Express's req.ip honours the trust-proxy setting. */
-export function requesterAddress(req: Request): string {
+/** The requester's IP as the patent's client information; Fastify's request.ip honours TRUST_PROXY. */
+export function requesterAddress(req: FastifyRequest): string {
   return normalizeAddress(req.ip ?? req.socket.remoteAddress ?? 'unknown');
 }

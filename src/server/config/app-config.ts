@@ -13,7 +13,7 @@ export class AppConfig {
   readonly confirmPort: number;
   /** Address the confirmation receiver binds to (CONFIRM_BIND_HOST, default 0.0.0.0). */
   readonly confirmBindHost: string;
-  /** Express "trust proxy" setting, which decides req.ip (TRUST_PROXY, default false). */
+  /** The trust-proxy setting, which decides request.ip (TRUST_PROXY, default false; see compileTrustProxy). */
   readonly trustProxy: boolean | number | string;
   /** Host name clients connect to for confirmation (PUBLIC_HOST). */
   readonly publicHost: string;
@@ -52,6 +52,8 @@ export class AppConfig {
   readonly confirmIdleTimeoutMs: number;
   readonly confirmMaxConnections: number;
   readonly dbPoolSize: number;
+  /** Worker threads sealing plug-in data; 0 seals on the event loop's thread (SEAL_THREADS). */
+  readonly sealThreads: number;
   /** pino level of the JSON logs (LOG_LEVEL, default info). */
   readonly logLevel: LogLevel;
   /** Bearer token accepted by GET /metrics besides the admin token; undefined: admin token only (METRICS_TOKEN). */
@@ -96,6 +98,7 @@ export class AppConfig {
     this.confirmIdleTimeoutMs = env.CONFIRM_IDLE_TIMEOUT_MS;
     this.confirmMaxConnections = env.CONFIRM_MAX_CONNECTIONS;
     this.dbPoolSize = env.DB_POOL_SIZE;
+    this.sealThreads = env.SEAL_THREADS;
     this.logLevel = env.LOG_LEVEL;
     this.metricsToken = env.METRICS_TOKEN;
 

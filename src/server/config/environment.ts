@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, ValidateBy, validateSync } from 'class-validator';
 import { parseDurationMs } from './duration.js';
@@ -35,6 +35,7 @@ export const ENVIRONMENT_VARIABLES = [
   'CONFIRM_IDLE_TIMEOUT_MS',
   'CONFIRM_MAX_CONNECTIONS',
   'DB_POOL_SIZE',
+  'SEAL_THREADS',
   'LOG_LEVEL',
   'METRICS_TOKEN',
 ] as const;
@@ -92,7 +93,7 @@ export class EnvironmentVariables {
   @IsString() @Matches(/^[A-Za-z0-9.\-:]+$/, { message: 'CONFIRM_BIND_HOST must be an IP address or a host name' })
   CONFIRM_BIND_HOST: string = '0.0.0.0';
 
-  /** Express "trust proxy": false (default), true, a hop count, or a comma list of addresses/subnets/loopback,linklocal,uniquelocal. */
+  /** Which proxies may set X-Forwarded-For (Fastify trustProxy, Express semantics): false (default), true, a hop count, or a comma list of addresses/subnets/loopback,linklocal,uniquelocal. */
   @IsString() @Matches(/^(true|false|\d{1,2}|[A-Za-z0-9.:/]+(\s*,\s*[A-Za-z0-9.:/]+)*)$/, {
     message: 'TRUST_PROXY must be true, false, a hop count or a comma-separated list of addresses/subnets',
   })
@@ -166,6 +167,10 @@ export class EnvironmentVariables {
 
   @IntegerIn(1, 1000)
   DB_POOL_SIZE: number = 10;
+
+  /** Worker threads that seal plug-in data (0: on the event loop's own thread); one per core but one, 1 to 4. */
+  @IntegerIn(0, 64)
+  SEAL_THREADS: number = Math.min(4, Math.max(1, availableParallelism() - 1));
 
   @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
   LOG_LEVEL: LogLevel = 'info';

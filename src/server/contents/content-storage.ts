@@ -1,12 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, ReadStream, WriteStream } from 'node:fs';
-import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { AppConfig } from '../config/app-config.js';
 
 /** Reads go in 1 MiB chunks: 64 KiB (the default) halves streaming throughput. */
 export const READ_HIGH_WATER_MARK = 1024 * 1024;
+
+/** Stored files up to this size are kept whole in memory once read: a small bundle then reads no file. */
+export const SMALL_FILE_MAX = 64 * 1024;
+/** Memory for those copies at most (least recently used go first). */
+const SMALL_FILE_CACHE_BYTES = 32 * 1024 * 1024;
 
 const STORAGE_KEY = /^[0-9a-f]{2}\/[0-9a-f]{64}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -40,6 +46,15 @@ export class ContentStorage implements OnModuleInit {
   private readonly logger = new Logger(ContentStorage.name);
   readonly root: string;
   readonly tmpDir: string;
+  /**
+   * Whole small stored files. A stored file never changes (its key is the SHA-256 of its bytes), so a
+   * copy is never stale; concurrent first reads of one file share one read.
+   */
+  private readonly smallFiles = new LRUCache<string, Buffer>({
+    maxSize: SMALL_FILE_CACHE_BYTES,
+    sizeCalculation: (bytes) => Math.max(1, bytes.length),
+    fetchMethod: (storageKey) => readFile(this.pathOf(storageKey)),
+  });
 
   constructor(config: AppConfig) {
     this.root = config.contentsDir;
@@ -70,6 +85,22 @@ export class ContentStorage implements OnModuleInit {
   /** A read stream of a stored content (1 MiB chunks); `start`/`end` are inclusive byte offsets. */
   openRead(storageKey: string, range?: { start?: number; end?: number }): ReadStream {
     return createReadStream(this.pathOf(storageKey), { highWaterMark: READ_HIGH_WATER_MARK, ...range });
+  }
+
+  /** A whole stored file of at most SMALL_FILE_MAX bytes, from memory after the first read. */
+  async readSmall(storageKey: string, size: number): Promise<Buffer> {
+    if (size > SMALL_FILE_MAX) throw new Error(`${size} bytes is not a small file (at most ${SMALL_FILE_MAX})`);
+    const bytes = (await this.smallFiles.fetch(storageKey))!;
+    if (bytes.length !== size) {
+      this.smallFiles.delete(storageKey);
+      throw new Error(`the stored file ${storageKey} has ${bytes.length} bytes, not ${size}`);
+    }
+    return bytes;
+  }
+
+  /** Whether a small stored file is held in memory: it can be sent whatever has become of the disk. */
+  holds(storageKey: string): boolean {
+    return this.smallFiles.has(storageKey);
   }
 
   async exists(storageKey: string): Promise<boolean> {
@@ -112,6 +143,7 @@ export class ContentStorage implements OnModuleInit {
 
   /** Removes a stored content; a missing file is fine. */
   async remove(storageKey: string): Promise<void> {
+    this.smallFiles.delete(storageKey);
     await unlink(this.pathOf(storageKey)).catch(ignoreMissing);
   }
 

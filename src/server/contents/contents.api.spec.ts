@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ForbiddenException, NotFoundException, UnauthorizedException } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import { Initial1795390000000 } from '../../../migrations/1795390000000-Initial.js';
@@ -12,7 +12,8 @@ import { DeliveryPluginData1795400000000 } from '../../../migrations/17954000000
 import { ExpiryReissueWebhooks1795500000000 } from '../../../migrations/1795500000000-ExpiryReissueWebhooks.js';
 import { DropRedundantDeliveryIndexes1795600000000 } from '../../../migrations/1795600000000-DropRedundantDeliveryIndexes.js';
 import { AppModule } from '../app.module.js';
-import { configureApp } from '../app.setup.js';
+import { configureApp, DcxHttp } from '../app.setup.js';
+import { createRootLogger } from '../observability/logging.js';
 import { loadAppConfig } from '../config/app-config.js';
 import { buildDataSourceOptions } from '../database/database-options.js';
 import { EmbeddedPostgres } from '../database/embedded-postgres.js';
@@ -24,7 +25,7 @@ const ADMIN = 'an-admin-token-for-the-api-spec';
 /** The real AppModule on the embedded database, over HTTP. */
 describe('contents API (embedded PostgreSQL)', () => {
   let dir: string;
-  let app: NestExpressApplication;
+  let app: NestFastifyApplication;
   let base: string;
   const saved = { ...process.env };
 
@@ -40,7 +41,7 @@ describe('contents API (embedded PostgreSQL)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dcx-api-'));
-    Object.assign(process.env, { DATA_DIR: dir, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'error', PUBLIC_URL: 'https://dcx.example', MAX_UPLOAD_BYTES: String(4 * 1024 * 1024) });
+    Object.assign(process.env, { DATA_DIR: dir, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'error', PUBLIC_URL: 'https://dcx.example', MAX_UPLOAD_BYTES: String(4 * 1024 * 1024), SEAL_THREADS: '0' });
     delete process.env.DATABASE_URL;
     // Run from source, the app's migrations glob (dist/migrations/*.js) has nothing to load: migrate first.
     const config = loadAppConfig(process.env);
@@ -52,8 +53,9 @@ describe('contents API (embedded PostgreSQL)', () => {
     await embedded.stop();
 
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-    app = moduleRef.createNestApplication<NestExpressApplication>({ logger: ['error', 'warn'] });
-    configureApp(app);
+    const http = new DcxHttp(createRootLogger());
+    app = moduleRef.createNestApplication<NestFastifyApplication>(http.adapter, { logger: ['error', 'warn'] });
+    await configureApp(app, http);
     await app.listen(0, '127.0.0.1');
     base = await app.getUrl();
   }, 60_000);

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { MulterModule } from '@nestjs/platform-express';
+import { MultipartModule } from '@nestjs/platform-fastify/multipart';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from '../auth/auth.module.js';
 import { AppConfig } from '../config/app-config.js';
@@ -15,7 +15,7 @@ import { ContentUploadEngine } from './upload-storage-engine.js';
     TypeOrmModule.forFeature([Content]),
     AuthModule,
     ContentStorageModule,
-    MulterModule.registerAsync({
+    MultipartModule.registerAsync({
       imports: [ContentStorageModule],
       inject: [ContentUploadEngine, AppConfig],
       useFactory: (engine: ContentUploadEngine, config: AppConfig) => ({

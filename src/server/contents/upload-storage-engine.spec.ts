@@ -1,3 +1,4 @@
+import type { UploadedMultipartFile } from '@nestjs/platform-fastify/multipart';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -92,14 +93,14 @@ describe('ContentUploadEngine and ContentStorage on a real directory', () => {
     expect(await readdir(storage.tmpDir)).toEqual([]);
   });
 
-  test('multer removal callback removes the temp file and tolerates a committed one', async () => {
+  test('storage-engine removal callback removes the temp file and tolerates a committed one', async () => {
     const upload = await engine.store({ stream: createReadStream(source) });
     await new Promise<void>((done, fail) =>
-      engine._removeFile({} as never, { path: upload.path } as Express.Multer.File, (error) => (error ? fail(error) : done())),
+      engine._removeFile({} as never, { path: upload.path } as UploadedMultipartFile, (error) => (error ? fail(error) : done())),
     );
     expect(await readdir(storage.tmpDir)).toEqual([]);
     await new Promise<void>((done, fail) =>
-      engine._removeFile({} as never, { path: upload.path } as Express.Multer.File, (error) => (error ? fail(error) : done())),
+      engine._removeFile({} as never, { path: upload.path } as UploadedMultipartFile, (error) => (error ? fail(error) : done())),
     );
   });
 

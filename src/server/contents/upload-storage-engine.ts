@@ -2,12 +2,11 @@ import { createHash } from 'node:crypto';
 import { Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
-import { Injectable } from '@nestjs/common';
-import type { Request } from 'express';
-import type { StorageEngine } from 'multer';
+import { Injectable, PayloadTooLargeException } from '@nestjs/common';
+import type { IncomingMultipartFile, MultipartStorageEngine, UploadedMultipartFile } from '@nestjs/platform-fastify/multipart';
 import { ContentStorage } from './content-storage.js';
 
-/** What the engine adds to multer's file: the temp path plus size and digests computed on the way. */
+/** What the engine adds to the uploaded file: the temp path plus size and digests computed on the way. */
 export interface HashedUpload {
   path: string;
   size: number;
@@ -16,7 +15,7 @@ export interface HashedUpload {
 }
 
 /** The file a route handler receives through `@UploadedFile()` when this engine is in use. */
-export type StoredUpload = Express.Multer.File & HashedUpload;
+export type StoredUpload = UploadedMultipartFile & HashedUpload;
 
 /** Passes chunks through while computing SHA-256, CRC-32 and the byte count. */
 export class DigestingStream extends Transform {
@@ -38,22 +37,22 @@ export class DigestingStream extends Transform {
 }
 
 /**
- * A multer StorageEngine that streams the upload to a temp file under DATA_DIR/tmp while hashing
+ * A multer-style storage engine (which @nestjs/platform-fastify's upload interceptors take) that streams the upload to a temp file under DATA_DIR/tmp while hashing
  * it; nothing is buffered whole. The route handler moves the temp file into content storage.
- * A file cut short by the size limit (busboy truncates it) is removed; multer answers 413.
+ * A file cut short by the size limit (busboy truncates it) is removed and answered 413.
  */
 @Injectable()
-export class ContentUploadEngine implements StorageEngine {
+export class ContentUploadEngine implements MultipartStorageEngine {
   constructor(private readonly storage: ContentStorage) {}
 
-  _handleFile(_req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<Express.Multer.File>) => void): void {
+  _handleFile(_req: unknown, file: IncomingMultipartFile, callback: (error?: unknown, info?: Partial<UploadedMultipartFile>) => void): void {
     this.store(file).then(
-      (info) => callback(null, info as Partial<Express.Multer.File>),
+      (info) => callback(null, info),
       (error: unknown) => callback(error),
     );
   }
 
-  _removeFile(_req: Request, file: Express.Multer.File, callback: (error: Error | null) => void): void {
+  _removeFile(_req: unknown, file: UploadedMultipartFile, callback: (error: Error | null) => void): void {
     if (!file.path) return callback(null);
     this.storage.removeTemp(file.path).then(
       () => callback(null),
@@ -62,7 +61,7 @@ export class ContentUploadEngine implements StorageEngine {
   }
 
   /** Streams `file.stream` to a temp file; exposed for tests. */
-  async store(file: Pick<Express.Multer.File, 'stream'>): Promise<HashedUpload> {
+  async store(file: Pick<IncomingMultipartFile, 'stream'>): Promise<HashedUpload> {
     const source = file.stream as NodeJS.ReadableStream & { truncated?: boolean };
     let truncated = false;
     source.on('limit', () => (truncated = true));
@@ -70,7 +69,7 @@ export class ContentUploadEngine implements StorageEngine {
     const digest = new DigestingStream();
     try {
       await pipeline(source, digest, temp.stream);
-      if (truncated || source.truncated === true) throw new Error('upload exceeds the size limit');
+      if (truncated || source.truncated === true) throw new PayloadTooLargeException('the upload exceeds the size limit (MAX_UPLOAD_BYTES)');
     } catch (error) {
       await this.storage.removeTemp(temp.path);
       throw error;

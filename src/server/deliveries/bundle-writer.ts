@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import { PLUGIN_ENTRY_NAME } from '../../protocol/constants.js';
 import { bufferEntry, layoutZip, sliceLayout, ZipLayout } from '../../protocol/zip-layout.js';
 import { TickBatch } from '../common/tick-batch.js';
-import { ContentStorage, READ_HIGH_WATER_MARK } from '../contents/content-storage.js';
+import { ContentStorage, READ_HIGH_WATER_MARK, SMALL_FILE_MAX } from '../contents/content-storage.js';
 import { Content } from '../contents/content.entity.js';
 
 /** Where bundle bytes come from: the plug-in data in memory, or the stored content file. */
@@ -23,18 +23,23 @@ export class ConnectionClosedError extends Error {
   }
 }
 
-/** Writes a chunk; resolves once the destination is done with it (so its buffer may be reused). */
-function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
+/**
+ * Writes a chunk; resolves once the destination is done with it (so its buffer may be reused). With
+ * `last`, ends the destination with it and resolves once it has finished (every byte handed over).
+ */
+function writeChunk(out: Writable, chunk: Buffer, last = false): Promise<void> {
   return new Promise((resolve, reject) => {
     // A destroyed response drops writes without calling back: its close is the answer.
     if (out.destroyed || out.closed) return reject(new ConnectionClosedError());
     const closed = () => reject(new ConnectionClosedError());
     out.once('close', closed);
-    out.write(chunk, (error) => {
+    const done = (error?: Error | null) => {
       out.off('close', closed);
       if (error) reject(error);
       else resolve();
-    });
+    };
+    if (last) out.end(chunk, done);
+    else out.write(chunk, done);
   });
 }
 
@@ -49,8 +54,9 @@ export class BundleWriter {
   private streaming = 0;
 
   /**
-   * Small pieces of stored files (the content of a 10 KiB bundle), read once per turn of the event loop
-   * for all the requests that asked for the same piece during it; each copies it into its own buffer.
+   * Small pieces of large stored files (the tail of a resumed download), read once per turn of the event
+   * loop for all the requests that asked for the same piece during it; each copies it into its own buffer.
+   * Small files (a 10 KiB bundle's content) come whole from ContentStorage.readSmall instead.
    * Keys are JSON [storageKey, start, length, content id, content size].
    */
   private readonly smallPieces = new TickBatch<string, Buffer>((keys) =>
@@ -88,16 +94,17 @@ export class BundleWriter {
   }
 
   /**
-   * Writes the bytes [start, end] (inclusive) of a bundle to `out` (not ending it). The stored content
+   * Writes the bytes [start, end] (inclusive) of a bundle to `out` and ends it; resolves once `out` has
+   * finished, so the last byte has left. The stored content
    * is read into two buffers used in turn (one read while the other is being sent), 1 MiB each unless
    * many downloads run at once, so memory stays flat whatever the bundle's size and bounded whatever
    * their number. `sent` is told every byte count handed over.
    */
   async write(layout: BundleLayout, start: number, end: number, out: Writable, sent: (bytes: number) => void): Promise<void> {
     if (end - start + 1 <= READ_HIGH_WATER_MARK) {
-      // A small range (10 KiB bundles, the tail of a resumed download): one buffer, one write.
+      // A small range (10 KiB bundles, the tail of a resumed download): one buffer, written as it ends.
       const whole = await this.read(layout, start, end);
-      await writeChunk(out, whole);
+      await writeChunk(out, whole, true);
       return sent(whole.length);
     }
     for (const piece of sliceLayout(layout, start, end)) {
@@ -130,6 +137,7 @@ export class BundleWriter {
         await file.close();
       }
     }
+    await writeChunk(out, Buffer.alloc(0), true);
   }
 
   /** The bytes [start, end] of a bundle in one buffer (for small ranges). */
@@ -139,7 +147,10 @@ export class BundleWriter {
     for (const piece of sliceLayout(layout, start, end)) {
       if (piece.kind === 'bytes') at += piece.bytes.copy(whole, at);
       else if (Buffer.isBuffer(piece.source)) at += piece.source.copy(whole, at, piece.start, piece.start + piece.length);
-      else {
+      else if (piece.source.size <= SMALL_FILE_MAX) {
+        const file = await this.storage.readSmall(piece.source.storageKey, piece.source.size);
+        at += file.copy(whole, at, piece.start, piece.start + piece.length);
+      } else {
         const bytes = await this.smallPieces.get(JSON.stringify([piece.source.storageKey, piece.start, piece.length, piece.source.id, piece.source.size]));
         at += bytes.copy(whole, at);
       }

@@ -1,6 +1,8 @@
 import { BadRequestException, GoneException, Injectable, InternalServerErrorException, Logger } from '@nestjs/common';
-import type { Request, Response } from 'express';
-import { finished } from 'node:stream/promises';
+import { create as contentDisposition } from 'content-disposition';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import parseRange from 'range-parser';
 import { BUNDLE_EXTENSION, BUNDLE_MEDIA_TYPE, PUBLIC_KEY_SIZE } from '../../protocol/constants.js';
 import { ContentStorage } from '../contents/content-storage.js';
 import { Content } from '../contents/content.entity.js';
@@ -38,31 +40,34 @@ export class BundlesService {
   ) {}
 
   /** GET /api/contents/:id/bundle: issues a delivery and sends its whole bundle. */
-  async sendNew(request: BundleRequest, res: Response): Promise<void> {
+  async sendNew(request: BundleRequest, reply: FastifyReply): Promise<void> {
     const clientKey = parseClientKey(request.clientKeyHeader);
     const content = await this.deliverable(request.contentId, request.accessToken);
     const { delivery, pluginData } = await this.deliveries.issue(content, { address: request.requesterAddress, clientKey });
-    await this.send(delivery.id, pluginData, content, null, res);
+    await this.send(delivery.id, pluginData, content, null, reply);
   }
 
   /** GET /api/deliveries/:id/bundle: the same delivery's bundle again, whole or a byte range; issues nothing. */
-  async sendExisting(deliveryId: string, accessToken: string | undefined, req: Request, res: Response): Promise<void> {
+  async sendExisting(deliveryId: string, accessToken: string | undefined, req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { delivery, content } = await this.existing(deliveryId, accessToken);
-    await this.send(delivery.id, delivery.pluginData, content, req, res);
+    await this.send(delivery.id, delivery.pluginData, content, req.headers, reply);
   }
 
   /**
    * HEAD /api/contents/:id/bundle: who may fetch, and what, checked as for GET, without issuing a delivery
    * (its length depends on the plug-in data a GET issues, so there is no Content-Length).
    */
-  async headNew(contentId: string, accessToken: string | undefined, res: Response): Promise<void> {
-    bundleHeaders(res, await this.deliverable(contentId, accessToken), null);
+  async headNew(contentId: string, accessToken: string | undefined, reply: FastifyReply): Promise<void> {
+    const content = await this.deliverable(contentId, accessToken);
+    const res = bundleResponse(reply);
+    bundleHeaders(res, content, null);
     res.end();
   }
 
   /** HEAD /api/deliveries/:id/bundle: the whole bundle's headers (a Range is ignored); streams nothing, marks nothing. */
-  async headExisting(deliveryId: string, accessToken: string | undefined, res: Response): Promise<void> {
+  async headExisting(deliveryId: string, accessToken: string | undefined, reply: FastifyReply): Promise<void> {
     const { delivery, content } = await this.existing(deliveryId, accessToken);
+    const res = bundleResponse(reply);
     bundleHeaders(res, content, delivery.id);
     res.setHeader('Content-Length', String(this.writer.layout(delivery.pluginData, content).size));
     res.end();
@@ -78,32 +83,37 @@ export class BundlesService {
 
   private async deliverable(contentId: string, accessToken: string | undefined): Promise<Content> {
     const content = await this.contents.findDeliverable(contentId, accessToken);
-    // Checked before issuing, so a lost file is an error, not a delivery that can never be sent.
-    if (!(await this.storedFiles.get(content.storageKey))) {
+    // Checked before issuing, so a lost file is an error, not a delivery that can never be sent
+    // (a small file held in memory can be sent whatever became of the disk).
+    if (!this.storage.holds(content.storageKey) && !(await this.storedFiles.get(content.storageKey))) {
       throw new InternalServerErrorException(`the stored file of content ${content.id} is missing`);
     }
     return content;
   }
 
-  private async send(deliveryId: string, pluginData: Buffer, content: Content, rangeRequest: Request | null, res: Response): Promise<void> {
+  /** @param rangeHeaders the request's headers when a Range may apply (a delivery's own URL), else null */
+  private async send(deliveryId: string, pluginData: Buffer, content: Content, rangeHeaders: IncomingHttpHeaders | null, reply: FastifyReply): Promise<void> {
     const layout = this.writer.layout(pluginData, content);
+    const res = bundleResponse(reply);
     bundleHeaders(res, content, deliveryId);
 
-    const range = rangeRequest ? requestedRange(rangeRequest, layout.size, etagOf(deliveryId)) : null;
+    const range = rangeHeaders ? requestedRange(rangeHeaders, layout.size, etagOf(deliveryId)) : null;
     if (range === 'unsatisfiable') {
-      res.status(416).setHeader('Content-Range', `bytes */${layout.size}`);
+      res.statusCode = 416;
+      res.setHeader('Content-Range', `bytes */${layout.size}`);
       res.end();
       return;
     }
     const { start, end } = range ?? { start: 0, end: layout.size - 1 };
-    if (range) res.status(206).setHeader('Content-Range', `bytes ${start}-${end}/${layout.size}`);
+    if (range) {
+      res.statusCode = 206;
+      res.setHeader('Content-Range', `bytes ${start}-${end}/${layout.size}`);
+    }
     res.setHeader('Content-Length', String(end - start + 1));
 
     let bytes = 0;
     try {
       await this.writer.write(layout, start, end, res, (n) => (bytes += n));
-      res.end();
-      await finished(res);
       // "sent" means the last byte of the bundle left, whether in one response or the last of several.
       if (end === layout.size - 1) await this.deliveries.markSent(deliveryId, bytes);
     } catch (error) {
@@ -116,10 +126,21 @@ export class BundlesService {
   }
 }
 
+/**
+ * Bundles are written to the Node response itself: the writer streams stored files with its own
+ * buffers and back-pressure, which Fastify's send() has no way to take. Fastify still writes the
+ * request's access line (AccessLogController) when it finishes. Called once nothing can fail with an
+ * HTTP error: after it, Nest can no longer answer one.
+ */
+function bundleResponse(reply: FastifyReply): ServerResponse {
+  reply.hijack();
+  return reply.raw;
+}
+
 /** The headers of every bundle response; with a delivery, those that name it and make it resumable. */
-function bundleHeaders(res: Response, content: Content, deliveryId: string | null): void {
-  res.attachment(`${content.name}${BUNDLE_EXTENSION}`);
-  res.type(BUNDLE_MEDIA_TYPE);
+function bundleHeaders(res: ServerResponse, content: Content, deliveryId: string | null): void {
+  res.setHeader('Content-Disposition', contentDisposition(`${content.name}${BUNDLE_EXTENSION}`));
+  res.setHeader('Content-Type', BUNDLE_MEDIA_TYPE);
   res.setHeader('Cache-Control', 'private, no-store');
   if (deliveryId === null) return;
   res.setHeader('DCX-Delivery-Id', deliveryId);
@@ -134,13 +155,13 @@ function etagOf(deliveryId: string): string {
 }
 
 /** A single satisfiable byte range, or null for the whole body (no, malformed, multiple or stale If-Range ranges). */
-function requestedRange(req: Request, size: number, etag: string): ByteRange | 'unsatisfiable' | null {
-  if (!req.headers.range) return null;
-  const ifRange = req.headers['if-range'];
+function requestedRange(headers: IncomingHttpHeaders, size: number, etag: string): ByteRange | 'unsatisfiable' | null {
+  if (!headers.range) return null;
+  const ifRange = headers['if-range'];
   if (ifRange !== undefined && ifRange !== etag) return null;
-  const ranges = req.range(size, { combine: true });
+  const ranges = parseRange(size, headers.range, { combine: true });
   if (ranges === -1) return 'unsatisfiable';
-  if (ranges === -2 || ranges === undefined || ranges.type !== 'bytes' || ranges.length !== 1) return null;
+  if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return null;
   return { start: ranges[0].start, end: ranges[0].end };
 }
 

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { loadAppConfig } from '../config/app-config.js';
-import { accessLogSerializers, loggerParams, REDACT_PATHS, REDACTED, redactUrl } from './logging.js';
+import Fastify from 'fastify';
+import { AccessLogController, createRootLogger, PinoNestLogger, REDACT_PATHS, REDACTED, redactUrl, rootLoggerOptions } from './logging.js';
 
 describe('log redaction', () => {
   test('credential query values are replaced, other parameters kept', () => {
@@ -39,23 +39,54 @@ describe('log redaction', () => {
     expect(parsed.req.headers.authorization).toBe(REDACTED);
   });
 
-  test('the logger options follow LOG_LEVEL and redact', () => {
-    const params = loggerParams(loadAppConfig({ LOG_LEVEL: 'warn' }, '/'));
-    const options = params.pinoHttp as { level: string; redact: { paths: string[] } };
-    expect(options.level).toBe('warn');
+  test('the root logger redacts the same paths', () => {
+    const options = rootLoggerOptions() as { redact: { paths: string[]; censor: string } };
     expect(options.redact.paths).toEqual(expect.arrayContaining(['req.headers.authorization', 'req.query.access']));
+    expect(options.redact.censor).toBe(REDACTED);
   });
 
-  test('the completed-request line keeps access-log fields, never headers, and blanks credential query values', () => {
-    const req = accessLogSerializers.req({
-      id: 'r1',
-      method: 'GET',
-      url: '/api/contents/1/bundle?access=s3cret',
-      headers: { authorization: 'Bearer admin-secret', cookie: 'sid=x', 'user-agent': 'curl/8' },
-      remoteAddress: '127.0.0.1',
+  test('the completed-request line keeps access-log fields and the request id, never headers, and blanks credential query values', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({ write: (chunk, _encoding, done) => (lines.push(JSON.parse(String(chunk))), done()) });
+    const app = Fastify({ loggerInstance: createRootLogger(sink), logController: new AccessLogController(), genReqId: () => 'r1' });
+    app.get('/api/contents/:id/bundle', (_request, reply) => reply.header('content-length', '5').send('bytes'));
+    app.get('/missing', (_request, reply) => reply.code(404).send({ message: 'no' }));
+    try {
+      const base = await app.listen({ port: 0, host: '127.0.0.1' });
+      await (await fetch(`${base}/api/contents/1/bundle?access=s3cret`, { headers: { authorization: 'Bearer admin-secret', cookie: 'sid=x', 'user-agent': 'curl/8' } })).text();
+      await (await fetch(`${base}/missing`)).text();
+      await new Promise((resolve) => setImmediate(resolve)); // the onResponse hook runs after the client has the body
+    } finally {
+      await app.close();
+    }
+    expect(lines.some((line) => line.msg === 'incoming request')).toBe(false); // one line per request
+    const [ok, missing] = lines.filter((line) => line.msg === 'request completed');
+    expect(ok).toMatchObject({
+      level: 30,
+      reqId: 'r1',
+      req: { id: 'r1', method: 'GET', url: `/api/contents/1/bundle?access=${REDACTED}`, remoteAddress: '127.0.0.1', userAgent: 'curl/8' },
+      res: { statusCode: 200, contentLength: '5' },
     });
-    expect(req).toEqual({ id: 'r1', method: 'GET', url: `/api/contents/1/bundle?access=${REDACTED}`, remoteAddress: '127.0.0.1', userAgent: 'curl/8' });
-    const res = accessLogSerializers.res({ statusCode: 200, headers: { 'set-cookie': 'sid=secret', 'content-length': '10884' } });
-    expect(res).toEqual({ statusCode: 200, contentLength: '10884' });
+    expect(JSON.stringify(ok)).not.toMatch(/admin-secret|sid=x|s3cret/);
+    expect(missing).toMatchObject({ level: 40, res: { statusCode: 404 } });
+  });
+
+  test("Nest's logger lines are pino lines with their context; errors keep their stack", () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({ write: (chunk, _encoding, done) => (lines.push(JSON.parse(String(chunk))), done()) });
+    const root = createRootLogger(sink);
+    const logger = new PinoNestLogger(root);
+    logger.log('started', 'DCX');
+    logger.warn({ deliveryId: 'd1', token: 'secret' }, 'Bundles');
+    logger.error('failed', 'Error: failed\n    at x (y.js:1:1)', 'Webhooks');
+    logger.debug('not shown at info', 'DCX');
+    root.level = 'debug';
+    logger.debug('shown at debug', 'DCX');
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 30, context: 'DCX', msg: 'started' }),
+      expect.objectContaining({ level: 40, context: 'Bundles', deliveryId: 'd1', token: REDACTED }),
+      expect.objectContaining({ level: 50, context: 'Webhooks', msg: 'failed', stack: 'Error: failed\n    at x (y.js:1:1)' }),
+      expect.objectContaining({ level: 20, context: 'DCX', msg: 'shown at debug' }),
+    ]);
   });
 });

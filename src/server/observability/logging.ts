@@ -1,7 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Params } from 'nestjs-pino';
-import type { AppConfig } from '../config/app-config.js';
-import { REQUEST_ID_HEADER, requestIdFor } from './request-id.js';
+import type { LoggerService } from '@nestjs/common';
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import pino, { type Logger, type LoggerOptions } from 'pino';
+import type { DestinationStream } from 'pino';
 
 export const REDACTED = '[redacted]';
 
@@ -34,53 +34,199 @@ export function redactUrl(url: string): string {
   return url.replace(SECRET_QUERY_VALUE, `$1${REDACTED}`);
 }
 
-/** What pino-std-serializers makes of a request and a response, as far as the access line uses it. */
-interface SerializedRequest {
+/** What an access line says of a request: no headers (so no credentials), the URL with credential values blanked. */
+export interface AccessRequest {
   id?: unknown;
   method?: string;
   url?: string;
-  headers?: Record<string, string | string[] | undefined>;
   remoteAddress?: string;
+  userAgent?: string;
 }
-interface SerializedResponse {
+
+/** What an access line says of a response. */
+export interface AccessResponse {
   statusCode?: number;
-  headers?: Record<string, unknown>;
+  contentLength?: string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = Record<string, any>;
+
+/**
+ * pino's `req` serializer: the access-line fields of whatever is logged as `req` (a Fastify request, a Node
+ * request, or the object an access line builds), never its headers, socket or anything else it holds.
+ */
+export function serializeRequest(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const req = value as Loose;
+  if (!('raw' in req) && !('socket' in req) && !('headers' in req)) return value; // built by accessRequest: already safe
+  return accessRequest(req);
+}
+
+/** pino's `res` serializer: status and length of a Fastify reply, a Node response or an access line's `res`. */
+export function serializeResponse(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const res = value as Loose;
+  if (!('raw' in res) && !('socket' in res) && !('req' in res)) return value; // built by accessResponse: already safe
+  return accessResponse(res);
+}
+
+function accessRequest(request: Loose): AccessRequest {
+  const raw: Loose = request.raw ?? request;
+  const url: unknown = request.url ?? raw.url;
+  return {
+    id: request.id,
+    method: request.method ?? raw.method,
+    url: typeof url === 'string' ? redactUrl(url) : undefined,
+    remoteAddress: remoteAddressOf(request),
+    userAgent: (request.headers ?? raw.headers)?.['user-agent'],
+  };
+}
+
+function accessResponse(reply: Loose): AccessResponse {
+  const raw: Loose = reply.raw ?? reply;
+  // Bundle responses set their headers on the Node response (see BundlesService), the others on the reply.
+  const length: unknown = (typeof reply.getHeader === 'function' ? reply.getHeader('content-length') : undefined) ?? (typeof raw.getHeader === 'function' ? raw.getHeader('content-length') : undefined);
+  return { statusCode: reply.statusCode ?? raw.statusCode, contentLength: length === undefined ? undefined : String(length) };
 }
 
 /**
- * The completed-request line holds what an access log holds (method, URL with credential values blanked,
- * peer, user agent, status, length), not every header: header credentials never reach the line, and no
- * request pays for serialising and redacting whole header objects (measured on the 10 KiB bundle path).
+ * The requester's address as TRUST_PROXY decides it. proxy-addr reads the socket's address, which Node knows
+ * only while the socket is open unless it was read before: DcxHttp reads it when the request arrives.
  */
-export const accessLogSerializers = {
-  req: ({ id, method, url, headers, remoteAddress }: SerializedRequest) => ({
-    id,
-    method,
-    url: typeof url === 'string' ? redactUrl(url) : url,
-    remoteAddress,
-    userAgent: headers?.['user-agent'],
-  }),
-  res: ({ statusCode, headers }: SerializedResponse) => ({ statusCode, contentLength: headers?.['content-length'] }),
+function remoteAddressOf(request: Loose): string | undefined {
+  try {
+    return (request.ip as string | undefined) ?? request.raw?.socket?.remoteAddress ?? request.socket?.remoteAddress;
+  } catch {
+    return undefined;
+  }
+}
+
+/** pino's options for the one root logger (Fastify's and Nest's): JSON lines, credentials redacted. */
+export function rootLoggerOptions(): LoggerOptions {
+  return {
+    level: 'info',
+    redact: { paths: [...REDACT_PATHS], censor: REDACTED },
+    // Fastify logs its request and reply objects as `req` and `res` in some of its own lines (a URL the router
+    // refuses, a failed stream): these keep only the access-line fields, never headers or the socket.
+    serializers: { req: serializeRequest, res: serializeResponse },
+  };
+}
+
+/**
+ * The process's root logger. It is made before the app (the HTTP adapter needs it); LOG_LEVEL is applied
+ * to it once the configuration is validated (see configureApp), and request loggers are its children.
+ */
+export function createRootLogger(destination?: DestinationStream): Logger {
+  // stdout written asynchronously: lines logged while a write is in flight go out together in the next
+  // one (one write per burst, not per line); pino flushes what is left when the process exits.
+  return pino(rootLoggerOptions(), destination ?? pino.destination({ dest: 1, sync: false }));
+}
+
+/** Set on a request once its access line is written: never two for one request. */
+const ACCESS_LOGGED = Symbol('dcx.accessLogged');
+
+/**
+ * Fastify's request log lines: one access line per request, written when the response is done (none
+ * when it arrives), or when the client leaves before it is (`request aborted`: a download cut off, an
+ * event stream closed, an upload abandoned; see DcxHttp, which watches for it). The line holds what an
+ * access log holds (method, URL with credential values blanked, peer, user agent, status, length), not
+ * every header: header credentials never reach it, and no request pays for serialising and redacting whole
+ * header objects (measured on the 10 KiB bundle path). It is written with the request's child logger, so it
+ * carries `reqId`.
+ */
+export class AccessLogController extends LogController {
+  override incomingRequest(): void {
+    // Only the completed line: its status and length say what the incoming line would.
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    this.accessLine(request, reply, error ?? undefined, error ? 'request errored' : 'request completed');
+  }
+
+  /** The client closed the connection before the response was complete. */
+  requestAborted(request: FastifyRequest, reply: FastifyReply): void {
+    this.accessLine(request, reply, undefined, 'request aborted');
+  }
+
+  /**
+   * Fastify's own error answers (a URL the router cannot decode, an over-long parameter): no route ran, and
+   * no completed line follows, so this is the request's access line, with the error.
+   */
+  override defaultErrorLog(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    this.accessLine(request, reply, error, error?.message ?? 'request errored');
+  }
+
+  private accessLine(request: FastifyRequest, reply: FastifyReply, error: Error | undefined, msg: string): void {
+    const marked = request as unknown as { [ACCESS_LOGGED]?: true };
+    if (marked[ACCESS_LOGGED]) return;
+    marked[ACCESS_LOGGED] = true;
+    const statusCode = reply.statusCode;
+    // A client error is a warning even when Fastify answered it with an error (a malformed URL).
+    const level = statusCode >= 500 ? 'error' : statusCode >= 400 ? 'warn' : error ? 'error' : 'info';
+    if (!(request.log as Logger).isLevelEnabled(level)) return;
+    request.log[level](
+      {
+        req: accessRequest(request as unknown as Loose),
+        res: accessResponse(reply as unknown as Loose),
+        responseTime: Math.round(reply.elapsedTime * 1000) / 1000,
+        ...(error ? { err: error } : {}),
+      },
+      msg,
+    );
+  }
+}
+
+type NestLevel = 'log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal';
+const PINO_LEVEL: Record<NestLevel, 'info' | 'error' | 'warn' | 'debug' | 'trace' | 'fatal'> = {
+  log: 'info',
+  error: 'error',
+  warn: 'warn',
+  debug: 'debug',
+  verbose: 'trace',
+  fatal: 'fatal',
 };
 
 /**
- * nestjs-pino options: JSON lines at LOG_LEVEL, one line per HTTP request with its id (the caller's
- * well-formed X-Request-Id, else a fresh UUID, echoed in the response), credentials redacted.
+ * Nest's Logger (`new Logger(Context).log(...)`, and Nest's own lines) written as JSON lines by the root
+ * pino logger, with the Nest context as `context`. An Error or a stack goes into `err`/`stack`.
  */
-export function loggerParams(config: AppConfig): Params {
-  return {
-    pinoHttp: {
-      level: config.logLevel,
-      redact: { paths: [...REDACT_PATHS], censor: REDACTED },
-      genReqId: (req: IncomingMessage, res: ServerResponse) => {
-        const id = requestIdFor(req.headers[REQUEST_ID_HEADER.toLowerCase()]);
-        res.setHeader(REQUEST_ID_HEADER, id);
-        return id;
-      },
-      // Lines logged while handling a request carry its id; the request-completed line carries req and res.
-      quietReqLogger: true,
-      serializers: accessLogSerializers,
-      customLogLevel: (_req, res, error) => (error !== undefined || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-    },
-  };
+export class PinoNestLogger implements LoggerService {
+  constructor(private readonly logger: Logger) {}
+
+  log(message: unknown, ...params: unknown[]): void {
+    this.write('log', message, params);
+  }
+  error(message: unknown, ...params: unknown[]): void {
+    this.write('error', message, params);
+  }
+  warn(message: unknown, ...params: unknown[]): void {
+    this.write('warn', message, params);
+  }
+  debug(message: unknown, ...params: unknown[]): void {
+    this.write('debug', message, params);
+  }
+  verbose(message: unknown, ...params: unknown[]): void {
+    this.write('verbose', message, params);
+  }
+  fatal(message: unknown, ...params: unknown[]): void {
+    this.write('fatal', message, params);
+  }
+
+  private write(nestLevel: NestLevel, message: unknown, params: unknown[]): void {
+    const level = PINO_LEVEL[nestLevel];
+    if (!this.logger.isLevelEnabled(level)) return;
+    // Nest passes the context last; error() may pass a stack before it.
+    const context = params.length > 0 && typeof params[params.length - 1] === 'string' ? (params.pop() as string) : undefined;
+    const fields: Record<string, unknown> = context === undefined ? {} : { context };
+    if (nestLevel === 'error' && typeof params[0] === 'string' && params[0].includes('\n    at ')) fields.stack = params.shift();
+    if (message instanceof Error) {
+      fields.err = message;
+      this.logger[level](fields, message.message);
+    } else if (typeof message === 'object' && message !== null) {
+      this.logger[level]({ ...fields, ...(message as Record<string, unknown>) });
+    } else {
+      this.logger[level](fields, String(message));
+    }
+  }
 }
