@@ -52,7 +52,7 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dcx-batches-'));
     database = await createTestDatabase();
-    Object.assign(process.env, { DATA_DIR: dir, DATABASE_URL: database.url, ADMIN_TOKEN: 'an-admin-token-for-the-batch-spec', LOG_LEVEL: 'silent', CONFIRM_PORT: '0', SEAL_THREADS: '0' }); // in process, from TypeScript: no compiled worker to start
+    Object.assign(process.env, { DATA_DIR: dir, DATABASE_URL: database.url, ADMIN_TOKEN: 'an-admin-token-for-the-batch-spec', LOG_LEVEL: 'silent', CONFIRM_PORT: '0' });
     // Run from source, the app's migrations glob (dist/migrations/*.js) has nothing to load: migrate first.
     const migrator = new DataSource({
       ...buildDataSourceOptions(loadAppConfig(process.env)),

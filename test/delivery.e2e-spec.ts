@@ -115,8 +115,8 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     expect(await deliveryOf(server, deliveryId)).toEqual(before);
   });
 
-  test('concurrent requests sealed together: each bundle opens only with its own client key; a low-order key is refused alone', async () => {
-    // Sent at once, so the sealing thread gets them in shared batches (SEAL_THREADS defaults to 1 or more).
+  test('concurrent requests: each bundle opens only with its own client key; a low-order key is refused alone', async () => {
+    // Sent at once, so that they are issued together (one statement for all their rows).
     const identities = Array.from({ length: 12 }, () => generateClientIdentity());
     const lowOrderKey = Buffer.alloc(32).toString('base64url'); // X25519 agrees on nothing with it
     const [refused, ...answers] = await Promise.all([

@@ -52,8 +52,6 @@ export class AppConfig {
   readonly confirmIdleTimeoutMs: number;
   readonly confirmMaxConnections: number;
   readonly dbPoolSize: number;
-  /** Worker threads sealing plug-in data; 0 seals on the event loop's thread (SEAL_THREADS). */
-  readonly sealThreads: number;
   /** pino level of the JSON logs (LOG_LEVEL, default info). */
   readonly logLevel: LogLevel;
   /** Bearer token accepted by GET /metrics besides the admin token; undefined: admin token only (METRICS_TOKEN). */
@@ -98,7 +96,6 @@ export class AppConfig {
     this.confirmIdleTimeoutMs = env.CONFIRM_IDLE_TIMEOUT_MS;
     this.confirmMaxConnections = env.CONFIRM_MAX_CONNECTIONS;
     this.dbPoolSize = env.DB_POOL_SIZE;
-    this.sealThreads = env.SEAL_THREADS;
     this.logLevel = env.LOG_LEVEL;
     this.metricsToken = env.METRICS_TOKEN;
 

@@ -1,4 +1,4 @@
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, ValidateBy, validateSync } from 'class-validator';
 import { parseDurationMs } from './duration.js';
@@ -35,7 +35,6 @@ export const ENVIRONMENT_VARIABLES = [
   'CONFIRM_IDLE_TIMEOUT_MS',
   'CONFIRM_MAX_CONNECTIONS',
   'DB_POOL_SIZE',
-  'SEAL_THREADS',
   'LOG_LEVEL',
   'METRICS_TOKEN',
 ] as const;
@@ -167,10 +166,6 @@ export class EnvironmentVariables {
 
   @IntegerIn(1, 1000)
   DB_POOL_SIZE: number = 10;
-
-  /** Worker threads that seal plug-in data (0: on the event loop's own thread); one per core but one, 1 to 4. */
-  @IntegerIn(0, 64)
-  SEAL_THREADS: number = Math.min(4, Math.max(1, availableParallelism() - 1));
 
   @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
   LOG_LEVEL: LogLevel = 'info';

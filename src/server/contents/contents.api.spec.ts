@@ -41,7 +41,7 @@ describe('contents API (embedded PostgreSQL)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dcx-api-'));
-    Object.assign(process.env, { DATA_DIR: dir, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'error', PUBLIC_URL: 'https://dcx.example', MAX_UPLOAD_BYTES: String(4 * 1024 * 1024), SEAL_THREADS: '0' });
+    Object.assign(process.env, { DATA_DIR: dir, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'error', PUBLIC_URL: 'https://dcx.example', MAX_UPLOAD_BYTES: String(4 * 1024 * 1024) });
     delete process.env.DATABASE_URL;
     // Run from source, the app's migrations glob (dist/migrations/*.js) has nothing to load: migrate first.
     const config = loadAppConfig(process.env);

@@ -4,7 +4,6 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { ContentsModule } from '../contents/contents.module.js';
 import { KeysModule } from '../keys/keys.module.js';
 import { BundleWriter } from './bundle-writer.js';
-import { PluginDataSealer } from './plugin-data-sealer.js';
 import { BundlesController, DeliveryBundlesController } from './bundles.controller.js';
 import { BundlesService } from './bundles.service.js';
 import { DeliveriesController } from './deliveries.controller.js';
@@ -17,7 +16,7 @@ import { ExpiryService } from './expiry.service.js';
 @Module({
   imports: [TypeOrmModule.forFeature([Delivery, DeliveryEvent]), ScheduleModule.forRoot(), ContentsModule, KeysModule],
   controllers: [BundlesController, DeliveryBundlesController, DeliveriesController],
-  providers: [DeliveriesService, DeliveryEventsBus, BundlesService, BundleWriter, ExpiryService, PluginDataSealer],
+  providers: [DeliveriesService, DeliveryEventsBus, BundlesService, BundleWriter, ExpiryService],
   exports: [DeliveriesService, DeliveryEventsBus],
 })
 export class DeliveriesModule {}

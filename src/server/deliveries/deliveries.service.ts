@@ -3,8 +3,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { SECRET_SIZE } from '../../protocol/constants.js';
+import { deriveConfirmKey } from '../../protocol/confirmation.js';
 import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
-import type { PluginData } from '../../protocol/plugin-data.js';
+import { PluginData, sealPluginData } from '../../protocol/plugin-data.js';
 import { verifyReceipt } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
@@ -13,7 +14,6 @@ import { DeliveryEvent } from './delivery-event.entity.js';
 import { DeliveryEventsBus, EventInput, eventCtes, eventCtesOfParameters, eventParameters, RecordingTransaction, recordedEvents } from './delivery-events.bus.js';
 import { Delivery, DeliveryStatus } from './delivery.entity.js';
 import { GroupCommit } from './group-commit.js';
-import { PluginDataSealer } from './plugin-data-sealer.js';
 import { DeliveryDetailView, DeliveryView, toDeliveryView } from './dto/delivery.view.js';
 import { DeliveryFilter, ListDeliveriesQuery } from './dto/list-deliveries.query.js';
 import { ContentCountsView, DeliveryReceiptView, ReissuedDeliveryView } from './dto/manager.views.js';
@@ -125,7 +125,6 @@ export class DeliveriesService {
     private readonly config: AppConfig,
     private readonly keys: ServerKeysService,
     private readonly events: DeliveryEventsBus,
-    private readonly sealer: PluginDataSealer,
   ) {}
 
   /** A transaction whose audit-trail events are published to the bus once it commits. */
@@ -135,13 +134,13 @@ export class DeliveriesService {
 
   /** Issues a fresh delivery of one content and builds its sealed plug-in data. */
   async issue(content: Content, requester: Requester): Promise<IssuedDelivery> {
-    const issued = await this.prepare(content, requester, null);
+    const issued = this.prepare(content, requester, null);
     const delivery = await this.issuing.submit({ ...issued, event: issuedEvent(issued.delivery, content, requester) });
     return { delivery, pluginData: issued.pluginData };
   }
 
   /** The row and plug-in data of a new delivery (not stored yet). */
-  private async prepare(content: Content, requester: Requester, reissuedFrom: string | null): Promise<IssuedDelivery> {
+  private prepare(content: Content, requester: Requester, reissuedFrom: string | null): IssuedDelivery {
     const keys = this.keys.current;
     const issuedAt = new Date();
     const expiresAt = new Date(issuedAt.getTime() + this.config.deliveryTtlMs);
@@ -156,9 +155,9 @@ export class DeliveriesService {
       issuedAt,
       expiresAt,
     };
-    let sealed: { pluginData: Buffer; confirmKey: Buffer };
+    let pluginData: Buffer;
     try {
-      sealed = await this.sealer.seal(data, requester.clientKey);
+      pluginData = sealPluginData(data, keys, requester.clientKey);
     } catch (error) {
       // X25519 refuses low-order points: a key that agrees on nothing.
       if (requester.clientKey) throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');
@@ -171,7 +170,7 @@ export class DeliveriesService {
       clientFingerprint,
       clientKey: requester.clientKey,
       requesterIp: requester.address,
-      confirmKey: sealed.confirmKey,
+      confirmKey: deriveConfirmKey(confirmSecret, data.deliveryId),
       keyId: keys.keyId,
       issuedAt,
       expiresAt,
@@ -183,9 +182,9 @@ export class DeliveriesService {
       bytesSent: 0,
       confirmedFrom: null,
       receipt: null,
-      pluginData: sealed.pluginData,
+      pluginData,
     };
-    return { delivery, pluginData: sealed.pluginData };
+    return { delivery, pluginData };
   }
 
   private async insertIssued({ manager, record }: RecordingTransaction, issued: IssuedDelivery, content: Content, requester: Requester): Promise<Delivery> {
@@ -212,7 +211,7 @@ export class DeliveriesService {
       const content = await tx.manager.findOne(Content, { where: { id: old.contentId } });
       if (!content || content.deletedAt) throw new ConflictException(`the content of delivery ${id} was removed; it cannot be re-issued`);
       const requester: Requester = { address: old.requesterIp, clientKey: old.clientKey };
-      const issued = await this.prepare(content, requester, old.id);
+      const issued = this.prepare(content, requester, old.id);
       const row = await this.insertIssued(tx, issued, content, requester);
       await tx.record({ deliveryId: old.id, type: 'reissued', detail: { newDeliveryId: row.id } });
       return row;
