@@ -67,7 +67,9 @@ export class DcxHttp {
   async configure(app: NestFastifyApplication): Promise<void> {
     const config = app.get(AppConfig);
     const fastify = app.getHttpAdapter().getInstance();
-    this.applyLogLevel(app);
+    // LOG_LEVEL on the root logger and on Fastify's child of it (made with the adapter).
+    this.logger.level = config.logLevel;
+    fastify.log.level = config.logLevel;
     this.trusted = compileTrustProxy(config.trustProxy);
     // JSON bodies as before: an empty one (a bodyless POST or DELETE sent with a JSON content type, as many
     // HTTP clients do) is `{}`, not a 400; anything else goes through Fastify's own parser.
@@ -93,16 +95,6 @@ export class DcxHttp {
       });
       done();
     });
-  }
-
-  /**
-   * LOG_LEVEL, on the root logger and on Fastify's child of it (made with the adapter). main.ts applies it
-   * before it flushes the lines Nest buffered while the modules started, so that those obey it too.
-   */
-  applyLogLevel(app: NestFastifyApplication): void {
-    const level = app.get(AppConfig).logLevel;
-    this.logger.level = level;
-    app.getHttpAdapter().getInstance().log.level = level;
   }
 
   nestLogger(): PinoNestLogger {

@@ -19,14 +19,14 @@ async function bootstrap(): Promise<void> {
   // From here on every log line, Nest's and ours, is a pino JSON line on stdout.
   const logger = http.nestLogger();
   app.useLogger(logger);
-  http.applyLogLevel(app); // before the flush: the start-up lines obey LOG_LEVEL too
-  app.flushLogs();
   await configureApp(app, http);
+  app.flushLogs(); // after configureApp set LOG_LEVEL: the start-up lines obey it too
 
   const config = app.get(AppConfig);
-  await app.listen(config.port, listenHost());
+  const host = listenHost();
+  await app.listen(config.port, host);
   logger.log(
-    `DCX listening on http://0.0.0.0:${config.port} (public ${config.publicUrl}), confirmation port ${config.confirmPort}, ` +
+    `DCX listening on http://${host === '::' ? '[::]' : host}:${config.port} (public ${config.publicUrl}), confirmation port ${config.confirmPort}, ` +
       `database: ${config.describeDatabase()}, admin token: ${app.get(AdminTokenService).describeSource()}`,
     'DCX',
   );

@@ -10,6 +10,34 @@ function gate(): { promise: Promise<void>; open: () => void } {
 /** Lets setImmediate callbacks and the promise reactions after them run. */
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * A group whose first batch is held open until released; its writers hand over at once when `handsOver`.
+ * `run` submits 1, then (a turn later, while batch 1 is held) `later`, and answers the batches started
+ * while it was held and all of them once every unit is written.
+ */
+function heldFirstBatch(parallel: number, handsOver: boolean) {
+  const batches: number[][] = [];
+  const first = gate();
+  const group = new GroupCommit<number, number>(async (items, handOver) => {
+    batches.push(items);
+    if (handsOver) handOver();
+    if (batches.length === 1) await first.promise;
+    return items;
+  }, parallel);
+  return {
+    async run(later: number[]): Promise<{ whileHeld: number[][]; all: number[][] }> {
+      const results = [group.submit(1)];
+      await turn();
+      results.push(...later.map((n) => group.submit(n)));
+      await turn();
+      const whileHeld = [...batches];
+      first.open();
+      await Promise.all(results);
+      return { whileHeld, all: batches };
+    },
+  };
+}
+
 describe('GroupCommit', () => {
   it('writes units submitted together as one batch, each caller getting its own result', async () => {
     const batches: number[][] = [];
@@ -22,40 +50,11 @@ describe('GroupCommit', () => {
   });
 
   it('by default writes one batch at a time, the next gathering all that arrived meanwhile', async () => {
-    const batches: number[][] = [];
-    const first = gate();
-    const group = new GroupCommit<number, number>(async (items) => {
-      batches.push(items);
-      if (batches.length === 1) await first.promise;
-      return items;
-    });
-    const results = [group.submit(1)];
-    await turn();
-    results.push(group.submit(2), group.submit(3));
-    await turn();
-    expect(batches).toEqual([[1]]);
-    first.open();
-    await Promise.all(results);
-    expect(batches).toEqual([[1], [2, 3]]);
+    await expect(heldFirstBatch(1, false).run([2, 3])).resolves.toEqual({ whileHeld: [[1]], all: [[1], [2, 3]] });
   });
 
   it('by default ignores a hand-over: still one batch at a time', async () => {
-    const batches: number[][] = [];
-    const first = gate();
-    const group = new GroupCommit<number, number>(async (items, handOver) => {
-      batches.push(items);
-      handOver();
-      if (batches.length === 1) await first.promise;
-      return items;
-    });
-    const results = [group.submit(1)];
-    await turn();
-    results.push(group.submit(2));
-    await turn();
-    expect(batches).toEqual([[1]]);
-    first.open();
-    await Promise.all(results);
-    expect(batches).toEqual([[1], [2]]);
+    await expect(heldFirstBatch(1, true).run([2])).resolves.toEqual({ whileHeld: [[1]], all: [[1], [2]] });
   });
 
   it('pipelined: the next batch starts only once the running one hands over, with everything queued until then', async () => {
@@ -97,21 +96,7 @@ describe('GroupCommit', () => {
   });
 
   it('pipelined: a batch that never hands over holds the next one back until it ends', async () => {
-    const batches: number[][] = [];
-    const first = gate();
-    const group = new GroupCommit<number, number>(async (items) => {
-      batches.push(items);
-      if (batches.length === 1) await first.promise;
-      return items;
-    }, 2);
-    const results = [group.submit(1)];
-    await turn();
-    results.push(group.submit(2));
-    await turn();
-    expect(batches).toEqual([[1]]);
-    first.open();
-    await Promise.all(results);
-    expect(batches).toEqual([[1], [2]]);
+    await expect(heldFirstBatch(2, false).run([2])).resolves.toEqual({ whileHeld: [[1]], all: [[1], [2]] });
   });
 
   it('retries a failed batch unit by unit, so only the bad unit fails', async () => {

@@ -35,7 +35,7 @@ export function redactUrl(url: string): string {
 }
 
 /** What an access line says of a request: no headers (so no credentials), the URL with credential values blanked. */
-export interface AccessRequest {
+interface AccessRequest {
   id?: unknown;
   method?: string;
   url?: string;
@@ -44,7 +44,7 @@ export interface AccessRequest {
 }
 
 /** What an access line says of a response. */
-export interface AccessResponse {
+interface AccessResponse {
   statusCode?: number;
   contentLength?: string;
 }
@@ -165,10 +165,11 @@ export class AccessLogController extends LogController {
     // A client error is a warning even when Fastify answered it with an error (a malformed URL).
     const level = statusCode >= 500 ? 'error' : statusCode >= 400 ? 'warn' : error ? 'error' : 'info';
     if (!(request.log as Logger).isLevelEnabled(level)) return;
+    // `req` and `res` go through the root logger's serializers: the access-line fields only.
     request.log[level](
       {
-        req: accessRequest(request as unknown as Loose),
-        res: accessResponse(reply as unknown as Loose),
+        req: request,
+        res: reply,
         responseTime: Math.round(reply.elapsedTime * 1000) / 1000,
         ...(error ? { err: error } : {}),
       },
