@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, KeyObject, sign } from 'node:crypto';
 import { ProtocolError } from './errors.js';
 import { ClientIdentity, generateClientIdentity, generateServerKeySet, ServerKeySet } from './keys.js';
-import { openPluginData, PluginData, readPluginEnvelope, sealPluginData } from './plugin-data.js';
+import { clientSealSecret, openPluginData, PluginData, readPluginEnvelope, sealPluginData } from './plugin-data.js';
 
 // Keys of the worked example: RFC 8032 7.1 test 1 signs, RFC 7748 6.1 Bob seals, Alice is the client.
 function pkcs8(oid: '70' | '6e', seed: string): KeyObject {
@@ -213,6 +213,13 @@ describe('sealPluginData', () => {
     ];
     const data = { ...DATA, files };
     expect(openPluginData(sealPluginData(data, SERVER, ALICE.publicKey), { identity: ALICE }).data).toEqual(data);
+  });
+
+  it('seals with the client secret it is given: clientSealSecret opens for the client, another secret does not', () => {
+    const given = sealPluginData(DATA, SERVER, ALICE.publicKey, clientSealSecret(SERVER, ALICE.publicKey));
+    expect(openPluginData(given, { identity: ALICE }).data).toEqual(DATA);
+    const wrong = sealPluginData(DATA, SERVER, ALICE.publicKey, clientSealSecret(SERVER, generateClientIdentity().publicKey));
+    expect(refusal(() => openPluginData(wrong, { identity: ALICE })).code).toBe('SEAL_INVALID');
   });
 
   it('uses a fresh salt and nonce for every record', () => {

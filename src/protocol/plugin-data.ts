@@ -121,14 +121,29 @@ function decodePayload(payload: Buffer): PluginData {
 }
 
 /**
+ * X25519 of the server's seal key and a client's public key: what plug-in data sealed to that client
+ * is keyed from (with a fresh salt per record). The same for every record sealed to that client.
+ */
+export function clientSealSecret(keys: ServerKeySet, clientPublicKey: Buffer): Buffer {
+  return x25519(keys.sealPrivateKey, publicKeyFromRaw(clientPublicKey, 'X25519'));
+}
+
+/**
  * [88] Builds the sealed, signed plug-in data record. With a client public key only that client can
  * open it (X25519 + HKDF + AES-256-GCM); without one it is sealed with the server's bundle key.
+ *
+ * @param clientSecret clientSealSecret(keys, clientPublicKey), when the caller already has it
  */
-export function sealPluginData(data: PluginData, keys: ServerKeySet, clientPublicKey: Buffer | null): Buffer {
+export function sealPluginData(
+  data: PluginData,
+  keys: ServerKeySet,
+  clientPublicKey: Buffer | null,
+  clientSecret: Buffer | null = clientPublicKey && clientSealSecret(keys, clientPublicKey),
+): Buffer {
   const mode = clientPublicKey ? SealMode.Client : SealMode.Anonymous;
   const salt = randomBytes(SALT_SIZE);
   const nonce = newNonce();
-  const ikm = clientPublicKey ? x25519(keys.sealPrivateKey, publicKeyFromRaw(clientPublicKey, 'X25519')) : keys.sealPublicKey;
+  const ikm = clientPublicKey ? clientSecret! : keys.sealPublicKey;
   const header = new BufferWriter(PLUGIN_HEADER_SIZE)
     .addUInt32(0) // total length, patched below
     .addUInt8(PROTOCOL_VERSION)

@@ -157,7 +157,7 @@ export class DeliveriesService {
     };
     let pluginData: Buffer;
     try {
-      pluginData = sealPluginData(data, keys, requester.clientKey);
+      pluginData = sealPluginData(data, keys, requester.clientKey, requester.clientKey && this.keys.clientSealSecret(keys, requester.clientKey));
     } catch (error) {
       // X25519 refuses low-order points: a key that agrees on nothing.
       if (requester.clientKey) throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');

@@ -99,6 +99,23 @@ describe('GroupCommit', () => {
     await expect(heldFirstBatch(2, false).run([2])).resolves.toEqual({ whileHeld: [[1]], all: [[1], [2]] });
   });
 
+  it("starts the next batch before the callers of the one just written go on (the database is kept busy meanwhile)", async () => {
+    const events: string[] = [];
+    const first = gate();
+    const group = new GroupCommit<number, number>(async (items) => {
+      events.push(`write ${items.join(',')}`);
+      if (items.includes(1)) await first.promise;
+      return items;
+    });
+    const results = [group.submit(1).then(() => events.push('caller 1'))];
+    await turn();
+    results.push(group.submit(2).then(() => events.push('caller 2')));
+    await turn();
+    first.open();
+    await Promise.all(results);
+    expect(events).toEqual(['write 1', 'write 2', 'caller 1', 'caller 2']);
+  });
+
   it('retries a failed batch unit by unit, so only the bad unit fails', async () => {
     const batches: number[][] = [];
     const group = new GroupCommit<number, number>(async (items) => {

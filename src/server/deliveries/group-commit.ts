@@ -52,26 +52,40 @@ export class GroupCommit<Item, Result> {
         this.gathering = false;
         this.pump();
       };
-      void this.run(batch, handOver).finally(() => {
+      const release = () => {
         this.running--;
         if (handedOver) this.pump();
         else handOver();
-      });
+      };
+      void this.run(batch, handOver, release);
     }
   }
 
-  private async run(batch: typeof this.queue, handOver: () => void): Promise<void> {
+  /**
+   * Writes one batch. Once it is written the slot is released, so the next batch is on its way to the
+   * database, and only a turn of the event loop later do this batch's callers go on: the database works
+   * on the next batch while this process answers the callers of this one.
+   */
+  private async run(batch: typeof this.queue, handOver: () => void, release: () => void): Promise<void> {
+    let results: Result[];
     try {
-      const results = await this.write(
+      results = await this.write(
         batch.map(({ item }) => item),
         handOver,
       );
-      batch.forEach(({ resolve }, i) => resolve(results[i]));
     } catch (error) {
-      if (batch.length === 1) return batch[0].reject(error);
-      for (const one of batch) {
-        await this.write([one.item], () => {}).then(([result]) => one.resolve(result), one.reject);
-      }
+      await this.writeOneByOne(batch, error);
+      return release();
+    }
+    release();
+    setImmediate(() => batch.forEach(({ resolve }, i) => resolve(results[i])));
+  }
+
+  /** After a shared batch failed: each unit alone, so one bad unit fails only its own caller. */
+  private async writeOneByOne(batch: typeof this.queue, error: unknown): Promise<void> {
+    if (batch.length === 1) return batch[0].reject(error);
+    for (const one of batch) {
+      await this.write([one.item], () => {}).then(([result]) => one.resolve(result), one.reject);
     }
   }
 }

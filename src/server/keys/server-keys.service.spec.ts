@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fingerprint, generateServerKeySet, serializeServerKeySet } from '../../protocol/keys.js';
+import { fingerprint, generateClientIdentity, generateServerKeySet, serializeServerKeySet } from '../../protocol/keys.js';
+import { clientSealSecret } from '../../protocol/plugin-data.js';
 import { loadAppConfig } from '../config/app-config.js';
 import { SERVER_KEY_FILE_NAME, ServerKeysService } from './server-keys.service.js';
 
@@ -41,6 +42,21 @@ describe('ServerKeysService', () => {
       url: 'http://dcx.example:8080',
     });
     expect(JSON.stringify(second.wellKnown())).not.toContain((await readFile(file, 'utf8')).match(/"d": "([^"]+)"/)![1]);
+  });
+
+  test("a client's seal secret is X25519 of that key set and client, kept per key set; a low-order key throws each time", async () => {
+    const service = new ServerKeysService(loadAppConfig({ DATA_DIR: dir }));
+    await service.onModuleInit();
+    const alice = generateClientIdentity().publicKey;
+    const bob = generateClientIdentity().publicKey;
+    const mine = service.clientSealSecret(service.current, alice);
+    expect(mine.equals(clientSealSecret(service.current, alice))).toBe(true);
+    expect(service.clientSealSecret(service.current, alice)).toBe(mine); // the same buffer: kept, not derived again
+    expect(service.clientSealSecret(service.current, bob).equals(clientSealSecret(service.current, bob))).toBe(true);
+    const other = generateServerKeySet(); // say, the next key set after a rotation
+    expect(service.clientSealSecret(other, alice).equals(clientSealSecret(other, alice))).toBe(true);
+    const lowOrder = Buffer.alloc(32);
+    for (let i = 0; i < 2; i++) expect(() => service.clientSealSecret(service.current, lowOrder)).toThrow(/low-order/);
   });
 
   test('SERVER_KEY_FILE is loaded as given', async () => {
