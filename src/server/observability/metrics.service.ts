@@ -111,7 +111,10 @@ export class MetricsService implements OnModuleDestroy {
       case 'failed': {
         const bytes = event.detail?.bytesSent;
         if (typeof bytes === 'number' && bytes > 0) this.bytesSent.inc(bytes);
-        if (event.type === 'sent') void this.observeLatency(event);
+        // A "sent" is the second of its pair only when a confirmation overtook it (the delivery is then
+        // still confirmed); otherwise its confirmation, if one comes, takes the sample. So the usual
+        // "sent" costs no query.
+        if (event.type === 'sent' && event.status === 'confirmed') void this.observeLatency(event);
         break;
       }
       case 'refused':
