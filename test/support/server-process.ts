@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -36,8 +36,12 @@ export interface RunningServer {
   admin: (path: string, init?: { method?: string; headers?: Record<string, string> }) => Promise<Response>;
 }
 
-/** Starts the real server (the built dist/, as `npm start` does) on free ports with its own DATA_DIR. */
-export async function startServer(mode: DatabaseMode, extraEnv: Record<string, string> = {}): Promise<RunningServer> {
+/**
+ * Starts the real server (the built dist/, as `npm start` does) on free ports with its own DATA_DIR.
+ * Its output is collected in memory, or with `logFile` written to that file as a process manager would
+ * (the benchmark: a test process reading thousands of log lines a second takes CPU from the server).
+ */
+export async function startServer(mode: DatabaseMode, extraEnv: Record<string, string> = {}, options: { logFile?: string } = {}): Promise<RunningServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'dcx-server-'));
   const database = mode === 'postgres' ? await createTestDatabase() : null;
   const port = await freePort();
@@ -54,10 +58,13 @@ export async function startServer(mode: DatabaseMode, extraEnv: Record<string, s
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...extraEnv,
   };
-  const child: ChildProcess = spawn(process.execPath, serverArguments(), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
+  const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
+  const child: ChildProcess = spawn(process.execPath, serverArguments(), { env, stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'] });
+  if (logFd !== undefined) closeSync(logFd); // the child has its own copy
+  let collected = '';
+  child.stdout?.on('data', (chunk) => (collected += chunk));
+  child.stderr?.on('data', (chunk) => (collected += chunk));
+  const output = () => (options.logFile === undefined ? collected : readFileSync(options.logFile, 'utf8'));
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
 
   const url = `http://127.0.0.1:${port}`;
@@ -71,7 +78,7 @@ export async function startServer(mode: DatabaseMode, extraEnv: Record<string, s
   for (;;) {
     if (child.exitCode !== null) {
       await stop();
-      throw new Error(`server exited with ${child.exitCode}:\n${output}`);
+      throw new Error(`server exited with ${child.exitCode}:\n${output()}`);
     }
     try {
       if ((await http(`${url}/.well-known/dcx`)).ok) break;
@@ -80,7 +87,7 @@ export async function startServer(mode: DatabaseMode, extraEnv: Record<string, s
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`server did not start within 60 s:\n${output}`);
+      throw new Error(`server did not start within 60 s:\n${output()}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -91,7 +98,7 @@ export async function startServer(mode: DatabaseMode, extraEnv: Record<string, s
     adminToken,
     dataDir,
     databaseUrl: database?.url,
-    output: () => output,
+    output,
     stop,
     admin: (path, init = {}) => http(`${url}${path}`, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${adminToken}` } }),
   };
