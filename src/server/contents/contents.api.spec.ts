@@ -18,7 +18,7 @@ import { loadAppConfig } from '../config/app-config.js';
 import { buildDataSourceOptions } from '../database/database-options.js';
 import { EmbeddedPostgres } from '../database/embedded-postgres.js';
 import { ContentStorage } from './content-storage.js';
-import { ContentsService } from './contents.service.js';
+import { CONTENT_CACHE_TTL_MS, ContentsService } from './contents.service.js';
 
 const ADMIN = 'an-admin-token-for-the-api-spec';
 
@@ -112,6 +112,15 @@ describe('contents API (embedded PostgreSQL)', () => {
     expect(existsSync(storage.pathOf(deliverable.storageKey))).toBe(false);
     expect(await readdir(storage.tmpDir)).toEqual([]);
   }, 60_000);
+
+  test('a content deleted by another replica (straight in the database) is no longer deliverable here once CONTENT_CACHE_TTL_MS has passed', async () => {
+    const { id } = (await (await upload(randomBytes(100), 'elsewhere.bin')).json()) as { id: string };
+    const contents = app.get(ContentsService);
+    await expect(contents.findDeliverable(id, undefined)).resolves.toMatchObject({ id });
+    await app.get(DataSource).query('UPDATE contents SET deleted_at = now() WHERE id = $1', [id]);
+    await new Promise((resolve) => setTimeout(resolve, CONTENT_CACHE_TTL_MS + 100));
+    await expect(contents.findDeliverable(id, undefined)).rejects.toBeInstanceOf(NotFoundException);
+  }, 30_000);
 
   test('refusals leave no temp file: too large (413), bad access (400), unknown field (400), no file (400)', async () => {
     expect((await upload(randomBytes(4 * 1024 * 1024 + 1), 'big.bin')).status).toBe(413);
