@@ -15,7 +15,7 @@ import { openPluginData } from '../src/protocol/plugin-data.js';
 import { newClientHome } from '../test/support/cli-process.js';
 import { createTestDatabase } from '../test/support/database.js';
 import { RunningServer, ROOT, startServer } from '../test/support/server-process.js';
-import { confirmLoad, wrk } from './support/load.js';
+import { confirmLoad, headerCycleScript, wrk } from './support/load.js';
 import { startNginx } from './support/nginx.js';
 import { Cleanup, ensureCommand, killRunning, run, runOk, RunResult } from './support/proc.js';
 import { formatReport, Row } from './support/report.js';
@@ -212,11 +212,14 @@ async function bench(): Promise<void> {
   }
 
   // --- 10 KiB bundles, 50 connections; every one a delivery recorded in PostgreSQL ---
-  const identity = generateClientIdentity();
+  // 50 clients, each with its own key (the server seals each bundle to its requester's key).
+  const identities = Array.from({ length: 50 }, () => generateClientIdentity());
+  const identityOf = new Map(identities.map((identity) => [identity.fingerprint, identity]));
   if (SECTIONS.has('small') || SECTIONS.has('confirm')) {
     console.log('bench: 10 KiB bundles with 50 connections (wrk), against nginx');
     if (!SECTIONS.has('stream')) await curl(small.bundleUrl, join(nginx.root, 'small.dcx'));
-    const clientKey = { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') };
+    const clients = join(workDir, 'clients.lua');
+    await writeFile(clients, headerCycleScript(CLIENT_KEY_HEADER, identities.map((identity) => identity.publicKey.toString('base64url'))));
     const countDeliveries = async () =>
       (
         await db.query<{ issued: string; sent: string; events: string }>(
@@ -228,7 +231,7 @@ async function bench(): Promise<void> {
       ).rows[0];
     const load = { connections: 50, threads: 2, seconds: HTTP_SECONDS };
     await wrk(`${nginx.url}/small.dcx`, { ...load, seconds: 2 });
-    await wrk(small.bundleUrl, { ...load, seconds: 2, headers: clientKey });
+    await wrk(small.bundleUrl, { ...load, seconds: 2, script: clients });
     const before = await countDeliveries();
     const ours: { rps: number[]; p99: number[] } = { rps: [], p99: [] };
     const theirs: { rps: number[]; p99: number[] } = { rps: [], p99: [] };
@@ -238,7 +241,7 @@ async function bench(): Promise<void> {
       const baseline = await wrk(`${nginx.url}/small.dcx`, load);
       theirs.rps.push(baseline.requestsPerSecond);
       theirs.p99.push(baseline.p99Ms);
-      const result = await wrk(small.bundleUrl, { ...load, headers: clientKey });
+      const result = await wrk(small.bundleUrl, { ...load, script: clients });
       ours.rps.push(result.requestsPerSecond);
       ours.p99.push(result.p99Ms);
       requests += result.requests;
@@ -270,12 +273,13 @@ async function bench(): Promise<void> {
   if (SECTIONS.has('confirm')) {
     console.log('bench: confirmations over TCP with 100 clients, against pgbench single-row UPDATEs');
     const wanted = CONFIRMATIONS_PER_RUN * (RUNS + 1);
-    const { rows: issued } = await db.query<{ plugin_data: Buffer }>(
-      `SELECT plugin_data FROM deliveries WHERE content_id = $1 AND client_fingerprint = $2 AND status = 'sent' LIMIT $3`,
-      [small.id, identity.fingerprint, wanted],
+    const { rows: issued } = await db.query<{ plugin_data: Buffer; client_fingerprint: string }>(
+      `SELECT plugin_data, client_fingerprint FROM deliveries WHERE content_id = $1 AND client_fingerprint = ANY($2) AND status = 'sent' LIMIT $3`,
+      [small.id, [...identityOf.keys()], wanted],
     );
     // The plug-in data of each delivery, opened with the client key it was sealed to, gives its confirmation secret.
-    const frames = issued.map(({ plugin_data }) => {
+    const frames = issued.map(({ plugin_data, client_fingerprint }) => {
+      const identity = identityOf.get(client_fingerprint)!;
       const { data } = openPluginData(plugin_data, { identity });
       return encodeConfirmation({ deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [small.sha256] }, data.confirmSecret);
     });

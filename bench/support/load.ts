@@ -17,10 +17,17 @@ function toMs(value: string, unit: string): number {
   return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n;
 }
 
-/** `wrk --latency` against one URL; keep-alive connections, as a browser or download manager would use. */
-export async function wrk(url: string, options: { connections: number; seconds: number; threads: number; headers?: Record<string, string> }): Promise<HttpLoadResult> {
+/**
+ * `wrk --latency` against one URL; keep-alive connections, as a browser or download manager would use.
+ * `script` is a wrk Lua script (see clientKeysScript).
+ */
+export async function wrk(
+  url: string,
+  options: { connections: number; seconds: number; threads: number; headers?: Record<string, string>; script?: string },
+): Promise<HttpLoadResult> {
   const args = ['-t', String(options.threads), '-c', String(options.connections), '-d', `${options.seconds}s`, '--timeout', '10s', '--latency'];
   for (const [name, value] of Object.entries(options.headers ?? {})) args.push('-H', `${name}: ${value}`);
+  if (options.script !== undefined) args.push('-s', options.script);
   const { stdout } = await runOk('wrk', [...args, url], { timeoutMs: (options.seconds + 30) * 1000 });
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
   const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(stdout);
@@ -35,6 +42,24 @@ export async function wrk(url: string, options: { connections: number; seconds: 
     non2xx: non2xx ? Number(non2xx[1]) : 0,
     socketErrors: errors ? errors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
   };
+}
+
+/**
+ * A wrk script whose requests carry `header` with each of `values` in turn: wrk's connections then
+ * play that many different clients. The requests are formatted once; wrk only picks the next one.
+ */
+export function headerCycleScript(header: string, values: string[]): string {
+  return `local values = { ${values.map((value) => JSON.stringify(value)).join(', ')} }
+local requests = {}
+function init(args)
+  for i, value in ipairs(values) do requests[i] = wrk.format(nil, nil, { [${JSON.stringify(header)}] = value }) end
+end
+local n = 0
+function request()
+  n = n + 1
+  return requests[(n % #requests) + 1]
+end
+`;
 }
 
 export interface ConfirmLoadResult {
