@@ -113,8 +113,9 @@ async function bench(): Promise<void> {
 
   const adminToken = randomBytes(24).toString('base64url');
   // One DATA_DIR and database for every server start: contents uploaded once, then a fresh process.
+  let serverStarts = 0;
   const startDcx = async () => {
-    const server = await startServer('pglite', { DATABASE_URL: database.url, DATA_DIR: dataDir, ADMIN_TOKEN: adminToken }, { logFile: join(workDir, 'server.log') });
+    const server = await startServer('pglite', { DATABASE_URL: database.url, DATA_DIR: dataDir, ADMIN_TOKEN: adminToken }, { logFile: join(workDir, `server-${++serverStarts}.log`) });
     cleanup.add('dcx server', () => server.stop());
     return { ...server, adminToken }; // ours, not the one the helper generated (overridden above)
   };

@@ -19,14 +19,13 @@ function toMs(value: string, unit: string): number {
 
 /**
  * `wrk --latency` against one URL; keep-alive connections, as a browser or download manager would use.
- * `script` is a wrk Lua script (see clientKeysScript).
+ * `script` is a wrk Lua script (see headerCycleScript).
  */
 export async function wrk(
   url: string,
-  options: { connections: number; seconds: number; threads: number; headers?: Record<string, string>; script?: string },
+  options: { connections: number; seconds: number; threads: number; script?: string },
 ): Promise<HttpLoadResult> {
   const args = ['-t', String(options.threads), '-c', String(options.connections), '-d', `${options.seconds}s`, '--timeout', '10s', '--latency'];
-  for (const [name, value] of Object.entries(options.headers ?? {})) args.push('-H', `${name}: ${value}`);
   if (options.script !== undefined) args.push('-s', options.script);
   const { stdout } = await runOk('wrk', [...args, url], { timeoutMs: (options.seconds + 30) * 1000 });
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
@@ -45,8 +44,9 @@ export async function wrk(
 }
 
 /**
- * A wrk script whose requests carry `header` with each of `values` in turn: wrk's connections then
- * play that many different clients. The requests are formatted once; wrk only picks the next one.
+ * A wrk script whose requests carry `header` with each of `values` in turn (each wrk thread cycles through
+ * all of them, one request each): that many different clients. The requests are formatted once; wrk only
+ * picks the next one.
  */
 export function headerCycleScript(header: string, values: string[]): string {
   return `local values = { ${values.map((value) => JSON.stringify(value)).join(', ')} }

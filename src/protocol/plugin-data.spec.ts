@@ -215,10 +215,13 @@ describe('sealPluginData', () => {
     expect(openPluginData(sealPluginData(data, SERVER, ALICE.publicKey), { identity: ALICE }).data).toEqual(data);
   });
 
-  it('seals with the client secret it is given: clientSealSecret opens for the client, another secret does not', () => {
-    const given = sealPluginData(DATA, SERVER, ALICE.publicKey, clientSealSecret(SERVER, ALICE.publicKey));
-    expect(openPluginData(given, { identity: ALICE }).data).toEqual(DATA);
-    const wrong = sealPluginData(DATA, SERVER, ALICE.publicKey, clientSealSecret(SERVER, generateClientIdentity().publicKey));
+  it('takes the X25519 secret from the source it is given, asked for these keys and this client key', () => {
+    const asked: [string, string][] = [];
+    const kept = clientSealSecret(SERVER, ALICE.publicKey);
+    const record = sealPluginData(DATA, SERVER, ALICE.publicKey, (keys, key) => (asked.push([keys.keyId, key.toString('hex')]), kept));
+    expect(asked).toEqual([[SERVER.keyId, ALICE.publicKey.toString('hex')]]);
+    expect(openPluginData(record, { identity: ALICE }).data).toEqual(DATA);
+    const wrong = sealPluginData(DATA, SERVER, ALICE.publicKey, () => clientSealSecret(SERVER, generateClientIdentity().publicKey));
     expect(refusal(() => openPluginData(wrong, { identity: ALICE })).code).toBe('SEAL_INVALID');
   });
 

@@ -128,22 +128,23 @@ export function clientSealSecret(keys: ServerKeySet, clientPublicKey: Buffer): B
   return x25519(keys.sealPrivateKey, publicKeyFromRaw(clientPublicKey, 'X25519'));
 }
 
+/** Gives clientSealSecret(keys, clientPublicKey): computed, or kept from an earlier record (ServerKeysService). */
+export type ClientSealSecretSource = (keys: ServerKeySet, clientPublicKey: Buffer) => Buffer;
+
 /**
  * [88] Builds the sealed, signed plug-in data record. With a client public key only that client can
  * open it (X25519 + HKDF + AES-256-GCM); without one it is sealed with the server's bundle key.
- *
- * @param clientSecret clientSealSecret(keys, clientPublicKey), when the caller already has it
  */
 export function sealPluginData(
   data: PluginData,
   keys: ServerKeySet,
   clientPublicKey: Buffer | null,
-  clientSecret: Buffer | null = clientPublicKey && clientSealSecret(keys, clientPublicKey),
+  secretOf: ClientSealSecretSource = clientSealSecret,
 ): Buffer {
   const mode = clientPublicKey ? SealMode.Client : SealMode.Anonymous;
   const salt = randomBytes(SALT_SIZE);
   const nonce = newNonce();
-  const ikm = clientPublicKey ? clientSecret! : keys.sealPublicKey;
+  const ikm = clientPublicKey ? secretOf(keys, clientPublicKey) : keys.sealPublicKey;
   const header = new BufferWriter(PLUGIN_HEADER_SIZE)
     .addUInt32(0) // total length, patched below
     .addUInt8(PROTOCOL_VERSION)

@@ -113,11 +113,14 @@ describe('contents API (embedded PostgreSQL)', () => {
     expect(await readdir(storage.tmpDir)).toEqual([]);
   }, 60_000);
 
-  test('a content deleted by another replica (straight in the database) is no longer deliverable here once CONTENT_CACHE_TTL_MS has passed', async () => {
+  test('a content deleted by another replica: its bundle is 404 at once (not 500 for the file it removed), and it is not deliverable once CONTENT_CACHE_TTL_MS has passed', async () => {
     const { id } = (await (await upload(randomBytes(100), 'elsewhere.bin')).json()) as { id: string };
     const contents = app.get(ContentsService);
-    await expect(contents.findDeliverable(id, undefined)).resolves.toMatchObject({ id });
+    const { storageKey } = await contents.findDeliverable(id, undefined); // now kept here
+    // What the other replica's DELETE does: the row soft-deleted, the stored file removed.
     await app.get(DataSource).query('UPDATE contents SET deleted_at = now() WHERE id = $1', [id]);
+    await rm(app.get(ContentStorage).pathOf(storageKey));
+    expect((await api(`/api/contents/${id}/bundle`, {}, null)).status).toBe(404);
     await new Promise((resolve) => setTimeout(resolve, CONTENT_CACHE_TTL_MS + 100));
     await expect(contents.findDeliverable(id, undefined)).rejects.toBeInstanceOf(NotFoundException);
   }, 30_000);

@@ -32,6 +32,8 @@ const CONTENT_CACHE_ENTRIES = 10_000;
 @Injectable()
 export class ContentsService {
   private readonly recentlyLive = new LRUCache<string, Content>({ max: CONTENT_CACHE_ENTRIES, ttl: CONTENT_CACHE_TTL_MS });
+  /** Deletions committed by this replica so far: a look-up that overlapped one keeps its rows out of recentlyLive. */
+  private deletions = 0;
 
   /**
    * Live contents asked for by concurrent bundle requests: one answer per turn of the event loop (ids in lower
@@ -49,8 +51,13 @@ export class ContentsService {
       else found.set(id, content);
     }
     if (missing.length > 0) {
-      for (const content of await this.contents.find({ where: { id: In(missing) } })) {
-        this.recentlyLive.set(content.id, content);
+      const deletionsBefore = this.deletions;
+      const rows = await this.contents.find({ where: { id: In(missing) } });
+      // Read before a deletion committed here, a row may be of a content deleted since: answer with it
+      // (as without a cache), but do not keep it.
+      const keep = this.deletions === deletionsBefore;
+      for (const content of rows) {
+        if (keep) this.recentlyLive.set(content.id, content);
         found.set(content.id, content);
       }
     }
@@ -136,6 +143,7 @@ export class ContentsService {
       // Inside the transaction, so that the digest lock still keeps a concurrent upload of the same bytes out.
       if (!stillUsed) await this.storage.remove(content.storageKey);
     });
+    this.deletions++;
     this.recentlyLive.delete(id.toLowerCase());
   }
 

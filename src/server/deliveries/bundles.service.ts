@@ -86,6 +86,8 @@ export class BundlesService {
     // Checked before issuing, so a lost file is an error, not a delivery that can never be sent
     // (a small file held in memory can be sent whatever became of the disk).
     if (!this.storage.holds(content.storageKey) && !(await this.storedFiles.get(content.storageKey))) {
+      // Deleted meanwhile (on another replica, seen here within CONTENT_CACHE_TTL_MS) is a 404, not our fault.
+      await this.contents.findLive(content.id);
       throw new InternalServerErrorException(`the stored file of content ${content.id} is missing`);
     }
     return content;

@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { SECRET_SIZE } from '../../protocol/constants.js';
 import { deriveConfirmKey } from '../../protocol/confirmation.js';
 import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
-import { PluginData, sealPluginData } from '../../protocol/plugin-data.js';
+import { ClientSealSecretSource, PluginData, sealPluginData } from '../../protocol/plugin-data.js';
 import { verifyReceipt } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
@@ -120,6 +120,9 @@ export class DeliveriesService {
     return items.map(() => undefined);
   });
 
+  /** X25519 with a client's key, kept by ServerKeysService between that client's bundles. */
+  private readonly clientSealSecret: ClientSealSecretSource = (keys, clientPublicKey) => this.keys.clientSealSecret(keys, clientPublicKey);
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: AppConfig,
@@ -157,7 +160,7 @@ export class DeliveriesService {
     };
     let pluginData: Buffer;
     try {
-      pluginData = sealPluginData(data, keys, requester.clientKey, requester.clientKey && this.keys.clientSealSecret(keys, requester.clientKey));
+      pluginData = sealPluginData(data, keys, requester.clientKey, this.clientSealSecret);
     } catch (error) {
       // X25519 refuses low-order points: a key that agrees on nothing.
       if (requester.clientKey) throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');

@@ -128,6 +128,19 @@ describe('GroupCommit', () => {
     expect(batches).toEqual([[1, 2, 3], [1], [2], [3]]);
   });
 
+  it('frees its slot whatever a failed batch throws, so later units are still written', async () => {
+    let calls = 0;
+    const group = new GroupCommit<number, number>((items) => {
+      calls++;
+      if (calls === 1) throw 'not even an Error'; // thrown synchronously
+      if (items.includes(2)) return Promise.resolve(undefined as unknown as number[]); // a malformed result
+      return Promise.resolve(items);
+    });
+    const first = await Promise.allSettled([1, 2].map((n) => group.submit(n)));
+    expect(first.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    await expect(group.submit(3)).resolves.toBe(3);
+  });
+
   it('caps a batch at maxBatch units', async () => {
     const batches: number[][] = [];
     const group = new GroupCommit<number, number>(

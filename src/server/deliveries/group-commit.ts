@@ -64,10 +64,11 @@ export class GroupCommit<Item, Result> {
   /**
    * Writes one batch. Once it is written the slot is released, so the next batch is on its way to the
    * database, and only a turn of the event loop later do this batch's callers go on: the database works
-   * on the next batch while this process answers the callers of this one.
+   * on the next batch while this process answers the callers of this one. A failed batch is written
+   * again unit by unit (each caller settled as its unit is), then the slot is released; it always is.
    */
   private async run(batch: typeof this.queue, handOver: () => void, release: () => void): Promise<void> {
-    let results: Result[];
+    let results: Result[] | undefined;
     try {
       results = await this.write(
         batch.map(({ item }) => item),
@@ -75,17 +76,23 @@ export class GroupCommit<Item, Result> {
       );
     } catch (error) {
       await this.writeOneByOne(batch, error);
-      return release();
+    } finally {
+      release();
     }
-    release();
-    setImmediate(() => batch.forEach(({ resolve }, i) => resolve(results[i])));
+    const written = results;
+    if (written !== undefined) setImmediate(() => batch.forEach(({ resolve }, i) => resolve(written[i])));
   }
 
-  /** After a shared batch failed: each unit alone, so one bad unit fails only its own caller. */
+  /** After a shared batch failed: each unit alone, so one bad unit fails only its own caller. Never throws. */
   private async writeOneByOne(batch: typeof this.queue, error: unknown): Promise<void> {
     if (batch.length === 1) return batch[0].reject(error);
     for (const one of batch) {
-      await this.write([one.item], () => {}).then(([result]) => one.resolve(result), one.reject);
+      try {
+        const [result] = await this.write([one.item], () => {});
+        one.resolve(result);
+      } catch (unitError) {
+        one.reject(unitError);
+      }
     }
   }
 }

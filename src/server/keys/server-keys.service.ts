@@ -9,7 +9,7 @@ import { AppConfig } from '../config/app-config.js';
 
 export const SERVER_KEY_FILE_NAME = 'server-keys.json';
 
-/** Client keys whose X25519 seal secret is kept (about 100 bytes each). */
+/** Client keys whose X25519 seal secret is kept (a few hundred bytes each: key string, Buffer, LRU entry). */
 const CLIENT_SECRET_CACHE_ENTRIES = 10_000;
 
 /** The public description of the server, served at /.well-known/dcx; clients pin serverKey. */

@@ -9,6 +9,8 @@ describe('log redaction', () => {
     expect(redactUrl('/x?access_token=abc&Token=def&id_token=ghi#frag')).toBe(`/x?access_token=${REDACTED}&Token=${REDACTED}&id_token=${REDACTED}#frag`);
     expect(redactUrl('/x?accessible=yes&status=sent')).toBe('/x?accessible=yes&status=sent');
     expect(redactUrl('/api/deliveries')).toBe('/api/deliveries');
+    // Names as the server decodes them: a percent-encoded or plus-spaced name is still that name.
+    expect(redactUrl('/x?%61ccess=abc&my%20Token=def&a+token=ghi&%zz=keep')).toBe(`/x?%61ccess=${REDACTED}&my%20Token=${REDACTED}&a+token=${REDACTED}&%zz=keep`);
   });
 
   test('the root logger blanks every credential header, query value and credential field', () => {
