@@ -1,10 +1,14 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { get, type IncomingMessage } from 'node:http';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { AnswerStatus } from '../src/protocol/answer.js';
 import { encodeConfirmation } from '../src/protocol/confirmation.js';
+import { CLIENT_KEY_HEADER } from '../src/protocol/constants.js';
+import { generateClientIdentity } from '../src/protocol/keys.js';
+import { openPluginData } from '../src/protocol/plugin-data.js';
 import { dcx, newClientHome } from './support/cli-process.js';
 import { http } from './support/http.js';
 import { eventually } from './support/eventually.js';
@@ -145,6 +149,46 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     const output = server.output();
     for (const secret of [server.adminToken, METRICS_TOKEN, content.accessToken]) expect(output).not.toContain(secret);
   });
+
+  test('a confirmation that overtakes the record of the last byte still gives one latency sample, taken by the late "sent"', async () => {
+    const before = sample(await (await server.admin('/metrics')).text(), 'dcx_confirmation_latency_seconds_count') ?? 0;
+    // Large enough that the server is still writing (held back by a client that stops reading) when it confirms.
+    const bytes = randomBytes(48 * 1024 * 1024);
+    await writeFile(join(work, 'movie.bin'), bytes);
+    const published = await dcx(['publish', join(work, 'movie.bin'), '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+    expect(published.code).toBe(0);
+    const { bundleUrl } = JSON.parse(published.stdout) as { bundleUrl: string };
+    const identity = generateClientIdentity();
+    const response = await new Promise<IncomingMessage>((resolve, reject) =>
+      get(bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } }, resolve).on('error', reject),
+    );
+    response.pause();
+    const deliveryId = String(response.headers['dcx-delivery-id']);
+    const database = new pg.Client({ connectionString: server.databaseUrl });
+    await database.connect();
+    try {
+      const { rows } = await database.query<{ plugin_data: Buffer }>('SELECT plugin_data FROM deliveries WHERE id = $1', [deliveryId]);
+      const { data } = openPluginData(rows[0]!.plugin_data, { identity });
+      const digest = createHash('sha256').update(bytes).digest('hex');
+      const [answer] = await exchange(server.confirmPort, encodeConfirmation({ deliveryId, clientFingerprint: identity.fingerprint, digests: [digest] }, data.confirmSecret));
+      expect(answer?.status).toBe(AnswerStatus.Accepted);
+      const { rows: held } = await database.query<{ sent_at: Date | null }>('SELECT sent_at FROM deliveries WHERE id = $1', [deliveryId]);
+      expect(held[0]!.sent_at).toBeNull(); // the confirmation did overtake
+      response.resume();
+      await new Promise((resolve) => response.on('end', resolve));
+      const text = await eventually(
+        async () => (await server.admin('/metrics')).text(),
+        (scraped) => sample(scraped, 'dcx_confirmation_latency_seconds_count') === before + 1,
+        10_000,
+        100,
+      );
+      expect(sample(text, 'dcx_confirmation_latency_seconds_count')).toBe(before + 1);
+      const { rows: after } = await database.query<{ status: string; sent_at: Date | null }>('SELECT status, sent_at FROM deliveries WHERE id = $1', [deliveryId]);
+      expect(after[0]).toMatchObject({ status: 'confirmed', sent_at: expect.any(Date) });
+    } finally {
+      await database.end();
+    }
+  }, 60_000);
 
   test('GET /api/docs-json describes the API with schemas, publicly; /api/docs serves Swagger UI', async () => {
     const response = await http(`${server.url}/api/docs-json`);
