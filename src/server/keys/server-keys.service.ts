@@ -37,7 +37,10 @@ export class ServerKeysService implements OnModuleInit {
    * costs) is the same for every bundle sealed to that client: a client that fetches again reuses it.
    * Keyed by key id and client key, so records are never sealed with another key set's secret.
    */
-  private readonly clientSecrets = new LRUCache<string, Buffer>({ max: CLIENT_SECRET_CACHE_ENTRIES });
+  private readonly clientSecrets = new LRUCache<string, Buffer, { keys: ServerKeySet; clientPublicKey: Buffer }>({
+    max: CLIENT_SECRET_CACHE_ENTRIES,
+    memoMethod: (_cacheKey, _stale, { context }) => clientSealSecret(context.keys, context.clientPublicKey),
+  });
 
   constructor(private readonly config: AppConfig) {}
 
@@ -60,13 +63,7 @@ export class ServerKeysService implements OnModuleInit {
 
   /** clientSealSecret(keys, clientPublicKey), kept for the next bundle; a low-order key throws (and is not kept). */
   clientSealSecret(keys: ServerKeySet, clientPublicKey: Buffer): Buffer {
-    const cacheKey = `${keys.keyId}:${clientPublicKey.toString('base64url')}`;
-    let secret = this.clientSecrets.get(cacheKey);
-    if (secret === undefined) {
-      secret = clientSealSecret(keys, clientPublicKey);
-      this.clientSecrets.set(cacheKey, secret);
-    }
-    return secret;
+    return this.clientSecrets.memo(`${keys.keyId}:${clientPublicKey.toString('base64url')}`, { context: { keys, clientPublicKey } });
   }
 
   /** The key set with this id (the current one today; older ones once keys rotate). */

@@ -1,3 +1,4 @@
+import { unescape } from 'node:querystring';
 import type { LoggerService } from '@nestjs/common';
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger, type LoggerOptions } from 'pino';
@@ -30,12 +31,9 @@ export function redactUrl(url: string): string {
   );
 }
 
+/** A query parameter name as the server's query parser reads it ('+' is a space; a malformed escape stays as it is). */
 function decodedName(name: string): string {
-  try {
-    return decodeURIComponent(name.replace(/\+/g, ' '));
-  } catch {
-    return name;
-  }
+  return unescape(name.replaceAll('+', ' '));
 }
 
 /** What an access line says of a request: no headers (so no credentials), the URL with credential values blanked. */
