@@ -52,6 +52,8 @@ export class AppConfig {
   readonly confirmIdleTimeoutMs: number;
   readonly confirmMaxConnections: number;
   readonly dbPoolSize: number;
+  /** Hot statements run as named prepared statements on PostgreSQL (DB_PREPARED_STATEMENTS, default true). */
+  readonly dbPreparedStatements: boolean;
   /** pino level of the JSON logs (LOG_LEVEL, default info). */
   readonly logLevel: LogLevel;
   /** Bearer token accepted by GET /metrics besides the admin token; undefined: admin token only (METRICS_TOKEN). */
@@ -96,6 +98,7 @@ export class AppConfig {
     this.confirmIdleTimeoutMs = env.CONFIRM_IDLE_TIMEOUT_MS;
     this.confirmMaxConnections = env.CONFIRM_MAX_CONNECTIONS;
     this.dbPoolSize = env.DB_POOL_SIZE;
+    this.dbPreparedStatements = env.DB_PREPARED_STATEMENTS === 'true';
     this.logLevel = env.LOG_LEVEL;
     this.metricsToken = env.METRICS_TOKEN;
 

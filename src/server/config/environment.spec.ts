@@ -30,12 +30,19 @@ describe('configuration', () => {
     expect(config.confirmIdleTimeoutMs).toBe(10000);
     expect(config.confirmMaxConnections).toBe(1024);
     expect(config.dbPoolSize).toBe(10);
+    expect(config.dbPreparedStatements).toBe(true);
     expect(config.confirmBindHost).toBe('0.0.0.0');
     expect(config.trustProxy).toBe(false);
     expect(config.adminTokenFile).toBe('/srv/dcx/var/admin-token');
     expect(config.pgLockFile).toBe('/srv/dcx/var/pgdata.lock');
     expect(config.logLevel).toBe('info');
     expect(config.metricsToken).toBeUndefined();
+  });
+
+  test('DB_PREPARED_STATEMENTS', () => {
+    expect(loadAppConfig({ DB_PREPARED_STATEMENTS: 'false' }, '/').dbPreparedStatements).toBe(false);
+    expect(loadAppConfig({ DB_PREPARED_STATEMENTS: 'true' }, '/').dbPreparedStatements).toBe(true);
+    expect(errorOf({ DB_PREPARED_STATEMENTS: 'no' }).message).toContain('DB_PREPARED_STATEMENTS must be true or false (got "no")');
   });
 
   test('LOG_LEVEL and METRICS_TOKEN', () => {

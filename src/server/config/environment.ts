@@ -35,6 +35,7 @@ export const ENVIRONMENT_VARIABLES = [
   'CONFIRM_IDLE_TIMEOUT_MS',
   'CONFIRM_MAX_CONNECTIONS',
   'DB_POOL_SIZE',
+  'DB_PREPARED_STATEMENTS',
   'LOG_LEVEL',
   'METRICS_TOKEN',
 ] as const;
@@ -166,6 +167,10 @@ export class EnvironmentVariables {
 
   @IntegerIn(1, 1000)
   DB_POOL_SIZE: number = 10;
+
+  /** false: no named prepared statements (for a connection pooler that does not keep them). */
+  @IsIn(['true', 'false'], { message: 'DB_PREPARED_STATEMENTS must be true or false' })
+  DB_PREPARED_STATEMENTS: 'true' | 'false' = 'true';
 
   @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
   LOG_LEVEL: LogLevel = 'info';

@@ -11,6 +11,7 @@ import { DeliveriesService } from '../deliveries/deliveries.service.js';
 import { DeliveryEventsBus, EventInput, eventCtes, eventCtesOfParameters, eventParameters, RecordingTransaction, recordedEvents } from '../deliveries/delivery-events.bus.js';
 import type { Delivery, DeliveryStatus } from '../deliveries/delivery.entity.js';
 import { GroupCommit } from '../deliveries/group-commit.js';
+import { PreparedStatement, PreparedStatements } from '../database/prepared-statements.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
 
 /**
@@ -22,6 +23,8 @@ const READ_DELIVERIES_SQL = `
          d.issued_at, d.sent_at, d.expires_at, d.confirmed_at, c.name AS content_name, c.size AS content_size, c.sha256 AS content_sha256
     FROM deliveries d LEFT JOIN contents c ON c.id = d.content_id AND c.deleted_at IS NULL
    WHERE d.id = ANY ($1::uuid[])`;
+
+const READ_DELIVERIES = new PreparedStatement('dcx_confirmation_read', READ_DELIVERIES_SQL);
 
 /** The same, locked in id order: two confirmations of one delivery are decided one after the other. */
 const LOCK_DELIVERIES_SQL = `${READ_DELIVERIES_SQL}
@@ -90,7 +93,9 @@ const CONFIRM_SQL = `
  * recorded whatever happens; a "confirmed" event only for a delivery this statement did confirm. The
  * rows of `event` say which: a confirmation whose delivery changed meanwhile is decided again.
  */
-const CONFIRM_IF_UNCHANGED_SQL = `
+const CONFIRM_IF_UNCHANGED = new PreparedStatement(
+  'dcx_confirmation_write',
+  `
   WITH confirmed AS (
     UPDATE deliveries d SET status = 'confirmed', confirmed_at = v.confirmed_at, confirmed_from = v.confirmed_from, receipt = v.receipt
       FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bytea[], $5::text[]) AS v(id, confirmed_at, confirmed_from, receipt, status)
@@ -101,7 +106,8 @@ const CONFIRM_IF_UNCHANGED_SQL = `
       FROM unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::jsonb[]) WITH ORDINALITY AS e(delivery_id, type, reason, remote_address, detail, n)
      WHERE e.type <> 'confirmed' OR e.delivery_id IN (SELECT id FROM confirmed)
      ORDER BY e.n`)}
-  SELECT id, at, delivery_id, type FROM event ORDER BY id`;
+  SELECT id, at, delivery_id, type FROM event ORDER BY id`,
+);
 
 /**
  * Batches in flight at once, as a pipeline (see GroupCommit): while one is written and committed, the
@@ -133,7 +139,7 @@ interface Decisions {
   events: EventInput[];
 }
 
-/** The (id, at, delivery_id, type) rows of CONFIRM_IF_UNCHANGED_SQL's `event` CTE, sorted by id. */
+/** The (id, at, delivery_id, type) rows of CONFIRM_IF_UNCHANGED's `event` CTE, sorted by id. */
 interface WrittenEvent {
   id: string;
   at: Date;
@@ -151,6 +157,7 @@ export class ConfirmationService {
     private readonly deliveries: DeliveriesService,
     private readonly events: DeliveryEventsBus,
     private readonly keys: ServerKeysService,
+    private readonly statements: PreparedStatements,
   ) {}
 
   /**
@@ -194,7 +201,7 @@ export class ConfirmationService {
     let written: WrittenEvent[] = [];
     try {
       const ids = [...new Set(items.map(({ sealed }) => sealed.deliveryId))];
-      const rows = (await runner.query(READ_DELIVERIES_SQL, [ids])) as LockedRow[];
+      const rows = await this.statements.query<LockedRow>(READ_DELIVERIES, [ids], runner);
       decisions = this.decide(items, rows);
       // Decided: the next batch may gather and start while this one is written.
       handOver();
@@ -202,11 +209,11 @@ export class ConfirmationService {
       if (events.length > 0) {
         // Rows updated in id order, as the locking path locks them: overlapping batches do not deadlock.
         const accepted = [...decisions.accepted].sort((a, b) => (a.delivery.id < b.delivery.id ? -1 : 1));
-        written = (await runner.query(CONFIRM_IF_UNCHANGED_SQL, [
-          ...acceptedParameters(accepted),
-          accepted.map(({ was }) => was),
-          ...eventParameters(events),
-        ])) as WrittenEvent[];
+        written = await this.statements.query<WrittenEvent>(
+          CONFIRM_IF_UNCHANGED,
+          [...acceptedParameters(accepted), accepted.map(({ was }) => was), ...eventParameters(events)],
+          runner,
+        );
       }
     } finally {
       await runner.release();
@@ -328,7 +335,7 @@ export class ConfirmationService {
   }
 }
 
-/** Parameters 1–4 of CONFIRM_SQL and CONFIRM_IF_UNCHANGED_SQL: what an acceptance writes into its delivery. */
+/** Parameters 1–4 of CONFIRM_SQL and CONFIRM_IF_UNCHANGED: what an acceptance writes into its delivery. */
 function acceptedParameters(accepted: Decisions['accepted']): unknown[] {
   return [
     accepted.map(({ delivery }) => delivery.id),

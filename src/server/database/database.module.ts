@@ -1,16 +1,19 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { buildDataSourceOptions } from './database-options.js';
 import { EmbeddedPostgres } from './embedded-postgres.js';
 import { EmbeddedPostgresModule } from './embedded-postgres.module.js';
+import { PreparedStatements } from './prepared-statements.js';
 
 const RETRYABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', '57P03']);
 
 /**
  * TypeORM on PostgreSQL: DATABASE_URL when set, else the embedded PGlite database.
  * Migrations run at start; entities come from TypeOrmModule.forFeature (autoLoadEntities).
+ * Global, as TypeORM's DataSource is: the hot paths of several features run PreparedStatements.
  */
+@Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
@@ -28,5 +31,7 @@ const RETRYABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT'
       },
     }),
   ],
+  providers: [PreparedStatements],
+  exports: [PreparedStatements],
 })
 export class DatabaseModule {}

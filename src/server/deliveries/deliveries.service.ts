@@ -9,6 +9,7 @@ import { ClientSealSecretSource, PluginData, sealPluginData } from '../../protoc
 import { verifyReceipt } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
+import { PreparedStatement, PreparedStatements } from '../database/prepared-statements.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
 import { DeliveryEvent } from './delivery-event.entity.js';
 import { DeliveryEventsBus, EventInput, eventCtes, eventCtesOfParameters, eventParameters, RecordingTransaction, recordedEvents } from './delivery-events.bus.js';
@@ -45,20 +46,25 @@ function applyFilter<T extends { andWhere: (where: string, params?: Record<strin
 }
 
 /** New deliveries and their events (parameters 1–5, see eventCtes) in one statement. */
-const INSERT_ISSUED_SQL = `
+const INSERT_ISSUED = new PreparedStatement(
+  'dcx_deliveries_issue',
+  `
   WITH delivery AS (
     INSERT INTO deliveries (id, content_id, status, client_fingerprint, client_key, requester_ip, confirm_key, key_id,
                             issued_at, expires_at, reissued_from, bytes_sent, plugin_data)
     SELECT * FROM unnest($6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::bytea[], $11::text[], $12::bytea[], $13::text[],
                          $14::timestamptz[], $15::timestamptz[], $16::uuid[], $17::bigint[], $18::bytea[])
   ), ${eventCtesOfParameters(1)}
-  SELECT id, at FROM event ORDER BY id`;
+  SELECT id, at FROM event ORDER BY id`,
+);
 
 /**
  * The "sent" marks of a batch and their events in one statement: one event per delivery updated,
  * in the order of the batch.
  */
-const MARK_SENT_SQL = `
+const MARK_SENT = new PreparedStatement(
+  'dcx_deliveries_sent',
+  `
   WITH v AS (
     SELECT id, bytes, ord FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS v(id, bytes, ord)
   ), sent AS (
@@ -69,7 +75,8 @@ const MARK_SENT_SQL = `
      WHERE d.id = v.id AND d.sent_at IS NULL
  RETURNING d.id AS id, v.bytes AS bytes, d.status AS status, v.ord AS ord
   ), ${eventCtes(`SELECT id, 'sent', NULL, NULL, jsonb_build_object('bytesSent', bytes) FROM sent ORDER BY ord`)}
-  SELECT event.id, event.at, event.delivery_id, sent.bytes, sent.status FROM event JOIN sent ON sent.id = event.delivery_id ORDER BY event.id`;
+  SELECT event.id, event.at, event.delivery_id, sent.bytes, sent.status FROM event JOIN sent ON sent.id = event.delivery_id ORDER BY event.id`,
+);
 
 /** [871] + [88] + [872]: issues deliveries, records their transitions and lists them. */
 @Injectable()
@@ -82,7 +89,7 @@ export class DeliveriesService {
   private readonly issuing = new GroupCommit<IssuedDelivery & { event: EventInput }, Delivery>(async (items) => {
     const rows = items.map(({ delivery }) => delivery);
     const events = items.map(({ event }) => event);
-    const inserted = (await this.dataSource.query(INSERT_ISSUED_SQL, [
+    const inserted = await this.statements.query<{ id: string; at: Date }>(INSERT_ISSUED, [
       ...eventParameters(events),
       rows.map((d) => d.id),
       rows.map((d) => d.contentId),
@@ -97,7 +104,7 @@ export class DeliveriesService {
       rows.map((d) => d.reissuedFrom),
       rows.map((d) => d.bytesSent),
       rows.map((d) => d.pluginData),
-    ])) as { id: string; at: Date }[];
+    ]);
     this.events.publishCommitted(recordedEvents(events, inserted));
     return rows;
   });
@@ -108,13 +115,10 @@ export class DeliveriesService {
    * overtaken it, and then the status stays confirmed (the event says so).
    */
   private readonly sending = new GroupCommit<{ id: string; bytesSent: number }, void>(async (items) => {
-    const rows = (await this.dataSource.query(MARK_SENT_SQL, [items.map(({ id }) => id), items.map(({ bytesSent }) => bytesSent)])) as {
-      id: string;
-      at: Date;
-      delivery_id: string;
-      bytes: string;
-      status: DeliveryStatus;
-    }[];
+    const rows = await this.statements.query<{ id: string; at: Date; delivery_id: string; bytes: string; status: DeliveryStatus }>(MARK_SENT, [
+      items.map(({ id }) => id),
+      items.map(({ bytesSent }) => bytesSent),
+    ]);
     const events: EventInput[] = rows.map(({ delivery_id, bytes, status }) => ({ deliveryId: delivery_id, type: 'sent', status, detail: { bytesSent: Number(bytes) } }));
     this.events.publishCommitted(recordedEvents(events, rows));
     return items.map(() => undefined);
@@ -128,6 +132,7 @@ export class DeliveriesService {
     private readonly config: AppConfig,
     private readonly keys: ServerKeysService,
     private readonly events: DeliveryEventsBus,
+    private readonly statements: PreparedStatements,
   ) {}
 
   /** A transaction whose audit-trail events are published to the bus once it commits. */
