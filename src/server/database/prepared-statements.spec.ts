@@ -55,7 +55,7 @@ describe('PreparedStatements (PostgreSQL)', () => {
   });
 
   test('with DB_PREPARED_STATEMENTS=false, and on the embedded database, statements run unnamed', async () => {
-    for (const env of [{ DATABASE_URL: database.url, DB_PREPARED_STATEMENTS: 'false' }, {}]) {
+    for (const env of [{ DATABASE_URL: database.url, DB_PREPARED_STATEMENTS: 'false' }, {}] as Record<string, string>[]) {
       expect(await statementsWith(env).query(TIMES_TWO, [21], runner)).toEqual([{ n: 42 }]);
     }
     expect(await prepared(TIMES_TWO)).toEqual([]);
