@@ -233,6 +233,19 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
     expect(await eventTypes(id)).toEqual(['issued', 'confirmed']);
   });
 
+  test('the acceptances of one batch share one signature: each receipt is a batch receipt that verifies on its own to its own delivery', async () => {
+    const issued = await Promise.all(Array.from({ length: 5 }, () => issue()));
+    const answers = await together(issued.map(({ frame }) => frame()));
+    expect(answers.map(({ status }) => status)).toEqual(issued.map(() => AnswerStatus.Accepted));
+    const receipts = answers.map(({ receipt }) => receipt!);
+    expect(receipts.map((receipt) => receipt[4])).toEqual([2, 2, 2, 2, 2]);
+    expect(new Set(receipts.map((receipt) => receipt.subarray(-64).toString('hex'))).size).toBe(1);
+    for (const [i, { id }] of issued.entries()) {
+      expect(verifyReceipt(receipts[i]!, signPublicKey()).deliveryId).toBe(id);
+      expect((await row(id)).receipt).toEqual(receipts[i]);
+    }
+  });
+
   test('many concurrent batches confirming the same deliveries: one acceptance and one event each, every other answer "already confirmed" with its receipt', async () => {
     const issued = await Promise.all(Array.from({ length: 20 }, () => issue()));
     const frames = Array.from({ length: 10 }, () => issued.map(({ frame }) => frame())).flat();

@@ -33,6 +33,15 @@ export const DEFAULT_MAX_FRAME_SIZE = 64 * 1024;
 export const MAX_FILES = 1024;
 export const MAX_STRING_BYTES = 1024;
 
+/** Receipt versions: 1 signed alone, 2 one of a batch signed together (a Merkle tree, RFC 9162 2.1). */
+export const RECEIPT_VERSION_SINGLE = 1;
+export const RECEIPT_VERSION_BATCH = 2;
+/** A batch receipt's trailer before its signature: path length u8, leaf index u16, tree size u16. */
+export const RECEIPT_BATCH_TRAILER_SIZE = 1 + 2 + 2;
+/** Receipts signed together at most (u16 index and size), and so hashes in an inclusion path at most. */
+export const MAX_RECEIPT_BATCH = 65_535;
+export const MAX_INCLUSION_PATH = 16;
+
 /** Plug-in data header: length, version, mode, key id, server keys, recipient, salt, nonce. */
 export const PLUGIN_HEADER_SIZE =
   LENGTH_SIZE + VERSION_SIZE + 1 + KEY_ID_SIZE + PUBLIC_KEY_SIZE * 2 + FINGERPRINT_SIZE + SALT_SIZE + NONCE_SIZE;
@@ -58,3 +67,4 @@ export const LABEL_PLUGIN_ANONYMOUS = 'dcx/1 plug-in data, bundle key';
 export const LABEL_PLUGIN_SIGNATURE = 'dcx/1 plug-in data signature';
 export const LABEL_CONFIRMATION = 'dcx/1 confirmation';
 export const LABEL_RECEIPT_SIGNATURE = 'dcx/1 receipt signature';
+export const LABEL_RECEIPT_BATCH_SIGNATURE = 'dcx/1 receipt batch signature';

@@ -1,7 +1,8 @@
-import { createPrivateKey, sign } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { ProtocolError } from './errors.js';
 import { generateServerKeySet, ServerKeySet } from './keys.js';
-import { ReceiptFields, signReceipt, verifyReceipt } from './receipt.js';
+import { leafHash, merkleTree } from './merkle.js';
+import { ReceiptFields, signReceipt, signReceipts, verifyReceipt } from './receipt.js';
 
 // The server keys of the worked example: RFC 8032 7.1 test 1 (Ed25519) and RFC 7748 6.1 Bob (X25519).
 function pkcs8(oid: '70' | '6e', seed: string) {
@@ -75,6 +76,24 @@ function refusal(run: () => unknown): ProtocolError {
   throw new Error('expected a ProtocolError, nothing was thrown');
 }
 
+/** Each byte flipped in turn: the length says TRUNCATED or MALFORMED, the version UNSUPPORTED_VERSION, any other byte BAD_SIGNATURE. */
+function expectTamperingRefused(receipt: Buffer): void {
+  for (let position = 0; position < receipt.length; position++) {
+    const tampered = Buffer.from(receipt);
+    tampered[position] ^= 0x01;
+    const code = refusal(() => verifyReceipt(tampered, SERVER.signPublicKey)).code;
+    if (position < 4) expect(['TRUNCATED', 'MALFORMED']).toContain(code);
+    else if (position === 4) expect(code).toBe('UNSUPPORTED_VERSION');
+    else expect(code).toBe('BAD_SIGNATURE');
+  }
+}
+
+function expectTruncationRefused(receipt: Buffer): void {
+  for (let length = 0; length < receipt.length; length++) {
+    expect(refusal(() => verifyReceipt(receipt.subarray(0, length), SERVER.signPublicKey)).code).toBe('TRUNCATED');
+  }
+}
+
 describe('signReceipt', () => {
   it('writes the example receipt byte for byte (Ed25519 is deterministic)', () => {
     expect(signReceipt(FIELDS, SERVER).toString('hex')).toBe(RECEIPT.toString('hex'));
@@ -128,22 +147,9 @@ describe('verifyReceipt', () => {
     expect(refusal(() => verifyReceipt(bare, SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');
   });
 
-  it('refuses every single tampered byte', () => {
-    for (let position = 0; position < RECEIPT.length; position++) {
-      const tampered = Buffer.from(RECEIPT);
-      tampered[position] ^= 0x01;
-      const code = refusal(() => verifyReceipt(tampered, SERVER.signPublicKey)).code;
-      if (position < 4) expect(['TRUNCATED', 'MALFORMED']).toContain(code);
-      else if (position === 4) expect(code).toBe('UNSUPPORTED_VERSION');
-      else expect(code).toBe('BAD_SIGNATURE');
-    }
-  });
+  it('refuses every single tampered byte', () => expectTamperingRefused(RECEIPT));
 
-  it('refuses every truncation', () => {
-    for (let length = 0; length < RECEIPT.length; length++) {
-      expect(refusal(() => verifyReceipt(RECEIPT.subarray(0, length), SERVER.signPublicKey)).code).toBe('TRUNCATED');
-    }
-  });
+  it('refuses every truncation', () => expectTruncationRefused(RECEIPT));
 
   it('refuses bytes appended after the signature: MALFORMED', () => {
     expect(refusal(() => verifyReceipt(Buffer.concat([RECEIPT, Buffer.from([0])]), SERVER.signPublicKey)).code).toBe('MALFORMED');
@@ -172,5 +178,82 @@ describe('verifyReceipt', () => {
     const body = Buffer.from(RECEIPT.subarray(4, RECEIPT.length - 64));
     body.writeUInt16BE(1025, 1 + 8 + 16 + 32 + 11 + 24);
     expect(refusal(() => verifyReceipt(signByHand(body), SERVER.signPublicKey)).code).toBe('TOO_LARGE');
+  });
+});
+
+describe('signReceipts (one signature for a batch)', () => {
+  const batchOf = (n: number): ReceiptFields[] =>
+    Array.from({ length: n }, (_, i) => ({ ...FIELDS, deliveryId: `0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1${(i % 256).toString(16).padStart(2, '0')}`, confirmedAt: new Date(ISSUED + 2250 + i) }));
+  /** The parts of a batch receipt, read from its end as section 5 lays them out. */
+  const partsOf = (receipt: Buffer) => {
+    const trailerAt = receipt.length - 64 - 5;
+    const pathLength = receipt[trailerAt]!;
+    return {
+      statement: receipt.subarray(4, trailerAt - 32 * pathLength),
+      path: receipt.subarray(trailerAt - 32 * pathLength, trailerAt),
+      pathLength,
+      index: receipt.readUInt16BE(trailerAt + 1),
+      size: receipt.readUInt16BE(trailerAt + 3),
+      signature: receipt.subarray(receipt.length - 64),
+    };
+  };
+
+  it('signs a lone receipt on its own: the version 1 receipt, byte for byte', () => {
+    expect(signReceipts([FIELDS], SERVER).map((r) => r.toString('hex'))).toEqual([RECEIPT.toString('hex')]);
+    expect(signReceipts([], SERVER)).toEqual([]);
+  });
+
+  it('gives every receipt of a batch its own fields back, for sizes 2 to 40', () => {
+    for (let n = 2; n <= 40; n++) {
+      const batch = batchOf(n);
+      const receipts = signReceipts(batch, SERVER);
+      receipts.forEach((receipt, i) => {
+        expect(receipt[4]).toBe(2);
+        expect(receipt.readUInt32BE(0)).toBe(receipt.length);
+        expect(verifyReceipt(receipt, SERVER.signPublicKey)).toEqual(batch[i]);
+        expect(partsOf(receipt)).toMatchObject({ index: i, size: n });
+      });
+    }
+  });
+
+  it('signs, once, the label, the tree size and the Merkle root of the statements (reference check)', () => {
+    const receipts = signReceipts(batchOf(5), SERVER);
+    const parts = receipts.map(partsOf);
+    const { root, paths } = merkleTree(parts.map(({ statement }) => leafHash(statement)));
+    const size = Buffer.from([0x00, 0x05]);
+    for (const [i, { signature, path, statement }] of parts.entries()) {
+      expect(signature.equals(parts[0]!.signature)).toBe(true);
+      expect(path.equals(Buffer.concat(paths[i]!))).toBe(true);
+      // The statement is that of the lone receipt with version 2.
+      expect(statement.equals(Buffer.from(signReceipt(batchOf(5)[i]!, SERVER).subarray(4, -64)).fill(2, 0, 1))).toBe(true);
+      expect(verify(null, Buffer.concat([Buffer.from('dcx/1 receipt batch signature'), size, root]), createPublicKey(SERVER.signPrivateKey), signature)).toBe(true);
+    }
+  });
+
+  it('refuses every single tampered byte and every truncation of a batch receipt', () => {
+    const receipt = signReceipts(batchOf(6), SERVER)[3]!;
+    expectTamperingRefused(receipt);
+    expectTruncationRefused(receipt);
+  });
+
+  it('refuses a statement with the proof of another receipt of the batch, a changed tree size or index: BAD_SIGNATURE', () => {
+    const receipts = signReceipts(batchOf(8), SERVER);
+    const [a, b] = [partsOf(receipts[0]!), receipts[1]!];
+    const swapped = Buffer.concat([b.subarray(0, 4 + a.statement.length), receipts[0]!.subarray(4 + a.statement.length)]);
+    swapped.writeUInt32BE(swapped.length);
+    expect(refusal(() => verifyReceipt(swapped, SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');
+    for (const [offset, value] of [[-64 - 2, 5], [-64 - 4, 1]] as const) {
+      const changed = Buffer.from(receipts[0]!);
+      changed.writeUInt16BE(value, changed.length + offset);
+      expect(refusal(() => verifyReceipt(changed, SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');
+    }
+  });
+
+  it('refuses an inclusion path of more than 16 hashes: MALFORMED; one longer than the receipt: TRUNCATED', () => {
+    const receipt = Buffer.from(signReceipts(batchOf(2), SERVER)[0]!);
+    receipt[receipt.length - 64 - 5] = 17;
+    expect(refusal(() => verifyReceipt(receipt, SERVER.signPublicKey)).code).toBe('MALFORMED');
+    receipt[receipt.length - 64 - 5] = 16;
+    expect(refusal(() => verifyReceipt(receipt, SERVER.signPublicKey)).code).toBe('TRUNCATED');
   });
 });

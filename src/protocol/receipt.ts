@@ -5,14 +5,22 @@ import {
   DELIVERY_ID_SIZE,
   FINGERPRINT_SIZE,
   KEY_ID_SIZE,
+  LABEL_RECEIPT_BATCH_SIGNATURE,
   LABEL_RECEIPT_SIGNATURE,
+  LENGTH_SIZE,
   MAX_FILES,
-  PROTOCOL_VERSION,
+  MAX_INCLUSION_PATH,
+  MAX_RECEIPT_BATCH,
+  RECEIPT_BATCH_TRAILER_SIZE,
+  RECEIPT_VERSION_BATCH,
+  RECEIPT_VERSION_SINGLE,
   SHA256_SIZE,
   SIGNATURE_SIZE,
+  VERSION_SIZE,
 } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { deliveryIdToBytes, deliveryIdToString, publicKeyFromRaw, ServerKeySet } from './keys.js';
+import { leafHash, merkleTree, rootFromInclusionPath } from './merkle.js';
 import { ContentFileInfo } from './plugin-data.js';
 
 /** Proof of delivery: what the server attests once a confirmation is accepted. */
@@ -29,16 +37,24 @@ export interface ReceiptFields {
 }
 
 const ZERO_FINGERPRINT = Buffer.alloc(FINGERPRINT_SIZE);
-const MIN_RECEIPT_SIZE = 4 + 1 + KEY_ID_SIZE + DELIVERY_ID_SIZE + SIGNATURE_SIZE;
+const MIN_RECEIPT_SIZE = LENGTH_SIZE + VERSION_SIZE + KEY_ID_SIZE + DELIVERY_ID_SIZE + SIGNATURE_SIZE;
+const HASH_SIZE = SHA256_SIZE;
 
 function signedBytes(unsigned: Buffer): Buffer {
   return Buffer.concat([Buffer.from(LABEL_RECEIPT_SIGNATURE), unsigned]);
 }
 
-export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
+/** What a batch signature covers: the label, the tree size and the root. */
+function signedBatchRoot(size: number, root: Buffer): Buffer {
+  const sizeBytes = Buffer.alloc(2);
+  sizeBytes.writeUInt16BE(size);
+  return Buffer.concat([Buffer.from(LABEL_RECEIPT_BATCH_SIGNATURE), sizeBytes, root]);
+}
+
+/** The statement of a receipt: its version byte, then the fields (docs/PROTOCOL.md section 5). */
+function statement(fields: ReceiptFields, keys: ServerKeySet, version: number): Buffer {
   const writer = new BufferWriter(256)
-    .addUInt32(0)
-    .addUInt8(PROTOCOL_VERSION)
+    .addUInt8(version)
     .addFixed(Buffer.from(keys.keyId, 'hex'), KEY_ID_SIZE)
     .addFixed(deliveryIdToBytes(fields.deliveryId), DELIVERY_ID_SIZE)
     .addFixed(fields.clientFingerprint ? Buffer.from(fields.clientFingerprint, 'hex') : ZERO_FINGERPRINT, FINGERPRINT_SIZE)
@@ -48,23 +64,82 @@ export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
     .addUInt64(fields.confirmedAt.getTime())
     .addUInt16(fields.files.length);
   for (const file of fields.files) writer.addString(file.name).addUInt64(file.size).addFixed(Buffer.from(file.sha256, 'hex'), SHA256_SIZE);
-  const unsigned = writer.patchUInt32(0, writer.length + SIGNATURE_SIZE).flush();
+  return writer.flush();
+}
+
+function totalLength(size: number): Buffer {
+  const length = Buffer.alloc(LENGTH_SIZE);
+  length.writeUInt32BE(size);
+  return length;
+}
+
+/** A receipt signed on its own (version 1): Ed25519 over the label and every byte before the signature. */
+export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
+  const body = statement(fields, keys, RECEIPT_VERSION_SINGLE);
+  const unsigned = Buffer.concat([totalLength(LENGTH_SIZE + body.length + SIGNATURE_SIZE), body]);
   return Buffer.concat([unsigned, sign(null, signedBytes(unsigned), keys.signPrivateKey)]);
+}
+
+/**
+ * The receipts of a batch of confirmations, in order, at the cost of one signature: a lone one is
+ * signed on its own (version 1); several become the leaves of a Merkle tree whose root is signed once,
+ * each receipt carrying its inclusion path, leaf index, tree size and that signature (version 2).
+ */
+export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet): Buffer[] {
+  if (batch.length <= 1) return batch.map((fields) => signReceipt(fields, keys));
+  if (batch.length > MAX_RECEIPT_BATCH) throw new RangeError(`at most ${MAX_RECEIPT_BATCH} receipts are signed together`);
+  const statements = batch.map((fields) => statement(fields, keys, RECEIPT_VERSION_BATCH));
+  const { root, paths } = merkleTree(statements.map(leafHash));
+  const signature = sign(null, signedBatchRoot(batch.length, root), keys.signPrivateKey);
+  return statements.map((body, index) => {
+    const path = paths[index]!;
+    const trailer = Buffer.alloc(RECEIPT_BATCH_TRAILER_SIZE);
+    trailer.writeUInt8(path.length, 0);
+    trailer.writeUInt16BE(index, 1);
+    trailer.writeUInt16BE(batch.length, 3);
+    const size = LENGTH_SIZE + body.length + path.length * HASH_SIZE + RECEIPT_BATCH_TRAILER_SIZE + SIGNATURE_SIZE;
+    return Buffer.concat([totalLength(size), body, ...path, trailer, signature]);
+  });
+}
+
+/**
+ * Whether the signature of `receipt` (length already checked) holds; returns its statement. Checked
+ * before any field is decoded: the trailer of a batch receipt is read from the end.
+ */
+function verifiedStatement(receipt: Buffer, serverSignPublicKey: Buffer): Buffer {
+  const version = receipt[LENGTH_SIZE]!;
+  const signatureAt = receipt.length - SIGNATURE_SIZE;
+  const signature = receipt.subarray(signatureAt);
+  const publicKey = publicKeyFromRaw(serverSignPublicKey, 'Ed25519');
+  const bad = () => new ProtocolError('BAD_SIGNATURE', 'receipt signature does not verify against the server key');
+  if (version === RECEIPT_VERSION_SINGLE) {
+    if (!verify(null, signedBytes(receipt.subarray(0, signatureAt)), publicKey, signature)) throw bad();
+    return receipt.subarray(LENGTH_SIZE, signatureAt);
+  }
+  if (version !== RECEIPT_VERSION_BATCH) throw new ProtocolError('UNSUPPORTED_VERSION', `receipt version ${version} is not supported`);
+  const trailerAt = signatureAt - RECEIPT_BATCH_TRAILER_SIZE;
+  if (trailerAt < MIN_RECEIPT_SIZE - SIGNATURE_SIZE) throw new ProtocolError('TRUNCATED', `batch receipt of ${receipt.length} bytes is too short`);
+  const pathLength = receipt.readUInt8(trailerAt);
+  const index = receipt.readUInt16BE(trailerAt + 1);
+  const size = receipt.readUInt16BE(trailerAt + 3);
+  if (pathLength > MAX_INCLUSION_PATH) throw new ProtocolError('MALFORMED', `receipt inclusion path of ${pathLength} hashes`);
+  const pathAt = trailerAt - pathLength * HASH_SIZE;
+  if (pathAt < MIN_RECEIPT_SIZE - SIGNATURE_SIZE) throw new ProtocolError('TRUNCATED', `batch receipt of ${receipt.length} bytes is too short for its path`);
+  const body = receipt.subarray(LENGTH_SIZE, pathAt);
+  const path = Array.from({ length: pathLength }, (_, i) => receipt.subarray(pathAt + i * HASH_SIZE, pathAt + (i + 1) * HASH_SIZE));
+  const root = rootFromInclusionPath(leafHash(body), index, size, path);
+  if (root === null || !verify(null, signedBatchRoot(size, root), publicKey, signature)) throw bad();
+  return body;
 }
 
 /** Checks a receipt against the server's signing key; returns its fields or throws. */
 export function verifyReceipt(receipt: Buffer, serverSignPublicKey: Buffer): ReceiptFields {
   if (receipt.length < MIN_RECEIPT_SIZE) throw new ProtocolError('TRUNCATED', `receipt of ${receipt.length} bytes is too short`);
-  const reader = new BufferReader(receipt.subarray(0, receipt.length - SIGNATURE_SIZE), 'receipt');
-  const total = reader.uint32('total length');
+  const total = receipt.readUInt32BE(0);
   if (total > receipt.length) throw new ProtocolError('TRUNCATED', `receipt says ${total} bytes but has ${receipt.length}`);
   if (total < receipt.length) throw new ProtocolError('MALFORMED', `receipt says ${total} bytes but has ${receipt.length - total} trailing bytes`);
-  const version = reader.uint8('version');
-  if (version !== PROTOCOL_VERSION) throw new ProtocolError('UNSUPPORTED_VERSION', `receipt version ${version} is not supported`);
-  const unsigned = receipt.subarray(0, receipt.length - SIGNATURE_SIZE);
-  if (!verify(null, signedBytes(unsigned), publicKeyFromRaw(serverSignPublicKey, 'Ed25519'), receipt.subarray(receipt.length - SIGNATURE_SIZE))) {
-    throw new ProtocolError('BAD_SIGNATURE', 'receipt signature does not verify against the server key');
-  }
+  const reader = new BufferReader(verifiedStatement(receipt, serverSignPublicKey), 'receipt');
+  reader.uint8('version');
   const keyId = reader.bytes(KEY_ID_SIZE, 'key id').toString('hex');
   const deliveryId = deliveryIdToString(reader.bytes(DELIVERY_ID_SIZE, 'delivery id'));
   const fingerprintBytes = reader.bytes(FINGERPRINT_SIZE, 'client fingerprint');

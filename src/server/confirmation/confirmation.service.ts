@@ -5,7 +5,7 @@ import { Answer, AnswerStatus, answerStatusName, NO_DELIVERY_ID } from '../../pr
 import { Confirmation, decodeConfirmationFrame, openConfirmation, SealedConfirmation } from '../../protocol/confirmation.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { Frame } from '../../protocol/frame.js';
-import { signReceipt } from '../../protocol/receipt.js';
+import { ReceiptFields, signReceipts } from '../../protocol/receipt.js';
 import type { Content } from '../contents/content.entity.js';
 import { DeliveriesService } from '../deliveries/deliveries.service.js';
 import { DeliveryEventsBus, EventInput, eventCtes, eventCtesOfParameters, eventParameters, RecordingTransaction, recordedEvents } from '../deliveries/delivery-events.bus.js';
@@ -258,6 +258,7 @@ export class ConfirmationService {
 
     const events: EventInput[] = [];
     const accepted: Decisions['accepted'] = [];
+    const receipts: ReceiptFields[] = [];
     const answers = items.map(({ sealed, remoteAddress }, item): Answer => {
       const delivery = deliveries.get(sealed.deliveryId);
       if (!delivery) {
@@ -286,25 +287,29 @@ export class ConfirmationService {
       if (refusal) return refuse(refusal);
 
       const confirmedAt = new Date();
-      const receipt = signReceipt(
-        {
-          keyId: this.keys.current.keyId,
-          deliveryId: delivery.id,
-          clientFingerprint: delivery.clientFingerprint,
-          requesterAddress: delivery.requesterIp,
-          issuedAt: delivery.issuedAt,
-          sentAt: delivery.sentAt,
-          confirmedAt,
-          files: [{ name: content.name, size: content.size, sha256: content.sha256 }],
-        },
-        this.keys.current,
-      );
+      receipts.push({
+        keyId: this.keys.current.keyId,
+        deliveryId: delivery.id,
+        clientFingerprint: delivery.clientFingerprint,
+        requesterAddress: delivery.requesterIp,
+        issuedAt: delivery.issuedAt,
+        sentAt: delivery.sentAt,
+        confirmedAt,
+        files: [{ name: content.name, size: content.size, sha256: content.sha256 }],
+      });
       accepted.push({ delivery, was: delivery.status, item });
-      // Later confirmations of this delivery in the same batch see it confirmed.
-      Object.assign(delivery, { status: 'confirmed', confirmedAt, confirmedFrom: remoteAddress, receipt });
+      // Later confirmations of this delivery in the same batch see it confirmed (its receipt comes below).
+      Object.assign(delivery, { status: 'confirmed', confirmedAt, confirmedFrom: remoteAddress, receipt: null });
       events.push({ deliveryId: delivery.id, type: 'confirmed', remoteAddress, detail: { clientFingerprint: confirmation.clientFingerprint } });
-      return { status: AnswerStatus.Accepted, deliveryId: delivery.id, message: 'delivery confirmed', receipt };
+      return { status: AnswerStatus.Accepted, deliveryId: delivery.id, message: 'delivery confirmed', receipt: null };
     });
+
+    // The batch's receipts cost one signature (signReceipts); each answer that names a delivery
+    // confirmed in this batch (accepted, or already confirmed by an earlier item) gets its receipt.
+    signReceipts(receipts, this.keys.current).forEach((receipt, i) => (accepted[i]!.delivery.receipt = receipt));
+    for (const answer of answers) {
+      if (answer.status === AnswerStatus.Accepted || answer.status === AnswerStatus.AlreadyConfirmed) answer.receipt ??= deliveries.get(answer.deliveryId)!.receipt;
+    }
     return { answers, accepted, events };
   }
 
