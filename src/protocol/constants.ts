@@ -38,6 +38,8 @@ export const RECEIPT_VERSION_SINGLE = 1;
 export const RECEIPT_VERSION_BATCH = 2;
 /** A batch receipt's trailer before its signature: path length u8, leaf index u16, tree size u16. */
 export const RECEIPT_BATCH_TRAILER_SIZE = 1 + 2 + 2;
+/** A batch receipt's random salt, hashed into its leaf after the statement. */
+export const RECEIPT_SALT_SIZE = 16;
 /** Receipts signed together at most (u16 index and size), and so hashes in an inclusion path at most. */
 export const MAX_RECEIPT_BATCH = 65_535;
 export const MAX_INCLUSION_PATH = 16;

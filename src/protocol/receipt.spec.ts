@@ -189,7 +189,8 @@ describe('signReceipts (one signature for a batch)', () => {
     const trailerAt = receipt.length - 64 - 5;
     const pathLength = receipt[trailerAt]!;
     return {
-      statement: receipt.subarray(4, trailerAt - 32 * pathLength),
+      statement: receipt.subarray(4, trailerAt - 32 * pathLength - 16),
+      salt: receipt.subarray(trailerAt - 32 * pathLength - 16, trailerAt - 32 * pathLength),
       path: receipt.subarray(trailerAt - 32 * pathLength, trailerAt),
       pathLength,
       index: receipt.readUInt16BE(trailerAt + 1),
@@ -216,10 +217,11 @@ describe('signReceipts (one signature for a batch)', () => {
     }
   });
 
-  it('signs, once, the label, the tree size and the Merkle root of the statements (reference check)', () => {
+  it('signs, once, the label, the tree size and the Merkle root of the salted statements (reference check)', () => {
     const receipts = signReceipts(batchOf(5), SERVER);
     const parts = receipts.map(partsOf);
-    const { root, paths } = merkleTree(parts.map(({ statement }) => leafHash(statement)));
+    expect(new Set(parts.map(({ salt }) => salt.toString('hex'))).size).toBe(5);
+    const { root, paths } = merkleTree(parts.map(({ statement, salt }) => leafHash(Buffer.concat([statement, salt]))));
     const size = Buffer.from([0x00, 0x05]);
     for (const [i, { signature, path, statement }] of parts.entries()) {
       expect(signature.equals(parts[0]!.signature)).toBe(true);
@@ -239,7 +241,7 @@ describe('signReceipts (one signature for a batch)', () => {
   it('refuses a statement with the proof of another receipt of the batch, a changed tree size or index: BAD_SIGNATURE', () => {
     const receipts = signReceipts(batchOf(8), SERVER);
     const [a, b] = [partsOf(receipts[0]!), receipts[1]!];
-    const swapped = Buffer.concat([b.subarray(0, 4 + a.statement.length), receipts[0]!.subarray(4 + a.statement.length)]);
+    const swapped = Buffer.concat([b.subarray(0, 4 + a.statement.length), receipts[0]!.subarray(4 + a.statement.length)]); // its salt, path and signature
     swapped.writeUInt32BE(swapped.length);
     expect(refusal(() => verifyReceipt(swapped, SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');
     for (const [offset, value] of [[-64 - 2, 5], [-64 - 4, 1]] as const) {

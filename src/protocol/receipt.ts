@@ -1,4 +1,4 @@
-import { sign, verify } from 'node:crypto';
+import { randomBytes, sign, verify } from 'node:crypto';
 import { BufferReader } from './buffer-reader.js';
 import { BufferWriter } from './buffer-writer.js';
 import {
@@ -12,6 +12,7 @@ import {
   MAX_INCLUSION_PATH,
   MAX_RECEIPT_BATCH,
   RECEIPT_BATCH_TRAILER_SIZE,
+  RECEIPT_SALT_SIZE,
   RECEIPT_VERSION_BATCH,
   RECEIPT_VERSION_SINGLE,
   SHA256_SIZE,
@@ -83,22 +84,28 @@ export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
 /**
  * The receipts of a batch of confirmations, in order, at the cost of one signature: a lone one is
  * signed on its own (version 1); several become the leaves of a Merkle tree whose root is signed once,
- * each receipt carrying its inclusion path, leaf index, tree size and that signature (version 2).
+ * each receipt carrying its salt, inclusion path, leaf index, tree size and that signature (version 2).
+ * The random salt in each leaf keeps a receipt that is never handed out (its acceptance lost to a race
+ * and decided again) from being rebuilt out of its guessable statement and the other receipts' paths.
  */
 export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet): Buffer[] {
   if (batch.length <= 1) return batch.map((fields) => signReceipt(fields, keys));
   if (batch.length > MAX_RECEIPT_BATCH) throw new RangeError(`at most ${MAX_RECEIPT_BATCH} receipts are signed together`);
-  const statements = batch.map((fields) => statement(fields, keys, RECEIPT_VERSION_BATCH));
-  const { root, paths } = merkleTree(statements.map(leafHash));
+  const salts = randomBytes(RECEIPT_SALT_SIZE * batch.length);
+  // Each leaf: the statement and its salt, as they lie in the receipt.
+  const leaves = batch.map((fields, i) =>
+    Buffer.concat([statement(fields, keys, RECEIPT_VERSION_BATCH), salts.subarray(i * RECEIPT_SALT_SIZE, (i + 1) * RECEIPT_SALT_SIZE)]),
+  );
+  const { root, paths } = merkleTree(leaves.map(leafHash));
   const signature = sign(null, signedBatchRoot(batch.length, root), keys.signPrivateKey);
-  return statements.map((body, index) => {
+  return leaves.map((leaf, index) => {
     const path = paths[index]!;
     const trailer = Buffer.alloc(RECEIPT_BATCH_TRAILER_SIZE);
     trailer.writeUInt8(path.length, 0);
     trailer.writeUInt16BE(index, 1);
     trailer.writeUInt16BE(batch.length, 3);
-    const size = LENGTH_SIZE + body.length + path.length * HASH_SIZE + RECEIPT_BATCH_TRAILER_SIZE + SIGNATURE_SIZE;
-    return Buffer.concat([totalLength(size), body, ...path, trailer, signature]);
+    const size = LENGTH_SIZE + leaf.length + path.length * HASH_SIZE + RECEIPT_BATCH_TRAILER_SIZE + SIGNATURE_SIZE;
+    return Buffer.concat([totalLength(size), leaf, ...path, trailer, signature]);
   });
 }
 
@@ -124,12 +131,13 @@ function verifiedStatement(receipt: Buffer, serverSignPublicKey: Buffer): Buffer
   const size = receipt.readUInt16BE(trailerAt + 3);
   if (pathLength > MAX_INCLUSION_PATH) throw new ProtocolError('MALFORMED', `receipt inclusion path of ${pathLength} hashes`);
   const pathAt = trailerAt - pathLength * HASH_SIZE;
-  if (pathAt < MIN_RECEIPT_SIZE - SIGNATURE_SIZE) throw new ProtocolError('TRUNCATED', `batch receipt of ${receipt.length} bytes is too short for its path`);
-  const body = receipt.subarray(LENGTH_SIZE, pathAt);
+  const saltAt = pathAt - RECEIPT_SALT_SIZE;
+  if (saltAt < MIN_RECEIPT_SIZE - SIGNATURE_SIZE) throw new ProtocolError('TRUNCATED', `batch receipt of ${receipt.length} bytes is too short for its salt and path`);
   const path = Array.from({ length: pathLength }, (_, i) => receipt.subarray(pathAt + i * HASH_SIZE, pathAt + (i + 1) * HASH_SIZE));
-  const root = rootFromInclusionPath(leafHash(body), index, size, path);
+  // An index outside the tree or a path that does not fit it leads to no root: BAD_SIGNATURE too.
+  const root = rootFromInclusionPath(leafHash(receipt.subarray(LENGTH_SIZE, pathAt)), index, size, path);
   if (root === null || !verify(null, signedBatchRoot(size, root), publicKey, signature)) throw bad();
-  return body;
+  return receipt.subarray(LENGTH_SIZE, saltAt);
 }
 
 /** Checks a receipt against the server's signing key; returns its fields or throws. */
