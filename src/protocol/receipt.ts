@@ -47,9 +47,7 @@ function signedBytes(unsigned: Buffer): Buffer {
 
 /** What a batch signature covers: the label, the tree size and the root. */
 function signedBatchRoot(size: number, root: Buffer): Buffer {
-  const sizeBytes = Buffer.alloc(2);
-  sizeBytes.writeUInt16BE(size);
-  return Buffer.concat([Buffer.from(LABEL_RECEIPT_BATCH_SIGNATURE), sizeBytes, root]);
+  return new BufferWriter(64).addBytes(Buffer.from(LABEL_RECEIPT_BATCH_SIGNATURE)).addUInt16(size).addFixed(root, HASH_SIZE).flush();
 }
 
 /** The statement of a receipt: its version byte, then the fields (docs/PROTOCOL.md section 5). */
@@ -68,16 +66,10 @@ function statement(fields: ReceiptFields, keys: ServerKeySet, version: number): 
   return writer.flush();
 }
 
-function totalLength(size: number): Buffer {
-  const length = Buffer.alloc(LENGTH_SIZE);
-  length.writeUInt32BE(size);
-  return length;
-}
-
 /** A receipt signed on its own (version 1): Ed25519 over the label and every byte before the signature. */
 export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
-  const body = statement(fields, keys, RECEIPT_VERSION_SINGLE);
-  const unsigned = Buffer.concat([totalLength(LENGTH_SIZE + body.length + SIGNATURE_SIZE), body]);
+  const writer = new BufferWriter(256).addUInt32(0).addBytes(statement(fields, keys, RECEIPT_VERSION_SINGLE));
+  const unsigned = writer.patchUInt32(0, writer.length + SIGNATURE_SIZE).flush();
   return Buffer.concat([unsigned, sign(null, signedBytes(unsigned), keys.signPrivateKey)]);
 }
 
@@ -100,12 +92,10 @@ export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet): Buffer
   const signature = sign(null, signedBatchRoot(batch.length, root), keys.signPrivateKey);
   return leaves.map((leaf, index) => {
     const path = paths[index]!;
-    const trailer = Buffer.alloc(RECEIPT_BATCH_TRAILER_SIZE);
-    trailer.writeUInt8(path.length, 0);
-    trailer.writeUInt16BE(index, 1);
-    trailer.writeUInt16BE(batch.length, 3);
-    const size = LENGTH_SIZE + leaf.length + path.length * HASH_SIZE + RECEIPT_BATCH_TRAILER_SIZE + SIGNATURE_SIZE;
-    return Buffer.concat([totalLength(size), leaf, ...path, trailer, signature]);
+    const writer = new BufferWriter(512).addUInt32(0).addBytes(leaf);
+    for (const hash of path) writer.addFixed(hash, HASH_SIZE);
+    writer.addUInt8(path.length).addUInt16(index).addUInt16(batch.length).addFixed(signature, SIGNATURE_SIZE);
+    return Buffer.from(writer.patchUInt32(0, writer.length).flush());
   });
 }
 
