@@ -4,10 +4,10 @@ import {
   createPublicKey,
   generateKeyPairSync,
   KeyObject,
-  randomBytes,
 } from 'node:crypto';
 import { DELIVERY_ID_SIZE, KEY_ID_SIZE, PUBLIC_KEY_SIZE } from './constants.js';
 import { ProtocolError } from './errors.js';
+import { secureRandomBytes } from './random.js';
 
 type OkpCurve = 'Ed25519' | 'X25519';
 
@@ -113,7 +113,7 @@ export function parseClientIdentity(text: string): ClientIdentity {
 
 /** A fresh, unguessable 128-bit delivery confirmation ID [871]. */
 export function newDeliveryId(): string {
-  return deliveryIdToString(randomBytes(DELIVERY_ID_SIZE));
+  return deliveryIdToString(secureRandomBytes(DELIVERY_ID_SIZE));
 }
 
 /** The 16 ID bytes in UUID notation, so PostgreSQL stores them in a uuid column. */

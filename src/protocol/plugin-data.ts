@@ -1,4 +1,4 @@
-import { randomBytes, sign, verify } from 'node:crypto';
+import { sign, verify } from 'node:crypto';
 import { BufferReader } from './buffer-reader.js';
 import { BufferWriter } from './buffer-writer.js';
 import {
@@ -23,6 +23,7 @@ import {
 } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { ClientIdentity, deliveryIdToBytes, deliveryIdToString, fingerprint, publicKeyFromRaw, ServerKeySet, serverKeyId } from './keys.js';
+import { secureRandomBytes } from './random.js';
 import { deriveKey, newNonce, open, seal, x25519 } from './seal.js';
 
 export interface ContentFileInfo {
@@ -142,7 +143,7 @@ export function sealPluginData(
   secretOf: ClientSealSecretSource = clientSealSecret,
 ): Buffer {
   const mode = clientPublicKey ? SealMode.Client : SealMode.Anonymous;
-  const salt = randomBytes(SALT_SIZE);
+  const salt = secureRandomBytes(SALT_SIZE);
   const nonce = newNonce();
   const ikm = clientPublicKey ? secretOf(keys, clientPublicKey) : keys.sealPublicKey;
   const header = new BufferWriter(PLUGIN_HEADER_SIZE)

@@ -1,6 +1,7 @@
-import { randomBytes, sign, verify } from 'node:crypto';
+import { sign, verify } from 'node:crypto';
 import { BufferReader } from './buffer-reader.js';
 import { BufferWriter } from './buffer-writer.js';
+import { secureRandomBytes } from './random.js';
 import {
   DELIVERY_ID_SIZE,
   FINGERPRINT_SIZE,
@@ -83,7 +84,7 @@ export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
 export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet): Buffer[] {
   if (batch.length <= 1) return batch.map((fields) => signReceipt(fields, keys));
   if (batch.length > MAX_RECEIPT_BATCH) throw new RangeError(`at most ${MAX_RECEIPT_BATCH} receipts are signed together`);
-  const salts = randomBytes(RECEIPT_SALT_SIZE * batch.length);
+  const salts = secureRandomBytes(RECEIPT_SALT_SIZE * batch.length);
   // Each leaf: the statement and its salt, as they lie in the receipt.
   const leaves = batch.map((fields, i) =>
     Buffer.concat([statement(fields, keys, RECEIPT_VERSION_BATCH), salts.subarray(i * RECEIPT_SALT_SIZE, (i + 1) * RECEIPT_SALT_SIZE)]),

@@ -1,10 +1,19 @@
-import { createCipheriv, createDecipheriv, diffieHellman, hkdfSync, KeyObject, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, diffieHellman, KeyObject } from 'node:crypto';
 import { AES_KEY_SIZE, NONCE_SIZE, TAG_SIZE } from './constants.js';
 import { ProtocolError } from './errors.js';
+import { secureRandomBytes } from './random.js';
 
-/** HKDF-SHA256 to one AES-256 key. */
+/** T(1) of HKDF-Expand: the block counter byte after the info. */
+const FIRST_BLOCK = Buffer.from([1]);
+
+/**
+ * HKDF-SHA256 (RFC 5869) to one AES-256 key. The key fits in the first output block (AES_KEY_SIZE <= 32),
+ * so HKDF is two HMACs: PRK = HMAC(salt, ikm), key = HMAC(PRK, label || 0x01). Written out because hkdfSync makes a
+ * KeyObject and a crypto job per call, twice the cost, and two keys are derived for every bundle.
+ */
 export function deriveKey(ikm: Buffer, salt: Buffer, label: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', ikm, salt, label, AES_KEY_SIZE));
+  const prk = createHmac('sha256', salt).update(ikm).digest();
+  return createHmac('sha256', prk).update(label).update(FIRST_BLOCK).digest().subarray(0, AES_KEY_SIZE);
 }
 
 /** X25519; a low-order public key (OpenSSL refuses to derive with it) is a MALFORMED ProtocolError, not a bare Error. */
@@ -17,7 +26,7 @@ export function x25519(privateKey: KeyObject, publicKey: KeyObject): Buffer {
 }
 
 export function newNonce(): Buffer {
-  return randomBytes(NONCE_SIZE);
+  return secureRandomBytes(NONCE_SIZE);
 }
 
 /** AES-256-GCM; returns ciphertext followed by the 16-byte tag. */
