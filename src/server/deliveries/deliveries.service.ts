@@ -1,10 +1,10 @@
 import { BadRequestException, ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { SECRET_SIZE } from '../../protocol/constants.js';
 import { deriveConfirmKey } from '../../protocol/confirmation.js';
 import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
+import { secureRandomBytes } from '../../protocol/random.js';
 import { ClientSealSecretSource, PluginData, sealPluginData } from '../../protocol/plugin-data.js';
 import { verifyReceipt } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
@@ -152,7 +152,7 @@ export class DeliveriesService {
     const keys = this.keys.current;
     const issuedAt = new Date();
     const expiresAt = new Date(issuedAt.getTime() + this.config.deliveryTtlMs);
-    const confirmSecret = randomBytes(SECRET_SIZE);
+    const confirmSecret = secureRandomBytes(SECRET_SIZE);
     const clientFingerprint = requester.clientKey ? fingerprint(requester.clientKey) : null;
     const data: PluginData = {
       deliveryId: newDeliveryId(),
