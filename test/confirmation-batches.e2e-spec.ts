@@ -246,6 +246,26 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
     }
   });
 
+  test('deliveries issued together share one plug-in data signature: each record is a batch record, stored as handed out, and confirms its own delivery', async () => {
+    const issued = await Promise.all(Array.from({ length: 6 }, () => deliveries.issue(content, { address: ADDRESS, clientKey: identity.publicKey })));
+    const records = issued.map(({ pluginData }) => pluginData);
+    expect(records.map((record) => record[4])).toEqual([2, 2, 2, 2, 2, 2]);
+    expect(new Set(records.map((record) => record.subarray(-64).toString('hex'))).size).toBe(1);
+    const frames: Frame[] = [];
+    for (const { delivery, pluginData } of issued) {
+      const { envelope, data } = openPluginData(pluginData, { identity });
+      expect(envelope.signPublicKey).toEqual(signPublicKey());
+      expect(data.deliveryId).toBe(delivery.id);
+      const [stored] = (await dataSource.query(`SELECT plugin_data, key_id FROM deliveries WHERE id = $1`, [delivery.id])) as { plugin_data: Buffer; key_id: string }[];
+      expect(stored!.plugin_data).toEqual(pluginData);
+      expect(stored!.key_id).toBe(envelope.keyId);
+      new FrameParser().parse(encodeConfirmation({ deliveryId: delivery.id, clientFingerprint: identity.fingerprint, digests: [content.sha256] }, data.confirmSecret), (f) => frames.push(f));
+    }
+    expect((await together(frames)).map(({ status }) => status)).toEqual(issued.map(() => AnswerStatus.Accepted));
+    // Issued alone: signed on its own (version 1).
+    expect((await deliveries.issue(content, { address: ADDRESS, clientKey: identity.publicKey })).pluginData[4]).toBe(1);
+  });
+
   test('many concurrent batches confirming the same deliveries: one acceptance and one event each, every other answer "already confirmed" with its receipt', async () => {
     const issued = await Promise.all(Array.from({ length: 20 }, () => issue()));
     const frames = Array.from({ length: 10 }, () => issued.map(({ frame }) => frame())).flat();

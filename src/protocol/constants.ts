@@ -33,16 +33,25 @@ export const DEFAULT_MAX_FRAME_SIZE = 64 * 1024;
 export const MAX_FILES = 1024;
 export const MAX_STRING_BYTES = 1024;
 
-/** Receipt versions: 1 signed alone, 2 one of a batch signed together (a Merkle tree, RFC 9162 2.1). */
+/**
+ * Records signed together (receipts, plug-in data): the leaves of a Merkle tree (RFC 9162 2.1) whose
+ * root is signed once. Each ends with its inclusion path, then this proof (path length u8, leaf index
+ * u16, tree size u16), then the batch's signature.
+ */
+export const BATCH_PROOF_SIZE = 1 + 2 + 2;
+/** Records signed together at most (u16 index and size), and so hashes in an inclusion path at most. */
+export const MAX_BATCH_SIZE = 65_535;
+export const MAX_INCLUSION_PATH = 16;
+
+/** Receipt versions: 1 signed alone, 2 one of a batch signed together. */
 export const RECEIPT_VERSION_SINGLE = 1;
 export const RECEIPT_VERSION_BATCH = 2;
-/** A batch receipt's trailer before its signature: path length u8, leaf index u16, tree size u16. */
-export const RECEIPT_BATCH_TRAILER_SIZE = 1 + 2 + 2;
 /** A batch receipt's random salt, hashed into its leaf after the statement. */
 export const RECEIPT_SALT_SIZE = 16;
-/** Receipts signed together at most (u16 index and size), and so hashes in an inclusion path at most. */
-export const MAX_RECEIPT_BATCH = 65_535;
-export const MAX_INCLUSION_PATH = 16;
+
+/** Plug-in data versions: 1 signed alone, 2 one of a batch of bundles issued together. */
+export const PLUGIN_VERSION_SINGLE = 1;
+export const PLUGIN_VERSION_BATCH = 2;
 
 /** Plug-in data header: length, version, mode, key id, server keys, recipient, salt, nonce. */
 export const PLUGIN_HEADER_SIZE =
@@ -67,6 +76,7 @@ export const enum FrameType {
 export const LABEL_PLUGIN_CLIENT = 'dcx/1 plug-in data, client seal';
 export const LABEL_PLUGIN_ANONYMOUS = 'dcx/1 plug-in data, bundle key';
 export const LABEL_PLUGIN_SIGNATURE = 'dcx/1 plug-in data signature';
+export const LABEL_PLUGIN_BATCH_SIGNATURE = 'dcx/1 plug-in data batch signature';
 export const LABEL_CONFIRMATION = 'dcx/1 confirmation';
 export const LABEL_RECEIPT_SIGNATURE = 'dcx/1 receipt signature';
 export const LABEL_RECEIPT_BATCH_SIGNATURE = 'dcx/1 receipt batch signature';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { leafHash, merkleTree, rootFromInclusionPath } from './merkle.js';
+import { inclusionPathLength, leafHash, merkleTree, rootFromInclusionPath } from './merkle.js';
 
 const sha256 = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
 
@@ -47,6 +47,15 @@ describe('merkleTree', () => {
       expect(root.equals(mth(data))).toBe(true);
       paths.forEach((path, m) => expect(path.map((h) => h.toString('hex'))).toEqual(referencePath(m, data).map((h) => h.toString('hex'))));
     }
+  });
+
+  it('has paths as long as inclusionPathLength says, for every leaf of every size up to 70 and a full u16 tree', () => {
+    for (let n = 1; n <= 70; n++) {
+      const { paths } = merkleTree(leavesOf(n).map(leafHash));
+      paths.forEach((path, m) => expect(inclusionPathLength(m, n)).toBe(path.length));
+    }
+    expect(inclusionPathLength(0, 65_535)).toBe(16);
+    expect(inclusionPathLength(65_534, 65_535)).toBe(15);
   });
 
   it('needs at least one leaf', () => {

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 
 /*
  * The Merkle tree hash and inclusion paths of RFC 9162 (Certificate Transparency 2.0) section 2.1, over
- * SHA-256: many receipts share one signature over the tree's root, and each carries the path that
- * leads from its own hash to that root.
+ * SHA-256: many records (receipts, plug-in data) share one signature over the tree's root, and each
+ * carries the path that leads from its own hash to that root (batch-signature.ts).
  */
 
 const LEAF_PREFIX = Buffer.from([0x00]);
@@ -23,6 +23,17 @@ function split(n: number): number {
   let k = 1;
   while (k * 2 < n) k *= 2;
   return k;
+}
+
+/** How many hashes the inclusion path of leaf `index` of a tree of `size` leaves holds (its depth). */
+export function inclusionPathLength(index: number, size: number): number {
+  let length = 0;
+  for (let lo = 0, hi = size; hi - lo > 1; length++) {
+    const middle = lo + split(hi - lo);
+    if (index < middle) hi = middle;
+    else lo = middle;
+  }
+  return length;
 }
 
 /** The tree of `leafHashes` (at least one): its root, and each leaf's inclusion path, the leaf's sibling first. */

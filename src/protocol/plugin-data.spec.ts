@@ -1,7 +1,8 @@
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, KeyObject, sign } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, KeyObject, sign, verify } from 'node:crypto';
 import { ProtocolError } from './errors.js';
 import { ClientIdentity, generateClientIdentity, generateServerKeySet, ServerKeySet } from './keys.js';
-import { clientSealSecret, openPluginData, PluginData, readPluginEnvelope, sealPluginData } from './plugin-data.js';
+import { leafHash, merkleTree } from './merkle.js';
+import { clientSealSecret, openPluginData, PluginData, PluginSealRequest, readPluginEnvelope, sealPluginData, sealPluginDataBatch } from './plugin-data.js';
 
 // Keys of the worked example: RFC 8032 7.1 test 1 signs, RFC 7748 6.1 Bob seals, Alice is the client.
 function pkcs8(oid: '70' | '6e', seed: string): KeyObject {
@@ -370,6 +371,103 @@ describe('openPluginData refusals', () => {
   it('refuses a payload cut short inside the file list: TRUNCATED', () => {
     const record = recordBytes({ payload: payloadBytes(DATA, { fileCount: 2 }), clientPublicKey: ALICE.publicKey });
     expect(refusal(() => openPluginData(record, { identity: ALICE })).code).toBe('TRUNCATED');
+  });
+});
+
+describe('sealPluginDataBatch (bundles issued together)', () => {
+  const clients = Array.from({ length: 17 }, () => generateClientIdentity());
+  /** Client-sealed and anonymous records alternating, each with its own delivery. */
+  const requests = (n: number): PluginSealRequest[] =>
+    clients.slice(0, n).map((client, i) => {
+      const deliveryId = `${i.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`;
+      return i % 3 === 2
+        ? { data: { ...ANONYMOUS_DATA, deliveryId }, clientPublicKey: null }
+        : { data: { ...DATA, deliveryId, client: { fingerprint: client.fingerprint, address: '192.0.2.10' } }, clientPublicKey: client.publicKey };
+    });
+  /** The trailer of a version 2 record, read from its end by hand. */
+  const trailerOf = (record: Buffer) => {
+    const p = record[record.length - 69]!;
+    return { p, index: record.readUInt16BE(record.length - 68), size: record.readUInt16BE(record.length - 66), leafEnd: record.length - 69 - 32 * p };
+  };
+
+  it('signs a lone record on its own: version 1, as sealPluginData', () => {
+    const [record] = sealPluginDataBatch(requests(1), SERVER);
+    expect(record![4]).toBe(1);
+    expect(openPluginData(record!, { identity: clients[0] }).envelope.version).toBe(1);
+  });
+
+  it.each([2, 3, 5, 8, 17])('signs a batch of %i once: version 2 records whose leaves lead to one signed Merkle root', (n) => {
+    const batch = requests(n);
+    const records = sealPluginDataBatch(batch, SERVER);
+    expect(records).toHaveLength(n);
+    const trailers = records.map(trailerOf);
+    // Checked by hand: the header states the whole length, the trailer its place, every record the same signature.
+    records.forEach((record, i) => {
+      expect(record.readUInt32BE(0)).toBe(record.length);
+      expect(record[4]).toBe(2);
+      expect(trailers[i]).toMatchObject({ index: i, size: n });
+      expect(record.subarray(-64).equals(records[0]!.subarray(-64))).toBe(true);
+    });
+    const leaves = records.map((record, i) => record.subarray(0, trailers[i]!.leafEnd));
+    const { root, paths } = merkleTree(leaves.map(leafHash));
+    const signed = Buffer.concat([Buffer.from('dcx/1 plug-in data batch signature'), u16(n), root]);
+    expect(verify(null, signed, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: SERVER.signPublicKey.toString('base64url') }, format: 'jwk' }), records[0]!.subarray(-64))).toBe(true);
+    records.forEach((record, i) => {
+      expect(Buffer.concat(paths[i]!).equals(record.subarray(trailers[i]!.leafEnd, record.length - 69))).toBe(true);
+      // Each opens to its own data, only with its own key; the header is still the seal's additional data.
+      const { envelope, data } = openPluginData(record, { identity: clients[i] });
+      expect(envelope.version).toBe(2);
+      expect(data).toEqual(batch[i]!.data);
+      if (batch[i]!.clientPublicKey) expect(refusal(() => openPluginData(record, { identity: clients[(i + 1) % n] })).code).toBe('NOT_FOR_THIS_CLIENT');
+    });
+  });
+
+  it('refuses every flipped byte of a batch record with a ProtocolError', () => {
+    const record = sealPluginDataBatch(requests(5), SERVER)[3]!;
+    const pathLengthAt = record.length - 69;
+    for (const mask of [0x01, 0x80]) {
+      for (let position = 0; position < record.length; position++) {
+        const tampered = Buffer.from(record);
+        tampered[position] ^= mask;
+        const code = refusal(() => openPluginData(tampered, { identity: clients[3] })).code;
+        if (position < 4) expect(['TRUNCATED', 'MALFORMED', 'TOO_LARGE']).toContain(code);
+        else if (position === 4) expect(code).toBe('UNSUPPORTED_VERSION');
+        else if (position === 5) expect(code).toBe('MALFORMED');
+        else if (position < 78) expect(code).toBe('MALFORMED');
+        else if (position === pathLengthAt && mask === 0x80) expect(code).toBe('MALFORMED'); // a path of over 16 hashes
+        else expect(code).toBe('BAD_SIGNATURE');
+      }
+    }
+  });
+
+  it('refuses every truncation of a batch record: TRUNCATED', () => {
+    const record = sealPluginDataBatch(requests(5), SERVER)[4]!;
+    for (let length = 0; length < record.length; length++) {
+      expect(refusal(() => openPluginData(record.subarray(0, length), { identity: clients[4] })).code).toBe('TRUNCATED');
+    }
+  });
+
+  it('refuses the proof of another record of the batch, and another index or tree size: BAD_SIGNATURE', () => {
+    const same = clients.slice(0, 8).map((client, i) => ({ data: { ...DATA, deliveryId: `0000000${i}-0000-4000-8000-000000000000` }, clientPublicKey: ALICE.publicKey }));
+    const records = sealPluginDataBatch(same, SERVER);
+    const [first, second] = [records[0]!, records[1]!];
+    const { leafEnd } = trailerOf(first);
+    const swapped = Buffer.concat([first.subarray(0, leafEnd), second.subarray(leafEnd)]);
+    expect(refusal(() => openPluginData(swapped, { identity: ALICE })).code).toBe('BAD_SIGNATURE');
+    const otherIndex = Buffer.from(first);
+    otherIndex.writeUInt16BE(1, first.length - 68);
+    expect(refusal(() => openPluginData(otherIndex, { identity: ALICE })).code).toBe('BAD_SIGNATURE');
+    // Leaf 0 of 8: its path also leads to the root when checked as a tree of 5, hence the signed size.
+    const otherSize = Buffer.from(first);
+    otherSize.writeUInt16BE(5, first.length - 66);
+    expect(refusal(() => openPluginData(otherSize, { identity: ALICE })).code).toBe('BAD_SIGNATURE');
+    expect(openPluginData(first, { identity: ALICE }).data.deliveryId).toBe('00000000-0000-4000-8000-000000000000');
+  });
+
+  it('fails as a whole when one record of the batch cannot be sealed', () => {
+    const batch = requests(3);
+    batch[1] = { data: { ...DATA, server: { ...DATA.server, host: 'h'.repeat(1025) } }, clientPublicKey: null };
+    expect(refusal(() => sealPluginDataBatch(batch, SERVER)).code).toBe('TOO_LARGE');
   });
 });
 

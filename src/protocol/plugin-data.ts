@@ -1,4 +1,5 @@
 import { sign, verify } from 'node:crypto';
+import { batchTrailerSize, signBatch, verifyBatchSignature } from './batch-signature.js';
 import { BufferReader } from './buffer-reader.js';
 import { BufferWriter } from './buffer-writer.js';
 import {
@@ -6,13 +7,15 @@ import {
   FINGERPRINT_SIZE,
   KEY_ID_SIZE,
   LABEL_PLUGIN_ANONYMOUS,
+  LABEL_PLUGIN_BATCH_SIGNATURE,
   LABEL_PLUGIN_CLIENT,
   LABEL_PLUGIN_SIGNATURE,
   MAX_FILES,
   MAX_PLUGIN_DATA_SIZE,
   NONCE_SIZE,
   PLUGIN_HEADER_SIZE,
-  PROTOCOL_VERSION,
+  PLUGIN_VERSION_BATCH,
+  PLUGIN_VERSION_SINGLE,
   PUBLIC_KEY_SIZE,
   SALT_SIZE,
   SealMode,
@@ -60,6 +63,7 @@ export interface PluginEnvelope {
 
 const MIN_RECORD_SIZE = PLUGIN_HEADER_SIZE + TAG_SIZE + SIGNATURE_SIZE;
 const ZERO_FINGERPRINT = Buffer.alloc(FINGERPRINT_SIZE);
+const BAD_SIGNATURE_MESSAGE = 'plug-in data signature does not verify: the bundle was altered or not made by this server';
 
 function sealKeyFor(mode: SealMode, salt: Buffer, ikm: Buffer): Buffer {
   return deriveKey(ikm, salt, mode === SealMode.Client ? LABEL_PLUGIN_CLIENT : LABEL_PLUGIN_ANONYMOUS);
@@ -132,23 +136,24 @@ export function clientSealSecret(keys: ServerKeySet, clientPublicKey: Buffer): B
 /** Gives clientSealSecret(keys, clientPublicKey): computed, or kept from an earlier record (ServerKeysService). */
 export type ClientSealSecretSource = (keys: ServerKeySet, clientPublicKey: Buffer) => Buffer;
 
+/** One record to seal: the plug-in data and the client key it is sealed to (null: anonymous). */
+export interface PluginSealRequest {
+  data: PluginData;
+  clientPublicKey: Buffer | null;
+}
+
 /**
- * [88] Builds the sealed, signed plug-in data record. With a client public key only that client can
- * open it (X25519 + HKDF + AES-256-GCM); without one it is sealed with the server's bundle key.
+ * The header and sealed payload of a record whose signature part (single signature, or batch trailer)
+ * will take `signatureSize` bytes: the header states the whole record's length.
  */
-export function sealPluginData(
-  data: PluginData,
-  keys: ServerKeySet,
-  clientPublicKey: Buffer | null,
-  secretOf: ClientSealSecretSource = clientSealSecret,
-): Buffer {
+function sealedPart({ data, clientPublicKey }: PluginSealRequest, keys: ServerKeySet, version: number, signatureSize: number, secretOf: ClientSealSecretSource): Buffer {
   const mode = clientPublicKey ? SealMode.Client : SealMode.Anonymous;
   const salt = secureRandomBytes(SALT_SIZE);
   const nonce = newNonce();
   const ikm = clientPublicKey ? secretOf(keys, clientPublicKey) : keys.sealPublicKey;
   const header = new BufferWriter(PLUGIN_HEADER_SIZE)
     .addUInt32(0) // total length, patched below
-    .addUInt8(PROTOCOL_VERSION)
+    .addUInt8(version)
     .addUInt8(mode)
     .addFixed(Buffer.from(keys.keyId, 'hex'), KEY_ID_SIZE)
     .addFixed(keys.signPublicKey, PUBLIC_KEY_SIZE)
@@ -157,12 +162,37 @@ export function sealPluginData(
     .addFixed(salt, SALT_SIZE)
     .addFixed(nonce, NONCE_SIZE);
   const payload = encodePayload(data);
-  const total = PLUGIN_HEADER_SIZE + payload.length + TAG_SIZE + SIGNATURE_SIZE;
+  const total = PLUGIN_HEADER_SIZE + payload.length + TAG_SIZE + signatureSize;
   if (total > MAX_PLUGIN_DATA_SIZE) throw new ProtocolError('TOO_LARGE', `plug-in data of ${total} bytes exceeds ${MAX_PLUGIN_DATA_SIZE}`);
   const headerBytes = header.patchUInt32(0, total).flush();
-  const sealed = seal(sealKeyFor(mode, salt, ikm), nonce, payload, headerBytes);
-  const unsigned = Buffer.concat([headerBytes, sealed]);
+  return Buffer.concat([headerBytes, seal(sealKeyFor(mode, salt, ikm), nonce, payload, headerBytes)]);
+}
+
+/**
+ * [88] Builds the sealed, signed plug-in data record (version 1, signed on its own). With a client
+ * public key only that client can open it (X25519 + HKDF + AES-256-GCM); without one it is sealed with
+ * the server's bundle key.
+ */
+export function sealPluginData(
+  data: PluginData,
+  keys: ServerKeySet,
+  clientPublicKey: Buffer | null,
+  secretOf: ClientSealSecretSource = clientSealSecret,
+): Buffer {
+  const unsigned = sealedPart({ data, clientPublicKey }, keys, PLUGIN_VERSION_SINGLE, SIGNATURE_SIZE, secretOf);
   return Buffer.concat([unsigned, sign(null, signedBytes(unsigned), keys.signPrivateKey)]);
+}
+
+/**
+ * The records of bundles issued together, in order, at the cost of one signature: a lone one is
+ * signed on its own (version 1); several are the leaves of a Merkle tree whose root is signed once,
+ * each record ending with its inclusion path and that signature (version 2, batch-signature.ts).
+ */
+export function sealPluginDataBatch(batch: PluginSealRequest[], keys: ServerKeySet, secretOf: ClientSealSecretSource = clientSealSecret): Buffer[] {
+  if (batch.length <= 1) return batch.map(({ data, clientPublicKey }) => sealPluginData(data, keys, clientPublicKey, secretOf));
+  const leaves = batch.map((request, index) => sealedPart(request, keys, PLUGIN_VERSION_BATCH, batchTrailerSize(index, batch.length), secretOf));
+  const trailers = signBatch(leaves, LABEL_PLUGIN_BATCH_SIGNATURE, keys.signPrivateKey);
+  return leaves.map((leaf, index) => Buffer.concat([leaf, trailers[index]!]));
 }
 
 interface ParsedRecord {
@@ -181,7 +211,9 @@ function parseRecord(record: Buffer): ParsedRecord {
   if (total > record.length) throw new ProtocolError('TRUNCATED', `plug-in data says ${total} bytes but has ${record.length}`);
   if (total < record.length) throw new ProtocolError('MALFORMED', `plug-in data says ${total} bytes but has ${record.length - total} trailing bytes`);
   const version = reader.uint8('version');
-  if (version !== PROTOCOL_VERSION) throw new ProtocolError('UNSUPPORTED_VERSION', `plug-in data version ${version} is not supported (expected ${PROTOCOL_VERSION})`);
+  if (version !== PLUGIN_VERSION_SINGLE && version !== PLUGIN_VERSION_BATCH) {
+    throw new ProtocolError('UNSUPPORTED_VERSION', `plug-in data version ${version} is not supported (expected ${PLUGIN_VERSION_SINGLE} or ${PLUGIN_VERSION_BATCH})`);
+  }
   const modeByte = reader.uint8('mode');
   if (modeByte !== SealMode.Anonymous && modeByte !== SealMode.Client) throw new ProtocolError('MALFORMED', `unknown seal mode ${modeByte}`);
   const keyId = reader.bytes(KEY_ID_SIZE, 'key id').toString('hex');
@@ -192,10 +224,19 @@ function parseRecord(record: Buffer): ParsedRecord {
   const recipient = reader.bytes(FINGERPRINT_SIZE, 'recipient');
   const salt = reader.bytes(SALT_SIZE, 'salt');
   const nonce = reader.bytes(NONCE_SIZE, 'nonce');
-  const unsigned = record.subarray(0, record.length - SIGNATURE_SIZE);
-  const signature = record.subarray(record.length - SIGNATURE_SIZE);
-  if (!verify(null, signedBytes(unsigned), publicKeyFromRaw(signPublicKey, 'Ed25519'), signature)) {
-    throw new ProtocolError('BAD_SIGNATURE', 'plug-in data signature does not verify: the bundle was altered or not made by this server');
+  const publicKey = publicKeyFromRaw(signPublicKey, 'Ed25519');
+  let sealedEnd = record.length - SIGNATURE_SIZE;
+  if (version === PLUGIN_VERSION_SINGLE) {
+    if (!verify(null, signedBytes(record.subarray(0, sealedEnd)), publicKey, record.subarray(sealedEnd))) throw new ProtocolError('BAD_SIGNATURE', BAD_SIGNATURE_MESSAGE);
+  } else {
+    sealedEnd = verifyBatchSignature(record, {
+      leafStart: 0,
+      minLeafEnd: PLUGIN_HEADER_SIZE + TAG_SIZE,
+      label: LABEL_PLUGIN_BATCH_SIGNATURE,
+      publicKey,
+      what: 'plug-in data',
+      badSignature: BAD_SIGNATURE_MESSAGE,
+    });
   }
   return {
     envelope: {
@@ -209,7 +250,7 @@ function parseRecord(record: Buffer): ParsedRecord {
     header: record.subarray(0, PLUGIN_HEADER_SIZE),
     salt,
     nonce,
-    sealed: record.subarray(PLUGIN_HEADER_SIZE, record.length - SIGNATURE_SIZE),
+    sealed: record.subarray(PLUGIN_HEADER_SIZE, sealedEnd),
   };
 }
 

@@ -1,7 +1,7 @@
 import { sign, verify } from 'node:crypto';
 import { BufferReader } from './buffer-reader.js';
 import { BufferWriter } from './buffer-writer.js';
-import { secureRandomBytes } from './random.js';
+import { signBatch, verifyBatchSignature } from './batch-signature.js';
 import {
   DELIVERY_ID_SIZE,
   FINGERPRINT_SIZE,
@@ -10,9 +10,6 @@ import {
   LABEL_RECEIPT_SIGNATURE,
   LENGTH_SIZE,
   MAX_FILES,
-  MAX_INCLUSION_PATH,
-  MAX_RECEIPT_BATCH,
-  RECEIPT_BATCH_TRAILER_SIZE,
   RECEIPT_SALT_SIZE,
   RECEIPT_VERSION_BATCH,
   RECEIPT_VERSION_SINGLE,
@@ -22,8 +19,8 @@ import {
 } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { deliveryIdToBytes, deliveryIdToString, publicKeyFromRaw, ServerKeySet } from './keys.js';
-import { leafHash, merkleTree, rootFromInclusionPath } from './merkle.js';
 import { ContentFileInfo } from './plugin-data.js';
+import { secureRandomBytes } from './random.js';
 
 /** Proof of delivery: what the server attests once a confirmation is accepted. */
 export interface ReceiptFields {
@@ -40,15 +37,10 @@ export interface ReceiptFields {
 
 const ZERO_FINGERPRINT = Buffer.alloc(FINGERPRINT_SIZE);
 const MIN_RECEIPT_SIZE = LENGTH_SIZE + VERSION_SIZE + KEY_ID_SIZE + DELIVERY_ID_SIZE + SIGNATURE_SIZE;
-const HASH_SIZE = SHA256_SIZE;
+const BAD_SIGNATURE_MESSAGE = 'receipt signature does not verify against the server key';
 
 function signedBytes(unsigned: Buffer): Buffer {
   return Buffer.concat([Buffer.from(LABEL_RECEIPT_SIGNATURE), unsigned]);
-}
-
-/** What a batch signature covers: the label, the tree size and the root. */
-function signedBatchRoot(size: number, root: Buffer): Buffer {
-  return new BufferWriter(64).addBytes(Buffer.from(LABEL_RECEIPT_BATCH_SIGNATURE)).addUInt16(size).addFixed(root, HASH_SIZE).flush();
 }
 
 /** The statement of a receipt: its version byte, then the fields (docs/PROTOCOL.md section 5). */
@@ -83,19 +75,14 @@ export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
  */
 export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet): Buffer[] {
   if (batch.length <= 1) return batch.map((fields) => signReceipt(fields, keys));
-  if (batch.length > MAX_RECEIPT_BATCH) throw new RangeError(`at most ${MAX_RECEIPT_BATCH} receipts are signed together`);
   const salts = secureRandomBytes(RECEIPT_SALT_SIZE * batch.length);
   // Each leaf: the statement and its salt, as they lie in the receipt.
   const leaves = batch.map((fields, i) =>
     Buffer.concat([statement(fields, keys, RECEIPT_VERSION_BATCH), salts.subarray(i * RECEIPT_SALT_SIZE, (i + 1) * RECEIPT_SALT_SIZE)]),
   );
-  const { root, paths } = merkleTree(leaves.map(leafHash));
-  const signature = sign(null, signedBatchRoot(batch.length, root), keys.signPrivateKey);
+  const trailers = signBatch(leaves, LABEL_RECEIPT_BATCH_SIGNATURE, keys.signPrivateKey);
   return leaves.map((leaf, index) => {
-    const path = paths[index]!;
-    const writer = new BufferWriter(512).addUInt32(0).addBytes(leaf);
-    for (const hash of path) writer.addFixed(hash, HASH_SIZE);
-    writer.addUInt8(path.length).addUInt16(index).addUInt16(batch.length).addFixed(signature, SIGNATURE_SIZE);
+    const writer = new BufferWriter(512).addUInt32(0).addBytes(leaf).addBytes(trailers[index]!);
     return Buffer.from(writer.patchUInt32(0, writer.length).flush());
   });
 }
@@ -109,26 +96,21 @@ function verifiedStatement(receipt: Buffer, serverSignPublicKey: Buffer): Buffer
   const signatureAt = receipt.length - SIGNATURE_SIZE;
   const signature = receipt.subarray(signatureAt);
   const publicKey = publicKeyFromRaw(serverSignPublicKey, 'Ed25519');
-  const bad = () => new ProtocolError('BAD_SIGNATURE', 'receipt signature does not verify against the server key');
   if (version === RECEIPT_VERSION_SINGLE) {
-    if (!verify(null, signedBytes(receipt.subarray(0, signatureAt)), publicKey, signature)) throw bad();
+    if (!verify(null, signedBytes(receipt.subarray(0, signatureAt)), publicKey, signature)) throw new ProtocolError('BAD_SIGNATURE', BAD_SIGNATURE_MESSAGE);
     return receipt.subarray(LENGTH_SIZE, signatureAt);
   }
   if (version !== RECEIPT_VERSION_BATCH) throw new ProtocolError('UNSUPPORTED_VERSION', `receipt version ${version} is not supported`);
-  const trailerAt = signatureAt - RECEIPT_BATCH_TRAILER_SIZE;
-  if (trailerAt < MIN_RECEIPT_SIZE - SIGNATURE_SIZE) throw new ProtocolError('TRUNCATED', `batch receipt of ${receipt.length} bytes is too short`);
-  const pathLength = receipt.readUInt8(trailerAt);
-  const index = receipt.readUInt16BE(trailerAt + 1);
-  const size = receipt.readUInt16BE(trailerAt + 3);
-  if (pathLength > MAX_INCLUSION_PATH) throw new ProtocolError('MALFORMED', `receipt inclusion path of ${pathLength} hashes`);
-  const pathAt = trailerAt - pathLength * HASH_SIZE;
-  const saltAt = pathAt - RECEIPT_SALT_SIZE;
-  if (saltAt < MIN_RECEIPT_SIZE - SIGNATURE_SIZE) throw new ProtocolError('TRUNCATED', `batch receipt of ${receipt.length} bytes is too short for its salt and path`);
-  const path = Array.from({ length: pathLength }, (_, i) => receipt.subarray(pathAt + i * HASH_SIZE, pathAt + (i + 1) * HASH_SIZE));
-  // An index outside the tree or a path that does not fit it leads to no root: BAD_SIGNATURE too.
-  const root = rootFromInclusionPath(leafHash(receipt.subarray(LENGTH_SIZE, pathAt)), index, size, path);
-  if (root === null || !verify(null, signedBatchRoot(size, root), publicKey, signature)) throw bad();
-  return receipt.subarray(LENGTH_SIZE, saltAt);
+  // The leaf: the statement and its salt, after the length field.
+  const leafEnd = verifyBatchSignature(receipt, {
+    leafStart: LENGTH_SIZE,
+    minLeafEnd: MIN_RECEIPT_SIZE - SIGNATURE_SIZE + RECEIPT_SALT_SIZE,
+    label: LABEL_RECEIPT_BATCH_SIGNATURE,
+    publicKey,
+    what: 'batch receipt',
+    badSignature: BAD_SIGNATURE_MESSAGE,
+  });
+  return receipt.subarray(LENGTH_SIZE, leafEnd - RECEIPT_SALT_SIZE);
 }
 
 /** Checks a receipt against the server's signing key; returns its fields or throws. */

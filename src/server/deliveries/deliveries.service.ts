@@ -5,7 +5,7 @@ import { SECRET_SIZE } from '../../protocol/constants.js';
 import { deriveConfirmKey } from '../../protocol/confirmation.js';
 import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
 import { secureRandomBytes } from '../../protocol/random.js';
-import { ClientSealSecretSource, PluginData, sealPluginData } from '../../protocol/plugin-data.js';
+import { ClientSealSecretSource, PluginData, PluginSealRequest, sealPluginDataBatch } from '../../protocol/plugin-data.js';
 import { verifyReceipt } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
@@ -30,6 +30,12 @@ export interface Requester {
 export interface IssuedDelivery {
   delivery: Delivery;
   pluginData: Buffer;
+}
+
+/** A new delivery whose plug-in data is not sealed yet: the row without it and what to seal. */
+interface PreparedDelivery {
+  delivery: Omit<Delivery, 'keyId' | 'pluginData'>;
+  plugin: PluginSealRequest;
 }
 
 /** Rows per statement of the CSV export: the export never holds more than one page. */
@@ -83,11 +89,11 @@ const MARK_SENT = new PreparedStatement(
 export class DeliveriesService {
   /**
    * New deliveries with their "issued" events (and webhook outbox rows): many concurrent requests, one
-   * statement, so one round trip and one commit (autocommit: all of it or nothing); the events are
-   * published once it returned.
+   * signature over all their plug-in data and one statement, so one round trip and one commit
+   * (autocommit: all of it or nothing); the events are published once it returned.
    */
-  private readonly issuing = new GroupCommit<IssuedDelivery & { event: EventInput }, Delivery>(async (items) => {
-    const rows = items.map(({ delivery }) => delivery);
+  private readonly issuing = new GroupCommit<PreparedDelivery & { event: EventInput }, Delivery>(async (items) => {
+    const rows = this.seal(items);
     const events = items.map(({ event }) => event);
     const inserted = await this.statements.query<{ id: string; at: Date }>(INSERT_ISSUED, [
       ...eventParameters(events),
@@ -142,14 +148,21 @@ export class DeliveriesService {
 
   /** Issues a fresh delivery of one content and builds its sealed plug-in data. */
   async issue(content: Content, requester: Requester): Promise<IssuedDelivery> {
-    const issued = this.prepare(content, requester, null);
-    const delivery = await this.issuing.submit({ ...issued, event: issuedEvent(issued.delivery, content, requester) });
-    return { delivery, pluginData: issued.pluginData };
+    const prepared = this.prepare(content, requester, null);
+    const delivery = await this.issuing.submit({ ...prepared, event: issuedEvent(prepared.delivery, content, requester) });
+    return { delivery, pluginData: delivery.pluginData! };
   }
 
-  /** The row and plug-in data of a new delivery (not stored yet). */
-  private prepare(content: Content, requester: Requester, reissuedFrom: string | null): IssuedDelivery {
-    const keys = this.keys.current;
+  /** The row of a new delivery and its plug-in data, to be sealed (nothing stored yet). */
+  private prepare(content: Content, requester: Requester, reissuedFrom: string | null): PreparedDelivery {
+    if (requester.clientKey) {
+      try {
+        this.clientSealSecret(this.keys.current, requester.clientKey); // kept for sealing
+      } catch {
+        // X25519 refuses low-order points: a key that agrees on nothing.
+        throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');
+      }
+    }
     const issuedAt = new Date();
     const expiresAt = new Date(issuedAt.getTime() + this.config.deliveryTtlMs);
     const confirmSecret = secureRandomBytes(SECRET_SIZE);
@@ -163,15 +176,7 @@ export class DeliveriesService {
       issuedAt,
       expiresAt,
     };
-    let pluginData: Buffer;
-    try {
-      pluginData = sealPluginData(data, keys, requester.clientKey, this.clientSealSecret);
-    } catch (error) {
-      // X25519 refuses low-order points: a key that agrees on nothing.
-      if (requester.clientKey) throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');
-      throw error;
-    }
-    const delivery: Delivery = {
+    const delivery: PreparedDelivery['delivery'] = {
       id: data.deliveryId,
       contentId: content.id,
       status: 'issued',
@@ -179,7 +184,6 @@ export class DeliveriesService {
       clientKey: requester.clientKey,
       requesterIp: requester.address,
       confirmKey: deriveConfirmKey(confirmSecret, data.deliveryId),
-      keyId: keys.keyId,
       issuedAt,
       expiresAt,
       sentAt: null,
@@ -190,13 +194,19 @@ export class DeliveriesService {
       bytesSent: 0,
       confirmedFrom: null,
       receipt: null,
-      pluginData,
     };
-    return { delivery, pluginData };
+    return { delivery, plugin: { data, clientPublicKey: requester.clientKey } };
   }
 
-  private async insertIssued({ manager, record }: RecordingTransaction, issued: IssuedDelivery, content: Content, requester: Requester): Promise<Delivery> {
-    const row = manager.create(Delivery, issued.delivery);
+  /** Seals the plug-in data of new deliveries with the current key set: one signature for all of them. */
+  private seal(prepared: PreparedDelivery[]): Delivery[] {
+    const keys = this.keys.current;
+    const records = sealPluginDataBatch(prepared.map(({ plugin }) => plugin), keys, this.clientSealSecret);
+    return prepared.map(({ delivery }, i) => ({ ...delivery, keyId: keys.keyId, pluginData: records[i]! }));
+  }
+
+  private async insertIssued({ manager, record }: RecordingTransaction, delivery: Delivery, content: Content, requester: Requester): Promise<Delivery> {
+    const row = manager.create(Delivery, delivery);
     await manager.insert(Delivery, row);
     await record(issuedEvent(row, content, requester));
     return row;
@@ -219,8 +229,8 @@ export class DeliveriesService {
       const content = await tx.manager.findOne(Content, { where: { id: old.contentId } });
       if (!content || content.deletedAt) throw new ConflictException(`the content of delivery ${id} was removed; it cannot be re-issued`);
       const requester: Requester = { address: old.requesterIp, clientKey: old.clientKey };
-      const issued = this.prepare(content, requester, old.id);
-      const row = await this.insertIssued(tx, issued, content, requester);
+      const [sealed] = this.seal([this.prepare(content, requester, old.id)]);
+      const row = await this.insertIssued(tx, sealed!, content, requester);
       await tx.record({ deliveryId: old.id, type: 'reissued', detail: { newDeliveryId: row.id } });
       return row;
     });
@@ -394,7 +404,7 @@ export class DeliveriesService {
   }
 }
 
-function issuedEvent(delivery: Delivery, content: Content, requester: Requester): EventInput {
+function issuedEvent(delivery: Pick<Delivery, 'id' | 'clientFingerprint' | 'reissuedFrom'>, content: Content, requester: Requester): EventInput {
   const detail = { contentId: content.id, clientFingerprint: delivery.clientFingerprint, ...(delivery.reissuedFrom ? { reissuedFrom: delivery.reissuedFrom } : {}) };
   return { deliveryId: delivery.id, type: 'issued', remoteAddress: requester.address, detail };
 }
