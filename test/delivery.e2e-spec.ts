@@ -7,7 +7,7 @@ import unzipper from 'unzipper';
 import { AnswerStatus } from '../src/protocol/answer.js';
 import { encodeConfirmation } from '../src/protocol/confirmation.js';
 import { BUNDLE_MEDIA_TYPE, CLIENT_KEY_HEADER, PLUGIN_ENTRY_NAME } from '../src/protocol/constants.js';
-import { generateClientIdentity, serializeClientIdentity } from '../src/protocol/keys.js';
+import { generateClientIdentity } from '../src/protocol/keys.js';
 import { openPluginData, PluginData } from '../src/protocol/plugin-data.js';
 import { verifyReceipt } from '../src/protocol/receipt.js';
 import { dcx, newClientHome } from './support/cli-process.js';
@@ -135,20 +135,6 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
       await expect(pluginDataOf(bundle, identities[(i + 1) % identities.length])).rejects.toThrow();
     }
     expect(ids.size).toBe(identities.length);
-
-    // Issued together, their plug-in data share one signature (version 2): the real client opens and confirms such a bundle.
-    const records = await Promise.all(bundles.map(async (bundle) => (await unzipper.Open.buffer(bundle)).files[0]!.buffer()));
-    const batched = records.findIndex((record) => record[4] === 2);
-    expect(batched).toBeGreaterThanOrEqual(0);
-    const home = await newClientHome();
-    await writeFile(join(home, 'identity.json'), serializeClientIdentity(identities[batched]!));
-    const bundlePath = join(work, 'batched.dcx');
-    await writeFile(bundlePath, bundles[batched]!);
-    const out = await mkdtemp(join(tmpdir(), 'dcx-out-'));
-    const opened = await dcx(['open', bundlePath, '--out', out, '--trust', '--json'], { DCX_HOME: home });
-    expect(opened.code).toBe(0);
-    expect(JSON.parse(opened.stdout)).toMatchObject({ status: 'accepted' });
-    expect((await readFile(join(out, 'movie.mp4'))).equals(original)).toBe(true);
   });
 
   test('wrong secret, wrong client and wrong digest are refused, recorded, and confirm nothing', async () => {

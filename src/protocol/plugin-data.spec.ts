@@ -447,6 +447,12 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
     }
   });
 
+  it('refuses a batch record whose stated path does not fit before its proof (length otherwise right): TRUNCATED', () => {
+    const record = Buffer.from(sealPluginDataBatch(requests(2), SERVER)[0]!);
+    record[record.length - 69] = 16; // 16 hashes: allowed, but 512 bytes reach back past the header
+    expect(refusal(() => openPluginData(record, { identity: clients[0] })).code).toBe('TRUNCATED');
+  });
+
   it('refuses the proof of another record of the batch, and another index or tree size: BAD_SIGNATURE', () => {
     const same = clients.slice(0, 8).map((client, i) => ({ data: { ...DATA, deliveryId: `0000000${i}-0000-4000-8000-000000000000` }, clientPublicKey: ALICE.publicKey }));
     const records = sealPluginDataBatch(same, SERVER);

@@ -11,6 +11,18 @@ describe('secureRandomBytes', () => {
     expect(seen.size).toBe(20_000);
   });
 
+  it('refuses a size that is not a byte count', () => {
+    for (const size of [-1, -16, 1.5, Number.NaN]) expect(() => secureRandomBytes(size)).toThrow(RangeError);
+  });
+
+  it('keeps what it handed out: later draws and refills of the block change no earlier draw', () => {
+    const first = secureRandomBytes(16);
+    const before = Buffer.from(first);
+    for (let i = 0; i < 3; i++) secureRandomBytes(4096 - 16);
+    expect(first).toEqual(before);
+    expect(first.buffer.byteLength).toBe(16);
+  });
+
   it('gives each caller its own copy: changing one draw changes no other', () => {
     const first = secureRandomBytes(32);
     const second = secureRandomBytes(32);

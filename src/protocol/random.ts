@@ -11,12 +11,15 @@ const pool = Buffer.alloc(POOL_SIZE);
 let served = POOL_SIZE;
 
 export function secureRandomBytes(size: number): Buffer {
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`not a byte count: ${size}`);
   if (size > POOL_SIZE) return randomBytes(size);
   if (served + size > POOL_SIZE) {
     randomFillSync(pool);
     served = 0;
   }
-  const bytes = Buffer.from(pool.subarray(served, served + size));
+  // A buffer of its own, not a slice of Node's shared pool: secrets sit next to nothing else.
+  const bytes = Buffer.allocUnsafeSlow(size);
+  pool.copy(bytes, 0, served, served + size);
   pool.fill(0, served, served + size);
   served += size;
   return bytes;

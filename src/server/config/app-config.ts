@@ -54,6 +54,8 @@ export class AppConfig {
   readonly dbPoolSize: number;
   /** Hot statements run as named prepared statements on PostgreSQL (DB_PREPARED_STATEMENTS, default true). */
   readonly dbPreparedStatements: boolean;
+  /** Records issued or confirmed together share one signature (BATCH_SIGNATURES, default true; docs/PROTOCOL.md). */
+  readonly batchSignatures: boolean;
   /** pino level of the JSON logs (LOG_LEVEL, default info). */
   readonly logLevel: LogLevel;
   /** Bearer token accepted by GET /metrics besides the admin token; undefined: admin token only (METRICS_TOKEN). */
@@ -99,6 +101,7 @@ export class AppConfig {
     this.confirmMaxConnections = env.CONFIRM_MAX_CONNECTIONS;
     this.dbPoolSize = env.DB_POOL_SIZE;
     this.dbPreparedStatements = env.DB_PREPARED_STATEMENTS === 'true';
+    this.batchSignatures = env.BATCH_SIGNATURES === 'true';
     this.logLevel = env.LOG_LEVEL;
     this.metricsToken = env.METRICS_TOKEN;
 

@@ -31,6 +31,7 @@ describe('configuration', () => {
     expect(config.confirmMaxConnections).toBe(1024);
     expect(config.dbPoolSize).toBe(10);
     expect(config.dbPreparedStatements).toBe(true);
+    expect(config.batchSignatures).toBe(true);
     expect(config.confirmBindHost).toBe('0.0.0.0');
     expect(config.trustProxy).toBe(false);
     expect(config.adminTokenFile).toBe('/srv/dcx/var/admin-token');
@@ -43,6 +44,11 @@ describe('configuration', () => {
     expect(loadAppConfig({ DB_PREPARED_STATEMENTS: 'false' }, '/').dbPreparedStatements).toBe(false);
     expect(loadAppConfig({ DB_PREPARED_STATEMENTS: 'true' }, '/').dbPreparedStatements).toBe(true);
     expect(errorOf({ DB_PREPARED_STATEMENTS: 'no' }).message).toContain('DB_PREPARED_STATEMENTS must be true or false (got "no")');
+  });
+
+  test('BATCH_SIGNATURES', () => {
+    expect(loadAppConfig({ BATCH_SIGNATURES: 'false' }, '/').batchSignatures).toBe(false);
+    expect(errorOf({ BATCH_SIGNATURES: 'yes' }).message).toContain('BATCH_SIGNATURES must be true or false (got "yes")');
   });
 
   test('LOG_LEVEL and METRICS_TOKEN', () => {

@@ -36,6 +36,7 @@ export const ENVIRONMENT_VARIABLES = [
   'CONFIRM_MAX_CONNECTIONS',
   'DB_POOL_SIZE',
   'DB_PREPARED_STATEMENTS',
+  'BATCH_SIGNATURES',
   'LOG_LEVEL',
   'METRICS_TOKEN',
 ] as const;
@@ -171,6 +172,10 @@ export class EnvironmentVariables {
   /** false: no named prepared statements (for a connection pooler that does not keep them). */
   @IsIn(['true', 'false'], { message: 'DB_PREPARED_STATEMENTS must be true or false' })
   DB_PREPARED_STATEMENTS: 'true' | 'false' = 'true';
+
+  /** false: every plug-in data record and receipt signed on its own (version 1), for dcx clients that predate version 2. */
+  @IsIn(['true', 'false'], { message: 'BATCH_SIGNATURES must be true or false' })
+  BATCH_SIGNATURES: 'true' | 'false' = 'true';
 
   @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
   LOG_LEVEL: LogLevel = 'info';

@@ -5,7 +5,7 @@ import { SECRET_SIZE } from '../../protocol/constants.js';
 import { deriveConfirmKey } from '../../protocol/confirmation.js';
 import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
 import { secureRandomBytes } from '../../protocol/random.js';
-import { ClientSealSecretSource, PluginData, PluginSealRequest, sealPluginDataBatch } from '../../protocol/plugin-data.js';
+import { ClientSealSecretSource, PluginData, PluginSealRequest, sealPluginData, sealPluginDataBatch } from '../../protocol/plugin-data.js';
 import { verifyReceipt } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
@@ -156,8 +156,9 @@ export class DeliveriesService {
   /** The row of a new delivery and its plug-in data, to be sealed (nothing stored yet). */
   private prepare(content: Content, requester: Requester, reissuedFrom: string | null): PreparedDelivery {
     if (requester.clientKey) {
+      const keys = this.keys.current;
       try {
-        this.clientSealSecret(this.keys.current, requester.clientKey); // kept for sealing
+        this.clientSealSecret(keys, requester.clientKey); // kept for sealing
       } catch {
         // X25519 refuses low-order points: a key that agrees on nothing.
         throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');
@@ -198,10 +199,13 @@ export class DeliveriesService {
     return { delivery, plugin: { data, clientPublicKey: requester.clientKey } };
   }
 
-  /** Seals the plug-in data of new deliveries with the current key set: one signature for all of them. */
+  /** Seals the plug-in data of new deliveries with the current key set: one signature for all of them (BATCH_SIGNATURES). */
   private seal(prepared: PreparedDelivery[]): Delivery[] {
     const keys = this.keys.current;
-    const records = sealPluginDataBatch(prepared.map(({ plugin }) => plugin), keys, this.clientSealSecret);
+    const requests = prepared.map(({ plugin }) => plugin);
+    const records = this.config.batchSignatures
+      ? sealPluginDataBatch(requests, keys, this.clientSealSecret)
+      : requests.map(({ data, clientPublicKey }) => sealPluginData(data, keys, clientPublicKey, this.clientSealSecret));
     return prepared.map(({ delivery }, i) => ({ ...delivery, keyId: keys.keyId, pluginData: records[i]! }));
   }
 
