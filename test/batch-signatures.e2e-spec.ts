@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import unzipper from 'unzipper';
 import { AnswerStatus } from '../src/protocol/answer.js';
 import { encodeConfirmation } from '../src/protocol/confirmation.js';
@@ -72,19 +73,44 @@ describe.each([true, false])('batch signatures over HTTP, TCP and the real dcx (
       expect(delivery.status).toBe('confirmed');
     });
   } else {
-    test('every bundle and every receipt is signed on its own (version 1), however many arrive together', async () => {
-      const issued = await requestTogether(bundleUrl, 12);
-      expect(issued.map(({ record }) => record[4])).toEqual(issued.map(() => 1));
-      const digest = createHash('sha256').update(original).digest('hex');
-      const answers = await Promise.all(
-        issued.map(async ({ identity, record }) => {
-          const { data } = openPluginData(record, { identity });
-          const frame = encodeConfirmation({ deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [digest] }, data.confirmSecret);
-          return (await exchange(server.confirmPort, frame))[0]!;
-        }),
-      );
-      expect(answers.map(({ status }) => status)).toEqual(issued.map(() => AnswerStatus.Accepted));
-      expect(answers.map(({ receipt }) => receipt![4])).toEqual(issued.map(() => 1));
+    test('bundles issued together and confirmations decided together are each signed on their own (version 1)', async () => {
+      const database = new pg.Client({ connectionString: server.databaseUrl });
+      await database.connect();
+      try {
+        /** The most of the `type` events of `ids` recorded by one transaction (one batch): rows a statement inserted share its xmin. */
+        const largestBatch = async (ids: string[], type: string) =>
+          (
+            await database.query<{ n: number }>(
+              'SELECT coalesce(max(n), 0)::int AS n FROM (SELECT count(*) AS n FROM delivery_events WHERE delivery_id = ANY($1) AND type = $2 GROUP BY xmin::text) AS batches',
+              [ids, type],
+            )
+          ).rows[0]!.n;
+        const digest = createHash('sha256').update(original).digest('hex');
+
+        // Which requests and confirmations share a batch depends on when they arrive: a few rounds at most,
+        // until both the issuing and the confirming were seen to put several in one batch.
+        const seen = { issued: 0, confirmed: 0 };
+        for (let round = 0; round < 5 && (seen.issued < 2 || seen.confirmed < 2); round++) {
+          const issued = await requestTogether(bundleUrl, 12);
+          const opened = issued.map(({ identity, record }) => ({ identity, data: openPluginData(record, { identity }).data }));
+          const ids = opened.map(({ data }) => data.deliveryId);
+          seen.issued = Math.max(seen.issued, await largestBatch(ids, 'issued'));
+          expect(issued.map(({ record }) => record[4])).toEqual(issued.map(() => 1));
+
+          const answers = await Promise.all(
+            opened.map(({ identity, data }) =>
+              exchange(server.confirmPort, encodeConfirmation({ deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [digest] }, data.confirmSecret)),
+            ),
+          );
+          expect(answers.map(([answer]) => answer!.status)).toEqual(ids.map(() => AnswerStatus.Accepted));
+          expect(answers.map(([answer]) => answer!.receipt![4])).toEqual(ids.map(() => 1));
+          seen.confirmed = Math.max(seen.confirmed, await largestBatch(ids, 'confirmed'));
+        }
+        expect(seen.issued).toBeGreaterThanOrEqual(2);
+        expect(seen.confirmed).toBeGreaterThanOrEqual(2);
+      } finally {
+        await database.end();
+      }
     });
   }
 });

@@ -110,15 +110,15 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
   });
 
   /** A new delivery sealed to `identity`, with a good confirmation frame (or one with another digest). */
-  async function issue(): Promise<{ id: string; frame: (digest?: string) => Frame }> {
-    const { delivery, pluginData } = await deliveries.issue(content, { address: ADDRESS, clientKey: identity.publicKey });
+  async function issue(): Promise<{ id: string; pluginData: Buffer; frame: (digest?: string) => Frame }> {
+    const { id, pluginData } = await deliveries.issue(content, { address: ADDRESS, clientKey: identity.publicKey });
     const { data } = openPluginData(pluginData, { identity });
     const frame = (digest = content.sha256) => {
       let parsed: Frame | undefined;
-      new FrameParser().parse(encodeConfirmation({ deliveryId: delivery.id, clientFingerprint: identity.fingerprint, digests: [digest] }, data.confirmSecret), (f) => (parsed = f));
+      new FrameParser().parse(encodeConfirmation({ deliveryId: id, clientFingerprint: identity.fingerprint, digests: [digest] }, data.confirmSecret), (f) => (parsed = f));
       return parsed!;
     };
-    return { id: delivery.id, frame };
+    return { id, pluginData, frame };
   }
 
   async function row(id: string) {
@@ -247,23 +247,21 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
   });
 
   test('deliveries issued together share one plug-in data signature: each record is a batch record, stored as handed out, and confirms its own delivery', async () => {
-    const issued = await Promise.all(Array.from({ length: 6 }, () => deliveries.issue(content, { address: ADDRESS, clientKey: identity.publicKey })));
+    const issued = await Promise.all(Array.from({ length: 6 }, () => issue()));
     const records = issued.map(({ pluginData }) => pluginData);
     expect(records.map((record) => record[4])).toEqual([2, 2, 2, 2, 2, 2]);
     expect(new Set(records.map((record) => record.subarray(-64).toString('hex'))).size).toBe(1);
-    const frames: Frame[] = [];
-    for (const { delivery, pluginData } of issued) {
+    for (const { id, pluginData } of issued) {
       const { envelope, data } = openPluginData(pluginData, { identity });
       expect(envelope.signPublicKey).toEqual(signPublicKey());
-      expect(data.deliveryId).toBe(delivery.id);
-      const [stored] = (await dataSource.query(`SELECT plugin_data, key_id FROM deliveries WHERE id = $1`, [delivery.id])) as { plugin_data: Buffer; key_id: string }[];
+      expect(data.deliveryId).toBe(id);
+      const [stored] = (await dataSource.query(`SELECT plugin_data, key_id FROM deliveries WHERE id = $1`, [id])) as { plugin_data: Buffer; key_id: string }[];
       expect(stored!.plugin_data).toEqual(pluginData);
       expect(stored!.key_id).toBe(envelope.keyId);
-      new FrameParser().parse(encodeConfirmation({ deliveryId: delivery.id, clientFingerprint: identity.fingerprint, digests: [content.sha256] }, data.confirmSecret), (f) => frames.push(f));
     }
-    expect((await together(frames)).map(({ status }) => status)).toEqual(issued.map(() => AnswerStatus.Accepted));
+    expect((await together(issued.map(({ frame }) => frame()))).map(({ status }) => status)).toEqual(issued.map(() => AnswerStatus.Accepted));
     // Issued alone: signed on its own (version 1).
-    expect((await deliveries.issue(content, { address: ADDRESS, clientKey: identity.publicKey })).pluginData[4]).toBe(1);
+    expect((await issue()).pluginData[4]).toBe(1);
   });
 
   test('many concurrent batches confirming the same deliveries: one acceptance and one event each, every other answer "already confirmed" with its receipt', async () => {

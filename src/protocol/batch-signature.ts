@@ -16,15 +16,17 @@ import { inclusionPathLength, leafHash, merkleTree, rootFromInclusionPath } from
  * a tree of 8 also leads to that tree's root when checked as if the tree had 5 leaves.
  */
 
-const HASH_SIZE = SHA256_SIZE;
-
 function signedRoot(label: string, size: number, root: Buffer): Buffer {
-  return new BufferWriter(64).addBytes(Buffer.from(label)).addUInt16(size).addFixed(root, HASH_SIZE).flush();
+  return new BufferWriter(Buffer.byteLength(label) + 2 + SHA256_SIZE).addBytes(Buffer.from(label)).addUInt16(size).addFixed(root, SHA256_SIZE).flush();
+}
+
+function trailerSize(pathLength: number): number {
+  return pathLength * SHA256_SIZE + BATCH_PROOF_SIZE + SIGNATURE_SIZE;
 }
 
 /** The trailer length of leaf `index` of a batch of `size`: known before the leaves, for records that state their own length. */
 export function batchTrailerSize(index: number, size: number): number {
-  return inclusionPathLength(index, size) * HASH_SIZE + BATCH_PROOF_SIZE + SIGNATURE_SIZE;
+  return trailerSize(inclusionPathLength(index, size));
 }
 
 /** Signs the leaves of a batch (at least 2) with one signature; returns each leaf's trailer, in order. */
@@ -33,13 +35,13 @@ export function signBatch(leaves: Buffer[], label: string, privateKey: KeyObject
   const { root, paths } = merkleTree(leaves.map(leafHash));
   const signature = sign(null, signedRoot(label, leaves.length, root), privateKey);
   return paths.map((path, index) => {
-    const writer = new BufferWriter(batchTrailerSize(index, leaves.length));
-    for (const hash of path) writer.addFixed(hash, HASH_SIZE);
+    const writer = new BufferWriter(trailerSize(path.length));
+    for (const hash of path) writer.addFixed(hash, SHA256_SIZE);
     return writer.addUInt8(path.length).addUInt16(index).addUInt16(leaves.length).addFixed(signature, SIGNATURE_SIZE).flush();
   });
 }
 
-export interface BatchCheck {
+interface BatchCheck {
   /** Where the leaf starts in the record (after a length field that is not part of it, say). */
   leafStart: number;
   /** The shortest leaf end the record's format allows: a trailer that leaves less is TRUNCATED. */
@@ -65,9 +67,9 @@ export function verifyBatchSignature(record: Buffer, check: BatchCheck): number 
   const index = record.readUInt16BE(proofAt + 1);
   const size = record.readUInt16BE(proofAt + 3);
   if (pathLength > MAX_INCLUSION_PATH) throw new ProtocolError('MALFORMED', `${check.what} inclusion path of ${pathLength} hashes (at most ${MAX_INCLUSION_PATH})`);
-  const leafEnd = proofAt - pathLength * HASH_SIZE;
+  const leafEnd = proofAt - pathLength * SHA256_SIZE;
   if (leafEnd < check.minLeafEnd) throw new ProtocolError('TRUNCATED', `${check.what} of ${record.length} bytes is too short for its inclusion path of ${pathLength} hashes`);
-  const path = Array.from({ length: pathLength }, (_, i) => record.subarray(leafEnd + i * HASH_SIZE, leafEnd + (i + 1) * HASH_SIZE));
+  const path = Array.from({ length: pathLength }, (_, i) => record.subarray(leafEnd + i * SHA256_SIZE, leafEnd + (i + 1) * SHA256_SIZE));
   const root = rootFromInclusionPath(leafHash(record.subarray(check.leafStart, leafEnd)), index, size, path);
   if (root === null || !verify(null, signedRoot(check.label, size, root), check.publicKey, record.subarray(signatureAt))) {
     throw new ProtocolError('BAD_SIGNATURE', check.badSignature);

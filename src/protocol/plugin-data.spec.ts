@@ -320,7 +320,7 @@ describe('openPluginData refusals', () => {
         const tampered = Buffer.from(bytes);
         tampered[position] ^= mask;
         const code = refusal(() => openPluginData(tampered, { identity: ALICE })).code;
-        if (position < 4) expect(['TRUNCATED', 'MALFORMED', 'TOO_LARGE']).toContain(code);
+        if (position < 4) expect(['TRUNCATED', 'MALFORMED']).toContain(code);
         else if (position === 4) expect(code).toBe('UNSUPPORTED_VERSION');
         else if (position === 5) expect(code).toBe('MALFORMED'); // 1^1=0, 2^1=3, 1^0x80, 2^0x80: no such mode
         else if (position < 78) expect(code).toBe('MALFORMED'); // key id and keys: the id no longer matches
@@ -430,7 +430,7 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
         const tampered = Buffer.from(record);
         tampered[position] ^= mask;
         const code = refusal(() => openPluginData(tampered, { identity: clients[3] })).code;
-        if (position < 4) expect(['TRUNCATED', 'MALFORMED', 'TOO_LARGE']).toContain(code);
+        if (position < 4) expect(['TRUNCATED', 'MALFORMED']).toContain(code);
         else if (position === 4) expect(code).toBe('UNSUPPORTED_VERSION');
         else if (position === 5) expect(code).toBe('MALFORMED');
         else if (position < 78) expect(code).toBe('MALFORMED');
@@ -440,10 +440,17 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
     }
   });
 
-  it('refuses every truncation of a batch record: TRUNCATED', () => {
+  it('refuses every truncation of a batch record, also with its length field rewritten to match: TRUNCATED while no proof fits after a header and a tag', () => {
     const record = sealPluginDataBatch(requests(5), SERVER)[4]!;
+    const proofFits = 138 + 16 + 5 + 64;
     for (let length = 0; length < record.length; length++) {
       expect(refusal(() => openPluginData(record.subarray(0, length), { identity: clients[4] })).code).toBe('TRUNCATED');
+      if (length < 4) continue;
+      const shortened = Buffer.from(record.subarray(0, length));
+      shortened.writeUInt32BE(length);
+      const code = refusal(() => openPluginData(shortened, { identity: clients[4] })).code;
+      if (length < proofFits) expect(code).toBe('TRUNCATED');
+      else expect(['TRUNCATED', 'MALFORMED', 'BAD_SIGNATURE']).toContain(code);
     }
   });
 

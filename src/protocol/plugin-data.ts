@@ -184,12 +184,13 @@ export function sealPluginData(
 }
 
 /**
- * The records of bundles issued together, in order, at the cost of one signature: a lone one is
- * signed on its own (version 1); several are the leaves of a Merkle tree whose root is signed once,
- * each record ending with its inclusion path and that signature (version 2, batch-signature.ts).
+ * The records of bundles issued together, in order, at the cost of one signature: several are the
+ * leaves of a Merkle tree whose root is signed once, each record ending with its inclusion path and that
+ * signature (version 2, batch-signature.ts). A lone one, or every one when not `together`
+ * (BATCH_SIGNATURES=false, for clients that predate version 2), is signed on its own (version 1).
  */
-export function sealPluginDataBatch(batch: PluginSealRequest[], keys: ServerKeySet, secretOf: ClientSealSecretSource = clientSealSecret): Buffer[] {
-  if (batch.length <= 1) return batch.map(({ data, clientPublicKey }) => sealPluginData(data, keys, clientPublicKey, secretOf));
+export function sealPluginDataBatch(batch: PluginSealRequest[], keys: ServerKeySet, secretOf: ClientSealSecretSource = clientSealSecret, together = true): Buffer[] {
+  if (!together || batch.length <= 1) return batch.map(({ data, clientPublicKey }) => sealPluginData(data, keys, clientPublicKey, secretOf));
   const leaves = batch.map((request, index) => sealedPart(request, keys, PLUGIN_VERSION_BATCH, batchTrailerSize(index, batch.length), secretOf));
   const trailers = signBatch(leaves, LABEL_PLUGIN_BATCH_SIGNATURE, keys.signPrivateKey);
   return leaves.map((leaf, index) => Buffer.concat([leaf, trailers[index]!]));

@@ -238,6 +238,18 @@ describe('signReceipts (one signature for a batch)', () => {
     expectTruncationRefused(receipt);
   });
 
+  it('refuses a batch receipt cut short with its length field rewritten to match: TRUNCATED while no proof fits after the fields up to the delivery id and the salt', () => {
+    const receipt = signReceipts(batchOf(6), SERVER)[3]!;
+    const proofFits = 4 + 1 + 8 + 16 + 16 + 5 + 64;
+    for (let length = 4 + 1 + 8 + 16 + 64; length < receipt.length; length++) {
+      const shortened = Buffer.from(receipt.subarray(0, length));
+      shortened.writeUInt32BE(length);
+      const error = refusal(() => verifyReceipt(shortened, SERVER.signPublicKey));
+      if (length < proofFits) expect([error.code, error.message]).toEqual(['TRUNCATED', `batch receipt of ${length} bytes is too short for a batch signature`]);
+      else expect(['TRUNCATED', 'MALFORMED', 'BAD_SIGNATURE']).toContain(error.code);
+    }
+  });
+
   it('refuses a statement with the proof of another receipt of the batch, a changed tree size or index: BAD_SIGNATURE', () => {
     const receipts = signReceipts(batchOf(8), SERVER);
     const [a, b] = [partsOf(receipts[0]!), receipts[1]!];

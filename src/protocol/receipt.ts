@@ -43,9 +43,10 @@ function signedBytes(unsigned: Buffer): Buffer {
   return Buffer.concat([Buffer.from(LABEL_RECEIPT_SIGNATURE), unsigned]);
 }
 
-/** The statement of a receipt: its version byte, then the fields (docs/PROTOCOL.md section 5). */
-function statement(fields: ReceiptFields, keys: ServerKeySet, version: number): Buffer {
-  const writer = new BufferWriter(256)
+/** A receipt's length field (patched once known), then its statement: the version byte and the fields (docs/PROTOCOL.md section 5). */
+function startReceipt(fields: ReceiptFields, keys: ServerKeySet, version: number): BufferWriter {
+  const writer = new BufferWriter(512)
+    .addUInt32(0)
     .addUInt8(version)
     .addFixed(Buffer.from(keys.keyId, 'hex'), KEY_ID_SIZE)
     .addFixed(deliveryIdToBytes(fields.deliveryId), DELIVERY_ID_SIZE)
@@ -56,33 +57,36 @@ function statement(fields: ReceiptFields, keys: ServerKeySet, version: number): 
     .addUInt64(fields.confirmedAt.getTime())
     .addUInt16(fields.files.length);
   for (const file of fields.files) writer.addString(file.name).addUInt64(file.size).addFixed(Buffer.from(file.sha256, 'hex'), SHA256_SIZE);
-  return writer.flush();
+  return writer;
 }
 
 /** A receipt signed on its own (version 1): Ed25519 over the label and every byte before the signature. */
 export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
-  const writer = new BufferWriter(256).addUInt32(0).addBytes(statement(fields, keys, RECEIPT_VERSION_SINGLE));
+  const writer = startReceipt(fields, keys, RECEIPT_VERSION_SINGLE);
   const unsigned = writer.patchUInt32(0, writer.length + SIGNATURE_SIZE).flush();
   return Buffer.concat([unsigned, sign(null, signedBytes(unsigned), keys.signPrivateKey)]);
 }
 
 /**
- * The receipts of a batch of confirmations, in order, at the cost of one signature: a lone one is
- * signed on its own (version 1); several become the leaves of a Merkle tree whose root is signed once,
- * each receipt carrying its salt, inclusion path, leaf index, tree size and that signature (version 2).
+ * The receipts of a batch of confirmations, in order, at the cost of one signature: several become the
+ * leaves of a Merkle tree whose root is signed once, each receipt carrying its salt, inclusion path, leaf
+ * index, tree size and that signature (version 2). A lone one, or every one when not `together`
+ * (BATCH_SIGNATURES=false, for clients that predate version 2), is signed on its own (version 1).
  * The random salt in each leaf keeps a receipt that is never handed out (its acceptance lost to a race
  * and decided again) from being rebuilt out of its guessable statement and the other receipts' paths.
  */
-export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet): Buffer[] {
-  if (batch.length <= 1) return batch.map((fields) => signReceipt(fields, keys));
+export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet, together = true): Buffer[] {
+  if (!together || batch.length <= 1) return batch.map((fields) => signReceipt(fields, keys));
   const salts = secureRandomBytes(RECEIPT_SALT_SIZE * batch.length);
-  // Each leaf: the statement and its salt, as they lie in the receipt.
-  const leaves = batch.map((fields, i) =>
-    Buffer.concat([statement(fields, keys, RECEIPT_VERSION_BATCH), salts.subarray(i * RECEIPT_SALT_SIZE, (i + 1) * RECEIPT_SALT_SIZE)]),
+  const writers = batch.map((fields, i) => startReceipt(fields, keys, RECEIPT_VERSION_BATCH).addFixed(salts.subarray(i * RECEIPT_SALT_SIZE, (i + 1) * RECEIPT_SALT_SIZE), RECEIPT_SALT_SIZE));
+  // Each leaf: the statement and its salt, as they lie in the receipt after its length field.
+  const trailers = signBatch(
+    writers.map((writer) => writer.flush().subarray(LENGTH_SIZE)),
+    LABEL_RECEIPT_BATCH_SIGNATURE,
+    keys.signPrivateKey,
   );
-  const trailers = signBatch(leaves, LABEL_RECEIPT_BATCH_SIGNATURE, keys.signPrivateKey);
-  return leaves.map((leaf, index) => {
-    const writer = new BufferWriter(512).addUInt32(0).addBytes(leaf).addBytes(trailers[index]!);
+  return writers.map((writer, index) => {
+    writer.addBytes(trailers[index]!);
     return Buffer.from(writer.patchUInt32(0, writer.length).flush());
   });
 }

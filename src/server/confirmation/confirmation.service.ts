@@ -5,7 +5,7 @@ import { Answer, AnswerStatus, answerStatusName, NO_DELIVERY_ID } from '../../pr
 import { Confirmation, decodeConfirmationFrame, openConfirmation, SealedConfirmation } from '../../protocol/confirmation.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { Frame } from '../../protocol/frame.js';
-import { ReceiptFields, signReceipt, signReceipts } from '../../protocol/receipt.js';
+import { ReceiptFields, signReceipts } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import type { Content } from '../contents/content.entity.js';
 import { DeliveriesService } from '../deliveries/deliveries.service.js';
@@ -308,9 +308,7 @@ export class ConfirmationService {
 
     // The batch's receipts cost one signature (signReceipts, unless BATCH_SIGNATURES=false); each answer
     // that names a delivery confirmed in this batch (accepted, or already confirmed by an earlier item) gets its receipt.
-    const keys = this.keys.current;
-    const signed = this.config.batchSignatures ? signReceipts(receipts, keys) : receipts.map((fields) => signReceipt(fields, keys));
-    signed.forEach((receipt, i) => (accepted[i]!.delivery.receipt = receipt));
+    signReceipts(receipts, this.keys.current, this.config.batchSignatures).forEach((receipt, i) => (accepted[i]!.delivery.receipt = receipt));
     for (const answer of answers) {
       if (answer.status === AnswerStatus.Accepted || answer.status === AnswerStatus.AlreadyConfirmed) answer.receipt ??= deliveries.get(answer.deliveryId)!.receipt;
     }

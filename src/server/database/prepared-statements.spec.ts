@@ -54,7 +54,7 @@ describe('PreparedStatements (PostgreSQL)', () => {
     expect(await statementsWith({ DATABASE_URL: database.url }).query(PLUS_ONE, [9])).toEqual([{ n: 10 }]);
   });
 
-  test('with DB_PREPARED_STATEMENTS=false, and on the embedded database, statements run unnamed', async () => {
+  test('with DB_PREPARED_STATEMENTS=false, and when the configuration names no DATABASE_URL (the embedded database), statements run unnamed', async () => {
     for (const env of [{ DATABASE_URL: database.url, DB_PREPARED_STATEMENTS: 'false' }, {}] as Record<string, string>[]) {
       expect(await statementsWith(env).query(TIMES_TWO, [21], runner)).toEqual([{ n: 42 }]);
     }

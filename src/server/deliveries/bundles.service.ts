@@ -9,8 +9,7 @@ import { Content } from '../contents/content.entity.js';
 import { ContentsService } from '../contents/contents.service.js';
 import { TickBatch } from '../common/tick-batch.js';
 import { BundleWriter, ConnectionClosedError } from './bundle-writer.js';
-import { DeliveriesService } from './deliveries.service.js';
-import type { Delivery } from './delivery.entity.js';
+import { DeliveriesService, SealedDelivery } from './deliveries.service.js';
 
 export interface BundleRequest {
   contentId: string;
@@ -43,8 +42,8 @@ export class BundlesService {
   async sendNew(request: BundleRequest, reply: FastifyReply): Promise<void> {
     const clientKey = parseClientKey(request.clientKeyHeader);
     const content = await this.deliverable(request.contentId, request.accessToken);
-    const { delivery, pluginData } = await this.deliveries.issue(content, { address: request.requesterAddress, clientKey });
-    await this.send(delivery.id, pluginData, content, null, reply);
+    const delivery = await this.deliveries.issue(content, { address: request.requesterAddress, clientKey });
+    await this.send(delivery.id, delivery.pluginData, content, null, reply);
   }
 
   /** GET /api/deliveries/:id/bundle: the same delivery's bundle again, whole or a byte range; issues nothing. */
@@ -73,7 +72,7 @@ export class BundlesService {
     res.end();
   }
 
-  private async existing(deliveryId: string, accessToken: string | undefined): Promise<{ delivery: Delivery & { pluginData: Buffer }; content: Content }> {
+  private async existing(deliveryId: string, accessToken: string | undefined): Promise<{ delivery: SealedDelivery; content: Content }> {
     const delivery = await this.deliveries.findWithPluginData(deliveryId);
     if (delivery.status === 'expired') {
       throw new GoneException(`delivery ${deliveryId} expired at ${delivery.expiresAt.toISOString()}; fetch the content again, or ask for it to be re-issued`);

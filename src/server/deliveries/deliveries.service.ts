@@ -5,7 +5,7 @@ import { SECRET_SIZE } from '../../protocol/constants.js';
 import { deriveConfirmKey } from '../../protocol/confirmation.js';
 import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
 import { secureRandomBytes } from '../../protocol/random.js';
-import { ClientSealSecretSource, PluginData, PluginSealRequest, sealPluginData, sealPluginDataBatch } from '../../protocol/plugin-data.js';
+import { ClientSealSecretSource, PluginData, PluginSealRequest, sealPluginDataBatch } from '../../protocol/plugin-data.js';
 import { verifyReceipt } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
@@ -27,10 +27,8 @@ export interface Requester {
   clientKey: Buffer | null;
 }
 
-export interface IssuedDelivery {
-  delivery: Delivery;
-  pluginData: Buffer;
-}
+/** A delivery with the plug-in data its bundle carries. */
+export type SealedDelivery = Delivery & { pluginData: Buffer };
 
 /** A new delivery whose plug-in data is not sealed yet: the row without it and what to seal. */
 interface PreparedDelivery {
@@ -92,7 +90,7 @@ export class DeliveriesService {
    * signature over all their plug-in data and one statement, so one round trip and one commit
    * (autocommit: all of it or nothing); the events are published once it returned.
    */
-  private readonly issuing = new GroupCommit<PreparedDelivery & { event: EventInput }, Delivery>(async (items) => {
+  private readonly issuing = new GroupCommit<PreparedDelivery & { event: EventInput }, SealedDelivery>(async (items) => {
     const rows = this.seal(items);
     const events = items.map(({ event }) => event);
     const inserted = await this.statements.query<{ id: string; at: Date }>(INSERT_ISSUED, [
@@ -147,10 +145,9 @@ export class DeliveriesService {
   }
 
   /** Issues a fresh delivery of one content and builds its sealed plug-in data. */
-  async issue(content: Content, requester: Requester): Promise<IssuedDelivery> {
+  issue(content: Content, requester: Requester): Promise<SealedDelivery> {
     const prepared = this.prepare(content, requester, null);
-    const delivery = await this.issuing.submit({ ...prepared, event: issuedEvent(prepared.delivery, content, requester) });
-    return { delivery, pluginData: delivery.pluginData! };
+    return this.issuing.submit({ ...prepared, event: issuedEvent(prepared.delivery, content, requester) });
   }
 
   /** The row of a new delivery and its plug-in data, to be sealed (nothing stored yet). */
@@ -200,12 +197,14 @@ export class DeliveriesService {
   }
 
   /** Seals the plug-in data of new deliveries with the current key set: one signature for all of them (BATCH_SIGNATURES). */
-  private seal(prepared: PreparedDelivery[]): Delivery[] {
+  private seal(prepared: PreparedDelivery[]): SealedDelivery[] {
     const keys = this.keys.current;
-    const requests = prepared.map(({ plugin }) => plugin);
-    const records = this.config.batchSignatures
-      ? sealPluginDataBatch(requests, keys, this.clientSealSecret)
-      : requests.map(({ data, clientPublicKey }) => sealPluginData(data, keys, clientPublicKey, this.clientSealSecret));
+    const records = sealPluginDataBatch(
+      prepared.map(({ plugin }) => plugin),
+      keys,
+      this.clientSealSecret,
+      this.config.batchSignatures,
+    );
     return prepared.map(({ delivery }, i) => ({ ...delivery, keyId: keys.keyId, pluginData: records[i]! }));
   }
 
@@ -293,7 +292,7 @@ export class DeliveriesService {
   }
 
   /** A delivery with the plug-in data it was sent with, for serving its bundle again. */
-  async findWithPluginData(id: string): Promise<Delivery & { pluginData: Buffer }> {
+  async findWithPluginData(id: string): Promise<SealedDelivery> {
     const delivery = await this.dataSource
       .getRepository(Delivery)
       .createQueryBuilder('d')
@@ -301,7 +300,7 @@ export class DeliveriesService {
       .where('d.id = :id', { id })
       .getOne();
     if (!delivery?.pluginData) throw new NotFoundException(`no bundle for delivery ${id}`);
-    return delivery as Delivery & { pluginData: Buffer };
+    return delivery as SealedDelivery;
   }
 
   async list(query: ListDeliveriesQuery): Promise<{ items: DeliveryView[]; total: number; page: number; pageSize: number }> {

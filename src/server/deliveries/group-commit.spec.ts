@@ -141,6 +141,18 @@ describe('GroupCommit', () => {
     await expect(group.submit(3)).resolves.toBe(3);
   });
 
+  it('treats a batch that gives no result, or too few, as failed: written again unit by unit, no caller left waiting', async () => {
+    const batches: number[][] = [];
+    const group = new GroupCommit<number, number>(async (items) => {
+      batches.push(items);
+      if (items.length === 1) return items;
+      return (items.includes(5) ? undefined : items.slice(1)) as unknown as number[];
+    });
+    await expect(Promise.all([1, 2, 3].map((n) => group.submit(n)))).resolves.toEqual([1, 2, 3]);
+    await expect(Promise.all([4, 5].map((n) => group.submit(n)))).resolves.toEqual([4, 5]);
+    expect(batches).toEqual([[1, 2, 3], [1], [2], [3], [4, 5], [4], [5]]);
+  });
+
   it('caps a batch at maxBatch units', async () => {
     const batches: number[][] = [];
     const group = new GroupCommit<number, number>(

@@ -74,6 +74,9 @@ export class GroupCommit<Item, Result> {
         batch.map(({ item }) => item),
         handOver,
       );
+      if (!Array.isArray(results) || results.length !== batch.length) {
+        throw new TypeError(`a batch of ${batch.length} gave ${Array.isArray(results) ? results.length : 'no'} results`);
+      }
     } catch (error) {
       await this.writeOneByOne(batch, error);
     } finally {

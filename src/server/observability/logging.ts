@@ -69,7 +69,7 @@ function serializeRequest(value: unknown): unknown {
     method: request.method ?? raw.method,
     url: typeof url === 'string' ? redactUrl(url) : undefined,
     remoteAddress: remoteAddressOf(request),
-    userAgent: headers?.['user-agent'] ?? request.userAgent,
+    userAgent: headers?.['user-agent'],
   };
   return line;
 }
@@ -82,8 +82,7 @@ function serializeResponse(value: unknown): unknown {
   // Bundle responses set their headers on the Node response (see BundlesService), the others on the reply.
   const length: unknown =
     (typeof reply.getHeader === 'function' ? reply.getHeader('content-length') : undefined) ??
-    (typeof raw.getHeader === 'function' ? raw.getHeader('content-length') : undefined) ??
-    reply.contentLength;
+    (typeof raw.getHeader === 'function' ? raw.getHeader('content-length') : undefined);
   const line: AccessResponse = { statusCode: reply.statusCode ?? raw.statusCode, contentLength: length === undefined ? undefined : String(length) };
   return line;
 }
@@ -94,7 +93,7 @@ function serializeResponse(value: unknown): unknown {
  */
 function remoteAddressOf(request: Loose): string | undefined {
   try {
-    return (request.ip as string | undefined) ?? request.raw?.socket?.remoteAddress ?? request.socket?.remoteAddress ?? request.remoteAddress;
+    return (request.ip as string | undefined) ?? request.raw?.socket?.remoteAddress ?? request.socket?.remoteAddress;
   } catch {
     return undefined;
   }
