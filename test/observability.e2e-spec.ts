@@ -124,6 +124,19 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     expect(sample(text, 'dcx_bundle_bytes_sent_total')).toBeGreaterThan(256 * 1024);
     expect(sample(text, 'dcx_confirmation_latency_seconds_count')).toBe(1);
     expect(sample(text, 'dcx_confirmation_processing_seconds_count{status="accepted"}')).toBe(1);
+    // The one sample is the time from the first "sent" (the delivery's sent_at) to the "confirmed" event.
+    const database = new pg.Client({ connectionString: server.databaseUrl });
+    await database.connect();
+    try {
+      const { rows } = await database.query<{ seconds: number }>(
+        `SELECT extract(epoch FROM c.at - d.sent_at)::float8 AS seconds
+           FROM deliveries d JOIN delivery_events c ON c.delivery_id = d.id AND c.type = 'confirmed' WHERE d.id = $1`,
+        [deliveryId],
+      );
+      expect(sample(text, 'dcx_confirmation_latency_seconds_sum')).toBeCloseTo(Math.max(0, rows[0]!.seconds), 3);
+    } finally {
+      await database.end();
+    }
 
     // Request ids: a well-formed one is kept and echoed, anything else replaced.
     const kept = await http(`${server.url}/health`, { headers: { 'x-request-id': 'e2e-obs-42' } });

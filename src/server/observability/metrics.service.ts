@@ -121,7 +121,10 @@ export class MetricsService implements OnModuleDestroy {
         this.refused.inc({ reason: event.reason ?? 'unknown' });
         break;
       case 'confirmed':
-        void this.observeLatency(event);
+        // Its recorder read the delivery's sent_at (the first "sent" event's time) when it decided: no query.
+        // Not sent yet (null): the "sent" to come takes the sample.
+        if (event.sentAt === undefined) void this.observeLatency(event);
+        else if (event.sentAt !== null) this.latency.observe(Math.max(0, (event.at.getTime() - event.sentAt.getTime()) / 1000));
         break;
       default:
         break;
@@ -132,7 +135,8 @@ export class MetricsService implements OnModuleDestroy {
    * One sample per confirmed delivery, taken by whichever of its `sent` and `confirmed` events came
    * second (a confirmation can overtake the server's record of the last byte). Both transactions lock the
    * delivery row, so the second commits after the first and sees it; the first sees no earlier partner.
-   * The partner comes from the audit trail, so it may have been recorded by another replica.
+   * The partner comes from the audit trail, so it may have been recorded by another replica. (A
+   * "confirmed" event that carries the sent_at its transaction read needs no partner: see onEvent.)
    */
   private async observeLatency(event: RecordedEvent): Promise<void> {
     if (event.deliveryId === null) return;
