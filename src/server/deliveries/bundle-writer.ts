@@ -15,6 +15,37 @@ export type BundleLayout = ZipLayout<BundleSource>;
 /** Read buffers of all bundles being sent share this budget: 200 downloads must not take 2 MiB each. */
 const READ_BUFFER_BUDGET = 64 * 1024 * 1024;
 const MIN_READ_SIZE = 64 * 1024;
+/** Read buffers of finished bundles kept for the next ones, at most (see ReadBuffers). */
+const KEPT_READ_BUFFERS_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Read buffers handed on from bundles that finished to the next ones. A bundle's buffers live through
+ * many scavenges, so V8 moves them to the old generation and frees them only at a full collection, which
+ * an idle heap rarely needs: without reuse every large download left its 2 MiB behind, and the server's
+ * memory grew with each one (measured: 122 → 136 MB RSS over 14 downloads, back to 126 after a full GC).
+ */
+class ReadBuffers {
+  private readonly free = new Map<number, Buffer[]>();
+  private kept = 0;
+
+  take(size: number): Buffer {
+    const buffer = this.free.get(size)?.pop();
+    if (buffer === undefined) return Buffer.allocUnsafe(size);
+    this.kept -= size;
+    return buffer;
+  }
+
+  /** Only buffers no write refers to any more: their bytes are overwritten by the next bundle's reads. */
+  give(buffers: Buffer[]): void {
+    for (const buffer of buffers) {
+      if (this.kept + buffer.length > KEPT_READ_BUFFERS_BYTES) return;
+      const sameSize = this.free.get(buffer.length);
+      if (sameSize) sameSize.push(buffer);
+      else this.free.set(buffer.length, [buffer]);
+      this.kept += buffer.length;
+    }
+  }
+}
 
 /** The response's connection closed before the bundle was written. */
 export class ConnectionClosedError extends Error {
@@ -52,6 +83,7 @@ function writeChunk(out: Writable, chunk: Buffer, last = false): Promise<void> {
 export class BundleWriter {
   /** Bundles being streamed from disk right now. */
   private streaming = 0;
+  private readonly readBuffers = new ReadBuffers();
 
   /**
    * Small pieces of large stored files (the tail of a resumed download), read once per turn of the event
@@ -121,7 +153,7 @@ export class BundleWriter {
         const buffers: Buffer[] = [];
         let writing: Promise<void> = Promise.resolve();
         for (let done = 0, turn = 0; done < piece.length; turn ^= 1) {
-          buffers[turn] ??= Buffer.allocUnsafe(size);
+          buffers[turn] ??= this.readBuffers.take(size);
           // This buffer's previous write finished before the one now in flight was started.
           const { bytesRead } = await file.read(buffers[turn], 0, Math.min(size, piece.length - done), piece.start + done);
           if (bytesRead === 0) throw new Error(`the stored file of content ${piece.source.id} is shorter than ${piece.source.size} bytes`);
@@ -132,6 +164,9 @@ export class BundleWriter {
           done += bytesRead;
         }
         await writing;
+        // Every write called back: the buffers are free. (After a failure a destroyed response may still
+        // hold one; those are left to the garbage collector.)
+        this.readBuffers.give(buffers);
       } finally {
         this.streaming--;
         await file.close();
