@@ -124,13 +124,15 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     expect(sample(text, 'dcx_bundle_bytes_sent_total')).toBeGreaterThan(256 * 1024);
     expect(sample(text, 'dcx_confirmation_latency_seconds_count')).toBe(1);
     expect(sample(text, 'dcx_confirmation_processing_seconds_count{status="accepted"}')).toBe(1);
-    // The one sample is the time from the first "sent" (the delivery's sent_at) to the "confirmed" event.
+    // The one sample is the time from the first "sent" event to the "confirmed" one, in the audit trail.
     const database = new pg.Client({ connectionString: server.databaseUrl });
     await database.connect();
     try {
       const { rows } = await database.query<{ seconds: number }>(
-        `SELECT extract(epoch FROM c.at - d.sent_at)::float8 AS seconds
-           FROM deliveries d JOIN delivery_events c ON c.delivery_id = d.id AND c.type = 'confirmed' WHERE d.id = $1`,
+        `SELECT extract(epoch FROM c.at - s.at)::float8 AS seconds
+           FROM delivery_events c,
+                LATERAL (SELECT at FROM delivery_events WHERE delivery_id = c.delivery_id AND type = 'sent' ORDER BY id LIMIT 1) s
+          WHERE c.delivery_id = $1 AND c.type = 'confirmed'`,
         [deliveryId],
       );
       // The server's times are JavaScript Dates: each of the two is cut to the millisecond.

@@ -19,18 +19,29 @@ interface Received {
 }
 
 /**
- * A destination that copies what it is given and calls back on a later turn, as a socket does once the
- * kernel has the bytes; after `failAfter` chunks it is destroyed instead (the client went away).
+ * A destination that takes the bytes of a chunk on a later turn and then calls back, as a socket does once
+ * the kernel has them: a buffer reused before that would show in what it received. After `failAfter` chunks
+ * it is destroyed instead (the client went away). `hold` keeps the last chunk of content (the short one of
+ * a read buffer) unsent until it resolves.
  */
-function sink(failAfter = Infinity): { out: Writable; received: Received } {
+function sink(options: { failAfter?: number; hold?: Promise<void>; held?: () => void } = {}): { out: Writable; received: Received } {
+  const { failAfter = Infinity, hold, held } = options;
   const chunks: Buffer[] = [];
   const received: Received = { bytes: Buffer.alloc(0), readMemory: new Set() };
   const out = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      if (chunk.length >= 64 * 1024) received.readMemory.add(chunk.buffer);
+      const readBuffer = chunk.buffer.byteLength >= 64 * 1024;
+      if (readBuffer) received.readMemory.add(chunk.buffer);
       if (chunks.length >= failAfter) return void out.destroy();
-      chunks.push(Buffer.from(chunk));
-      setImmediate(callback);
+      const take = () =>
+        setImmediate(() => {
+          chunks.push(Buffer.from(chunk));
+          callback();
+        });
+      if (hold && readBuffer && chunk.length < READ_HIGH_WATER_MARK) {
+        held?.();
+        void hold.then(take);
+      } else take();
     },
     final(callback) {
       received.bytes = Buffer.concat(chunks);
@@ -70,10 +81,10 @@ describe('BundleWriter: large contents streamed through read buffers', () => {
   });
 
   /** Writes the whole bundle of content `i`; checks its length and that the content sits where its header says. */
-  async function writeWhole(i: number, failAfter?: number): Promise<Received> {
+  async function writeWhole(i: number, options?: Parameters<typeof sink>[0]): Promise<Received> {
     const { content, bytes } = contents[i]!;
     const layout = writer.layout(randomBytes(300), content);
-    const { out, received } = sink(failAfter);
+    const { out, received } = sink(options);
     await writer.write(layout, 0, layout.size - 1, out, () => undefined);
     expect(received.bytes.length).toBe(layout.size);
     const data = layout.segments.find((segment) => segment.kind === 'source' && segment.source === content)!;
@@ -96,10 +107,23 @@ describe('BundleWriter: large contents streamed through read buffers', () => {
     expect([...a.readMemory].some((memory) => b.readMemory.has(memory))).toBe(false);
   });
 
+  test('a read buffer is handed on only once its last write called back', async () => {
+    await writeWhole(0); // buffers to hand on
+    let release!: () => void;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    let held!: () => void;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    const first = writeWhole(0, { hold, held }); // checks its bytes once it has them all
+    await holding;
+    await writeWhole(1); // while the first bundle's last chunk is still on its way
+    release();
+    await first;
+  });
+
   test('the buffers of a bundle whose destination went away are not handed on', async () => {
     const { content } = contents[0]!;
     const layout = writer.layout(randomBytes(300), content);
-    const { out, received } = sink(4); // the headers and the plug-in data, one chunk of content; gone at the next
+    const { out, received } = sink({ failAfter: 4 }); // the headers and the plug-in data, one chunk of content; gone at the next
     await expect(writer.write(layout, 0, layout.size - 1, out, () => undefined)).rejects.toBeInstanceOf(ConnectionClosedError);
     const next = await writeWhole(1);
     expect(received.readMemory.size).toBe(2);

@@ -19,30 +19,24 @@ const MIN_READ_SIZE = 64 * 1024;
 const KEPT_READ_BUFFERS_BYTES = 8 * 1024 * 1024;
 
 /**
- * Read buffers handed on from bundles that finished to the next ones. A bundle's buffers live through
- * many scavenges, so V8 moves them to the old generation and frees them only at a full collection, which
- * an idle heap rarely needs: without reuse every large download left its 2 MiB behind, and the server's
- * memory grew with each one (measured: 122 → 136 MB RSS over 14 downloads, back to 126 after a full GC).
+ * Full-size (READ_HIGH_WATER_MARK) read buffers handed on from bundles that finished to the next ones. A
+ * bundle's buffers live through many scavenges, so V8 moves them to the old generation and frees them only
+ * at a full collection, which an idle heap rarely needs: without reuse every large download left its 2 MiB
+ * behind, and the server's memory grew with each one (measured: 122 → 136 MB RSS over 14 downloads, back
+ * to 126 after a full GC). Smaller buffers (many downloads sharing the budget, a short piece) are not kept:
+ * kept buffers of sizes no longer asked for would hold memory for nothing.
  */
 class ReadBuffers {
-  private readonly free = new Map<number, Buffer[]>();
-  private kept = 0;
+  private readonly free: Buffer[] = [];
 
   take(size: number): Buffer {
-    const buffer = this.free.get(size)?.pop();
-    if (buffer === undefined) return Buffer.allocUnsafe(size);
-    this.kept -= size;
-    return buffer;
+    return (size === READ_HIGH_WATER_MARK ? this.free.pop() : undefined) ?? Buffer.allocUnsafe(size);
   }
 
   /** Only buffers no write refers to any more: their bytes are overwritten by the next bundle's reads. */
   give(buffers: Buffer[]): void {
     for (const buffer of buffers) {
-      if (this.kept + buffer.length > KEPT_READ_BUFFERS_BYTES) return;
-      const sameSize = this.free.get(buffer.length);
-      if (sameSize) sameSize.push(buffer);
-      else this.free.set(buffer.length, [buffer]);
-      this.kept += buffer.length;
+      if (buffer.length === READ_HIGH_WATER_MARK && (this.free.length + 1) * READ_HIGH_WATER_MARK <= KEPT_READ_BUFFERS_BYTES) this.free.push(buffer);
     }
   }
 }
