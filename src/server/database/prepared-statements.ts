@@ -5,7 +5,9 @@ import { AppConfig } from '../config/app-config.js';
 
 /**
  * A statement that a hot path runs many times a second with different parameters (issuing bundles,
- * marking them sent, deciding confirmations). `name` is its prepared-statement name: unique, fixed.
+ * deciding confirmations). `name` is its prepared-statement name: unique, fixed. PostgreSQL may come to
+ * run it with one plan for any parameters, made from the tables as they were then: not for a statement
+ * whose best plan changes as a table grows (see MARK_SENT_SQL in deliveries.service.ts).
  */
 export class PreparedStatement {
   constructor(

@@ -36,6 +36,13 @@ interface PreparedDelivery {
   plugin: PluginSealRequest;
 }
 
+/**
+ * "Sent" marks per statement at most. No response waits for its mark, so bundles keep finishing while the
+ * database is slow, and the marks gather: after a stall they must go in a few large statements, not 256
+ * at a time behind the new ones (see MARK_SENT_SQL).
+ */
+const SENT_MARKS_PER_BATCH = 4096;
+
 /** Rows per statement of the CSV export: the export never holds more than one page. */
 const EXPORT_PAGE_SIZE = 1000;
 
@@ -64,11 +71,15 @@ const INSERT_ISSUED = new PreparedStatement(
 
 /**
  * The "sent" marks of a batch and their events in one statement: one event per delivery updated,
- * in the order of the batch.
+ * in the order of the batch. Planned at every run (not a PreparedStatement): a plan PostgreSQL keeps for
+ * any parameters is made once, from the table as it is then. Made while `deliveries` was small, and kept
+ * while nothing analyzes the table (autovacuum off), it scanned the whole table for every batch and
+ * compared each unmarked row with each mark: 1.25 s for a batch of 256 once 36,000 marks waited, so the
+ * marks piled up faster than they went (measured with auto_explain after a 2 s lock on 100 rows: the
+ * backlog grew to 47,000 and shrank by 256 a second). A plan for the batch at hand looks each mark up by
+ * its key.
  */
-const MARK_SENT = new PreparedStatement(
-  'dcx_deliveries_sent',
-  `
+const MARK_SENT_SQL = `
   WITH v AS (
     SELECT id, bytes, ord FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS v(id, bytes, ord)
   ), sent AS (
@@ -79,8 +90,7 @@ const MARK_SENT = new PreparedStatement(
      WHERE d.id = v.id AND d.sent_at IS NULL
  RETURNING d.id AS id, v.bytes AS bytes, d.status AS status, v.ord AS ord
   ), ${eventCtes(`SELECT id, 'sent', NULL, NULL, jsonb_build_object('bytesSent', bytes) FROM sent ORDER BY ord`)}
-  SELECT event.id, event.at, event.delivery_id, sent.bytes, sent.status FROM event JOIN sent ON sent.id = event.delivery_id ORDER BY event.id`,
-);
+  SELECT event.id, event.at, event.delivery_id, sent.bytes, sent.status FROM event JOIN sent ON sent.id = event.delivery_id ORDER BY event.id`;
 
 /** [871] + [88] + [872]: issues deliveries, records their transitions and lists them. */
 @Injectable()
@@ -116,17 +126,18 @@ export class DeliveriesService {
   /**
    * issued/failed → sent: many concurrent bundles finishing, one statement (one round trip, one commit).
    * Only the first "last byte sent" of a delivery counts (sent_at IS NULL); a confirmation may have
-   * overtaken it, and then the status stays confirmed (the event says so).
+   * overtaken it, and then the status stays confirmed (the event says so). Up to SENT_MARKS_PER_BATCH
+   * marks per statement (see there).
    */
   private readonly sending = new GroupCommit<{ id: string; bytesSent: number }, void>(async (items) => {
-    const rows = await this.statements.query<{ id: string; at: Date; delivery_id: string; bytes: string; status: DeliveryStatus }>(MARK_SENT, [
+    const rows: { id: string; at: Date; delivery_id: string; bytes: string; status: DeliveryStatus }[] = await this.dataSource.query(MARK_SENT_SQL, [
       items.map(({ id }) => id),
       items.map(({ bytesSent }) => bytesSent),
     ]);
     const events: EventInput[] = rows.map(({ delivery_id, bytes, status }) => ({ deliveryId: delivery_id, type: 'sent', status, detail: { bytesSent: Number(bytes) } }));
     this.events.publishCommitted(recordedEvents(events, rows));
     return items.map(() => undefined);
-  });
+  }, 1, SENT_MARKS_PER_BATCH);
 
   /** X25519 with a client's key, kept by ServerKeysService between that client's bundles. */
   private readonly clientSealSecret: ClientSealSecretSource = (keys, clientPublicKey) => this.keys.clientSealSecret(keys, clientPublicKey);
