@@ -1,8 +1,8 @@
-import { stat, readFile, writeFile } from 'node:fs/promises';
+import { readdir, stat, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateServerKeySet } from '../protocol/keys.js';
 import { DcxError } from './errors.js';
-import { defaultHomeDir, DcxHome } from './home.js';
+import { defaultHomeDir, DcxHome, IDENTITY_FILE } from './home.js';
 import { removeTempDirs, tempDir } from './spec-support.js';
 
 afterAll(removeTempDirs);
@@ -27,10 +27,13 @@ describe('DcxHome', () => {
     expect(again.publicKey.equals(first.publicKey)).toBe(true);
   });
 
-  test('two first uses at once end with one identity', async () => {
-    const dir = join(await tempDir(), 'dcx');
-    const identities = await Promise.all([1, 2, 3, 4].map(() => new DcxHome(dir).identity()));
-    expect(new Set(identities.map((i) => i.fingerprint)).size).toBe(1);
+  test('first uses at once end with one identity, and none of them reads a file being written', async () => {
+    for (let round = 0; round < 100; round++) {
+      const dir = join(await tempDir(), 'dcx');
+      const identities = await Promise.all(Array.from({ length: 8 }, () => new DcxHome(dir).identity()));
+      expect(new Set(identities.map((i) => i.fingerprint)).size).toBe(1);
+      expect((await readdir(dir)).sort()).toEqual([IDENTITY_FILE]); // no temp file left behind
+    }
   });
 
   test('a broken identity file is an error, never silently replaced', async () => {

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ClientIdentity, generateClientIdentity, parseClientIdentity, serializeClientIdentity } from '../protocol/keys.js';
 import { DcxError, errnoCode, messageOf } from './errors.js';
 import { ExitCode } from './exit-codes.js';
+import { NO_LINK_CODES } from './safe-path.js';
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -50,22 +51,43 @@ export class DcxHome {
     if (existing) return existing;
     await this.ensureDir();
     const identity = generateClientIdentity();
+    const text = serializeClientIdentity(identity) + '\n';
     try {
-      // 'wx': two first runs at once must not end with two different identities.
-      const handle = await open(this.identityPath, 'wx', FILE_MODE);
-      try {
-        await handle.writeFile(serializeClientIdentity(identity) + '\n');
-        await handle.chmod(FILE_MODE);
-      } finally {
-        await handle.close();
-      }
+      await this.createIdentityFile(text);
       return identity;
     } catch (error) {
+      // Two first runs at once must not end with two different identities: the one that was first is kept.
       if (errnoCode(error) === 'EEXIST') {
         const other = await this.readIdentity();
         if (other) return other;
       }
       throw new DcxError(ExitCode.Failure, `cannot create the client identity ${this.identityPath}: ${messageOf(error)}`);
+    }
+  }
+
+  /**
+   * Creates the identity file with `text`, failing with EEXIST when it exists. Written whole under a
+   * temp name and then hard-linked to its name, so a concurrent first run never reads half of it; on a
+   * file system without hard links, created exclusively and written in place.
+   */
+  private async createIdentityFile(text: string): Promise<void> {
+    const temp = `${this.identityPath}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeFile(temp, text, { mode: FILE_MODE, flag: 'wx' });
+      await chmod(temp, FILE_MODE);
+      await link(temp, this.identityPath);
+      return;
+    } catch (error) {
+      if (!NO_LINK_CODES.has(errnoCode(error) ?? '')) throw error;
+    } finally {
+      await rm(temp, { force: true });
+    }
+    const handle = await open(this.identityPath, 'wx', FILE_MODE);
+    try {
+      await handle.writeFile(text);
+      await handle.chmod(FILE_MODE);
+    } finally {
+      await handle.close();
     }
   }
 
