@@ -33,6 +33,7 @@ describe('DcxHome', () => {
       const identities = await Promise.all(Array.from({ length: 8 }, () => new DcxHome(dir).identity()));
       expect(new Set(identities.map((i) => i.fingerprint)).size).toBe(1);
       expect((await readdir(dir)).sort()).toEqual([IDENTITY_FILE]); // no temp file left behind
+      expect(await mode(join(dir, IDENTITY_FILE))).toBe(0o600);
     }
   });
 

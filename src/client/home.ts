@@ -66,15 +66,14 @@ export class DcxHome {
   }
 
   /**
-   * Creates the identity file with `text`, failing with EEXIST when it exists. Written whole under a
-   * temp name and then hard-linked to its name, so a concurrent first run never reads half of it; on a
-   * file system without hard links, created exclusively and written in place.
+   * Creates the identity file with `text`, failing with EEXIST when it exists. Written whole (and synced)
+   * under a temp name and then hard-linked to its name, so a concurrent first run never reads half of it;
+   * on a file system without hard links, created exclusively and written in place.
    */
   private async createIdentityFile(text: string): Promise<void> {
     const temp = `${this.identityPath}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      await writeFile(temp, text, { mode: FILE_MODE, flag: 'wx' });
-      await chmod(temp, FILE_MODE);
+      await writeNewPrivateFile(temp, text);
       await link(temp, this.identityPath);
       return;
     } catch (error) {
@@ -82,13 +81,7 @@ export class DcxHome {
     } finally {
       await rm(temp, { force: true });
     }
-    const handle = await open(this.identityPath, 'wx', FILE_MODE);
-    try {
-      await handle.writeFile(text);
-      await handle.chmod(FILE_MODE);
-    } finally {
-      await handle.close();
-    }
+    await writeNewPrivateFile(this.identityPath, text);
   }
 
   private async readIdentity(): Promise<ClientIdentity | null> {
@@ -127,6 +120,18 @@ async function makePrivateDir(path: string): Promise<void> {
   const created = await mkdir(path, { recursive: true, mode: DIR_MODE });
   // mkdir's mode is filtered by the umask; a directory we made is set exactly. One that was there is left alone.
   if (created !== undefined) await chmod(path, DIR_MODE);
+}
+
+/** Creates `path` (0600; EEXIST if it exists) with `text`, synced to disk before it is closed. */
+async function writeNewPrivateFile(path: string, text: string): Promise<void> {
+  const handle = await open(path, 'wx', FILE_MODE);
+  try {
+    await handle.writeFile(text);
+    await handle.chmod(FILE_MODE);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Writes to a temp file beside `path` (0600) and renames it over `path`. */

@@ -116,7 +116,7 @@ describe('GroupCommit', () => {
     expect(events).toEqual(['write 1', 'write 2', 'caller 1', 'caller 2']);
   });
 
-  it('retries a failed batch unit by unit, so only the bad unit fails', async () => {
+  it('writes a failed batch again in halves, down to the bad unit, which alone fails', async () => {
     const batches: number[][] = [];
     const group = new GroupCommit<number, number>(async (items) => {
       batches.push(items);
@@ -125,7 +125,21 @@ describe('GroupCommit', () => {
     }, 2);
     const results = await Promise.allSettled([1, 2, 3].map((n) => group.submit(n)));
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect(batches).toEqual([[1, 2, 3], [1], [2], [3]]);
+    expect((results[1] as PromiseRejectedResult).reason).toEqual(new Error('unit 2 is bad'));
+    expect(batches).toEqual([[1, 2, 3], [1, 2], [1], [2], [3]]);
+  });
+
+  it('a batch that failed for a passing reason costs two more writes, not one per unit', async () => {
+    const batches: number[][] = [];
+    let failures = 1;
+    const group = new GroupCommit<number, number>(async (items) => {
+      batches.push(items);
+      if (failures-- > 0) throw new Error('deadlock detected');
+      return items;
+    });
+    const units = Array.from({ length: 100 }, (_, i) => i);
+    await expect(Promise.all(units.map((n) => group.submit(n)))).resolves.toEqual(units);
+    expect(batches).toEqual([units, units.slice(0, 50), units.slice(50)]);
   });
 
   it('frees its slot whatever a failed batch throws, so later units are still written', async () => {
@@ -141,7 +155,7 @@ describe('GroupCommit', () => {
     await expect(group.submit(3)).resolves.toBe(3);
   });
 
-  it('treats a batch that gives no result, or too few, as failed: written again unit by unit, no caller left waiting', async () => {
+  it('treats a batch that gives no result, or too few, as failed: written again in halves, no caller left waiting', async () => {
     const batches: number[][] = [];
     const group = new GroupCommit<number, number>(async (items) => {
       batches.push(items);
@@ -150,7 +164,7 @@ describe('GroupCommit', () => {
     });
     await expect(Promise.all([1, 2, 3].map((n) => group.submit(n)))).resolves.toEqual([1, 2, 3]);
     await expect(Promise.all([4, 5].map((n) => group.submit(n)))).resolves.toEqual([4, 5]);
-    expect(batches).toEqual([[1, 2, 3], [1], [2], [3], [4, 5], [4], [5]]);
+    expect(batches).toEqual([[1, 2, 3], [1, 2], [1], [2], [3], [4, 5], [4], [5]]);
   });
 
   it('caps a batch at maxBatch units', async () => {

@@ -11,8 +11,9 @@
  * that arrived until then. So at most one batch is before its hand-over, batches stay large, and the
  * waits of one batch overlap the work of the next. A writer that never calls it runs one at a time.
  *
- * When a shared batch fails, each of its units is retried on its own, so one bad unit (say, a
- * content deleted meanwhile) fails only its own caller.
+ * When a shared batch fails, it is written again in halves, down to single units, so one bad unit (say,
+ * a content deleted meanwhile) fails only its own caller, and a batch that failed for a passing reason (a
+ * deadlock) costs two more statements, not one per unit.
  */
 export class GroupCommit<Item, Result> {
   private readonly queue: { item: Item; resolve: (result: Result) => void; reject: (error: unknown) => void }[] = [];
@@ -65,20 +66,14 @@ export class GroupCommit<Item, Result> {
    * Writes one batch. Once it is written the slot is released, so the next batch is on its way to the
    * database, and only a turn of the event loop later do this batch's callers go on: the database works
    * on the next batch while this process answers the callers of this one. A failed batch is written
-   * again unit by unit (each caller settled as its unit is), then the slot is released; it always is.
+   * again in halves (each caller settled as its part is), then the slot is released; it always is.
    */
   private async run(batch: typeof this.queue, handOver: () => void, release: () => void): Promise<void> {
     let results: Result[] | undefined;
     try {
-      results = await this.write(
-        batch.map(({ item }) => item),
-        handOver,
-      );
-      if (!Array.isArray(results) || results.length !== batch.length) {
-        throw new TypeError(`a batch of ${batch.length} gave ${Array.isArray(results) ? results.length : 'no'} results`);
-      }
+      results = await this.writeBatch(batch, handOver);
     } catch (error) {
-      await this.writeOneByOne(batch, error);
+      await this.writeInHalves(batch, error);
     } finally {
       release();
     }
@@ -86,15 +81,28 @@ export class GroupCommit<Item, Result> {
     if (written !== undefined) setImmediate(() => batch.forEach(({ resolve }, i) => resolve(written[i])));
   }
 
-  /** After a shared batch failed: each unit alone, so one bad unit fails only its own caller. Never throws. */
-  private async writeOneByOne(batch: typeof this.queue, error: unknown): Promise<void> {
+  /** One result per unit, or an error: a batch that gives no result, or too few, has failed. */
+  private async writeBatch(batch: typeof this.queue, handOver: () => void): Promise<Result[]> {
+    const results = await this.write(
+      batch.map(({ item }) => item),
+      handOver,
+    );
+    if (!Array.isArray(results) || results.length !== batch.length) {
+      throw new TypeError(`a batch of ${batch.length} gave ${Array.isArray(results) ? results.length : 'no'} results`);
+    }
+    return results;
+  }
+
+  /** After a batch failed with `error`: each half written again, and halved again if it fails. Never throws. */
+  private async writeInHalves(batch: typeof this.queue, error: unknown): Promise<void> {
     if (batch.length === 1) return batch[0].reject(error);
-    for (const one of batch) {
+    const middle = Math.ceil(batch.length / 2);
+    for (const half of [batch.slice(0, middle), batch.slice(middle)]) {
       try {
-        const [result] = await this.write([one.item], () => {});
-        one.resolve(result);
-      } catch (unitError) {
-        one.reject(unitError);
+        const results = await this.writeBatch(half, () => {});
+        half.forEach(({ resolve }, i) => resolve(results[i]));
+      } catch (halfError) {
+        await this.writeInHalves(half, halfError);
       }
     }
   }
