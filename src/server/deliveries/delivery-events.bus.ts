@@ -28,8 +28,8 @@ export interface RecordedEvent {
   at: Date;
   detail: EventDetail | null;
   /**
-   * Of a "confirmed" event, when its recorder knew it: the delivery's sent_at, which is the time of its first
-   * "sent" event (null: not sent yet). Not part of the audit trail.
+   * Of a "confirmed" event: the delivery's sent_at, which is the time of its first "sent" event (null: not
+   * sent yet). Not part of the audit trail.
    */
   sentAt?: Date | null;
 }
@@ -148,7 +148,7 @@ export function recordedEvents(events: EventInput[], rows: { id: string | number
     remoteAddress: event.remoteAddress ?? null,
     at: rows[i]!.at,
     detail: event.detail ?? null,
-    ...(event.sentAt !== undefined ? { sentAt: event.sentAt } : {}),
+    sentAt: event.sentAt,
   }));
 }
 

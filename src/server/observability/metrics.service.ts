@@ -53,16 +53,16 @@ export class MetricsService implements OnModuleDestroy {
     registers: [this.registry],
   });
 
-  /** The first event of a type for each delivery asked for in one turn of the event loop: one query for all. */
-  private readonly firstEvents = new TickBatch<string, { id: string; at: Date } | undefined>(async (keys) => {
-    const rows: { delivery_id: string; type: string; id: string; at: Date }[] = await this.dataSource.query(
-      `SELECT k.delivery_id, k.type, e.id, e.at
-         FROM unnest($1::uuid[], $2::text[]) AS k(delivery_id, type)
-        CROSS JOIN LATERAL (SELECT id, at FROM delivery_events WHERE delivery_id = k.delivery_id AND type = k.type ORDER BY id LIMIT 1) e`,
-      [keys.map((key) => key.split(' ')[0]), keys.map((key) => key.split(' ')[1])],
+  /** The "confirmed" event of each delivery asked for in one turn of the event loop: one query for all. */
+  private readonly confirmedEvents = new TickBatch<string, { at: Date } | undefined>(async (deliveryIds) => {
+    const rows: { delivery_id: string; at: Date }[] = await this.dataSource.query(
+      `SELECT k.delivery_id, e.at
+         FROM unnest($1::uuid[]) AS k(delivery_id)
+        CROSS JOIN LATERAL (SELECT at FROM delivery_events WHERE delivery_id = k.delivery_id AND type = 'confirmed' ORDER BY id LIMIT 1) e`,
+      [deliveryIds],
     );
-    const found = new Map(rows.map((row) => [`${row.delivery_id} ${row.type}`, row]));
-    return keys.map((key) => found.get(key));
+    const found = new Map(rows.map((row) => [row.delivery_id, row]));
+    return deliveryIds.map((id) => found.get(id));
   });
 
   constructor(
@@ -114,17 +114,16 @@ export class MetricsService implements OnModuleDestroy {
         // A "sent" is the second of its pair only when a confirmation overtook it (the delivery is then
         // still confirmed); otherwise its confirmation, if one comes, takes the sample. So the usual
         // "sent" costs no query.
-        if (event.type === 'sent' && event.status === 'confirmed') void this.observeLatency(event);
+        if (event.type === 'sent' && event.status === 'confirmed') void this.observeOvertaken(event);
         break;
       }
       case 'refused':
         this.refused.inc({ reason: event.reason ?? 'unknown' });
         break;
       case 'confirmed':
-        // Its recorder read the delivery's sent_at (the first "sent" event's time) when it decided: no query.
-        // Not sent yet (null): the "sent" to come takes the sample.
-        if (event.sentAt === undefined) void this.observeLatency(event);
-        else if (event.sentAt !== null) this.latency.observe(Math.max(0, (event.at.getTime() - event.sentAt.getTime()) / 1000));
+        // Its recorder read the delivery's sent_at (the first "sent" event's time) and wrote only if the status
+        // it read was unchanged. Not sent yet (null): the "sent" to come takes the sample.
+        if (event.sentAt) this.latency.observe(Math.max(0, (event.at.getTime() - event.sentAt.getTime()) / 1000));
         break;
       default:
         break;
@@ -132,22 +131,18 @@ export class MetricsService implements OnModuleDestroy {
   }
 
   /**
-   * One sample per confirmed delivery, taken by whichever of its `sent` and `confirmed` events came
-   * second (a confirmation can overtake the server's record of the last byte). Both transactions lock the
-   * delivery row, so the second commits after the first and sees it; the first sees no earlier partner.
-   * The partner comes from the audit trail, so it may have been recorded by another replica. (A
-   * "confirmed" event that carries the sent_at its transaction read needs no partner: see onEvent.)
+   * One sample per confirmed delivery, taken by whichever of its "sent" and "confirmed" events came second
+   * (a confirmation can overtake the server's record of the last byte): here a "sent" recorded after its
+   * delivery's confirmation, whose time comes from the audit trail (it may have been recorded by another replica).
    */
-  private async observeLatency(event: RecordedEvent): Promise<void> {
-    if (event.deliveryId === null) return;
-    const partnerType = event.type === 'sent' ? 'confirmed' : 'sent';
+  private async observeOvertaken(sent: RecordedEvent): Promise<void> {
+    if (sent.deliveryId === null) return;
     try {
-      const partner = await this.firstEvents.get(`${event.deliveryId} ${partnerType}`);
-      if (partner === undefined || BigInt(partner.id) > BigInt(event.id)) return;
-      const [sentAt, confirmedAt] = event.type === 'sent' ? [event.at, new Date(partner.at)] : [new Date(partner.at), event.at];
-      this.latency.observe(Math.max(0, (confirmedAt.getTime() - sentAt.getTime()) / 1000));
+      const confirmed = await this.confirmedEvents.get(sent.deliveryId);
+      if (confirmed === undefined) return;
+      this.latency.observe(Math.max(0, (new Date(confirmed.at).getTime() - sent.at.getTime()) / 1000));
     } catch (error) {
-      this.logger.warn(`confirmation latency of ${event.deliveryId} not observed: ${(error as Error).message}`);
+      this.logger.warn(`confirmation latency of ${sent.deliveryId} not observed: ${(error as Error).message}`);
     }
   }
 }
