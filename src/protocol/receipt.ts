@@ -36,8 +36,19 @@ export interface ReceiptFields {
 }
 
 const ZERO_FINGERPRINT = Buffer.alloc(FINGERPRINT_SIZE);
+/** Where the key id sits in a receipt's clear header (PROTOCOL.md §5): after the length and the version. */
+const KEY_ID_OFFSET = LENGTH_SIZE + VERSION_SIZE;
 const MIN_RECEIPT_SIZE = LENGTH_SIZE + VERSION_SIZE + KEY_ID_SIZE + DELIVERY_ID_SIZE + SIGNATURE_SIZE;
 const BAD_SIGNATURE_MESSAGE = 'receipt signature does not verify against the server key';
+
+/**
+ * The id (hex) of the key a receipt names in its clear header, read without verifying anything, so that
+ * the right key can be looked up first; '' when the receipt is too short to hold one.
+ */
+export function receiptKeyId(receipt: Buffer): string {
+  if (receipt.length < KEY_ID_OFFSET + KEY_ID_SIZE) return '';
+  return receipt.subarray(KEY_ID_OFFSET, KEY_ID_OFFSET + KEY_ID_SIZE).toString('hex');
+}
 
 function signedBytes(unsigned: Buffer): Buffer {
   return Buffer.concat([Buffer.from(LABEL_RECEIPT_SIGNATURE), unsigned]);

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { KEY_ID_SIZE } from '../../protocol/constants.js';
 import { ProtocolError } from '../../protocol/errors.js';
-import { ReceiptFields, verifyReceipt } from '../../protocol/receipt.js';
+import { ReceiptFields, receiptKeyId, verifyReceipt } from '../../protocol/receipt.js';
 import { CommandContext } from '../context.js';
 import { DcxError, messageOf } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -18,9 +17,6 @@ export interface VerifiedReceipt extends ReceiptFields {
   server: string;
   serverFingerprint: string;
 }
-
-/** Offset of the key id in a receipt (PROTOCOL.md §5): after the length and the version. */
-const KEY_ID_OFFSET = 5;
 
 function invalid(file: string, why: string, cause?: unknown): DcxError {
   return new DcxError(ExitCode.InvalidReceipt, `the receipt ${file} is not valid: ${why}`, { cause });
@@ -69,7 +65,7 @@ export async function verifyReceiptCommand(file: string, options: VerifyReceiptO
   if (pins.length === 0) throw new DcxError(ExitCode.Failure, 'no server is pinned; run `dcx trust <server-url>` first');
 
   // Pins with the receipt's key id first; any pinned key may have signed it.
-  const keyId = receipt.length >= KEY_ID_OFFSET + KEY_ID_SIZE ? receipt.subarray(KEY_ID_OFFSET, KEY_ID_OFFSET + KEY_ID_SIZE).toString('hex') : '';
+  const keyId = receiptKeyId(receipt);
   const ordered = [...pins.filter((p) => p.keyId === keyId), ...pins.filter((p) => p.keyId !== keyId)];
   let verified: { fields: ReceiptFields; pin: PinnedServer } | null = null;
   let lastError: unknown = null;

@@ -6,7 +6,7 @@ import { deriveConfirmKey } from '../../protocol/confirmation.js';
 import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
 import { secureRandomBytes } from '../../protocol/random.js';
 import { ClientSealSecretSource, PluginData, PluginSealRequest, sealPluginDataBatch } from '../../protocol/plugin-data.js';
-import { verifyReceipt } from '../../protocol/receipt.js';
+import { receiptKeyId, verifyReceipt } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
 import { PreparedStatement, PreparedStatements } from '../database/prepared-statements.js';
@@ -398,8 +398,8 @@ export class DeliveriesService {
     const delivery = await this.dataSource.getRepository(Delivery).createQueryBuilder('d').addSelect('d.receipt').where('d.id = :id', { id }).getOne();
     if (!delivery) throw new NotFoundException(`no delivery ${id}`);
     if (!delivery.receipt) throw new NotFoundException(`delivery ${id} is ${delivery.status}, not confirmed: it has no receipt`);
-    // The key id is in the receipt's clear header (offset 5, 8 bytes); the receipt is checked against that key.
-    const keyId = delivery.receipt.subarray(5, 13).toString('hex');
+    // The receipt is checked against the key its clear header names.
+    const keyId = receiptKeyId(delivery.receipt);
     const keys = this.keys.byKeyId(keyId);
     if (!keys) throw new NotFoundException(`the receipt of delivery ${id} was signed with key ${keyId}, which this server no longer has`);
     const fields = verifyReceipt(delivery.receipt, keys.signPublicKey);
