@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { jest } from '@jest/globals';
 import { Test } from '@nestjs/testing';
 import type { Subscription } from 'rxjs';
@@ -64,7 +63,7 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
     await migrator.destroy();
 
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-    app = moduleRef.createNestApplication(new FastifyAdapter(), { logger: false });
+    app = moduleRef.createNestApplication({ logger: false });
     await app.init();
     dataSource = app.get(DataSource);
     service = app.get(ConfirmationService);

@@ -20,7 +20,7 @@ function httpContext(authorization: string | undefined, request: FakeRequest = {
   const context = {
     switchToHttp: () => ({
       getRequest: () => ({ ...request, headers: requestHeaders }),
-      getResponse: () => ({ header: (name: string, value: string) => headers.set(name, value) }),
+      getResponse: () => ({ setHeader: (name: string, value: string) => headers.set(name, value) }),
     }),
   } as unknown as ExecutionContext;
   return { context, headers };

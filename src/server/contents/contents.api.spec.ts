@@ -3,8 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ForbiddenException, NotFoundException, UnauthorizedException } from '@nestjs/common';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { ForbiddenException, NotFoundException, UnauthorizedException, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import { Initial1795390000000 } from '../../../migrations/1795390000000-Initial.js';
@@ -25,7 +24,7 @@ const ADMIN = 'an-admin-token-for-the-api-spec';
 /** The real AppModule on the embedded database, over HTTP. */
 describe('contents API (embedded PostgreSQL)', () => {
   let dir: string;
-  let app: NestFastifyApplication;
+  let app: INestApplication;
   let base: string;
   const saved = { ...process.env };
 
@@ -54,8 +53,8 @@ describe('contents API (embedded PostgreSQL)', () => {
 
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
     const http = new DcxHttp(createRootLogger());
-    app = moduleRef.createNestApplication<NestFastifyApplication>(http.adapter, { logger: ['error', 'warn'] });
-    await configureApp(app, http);
+    app = moduleRef.createNestApplication(http.adapter, { logger: ['error', 'warn'], bodyParser: false });
+    configureApp(app, http);
     await app.listen(0, '127.0.0.1');
     base = await app.getUrl();
   }, 60_000);

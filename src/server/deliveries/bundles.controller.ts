@@ -1,6 +1,6 @@
 import { BadRequestException, Controller, Get, Head, Headers, Param, ParseUUIDPipe, Query, Req, Res } from '@nestjs/common';
 import { ApiForbiddenResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiQuery, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ACCESS_TOKEN_HEADER, BUNDLE_MEDIA_TYPE, CLIENT_KEY_HEADER } from '../../protocol/constants.js';
 import { ParseDeliveryIdPipe } from '../common/parse-delivery-id.pipe.js';
 import { requesterAddress } from '../common/requester-address.js';
@@ -19,13 +19,13 @@ function accessToken(header: string | undefined, query: unknown): string | undef
 export class BundlesController {
   constructor(private readonly bundles: BundlesService) {}
 
-  /** HEAD: declared before GET, whose HEAD route Fastify would otherwise derive (and issue a delivery). */
+  /** HEAD: declared before GET, which Express would otherwise run for HEAD (and issue a delivery). */
   @Head(':id/bundle')
   head(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Headers(ACCESS_TOKEN_HEADER) accessHeader: string | undefined,
     @Query('access') accessQuery: unknown,
-    @Res() res: FastifyReply,
+    @Res() res: ServerResponse,
   ): Promise<void> {
     return this.bundles.headNew(id, accessToken(accessHeader, accessQuery), res);
   }
@@ -46,8 +46,8 @@ export class BundlesController {
     @Headers(CLIENT_KEY_HEADER) clientKey: string | undefined,
     @Headers(ACCESS_TOKEN_HEADER) accessHeader: string | undefined,
     @Query('access') accessQuery: unknown,
-    @Req() req: FastifyRequest,
-    @Res() res: FastifyReply,
+    @Req() req: IncomingMessage,
+    @Res() res: ServerResponse,
   ): Promise<void> {
     return this.bundles.sendNew({ contentId: id, clientKeyHeader: clientKey, accessToken: accessToken(accessHeader, accessQuery), requesterAddress: requesterAddress(req) }, res);
   }
@@ -68,7 +68,7 @@ export class DeliveryBundlesController {
     @Param('id', ParseDeliveryIdPipe) id: string,
     @Headers(ACCESS_TOKEN_HEADER) accessHeader: string | undefined,
     @Query('access') accessQuery: unknown,
-    @Res() res: FastifyReply,
+    @Res() res: ServerResponse,
   ): Promise<void> {
     return this.bundles.headExisting(id, accessToken(accessHeader, accessQuery), res);
   }
@@ -86,8 +86,8 @@ export class DeliveryBundlesController {
     @Param('id', ParseDeliveryIdPipe) id: string,
     @Headers(ACCESS_TOKEN_HEADER) accessHeader: string | undefined,
     @Query('access') accessQuery: unknown,
-    @Req() req: FastifyRequest,
-    @Res() res: FastifyReply,
+    @Req() req: IncomingMessage,
+    @Res() res: ServerResponse,
   ): Promise<void> {
     return this.bundles.sendExisting(id, accessToken(accessHeader, accessQuery), req, res);
   }

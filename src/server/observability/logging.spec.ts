@@ -1,6 +1,8 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import Fastify from 'fastify';
-import { AccessLogController, createRootLogger, PinoNestLogger, REDACTED, redactUrl, rootLoggerOptions } from './logging.js';
+import { accessLog } from '../http/access-log.js';
+import { createRootLogger, PinoNestLogger, REDACTED, redactUrl, rootLoggerOptions } from './logging.js';
 
 describe('log redaction', () => {
   test('credential query values are replaced, other parameters kept', () => {
@@ -55,16 +57,21 @@ describe('log redaction', () => {
   test('the completed-request line keeps access-log fields and the request id, never headers, and blanks credential query values', async () => {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({ write: (chunk, _encoding, done) => (lines.push(JSON.parse(String(chunk))), done()) });
-    const app = Fastify({ loggerInstance: createRootLogger(sink), logController: new AccessLogController(), genReqId: () => 'r1' });
-    app.get('/api/contents/:id/bundle', (_request, reply) => reply.header('content-length', '5').send('bytes'));
-    app.get('/missing', (_request, reply) => reply.code(404).send({ message: 'no' }));
+    const log = accessLog(createRootLogger(sink));
+    const server = createServer((req, res) => {
+      req.headers['x-request-id'] = 'r1';
+      log(req, res);
+      if (req.url?.startsWith('/api/contents/1/bundle')) res.setHeader('content-length', '5').end('bytes');
+      else res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'no' }));
+    });
     try {
-      const base = await app.listen({ port: 0, host: '127.0.0.1' });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       await (await fetch(`${base}/api/contents/1/bundle?access=s3cret`, { headers: { authorization: 'Bearer admin-secret', cookie: 'sid=x', 'user-agent': 'curl/8' } })).text();
       await (await fetch(`${base}/missing`)).text();
-      await new Promise((resolve) => setImmediate(resolve)); // the onResponse hook runs after the client has the body
+      await new Promise((resolve) => setImmediate(resolve)); // the access line is written when the response has finished
     } finally {
-      await app.close();
+      await new Promise((resolve) => server.close(resolve));
     }
     expect(lines.some((line) => line.msg === 'incoming request')).toBe(false); // one line per request
     const [ok, missing] = lines.filter((line) => line.msg === 'request completed');
