@@ -55,9 +55,10 @@ export class DcxHttp {
     this.logger.level = config.logLevel;
     express.set('trust proxy', compileTrustProxy(config.trustProxy));
     // Paths match without regard to case and with or without a trailing slash: Express's defaults, which
-    // its router took when the adapter was made. No X-Powered-By; no ETag on API answers (pages have theirs).
+    // its router took when the adapter was made. No X-Powered-By.
     express.disable('x-powered-by');
-    express.set('etag', false);
+    // No ETag on API answers. Not `false`: that would take the page files' ETags away too (sendFile follows it).
+    express.set('etag', () => undefined);
     express.use(accessLog(this.logger));
     express.use(...bodyParsers());
     // The dashboard's session cookie.
