@@ -6,7 +6,7 @@ import { http } from './support/http.js';
 import { RunningServer, startServer } from './support/server-process.js';
 
 /**
- * HTTP behaviour the server keeps whatever framework serves it (Express before, Fastify now): what
+ * HTTP behaviour the server keeps whatever framework serves it: what
  * browsers, scripts and operators see at the edges: bodies, errors, paths, addresses and log lines.
  */
 

@@ -94,7 +94,7 @@ export class EnvironmentVariables {
   @IsString() @Matches(/^[A-Za-z0-9.\-:]+$/, { message: 'CONFIRM_BIND_HOST must be an IP address or a host name' })
   CONFIRM_BIND_HOST: string = '0.0.0.0';
 
-  /** Which proxies may set X-Forwarded-For (Fastify trustProxy, Express semantics): false (default), true, a hop count, or a comma list of addresses/subnets/loopback,linklocal,uniquelocal. */
+  /** Which proxies may set X-Forwarded-For (Express's trust proxy): false (default), true, a hop count, or a comma list of addresses/subnets/loopback,linklocal,uniquelocal. */
   @IsString() @Matches(/^(true|false|\d{1,2}|[A-Za-z0-9.:/]+(\s*,\s*[A-Za-z0-9.:/]+)*)$/, {
     message: 'TRUST_PROXY must be true, false, a hop count or a comma-separated list of addresses/subnets',
   })

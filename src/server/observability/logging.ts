@@ -6,12 +6,8 @@ import type { DestinationStream } from 'pino';
 export const REDACTED = '[redacted]';
 
 /**
- * Fields pino blanks wherever a log line carries them at its top level: application log objects are flat
- * (`{ deliveryId, status, ... }`). Requests and responses never need a path here: their serializers
- * below reduce whatever is logged as `req` or `res` to the access-line fields, so no header (Authorization,
- * Cookie, DCX-Access-Token, Set-Cookie) or query object reaches a line, and the URL's credential values are
- * blanked. No wildcard paths: pino runs its redactor over every field of every line when there is one (it
- * cost 8% of the server's CPU per 10 KiB bundle, measured with wrk against PostgreSQL).
+ * Top-level fields pino blanks (application log objects are flat); `req` and `res` need no path: their
+ * serializers below keep no header or query object. No wildcard path: one makes pino walk every field of every line.
  */
 const REDACT_PATHS: readonly string[] = ['accessToken', 'token', 'authorization', 'password', 'secret'];
 
@@ -111,11 +107,8 @@ const LOG_WRITE_BYTES = 4096;
  * to it once the configuration is validated (see configureApp), and request loggers are its children.
  */
 export function createRootLogger(destination?: DestinationStream): Logger {
-  // stdout written asynchronously: lines logged while a write is in flight go out together in the next
-  // one (one write per burst, not per line); pino flushes what is left when the process exits.
-  // Writes of at most 4 KiB, not sonic-boom's 16 KiB: it gathers a write as one string and measures it
-  // (flattening it) at every line, so each line copies what has gathered. Measured with 100 lines of
-  // 300 bytes per turn of the event loop: 2.3 → 1.1 µs of CPU per line, a third of the garbage.
+  // Asynchronous writes (one per burst of lines; pino flushes the rest at exit) of at most 4 KiB: sonic-boom
+  // flattens the string it gathers at every line, so a smaller write copies less (docs/perf-notes-express.md).
   return pino(rootLoggerOptions(), destination ?? pino.destination({ dest: 1, sync: false, maxWrite: LOG_WRITE_BYTES }));
 }
 
