@@ -27,7 +27,8 @@ async function bootstrap(): Promise<void> {
   const host = listenHost();
   await app.listen(config.port, host);
   logger.log(
-    `DCX listening on http://${host === '::' ? '[::]' : host}:${config.port} (public ${config.publicUrl}), confirmation port ${config.confirmPort}, ` +
+    `DCX listening on http://${host === '::' ? '[::]' : host}:${config.port} (public ${config.publicUrl}), ` +
+      `confirmation port ${config.confirmPort}, ` +
       `database: ${config.describeDatabase()}, admin token: ${app.get(AdminTokenService).describeSource()}`,
     'DCX',
   );

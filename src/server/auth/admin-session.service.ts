@@ -48,7 +48,7 @@ export class AdminSessionService {
     // Compare the text, not the decoded bytes: base64url's last character has unused bits, and a value
     // differing only there must not verify.
     const expected = Buffer.from(this.mac(body), 'latin1');
-    const presented = Buffer.from(match[3]!, 'latin1');
+    const presented = Buffer.from(match[3], 'latin1');
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return null;
     const expiresAt = new Date(Number(match[1]) * 1000);
     return expiresAt.getTime() > now.getTime() ? expiresAt : null;
@@ -61,7 +61,13 @@ export class AdminSessionService {
 
   /** HttpOnly, SameSite=Strict, Path=/, Secure when the request came over HTTPS. */
   cookieOptions(request: SessionRequest, maxAgeSeconds?: number): CookieAttributes {
-    return { httpOnly: true, sameSite: 'strict', path: '/', secure: requestProtocol(request as IncomingMessage) === 'https', maxAgeSeconds };
+    return {
+      httpOnly: true,
+      sameSite: 'strict',
+      path: '/',
+      secure: requestProtocol(request as IncomingMessage) === 'https',
+      maxAgeSeconds,
+    };
   }
 
   /**

@@ -23,7 +23,7 @@ export class AdminGuard implements CanActivate {
     const request = http.getRequest<SessionRequest>();
     const header = request.headers.authorization;
     const match = header === undefined ? null : BEARER.exec(header);
-    if (match !== null && this.tokens.verify(match[1]!)) return true;
+    if (match !== null && this.tokens.verify(match[1])) return true;
     if (match === null && this.sessions.verify(this.sessions.presented(request)) !== null) {
       if (this.sessions.mayChangeState(request)) return true;
       throw new ForbiddenException('cross-site request refused: a session cookie works only from this server’s own pages');
@@ -31,6 +31,8 @@ export class AdminGuard implements CanActivate {
     http
       .getResponse<ServerResponse>()
       .setHeader('WWW-Authenticate', match === null ? 'Bearer realm="dcx"' : 'Bearer realm="dcx", error="invalid_token"');
-    throw new UnauthorizedException(match === null ? 'admin token required (Authorization: Bearer <token>, or log in at /admin)' : 'invalid admin token');
+    throw new UnauthorizedException(
+      match === null ? 'admin token required (Authorization: Bearer <token>, or log in at /admin)' : 'invalid admin token',
+    );
   }
 }

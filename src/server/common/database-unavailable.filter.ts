@@ -11,7 +11,8 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300)$/;
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const UNAVAILABLE_MESSAGE =
-  /connection terminated|not currently accepting connections|timeout exceeded when trying to connect|connection error|cannot use a pool after calling end|client was closed/i;
+  /connection terminated|not currently accepting connections|timeout exceeded when trying to connect|connection error/i;
+const UNAVAILABLE_POOL_MESSAGE = /cannot use a pool after calling end|client was closed/i;
 
 /**
  * Whether an error (or the driver error / cause it wraps, as TypeORM's QueryFailedError does) says
@@ -21,7 +22,7 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (depth > 4 || typeof error !== 'object' || error === null) return false;
   const { code, message, driverError, cause } = error as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
   if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) return true;
-  if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
+  if (typeof message === 'string' && (UNAVAILABLE_MESSAGE.test(message) || UNAVAILABLE_POOL_MESSAGE.test(message))) return true;
   return isDatabaseUnavailable(driverError, depth + 1) || isDatabaseUnavailable(cause, depth + 1);
 }
 
@@ -47,7 +48,11 @@ export class DatabaseUnavailableFilter extends BaseExceptionFilter {
     }
     this.logger.warn(`database unavailable: ${(exception as Error).message}`);
     response.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
-    const body = { statusCode: HttpStatus.SERVICE_UNAVAILABLE, error: 'Service Unavailable', message: 'the database is unavailable; try again later' };
+    const body = {
+      statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+      error: 'Service Unavailable',
+      message: 'the database is unavailable; try again later',
+    };
     this.applicationRef!.reply(response, body, HttpStatus.SERVICE_UNAVAILABLE);
   }
 }

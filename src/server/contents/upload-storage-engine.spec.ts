@@ -96,11 +96,11 @@ describe('ContentUploadEngine and ContentStorage on a real directory', () => {
   test('storage-engine removal callback removes the temp file and tolerates a committed one', async () => {
     const upload = await engine.store({ stream: createReadStream(source) });
     await new Promise<void>((done, fail) =>
-      engine._removeFile({} as never, { path: upload.path } as UploadedFileInfo, (error) => (error ? fail(error) : done())),
+      engine._removeFile({}, { path: upload.path } as UploadedFileInfo, (error) => (error ? fail(error) : done())),
     );
     expect(await readdir(storage.tmpDir)).toEqual([]);
     await new Promise<void>((done, fail) =>
-      engine._removeFile({} as never, { path: upload.path } as UploadedFileInfo, (error) => (error ? fail(error) : done())),
+      engine._removeFile({}, { path: upload.path } as UploadedFileInfo, (error) => (error ? fail(error) : done())),
     );
   });
 

@@ -69,7 +69,8 @@ export class ContentUploadEngine implements UploadStorageEngine {
     const digest = new DigestingStream();
     try {
       await pipeline(source, digest, temp.stream);
-      if (truncated || source.truncated === true) throw new PayloadTooLargeException('the upload exceeds the size limit (MAX_UPLOAD_BYTES)');
+      if (truncated || source.truncated === true)
+        throw new PayloadTooLargeException('the upload exceeds the size limit (MAX_UPLOAD_BYTES)');
     } catch (error) {
       await this.storage.removeTemp(temp.path);
       throw error;

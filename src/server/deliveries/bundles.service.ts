@@ -72,7 +72,9 @@ export class BundlesService {
   private async existing(deliveryId: string, accessToken: string | undefined): Promise<{ delivery: SealedDelivery; content: Content }> {
     const delivery = await this.deliveries.findWithPluginData(deliveryId);
     if (delivery.status === 'expired') {
-      throw new GoneException(`delivery ${deliveryId} expired at ${delivery.expiresAt.toISOString()}; fetch the content again, or ask for it to be re-issued`);
+      throw new GoneException(
+        `delivery ${deliveryId} expired at ${delivery.expiresAt.toISOString()}; fetch the content again, or ask for it to be re-issued`,
+      );
     }
     return { delivery, content: await this.deliverable(delivery.contentId, accessToken) };
   }
@@ -94,7 +96,13 @@ export class BundlesService {
    * back-pressure. Called once nothing can fail with an HTTP error: after the first byte, Nest cannot answer one.
    * @param rangeHeaders the request's headers when a Range may apply (a delivery's own URL), else null
    */
-  private async send(deliveryId: string, pluginData: Buffer, content: Content, rangeHeaders: IncomingHttpHeaders | null, res: ServerResponse): Promise<void> {
+  private async send(
+    deliveryId: string,
+    pluginData: Buffer,
+    content: Content,
+    rangeHeaders: IncomingHttpHeaders | null,
+    res: ServerResponse,
+  ): Promise<void> {
     const layout = this.writer.layout(pluginData, content);
     bundleHeaders(res, content, deliveryId);
 

@@ -18,6 +18,6 @@ export function setCookie(res: ServerResponse, name: string, value: string, attr
 
 /** Tells the browser to drop a cookie: empty, Max-Age=0 and an Expires in 1970 for clients that ignore Max-Age. */
 export function clearCookie(res: ServerResponse, name: string, attributes: CookieAttributes): void {
-  const { maxAgeSeconds: _ignored, ...rest } = attributes;
-  res.appendHeader('Set-Cookie', serialize(name, '', { ...rest, maxAge: 0, expires: new Date(0) }));
+  const { httpOnly, sameSite, path, secure } = attributes;
+  res.appendHeader('Set-Cookie', serialize(name, '', { httpOnly, sameSite, path, secure, maxAge: 0, expires: new Date(0) }));
 }

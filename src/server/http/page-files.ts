@@ -15,7 +15,9 @@ export function sendPageFile(res: ServerResponse, path: string, headers: Record<
     response.sendFile(path, { cacheControl: false, dotfiles: 'allow' }, (error?: Error & { status?: number }) => {
       if (error === undefined || response.headersSent || res.destroyed) return resolve();
       response.removeHeader('Content-Type');
-      reject(error.status === 404 ? new NotFoundException('no such file') : new HttpException('the file cannot be read', error.status ?? 500));
+      reject(
+        error.status === 404 ? new NotFoundException('no such file') : new HttpException('the file cannot be read', error.status ?? 500),
+      );
     });
   });
 }

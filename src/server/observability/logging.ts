@@ -46,8 +46,22 @@ interface AccessResponse {
   contentLength?: string;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Loose = Record<string, any>;
+/** What a request logged as `req` may hold: a Node request (with Express's `ip` and `originalUrl`), or a plain object. */
+interface LoggedRequest {
+  id?: unknown;
+  method?: string;
+  url?: unknown;
+  originalUrl?: unknown;
+  headers?: Record<string, string | string[] | undefined>;
+  ip?: string;
+  socket?: { remoteAddress?: string };
+}
+
+/** What a response logged as `res` may hold: a Node response, or a plain object. */
+interface LoggedResponse {
+  statusCode?: number;
+  getHeader?: (name: string) => number | string | string[] | undefined;
+}
 
 /**
  * pino's `req` serializer: the access-line fields of whatever is logged as `req` (a Node request, as the
@@ -55,15 +69,15 @@ type Loose = Record<string, any>;
  */
 function serializeRequest(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  const request = value as Loose;
-  const url: unknown = request.originalUrl ?? request.url;
-  const headers: Loose | undefined = request.headers;
+  const request = value as LoggedRequest;
+  const url = request.originalUrl ?? request.url;
+  const userAgent = request.headers?.['user-agent'];
   const line: AccessRequest = {
     id: request.id,
     method: request.method,
     url: typeof url === 'string' ? redactUrl(url) : undefined,
     remoteAddress: remoteAddressOf(request),
-    userAgent: headers?.['user-agent'],
+    userAgent: typeof userAgent === 'string' ? userAgent : undefined,
   };
   return line;
 }
@@ -71,8 +85,8 @@ function serializeRequest(value: unknown): unknown {
 /** pino's `res` serializer: status and length of a Node response or a plain object. */
 function serializeResponse(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  const response = value as Loose;
-  const length: unknown = typeof response.getHeader === 'function' ? response.getHeader('content-length') : undefined;
+  const response = value as LoggedResponse;
+  const length = typeof response.getHeader === 'function' ? response.getHeader('content-length') : undefined;
   const line: AccessResponse = { statusCode: response.statusCode, contentLength: length === undefined ? undefined : String(length) };
   return line;
 }
@@ -81,9 +95,9 @@ function serializeResponse(value: unknown): unknown {
  * The requester's address as TRUST_PROXY decides it (Express's `ip`), else the socket's. The access log
  * serializes the request when it arrives, while the socket is open: Node forgets the peer once it closes.
  */
-function remoteAddressOf(request: Loose): string | undefined {
+function remoteAddressOf(request: LoggedRequest): string | undefined {
   try {
-    return (request.ip as string | undefined) ?? request.socket?.remoteAddress;
+    return request.ip ?? request.socket?.remoteAddress;
   } catch {
     return undefined;
   }
