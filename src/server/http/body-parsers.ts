@@ -6,19 +6,20 @@ import typeIs from 'type-is';
 /** The largest JSON or form body; uploads are streamed by the multipart interceptor, never through this. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** What the server reads a body as: JSON, a form, multipart (upload routes), and plain text. */
+/** What the server reads a body as: JSON, a form, plain text, and multipart (read by the upload routes only). */
 const READABLE_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain'];
 
 /**
  * The body parsers every request goes through, in order: a body of a type no route reads is 415; JSON
- * (an empty body with a JSON content type, as many HTTP clients send on a bodyless POST, is `{}`) and
- * forms up to BODY_LIMIT_BYTES (413 beyond). Their errors answer the usual JSON (see DcxExpressAdapter).
+ * (an empty body with a JSON content type, as many HTTP clients send on a bodyless POST, is `{}`), forms
+ * and text up to BODY_LIMIT_BYTES (413 beyond). Their errors answer the usual JSON (see DcxExpressAdapter).
  */
 export function bodyParsers(): RequestHandler[] {
   return [
     refuseUnreadableBodies,
     express.json({ limit: BODY_LIMIT_BYTES, reviver: refusePrototypeKeys }),
     express.urlencoded({ limit: BODY_LIMIT_BYTES, extended: false }),
+    express.text({ limit: BODY_LIMIT_BYTES }),
   ];
 }
 

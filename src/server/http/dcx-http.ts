@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type Server } from 'node:http';
 import { HttpException, type INestApplication } from '@nestjs/common';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import cookieParser from 'cookie-parser';
@@ -40,6 +40,15 @@ export class DcxExpressAdapter extends ExpressAdapter {
 }
 
 /**
+ * No time limit on receiving a request (an upload is bounded by MAX_UPLOAD_BYTES, not by how slow its link is),
+ * and idle keep-alive connections kept longer than the 60 s of common load balancers: Node's defaults cut both.
+ */
+function timeouts(server: Server): void {
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 72_000;
+}
+
+/**
  * The HTTP side of a DCX app (Express), made before Nest builds the app; `configure` applies what needs the
  * validated configuration (TRUST_PROXY, LOG_LEVEL), which exists only once the app does.
  */
@@ -59,6 +68,7 @@ export class DcxHttp {
     express.disable('x-powered-by');
     // No ETag on API answers. Not `false`: that would take the page files' ETags away too (sendFile follows it).
     express.set('etag', () => undefined);
+    timeouts(app.getHttpServer() as Server);
     express.use(accessLog(this.logger));
     express.use(...bodyParsers());
     // The dashboard's session cookie.

@@ -12,6 +12,7 @@ export function sendPageFile(res: ServerResponse, path: string, headers: Record<
   const response = res as Response;
   response.set(headers);
   return new Promise((resolve, reject) => {
+    // The path is one of PagesService's, never a request's: a dot directory above public/ must not make it 404.
     response.sendFile(path, { cacheControl: false, dotfiles: 'allow' }, (error?: Error & { status?: number }) => {
       if (error === undefined || response.headersSent || res.destroyed) return resolve();
       response.removeHeader('Content-Type');
