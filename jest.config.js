@@ -16,10 +16,6 @@ const common = {
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
-    // Jest cannot require() an ES module before Node 24.9, and @fastify/static (CommonJS) requires
-    // content-disposition 3, which is ESM only: apps booted in-process get the CommonJS build of
-    // content-disposition 2 (the project's own dependency), whose `create` is the same function.
-    '^content-disposition$': '<rootDir>/node_modules/content-disposition/dist/index.js',
   },
   testEnvironment: 'node',
 };

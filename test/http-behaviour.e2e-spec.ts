@@ -6,7 +6,7 @@ import { http } from './support/http.js';
 import { RunningServer, startServer } from './support/server-process.js';
 
 /**
- * HTTP behaviour the server keeps whatever framework serves it (Express before, Fastify now): what
+ * HTTP behaviour the server keeps whatever framework serves it: what
  * browsers, scripts and operators see at the edges: bodies, errors, paths, addresses and log lines.
  */
 
@@ -58,8 +58,13 @@ function send(
 
 function multipart(name: string, bytes: Buffer): { body: Buffer; contentType: string } {
   const boundary = `dcx-${randomBytes(8).toString('hex')}`;
-  const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`;
-  return { body: Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]), contentType: `multipart/form-data; boundary=${boundary}` };
+  const head =
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\n` +
+    'Content-Type: application/octet-stream\r\n\r\n';
+  return {
+    body: Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]),
+    contentType: `multipart/form-data; boundary=${boundary}`,
+  };
 }
 
 /** Whether this machine can serve on the IPv6 loopback at all. */
@@ -107,11 +112,19 @@ describe('HTTP behaviour at the edges (postgres)', () => {
   test('malformed JSON and unsupported media types answer the usual error shape', async () => {
     const malformed = await send(`${server.url}/api/session`, 'POST', { 'content-type': 'application/json' }, '{bad');
     expect(malformed.status).toBe(400);
-    expect(JSON.parse(malformed.text)).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.any(String) });
+    expect(JSON.parse(malformed.text) as unknown).toEqual({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: expect.any(String) as unknown,
+    });
 
     const xml = await send(`${server.url}/api/webhooks`, 'POST', { ...auth, 'content-type': 'application/xml' }, '<url/>');
     expect(xml.status).toBe(415);
-    expect(JSON.parse(xml.text)).toEqual({ statusCode: 415, error: 'Unsupported Media Type', message: expect.any(String) });
+    expect(JSON.parse(xml.text) as unknown).toEqual({
+      statusCode: 415,
+      error: 'Unsupported Media Type',
+      message: expect.any(String) as unknown,
+    });
   });
 
   test('paths match without regard to case, as they always did; HEAD on a bundle URL still issues nothing', async () => {
@@ -133,12 +146,16 @@ describe('HTTP behaviour at the edges (postgres)', () => {
   test('a download or an event stream the client leaves gets its access line ("request aborted"), and the delivery is failed', async () => {
     const requestId = `cut-${randomBytes(6).toString('hex')}`;
     const deliveryId = await new Promise<string>((resolve, reject) => {
-      const req = request(`${server.url}/api/contents/${bigContentId}/bundle`, { headers: { 'x-request-id': requestId }, agent: false }, (res) => {
-        res.once('data', () => {
-          res.destroy();
-          resolve(String(res.headers['dcx-delivery-id']));
-        });
-      });
+      const req = request(
+        `${server.url}/api/contents/${bigContentId}/bundle`,
+        { headers: { 'x-request-id': requestId }, agent: false },
+        (res) => {
+          res.once('data', () => {
+            res.destroy();
+            resolve(String(res.headers['dcx-delivery-id']));
+          });
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -147,20 +164,32 @@ describe('HTTP behaviour at the edges (postgres)', () => {
       (d) => d.status === 'failed',
     );
     expect(delivery.status).toBe('failed');
-    const line = await eventually(async () => accessLines(server, requestId)[0], Boolean);
-    expect(line).toMatchObject({ msg: 'request aborted', req: { method: 'GET', url: `/api/contents/${bigContentId}/bundle`, remoteAddress: expect.stringMatching(/^(::ffff:)?127\.0\.0\.1$/) }, res: { statusCode: 200 } });
+    const line = await eventually(() => Promise.resolve(accessLines(server, requestId)[0]), Boolean);
+    expect(line).toMatchObject({
+      msg: 'request aborted',
+      req: {
+        method: 'GET',
+        url: `/api/contents/${bigContentId}/bundle`,
+        remoteAddress: expect.stringMatching(/^(::ffff:)?127\.0\.0\.1$/) as unknown,
+      },
+      res: { statusCode: 200 },
+    });
 
     const streamId = `sse-${randomBytes(6).toString('hex')}`;
     await new Promise<void>((resolve, reject) => {
-      const req = request(`${server.url}/api/events/deliveries`, { headers: { ...auth, 'x-request-id': streamId }, agent: false }, (res) => {
-        expect(res.statusCode).toBe(200);
-        res.destroy();
-        resolve();
-      });
+      const req = request(
+        `${server.url}/api/events/deliveries`,
+        { headers: { ...auth, 'x-request-id': streamId }, agent: false },
+        (res) => {
+          expect(res.statusCode).toBe(200);
+          res.destroy();
+          resolve();
+        },
+      );
       req.on('error', reject);
       req.end();
     });
-    const streamLine = await eventually(async () => accessLines(server, streamId)[0], Boolean);
+    const streamLine = await eventually(() => Promise.resolve(accessLines(server, streamId)[0]), Boolean);
     expect(streamLine).toMatchObject({ msg: 'request aborted', req: { url: '/api/events/deliveries' } });
     expect([...accessLines(server, requestId), ...accessLines(server, streamId)]).toHaveLength(2);
   });
@@ -169,7 +198,16 @@ describe('HTTP behaviour at the edges (postgres)', () => {
     const cookie = `dcx_admin=v1.${randomBytes(12).toString('hex')}`;
     const answer = await send(`${server.url}/api/contents/%ZZ`, 'GET', { ...auth, cookie, 'dcx-access-token': 'access-token-in-a-header' });
     expect(answer.status).toBe(400);
-    const line = await eventually(async () => server.output().split('\n').find((l) => l.includes('%ZZ')), Boolean);
+    const line = await eventually(
+      () =>
+        Promise.resolve(
+          server
+            .output()
+            .split('\n')
+            .find((l) => l.includes('%ZZ')),
+        ),
+      Boolean,
+    );
     expect(line).toBeDefined();
     expect(line!.length).toBeLessThan(2000);
     const output = server.output();
@@ -187,19 +225,25 @@ describe('HTTP behaviour at the edges (postgres)', () => {
         socket.write(
           `POST /api/contents HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${server.adminToken}\r\nX-Request-Id: ${requestId}\r\n` +
             `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 5000000\r\n\r\n` +
-            `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+            `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\n` +
+            'Content-Type: application/octet-stream\r\n\r\n',
         );
         socket.write(randomBytes(200_000), () => setTimeout(() => (socket.destroy(), resolve()), 300));
       });
       socket.on('error', reject);
     });
-    const line = await eventually(async () => accessLines(server, requestId)[0], Boolean);
+    const line = await eventually(() => Promise.resolve(accessLines(server, requestId)[0]), Boolean);
     expect(line).toMatchObject({ msg: 'request aborted', req: { method: 'POST', url: '/api/contents' } });
     await new Promise((r) => setTimeout(r, 300));
     expect(server.output()).not.toContain('database unavailable');
     expect((await http(`${server.url}/health`)).status).toBe(200);
     // A request whose body was read whole still gets its error answer.
-    const refused = await send(`${server.url}/api/webhooks`, 'POST', { ...auth, 'content-type': 'application/json' }, JSON.stringify({ url: 'ftp://x', pad: 'x'.repeat(100_000) }));
+    const refused = await send(
+      `${server.url}/api/webhooks`,
+      'POST',
+      { ...auth, 'content-type': 'application/json' },
+      JSON.stringify({ url: 'ftp://x', pad: 'x'.repeat(100_000) }),
+    );
     expect(refused.status).toBe(400);
   });
 });
@@ -218,7 +262,10 @@ describe('LOG_LEVEL=warn (postgres)', () => {
   test('no line below warn, from start-up on', async () => {
     expect((await http(`${server.url}/health`)).status).toBe(200);
     expect((await http(`${server.url}/no-such-page`)).status).toBe(404);
-    const lines = await eventually(async () => logLines(server), (l) => l.some((line) => line.res?.statusCode === 404));
+    const lines = await eventually(
+      () => Promise.resolve(logLines(server)),
+      (l) => l.some((line) => line.res?.statusCode === 404),
+    );
     expect(lines.some((line) => line.res?.statusCode === 404)).toBe(true);
     expect(lines.filter((line) => line.level < 40).map((line) => line.msg)).toEqual([]);
   });

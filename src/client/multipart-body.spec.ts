@@ -11,7 +11,7 @@ interface Parsed {
   files: { field: string; name: string; bytes: Buffer }[];
 }
 
-/** Parses with busboy (the parser the server's @fastify/busboy was forked from): an independent reader of the body. */
+/** Parses with busboy (the parser the server's uploads go through): an independent reader of the body. */
 function parse(body: Buffer, contentType: string): Promise<Parsed> {
   return new Promise((resolve, reject) => {
     const parsed: Parsed = { fields: {}, files: [] };

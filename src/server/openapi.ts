@@ -17,7 +17,15 @@ export function setupOpenApi(app: INestApplication): void {
     .setVersion('1')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'the admin token (ADMIN_TOKEN or DATA_DIR/admin-token)' }, 'admin')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN: GET /metrics only' }, 'metrics')
-    .addApiKey({ type: 'apiKey', in: 'header', name: ACCESS_TOKEN_HEADER, description: 'access token of a token-access content (or the `access` query parameter)' }, 'access-token')
+    .addApiKey(
+      {
+        type: 'apiKey',
+        in: 'header',
+        name: ACCESS_TOKEN_HEADER,
+        description: 'access token of a token-access content (or the `access` query parameter)',
+      },
+      'access-token',
+    )
     .build();
   SwaggerModule.setup(OPENAPI_UI_PATH, app, () => SwaggerModule.createDocument(app, config), {
     jsonDocumentUrl: OPENAPI_JSON_PATH,

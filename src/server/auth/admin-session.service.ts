@@ -1,8 +1,9 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import type { CookieSerializeOptions } from '@fastify/cookie';
-import type { FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import { AppConfig } from '../config/app-config.js';
+import type { CookieAttributes } from '../http/cookies.js';
+import { requestCookie, requestProtocol } from '../http/request.js';
 import { AdminTokenService } from './admin-token.service.js';
 
 /** Name of the admin session cookie. */
@@ -16,8 +17,8 @@ const VERSION = 'v1';
 const SHAPE = /^v1\.(\d{1,12})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** What the guard needs of a request; a Fastify request (with @fastify/cookie) has it all. */
-export type SessionRequest = Pick<FastifyRequest, 'headers'> & Partial<Pick<FastifyRequest, 'method' | 'cookies' | 'protocol'>>;
+/** What the guard needs of a request: Node's, whose cookies and protocol the HTTP layer knows (src/server/http). */
+export type SessionRequest = Pick<IncomingMessage, 'headers'> & Partial<Pick<IncomingMessage, 'method'>>;
 
 /**
  * Stateless admin sessions for the dashboard: the cookie holds `v1.<expiry>.<nonce>.<HMAC>`, the
@@ -47,7 +48,7 @@ export class AdminSessionService {
     // Compare the text, not the decoded bytes: base64url's last character has unused bits, and a value
     // differing only there must not verify.
     const expected = Buffer.from(this.mac(body), 'latin1');
-    const presented = Buffer.from(match[3]!, 'latin1');
+    const presented = Buffer.from(match[3], 'latin1');
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return null;
     const expiresAt = new Date(Number(match[1]) * 1000);
     return expiresAt.getTime() > now.getTime() ? expiresAt : null;
@@ -55,13 +56,18 @@ export class AdminSessionService {
 
   /** The session value a request carries in its cookie, if any. */
   presented(request: SessionRequest): string | undefined {
-    const value = request.cookies?.[SESSION_COOKIE] as unknown;
-    return typeof value === 'string' ? value : undefined;
+    return requestCookie(request as IncomingMessage, SESSION_COOKIE);
   }
 
   /** HttpOnly, SameSite=Strict, Path=/, Secure when the request came over HTTPS. */
-  cookieOptions(request: SessionRequest, maxAgeSeconds?: number): CookieSerializeOptions {
-    return { httpOnly: true, sameSite: 'strict', path: '/', secure: request.protocol === 'https', ...(maxAgeSeconds !== undefined && { maxAge: maxAgeSeconds }) };
+  cookieOptions(request: SessionRequest, maxAgeSeconds?: number): CookieAttributes {
+    return {
+      httpOnly: true,
+      sameSite: 'strict',
+      path: '/',
+      secure: requestProtocol(request as IncomingMessage) === 'https',
+      maxAgeSeconds,
+    };
   }
 
   /**
@@ -81,7 +87,8 @@ export class AdminSessionService {
   private ownOrigins(request: SessionRequest): string[] {
     const origins = [new URL(this.config.publicUrl).origin];
     const host = header(request, 'host');
-    if (host !== undefined && request.protocol !== undefined) origins.push(`${request.protocol}://${host}`);
+    const protocol = requestProtocol(request as IncomingMessage);
+    if (host !== undefined && protocol !== undefined) origins.push(`${protocol}://${host}`);
     return origins;
   }
 

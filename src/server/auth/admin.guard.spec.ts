@@ -20,7 +20,7 @@ function httpContext(authorization: string | undefined, request: FakeRequest = {
   const context = {
     switchToHttp: () => ({
       getRequest: () => ({ ...request, headers: requestHeaders }),
-      getResponse: () => ({ header: (name: string, value: string) => headers.set(name, value) }),
+      getResponse: () => ({ setHeader: (name: string, value: string) => headers.set(name, value) }),
     }),
   } as unknown as ExecutionContext;
   return { context, headers };
@@ -102,8 +102,8 @@ describe('admin token and AdminGuard', () => {
     // A later expiry with the old MAC, a flipped MAC, and garbage are all refused.
     const [version, expiry, nonce, mac] = value.split('.');
     expect(sessions.verify([version, Number(expiry) + 3600, nonce, mac].join('.'), now)).toBeNull();
-    expect(sessions.verify([version, expiry, nonce, `${mac!.slice(0, -1)}${mac!.endsWith('A') ? 'B' : 'A'}`].join('.'), now)).toBeNull();
-    expect(sessions.verify([version, expiry, nonce, `${mac!.startsWith('A') ? 'B' : 'A'}${mac!.slice(1)}`].join('.'), now)).toBeNull();
+    expect(sessions.verify([version, expiry, nonce, `${mac.slice(0, -1)}${mac.endsWith('A') ? 'B' : 'A'}`].join('.'), now)).toBeNull();
+    expect(sessions.verify([version, expiry, nonce, `${mac.startsWith('A') ? 'B' : 'A'}${mac.slice(1)}`].join('.'), now)).toBeNull();
     for (const bad of [undefined, '', 'an-admin-token-from-env', 'v1..x.y']) expect(sessions.verify(bad, now)).toBeNull();
 
     // Another replica with the same token accepts it; a server with another token does not.
@@ -146,6 +146,8 @@ describe('admin token and AdminGuard', () => {
       expect(headers.get('WWW-Authenticate')).toBe('Bearer realm="dcx"');
     }
     const good = { [SESSION_COOKIE]: sessions.issue().value };
-    expect(() => guard.canActivate(httpContext('Bearer wrong-token', { method: 'GET', cookies: good }).context)).toThrow(UnauthorizedException);
+    expect(() => guard.canActivate(httpContext('Bearer wrong-token', { method: 'GET', cookies: good }).context)).toThrow(
+      UnauthorizedException,
+    );
   });
 });

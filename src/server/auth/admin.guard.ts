@@ -1,5 +1,5 @@
 import { CanActivate, ExecutionContext, ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import { AdminSessionService, type SessionRequest } from './admin-session.service.js';
 import { AdminTokenService } from './admin-token.service.js';
 
@@ -23,14 +23,16 @@ export class AdminGuard implements CanActivate {
     const request = http.getRequest<SessionRequest>();
     const header = request.headers.authorization;
     const match = header === undefined ? null : BEARER.exec(header);
-    if (match !== null && this.tokens.verify(match[1]!)) return true;
+    if (match !== null && this.tokens.verify(match[1])) return true;
     if (match === null && this.sessions.verify(this.sessions.presented(request)) !== null) {
       if (this.sessions.mayChangeState(request)) return true;
       throw new ForbiddenException('cross-site request refused: a session cookie works only from this server’s own pages');
     }
     http
-      .getResponse<FastifyReply>()
-      .header('WWW-Authenticate', match === null ? 'Bearer realm="dcx"' : 'Bearer realm="dcx", error="invalid_token"');
-    throw new UnauthorizedException(match === null ? 'admin token required (Authorization: Bearer <token>, or log in at /admin)' : 'invalid admin token');
+      .getResponse<ServerResponse>()
+      .setHeader('WWW-Authenticate', match === null ? 'Bearer realm="dcx"' : 'Bearer realm="dcx", error="invalid_token"');
+    throw new UnauthorizedException(
+      match === null ? 'admin token required (Authorization: Bearer <token>, or log in at /admin)' : 'invalid admin token',
+    );
   }
 }

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AdminGuard } from './admin.guard.js';
 import { SessionService } from './session.service.js';
 import { LoginDto, type SessionView } from './session.dto.js';
@@ -13,19 +13,19 @@ export class SessionController {
 
   @Post()
   @HttpCode(204)
-  login(@Body() dto: LoginDto, @Req() req: FastifyRequest, @Res({ passthrough: true }) res: FastifyReply): void {
+  login(@Body() dto: LoginDto, @Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): void {
     this.session.login(dto.token, req, res);
   }
 
   @Get()
   @UseGuards(AdminGuard)
-  current(@Req() req: FastifyRequest): SessionView {
+  current(@Req() req: IncomingMessage): SessionView {
     return this.session.current(req);
   }
 
   @Delete()
   @HttpCode(204)
-  logout(@Req() req: FastifyRequest, @Res({ passthrough: true }) res: FastifyReply): void {
+  logout(@Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): void {
     this.session.logout(req, res);
   }
 }

@@ -1,10 +1,11 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable, UnauthorizedException } from '@nestjs/common';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { clearCookie, setCookie } from '../http/cookies.js';
 import { AdminSessionService, SESSION_COOKIE, SESSION_TTL_SECONDS } from './admin-session.service.js';
 import { AdminTokenService } from './admin-token.service.js';
 import type { SessionView } from './session.dto.js';
 
-/** Login, current session and logout for the dashboard (cookie handling on the Fastify reply, @fastify/cookie). */
+/** Login, current session and logout for the dashboard: the session cookie set on and cleared from the response. */
 @Injectable()
 export class SessionService {
   constructor(
@@ -12,20 +13,20 @@ export class SessionService {
     private readonly sessions: AdminSessionService,
   ) {}
 
-  login(token: string, req: FastifyRequest, res: FastifyReply): void {
+  login(token: string, req: IncomingMessage, res: ServerResponse): void {
     if (!this.tokens.verify(token)) throw new UnauthorizedException('wrong admin token');
     const { value } = this.sessions.issue();
-    res.setCookie(SESSION_COOKIE, value, this.sessions.cookieOptions(req, SESSION_TTL_SECONDS));
-    res.header('Cache-Control', 'no-store');
+    setCookie(res, SESSION_COOKIE, value, this.sessions.cookieOptions(req, SESSION_TTL_SECONDS));
+    res.setHeader('Cache-Control', 'no-store');
   }
 
-  current(req: FastifyRequest): SessionView {
+  current(req: IncomingMessage): SessionView {
     const expiresAt = req.headers.authorization === undefined ? this.sessions.verify(this.sessions.presented(req)) : null;
     return { authenticated: true, expiresAt: expiresAt?.toISOString() ?? null };
   }
 
   /** Clears the cookie. Sessions are stateless: a copied cookie value stays valid until it expires. */
-  logout(req: FastifyRequest, res: FastifyReply): void {
-    res.clearCookie(SESSION_COOKIE, this.sessions.cookieOptions(req));
+  logout(req: IncomingMessage, res: ServerResponse): void {
+    clearCookie(res, SESSION_COOKIE, this.sessions.cookieOptions(req));
   }
 }

@@ -1,7 +1,8 @@
-import type { FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import { clientAddress } from '../http/request.js';
 import { normalizeAddress } from './ip.js';
 
-/** The requester's IP as the patent's client information; Fastify's request.ip honours TRUST_PROXY. */
-export function requesterAddress(req: FastifyRequest): string {
-  return normalizeAddress(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+/** The requester's IP as the patent's client information, as TRUST_PROXY decides it. */
+export function requesterAddress(req: IncomingMessage): string {
+  return normalizeAddress(clientAddress(req) ?? 'unknown');
 }

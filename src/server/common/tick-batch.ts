@@ -26,7 +26,7 @@ export class TickBatch<Key, Value> {
     this.pending = null;
     const keys = [...batch.keys()];
     this.load(keys).then(
-      (values) => keys.forEach((key, i) => batch.get(key)!.forEach(({ resolve }) => resolve(values[i]!))),
+      (values) => keys.forEach((key, i) => batch.get(key)!.forEach(({ resolve }) => resolve(values[i]))),
       (error: unknown) => batch.forEach((waiting) => waiting.forEach(({ reject }) => reject(error))),
     );
   }

@@ -78,7 +78,14 @@ export class AppConfig {
     this.port = env.PORT;
     this.confirmPort = env.CONFIRM_PORT;
     this.confirmBindHost = env.CONFIRM_BIND_HOST;
-    this.trustProxy = env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY === 'false' ? false : /^\d+$/.test(env.TRUST_PROXY) ? Number(env.TRUST_PROXY) : env.TRUST_PROXY;
+    this.trustProxy =
+      env.TRUST_PROXY === 'true'
+        ? true
+        : env.TRUST_PROXY === 'false'
+          ? false
+          : /^\d+$/.test(env.TRUST_PROXY)
+            ? Number(env.TRUST_PROXY)
+            : env.TRUST_PROXY;
     this.publicHost = env.PUBLIC_HOST;
     this.publicUrl = (env.PUBLIC_URL ?? `http://${env.PUBLIC_HOST}:${env.PORT}`).replace(/\/+$/, '');
     this.dataDir = resolve(cwd, env.DATA_DIR);

@@ -14,7 +14,10 @@ describe('parseDurationMs', () => {
     expect(parseDurationMs(text)).toBe(ms);
   });
 
-  test.each([[''], ['s'], ['-5s'], ['1.5h'], ['10 minutes'], ['1h30m'], ['5w'], ['1e3'], ['999999999999d']])('%j is not a duration', (text) => {
-    expect(parseDurationMs(text)).toBeNull();
-  });
+  test.each([[''], ['s'], ['-5s'], ['1.5h'], ['10 minutes'], ['1h30m'], ['5w'], ['1e3'], ['999999999999d']])(
+    '%j is not a duration',
+    (text) => {
+      expect(parseDurationMs(text)).toBeNull();
+    },
+  );
 });

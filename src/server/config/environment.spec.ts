@@ -55,7 +55,9 @@ describe('configuration', () => {
     const config = loadAppConfig({ LOG_LEVEL: 'debug', METRICS_TOKEN: 'a-metrics-scraper-token' }, '/');
     expect(config.logLevel).toBe('debug');
     expect(config.metricsToken).toBe('a-metrics-scraper-token');
-    expect(errorOf({ LOG_LEVEL: 'verbose' }).message).toContain('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")');
+    expect(errorOf({ LOG_LEVEL: 'verbose' }).message).toContain(
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")',
+    );
     const short = errorOf({ METRICS_TOKEN: 'short-metrics' }).message;
     expect(short).toContain('METRICS_TOKEN must be at least 16 characters long');
     expect(short).not.toContain('short-metrics');
@@ -63,7 +65,14 @@ describe('configuration', () => {
 
   test('values are parsed, paths resolved, the public URL derived from host and port', () => {
     const config = loadAppConfig(
-      { PORT: '9000', PUBLIC_HOST: 'dcx.example', DATA_DIR: 'data', SERVER_KEY_FILE: 'keys.json', MAX_UPLOAD_BYTES: '1024', TRUST_PROXY: '1' },
+      {
+        PORT: '9000',
+        PUBLIC_HOST: 'dcx.example',
+        DATA_DIR: 'data',
+        SERVER_KEY_FILE: 'keys.json',
+        MAX_UPLOAD_BYTES: '1024',
+        TRUST_PROXY: '1',
+      },
       '/srv/dcx',
     );
     expect(config.port).toBe(9000);
@@ -113,7 +122,9 @@ describe('configuration', () => {
     expect(loadAppConfig({ DELIVERY_TTL_SECONDS: '3600' }, '/').deliveryTtlMs).toBe(3_600_000);
     expect(errorOf({ DELIVERY_TTL: 'soon' }).message).toMatch(/DELIVERY_TTL must be a duration such as 90s, 15m, 24h.*\(got "soon"\)/);
     expect(errorOf({ DELIVERY_TTL: '500ms' }).message).toMatch(/DELIVERY_TTL must be .* from 1s to 366d/);
-    expect(errorOf({ DELIVERY_TTL: '1h', DELIVERY_TTL_SECONDS: '60' }).message).toMatch(/DELIVERY_TTL and DELIVERY_TTL_SECONDS are both set/);
+    expect(errorOf({ DELIVERY_TTL: '1h', DELIVERY_TTL_SECONDS: '60' }).message).toMatch(
+      /DELIVERY_TTL and DELIVERY_TTL_SECONDS are both set/,
+    );
   });
 
   test('expiry and webhook settings have defaults and ranges', () => {

@@ -1,6 +1,19 @@
 import { hostname } from 'node:os';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, ValidateBy, validateSync } from 'class-validator';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateBy,
+  validateSync,
+} from 'class-validator';
 import { parseDurationMs } from './duration.js';
 
 /** A configuration value that cannot be used; its message names the variable and is safe to print. */
@@ -52,7 +65,9 @@ export type EnvironmentVariableName = (typeof ENVIRONMENT_VARIABLES)[number];
 export type RawEnvironment = Readonly<Record<string, string | undefined>>;
 
 /** Decimal digits become a number; anything else stays a string so that the check below reports it. */
-const toInteger = Transform(({ value }: { value: unknown }) => (typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : value));
+const toInteger = Transform(({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : value,
+);
 
 /** An integer variable in [min, max], with one message naming the variable and the range. */
 function IntegerIn(min: number, max: number): PropertyDecorator {
@@ -91,35 +106,50 @@ export class EnvironmentVariables {
   @IntegerIn(0, 65535)
   CONFIRM_PORT: number = 7070;
 
-  @IsString() @Matches(/^[A-Za-z0-9.\-:]+$/, { message: 'CONFIRM_BIND_HOST must be an IP address or a host name' })
+  @IsString()
+  @Matches(/^[A-Za-z0-9.\-:]+$/, { message: 'CONFIRM_BIND_HOST must be an IP address or a host name' })
   CONFIRM_BIND_HOST: string = '0.0.0.0';
 
-  /** Which proxies may set X-Forwarded-For (Fastify trustProxy, Express semantics): false (default), true, a hop count, or a comma list of addresses/subnets/loopback,linklocal,uniquelocal. */
-  @IsString() @Matches(/^(true|false|\d{1,2}|[A-Za-z0-9.:/]+(\s*,\s*[A-Za-z0-9.:/]+)*)$/, {
+  /**
+   * Which proxies may set X-Forwarded-For (Express's trust proxy): false (default), true, a hop count, or a comma
+   * list of addresses/subnets/loopback,linklocal,uniquelocal.
+   */
+  @IsString()
+  @Matches(/^(true|false|\d{1,2}|[A-Za-z0-9.:/]+(\s*,\s*[A-Za-z0-9.:/]+)*)$/, {
     message: 'TRUST_PROXY must be true, false, a hop count or a comma-separated list of addresses/subnets',
   })
   TRUST_PROXY: string = 'false';
 
-  @IsString() @MinLength(1) @MaxLength(253) @Matches(/^[A-Za-z0-9.\-:[\]]+$/, { message: 'PUBLIC_HOST must be a host name or an IP address' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(253)
+  @Matches(/^[A-Za-z0-9.\-:[\]]+$/, { message: 'PUBLIC_HOST must be a host name or an IP address' })
   PUBLIC_HOST: string = hostname();
 
   @IsOptional()
-  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'PUBLIC_URL must be an http:// or https:// URL' })
+  @IsUrl(
+    { protocols: ['http', 'https'], require_protocol: true, require_tld: false },
+    { message: 'PUBLIC_URL must be an http:// or https:// URL' },
+  )
   PUBLIC_URL?: string;
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   DATA_DIR: string = './var';
 
   @IsOptional()
   @Matches(/^postgres(ql)?:\/\/[^\s]+$/, { message: 'DATABASE_URL must be a postgres:// or postgresql:// URL' })
   DATABASE_URL?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   @MinLength(16, { message: 'ADMIN_TOKEN must be at least 16 characters long' })
   @Matches(/^[\x21-\x7e]+$/, { message: 'ADMIN_TOKEN must be printable ASCII without spaces' })
   ADMIN_TOKEN?: string;
 
-  @IsOptional() @IsString() @MinLength(1)
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
   SERVER_KEY_FILE?: string;
 
   /** The older form of DELIVERY_TTL; setting both is refused. */
@@ -181,7 +211,8 @@ export class EnvironmentVariables {
   LOG_LEVEL: LogLevel = 'info';
 
   /** A bearer token for GET /metrics only (a scraper need not hold the admin token); unset: the admin token. */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   @MinLength(16, { message: 'METRICS_TOKEN must be at least 16 characters long' })
   @Matches(/^[\x21-\x7e]+$/, { message: 'METRICS_TOKEN must be printable ASCII without spaces' })
   METRICS_TOKEN?: string;

@@ -4,7 +4,11 @@ import { CONTENT_ACCESS, type ContentAccess } from './content.entity.js';
 
 /** The non-file fields of `POST /api/contents` (multipart). */
 export class CreateContentDto {
-  @ApiPropertyOptional({ enum: CONTENT_ACCESS, default: 'public', description: 'public: anyone with the bundle URL; token: only with the access token returned once' })
+  @ApiPropertyOptional({
+    enum: CONTENT_ACCESS,
+    default: 'public',
+    description: 'public: anyone with the bundle URL; token: only with the access token returned once',
+  })
   @IsOptional()
   @IsIn(CONTENT_ACCESS)
   access?: ContentAccess;

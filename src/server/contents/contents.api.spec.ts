@@ -3,8 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ForbiddenException, NotFoundException, UnauthorizedException } from '@nestjs/common';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { ForbiddenException, NotFoundException, UnauthorizedException, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import { Initial1795390000000 } from '../../../migrations/1795390000000-Initial.js';
@@ -25,7 +24,7 @@ const ADMIN = 'an-admin-token-for-the-api-spec';
 /** The real AppModule on the embedded database, over HTTP. */
 describe('contents API (embedded PostgreSQL)', () => {
   let dir: string;
-  let app: NestFastifyApplication;
+  let app: INestApplication;
   let base: string;
   const saved = { ...process.env };
 
@@ -41,12 +40,27 @@ describe('contents API (embedded PostgreSQL)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dcx-api-'));
-    Object.assign(process.env, { DATA_DIR: dir, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'error', PUBLIC_URL: 'https://dcx.example', MAX_UPLOAD_BYTES: String(4 * 1024 * 1024) });
+    Object.assign(process.env, {
+      DATA_DIR: dir,
+      ADMIN_TOKEN: ADMIN,
+      LOG_LEVEL: 'error',
+      PUBLIC_URL: 'https://dcx.example',
+      MAX_UPLOAD_BYTES: String(4 * 1024 * 1024),
+    });
     delete process.env.DATABASE_URL;
     // Run from source, the app's migrations glob (dist/migrations/*.js) has nothing to load: migrate first.
     const config = loadAppConfig(process.env);
     const embedded = new EmbeddedPostgres(config);
-    const migrator = new DataSource({ ...buildDataSourceOptions(config, await embedded.start()), migrations: [Initial1795390000000, DeliveryPluginData1795400000000, ExpiryReissueWebhooks1795500000000, DropRedundantDeliveryIndexes1795600000000], logging: false });
+    const migrator = new DataSource({
+      ...buildDataSourceOptions(config, await embedded.start()),
+      migrations: [
+        Initial1795390000000,
+        DeliveryPluginData1795400000000,
+        ExpiryReissueWebhooks1795500000000,
+        DropRedundantDeliveryIndexes1795600000000,
+      ],
+      logging: false,
+    });
     await migrator.initialize();
     await migrator.runMigrations();
     await migrator.destroy();
@@ -54,8 +68,8 @@ describe('contents API (embedded PostgreSQL)', () => {
 
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
     const http = new DcxHttp(createRootLogger());
-    app = moduleRef.createNestApplication<NestFastifyApplication>(http.adapter, { logger: ['error', 'warn'] });
-    await configureApp(app, http);
+    app = moduleRef.createNestApplication(http.adapter, { logger: ['error', 'warn'], bodyParser: false });
+    configureApp(app, http);
     await app.listen(0, '127.0.0.1');
     base = await app.getUrl();
   }, 60_000);
@@ -77,7 +91,7 @@ describe('contents API (embedded PostgreSQL)', () => {
     expect(created.status).toBe(201);
     const body = (await created.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ name: 'Movie.mp4', mediaType: 'video/mp4', size: bytes.length, sha256, access: 'token' });
-    expect(body.bundleUrl).toBe(`https://dcx.example/api/contents/${body.id}/bundle`);
+    expect(body.bundleUrl).toBe(`https://dcx.example/api/contents/${body.id as string}/bundle`);
     expect(body.accessToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const id = body.id as string;
 
@@ -108,22 +122,29 @@ describe('contents API (embedded PostgreSQL)', () => {
     expect((await api(`/api/contents/${id}`)).status).toBe(404);
     await expect(contents.findDeliverable(id, body.accessToken as string)).rejects.toBeInstanceOf(NotFoundException);
     expect(existsSync(storage.pathOf(deliverable.storageKey))).toBe(true);
-    expect((await api(`/api/contents/${twin.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await api(`/api/contents/${twin.id as string}`, { method: 'DELETE' })).status).toBe(204);
     expect(existsSync(storage.pathOf(deliverable.storageKey))).toBe(false);
     expect(await readdir(storage.tmpDir)).toEqual([]);
   }, 60_000);
 
-  test('a content deleted by another replica: its bundle is 404 at once (not 500 for the file it removed), and it is not deliverable once CONTENT_CACHE_TTL_MS has passed', async () => {
-    const { id } = (await (await upload(randomBytes(100), 'elsewhere.bin')).json()) as { id: string };
-    const contents = app.get(ContentsService);
-    const { storageKey } = await contents.findDeliverable(id, undefined); // now kept here
-    // What the other replica's DELETE does: the row soft-deleted, the stored file removed.
-    await app.get(DataSource).query('UPDATE contents SET deleted_at = now() WHERE id = $1', [id]);
-    await rm(app.get(ContentStorage).pathOf(storageKey));
-    expect((await api(`/api/contents/${id}/bundle`, {}, null)).status).toBe(404);
-    await new Promise((resolve) => setTimeout(resolve, CONTENT_CACHE_TTL_MS + 100));
-    await expect(contents.findDeliverable(id, undefined)).rejects.toBeInstanceOf(NotFoundException);
-  }, 30_000);
+  const deletedElsewhere =
+    'a content deleted by another replica: its bundle is 404 at once (not 500 for the file it removed), ' +
+    'and it is not deliverable once CONTENT_CACHE_TTL_MS has passed';
+  test(
+    deletedElsewhere,
+    async () => {
+      const { id } = (await (await upload(randomBytes(100), 'elsewhere.bin')).json()) as { id: string };
+      const contents = app.get(ContentsService);
+      const { storageKey } = await contents.findDeliverable(id, undefined); // now kept here
+      // What the other replica's DELETE does: the row soft-deleted, the stored file removed.
+      await app.get(DataSource).query('UPDATE contents SET deleted_at = now() WHERE id = $1', [id]);
+      await rm(app.get(ContentStorage).pathOf(storageKey));
+      expect((await api(`/api/contents/${id}/bundle`, {}, null)).status).toBe(404);
+      await new Promise((resolve) => setTimeout(resolve, CONTENT_CACHE_TTL_MS + 100));
+      await expect(contents.findDeliverable(id, undefined)).rejects.toBeInstanceOf(NotFoundException);
+    },
+    30_000,
+  );
 
   test('refusals leave no temp file: too large (413), bad access (400), unknown field (400), no file (400)', async () => {
     expect((await upload(randomBytes(4 * 1024 * 1024 + 1), 'big.bin')).status).toBe(413);

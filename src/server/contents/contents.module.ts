@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
-import { MultipartModule } from '@nestjs/platform-fastify/multipart';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from '../auth/auth.module.js';
 import { AppConfig } from '../config/app-config.js';
+import { uploadsModule } from '../http/uploads.js';
 import { Content } from './content.entity.js';
 import { ContentStorageModule } from './content-storage.module.js';
 import { ContentsController } from './contents.controller.js';
@@ -15,7 +15,7 @@ import { ContentUploadEngine } from './upload-storage-engine.js';
     TypeOrmModule.forFeature([Content]),
     AuthModule,
     ContentStorageModule,
-    MultipartModule.registerAsync({
+    uploadsModule({
       imports: [ContentStorageModule],
       inject: [ContentUploadEngine, AppConfig],
       useFactory: (engine: ContentUploadEngine, config: AppConfig) => ({

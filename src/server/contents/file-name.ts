@@ -4,6 +4,7 @@ export const MAX_NAME_BYTES = 255;
 export const FALLBACK_NAME = 'content';
 
 // C0 and C1 controls, DEL, and the bidirectional overrides/isolates that disguise extensions.
+// eslint-disable-next-line no-control-regex -- matching control characters is this expression's purpose
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/gu;
 
 /** The longest prefix of `text` that fits in `maxBytes` UTF-8 bytes without splitting a character. */
@@ -41,6 +42,6 @@ const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]
 
 /** The upload's media type (type/subtype, lower case, parameters dropped), or application/octet-stream. */
 export function normalizeMediaType(mimetype: string | undefined): string {
-  const essence = (mimetype ?? '').split(';')[0]!.trim().toLowerCase();
+  const essence = (mimetype ?? '').split(';')[0].trim().toLowerCase();
   return MEDIA_TYPE.test(essence) ? essence : 'application/octet-stream';
 }

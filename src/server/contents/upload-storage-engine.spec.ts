@@ -1,4 +1,3 @@
-import type { UploadedMultipartFile } from '@nestjs/platform-fastify/multipart';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -7,6 +6,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { loadAppConfig } from '../config/app-config.js';
+import type { UploadedFileInfo } from '../http/uploads.js';
 import { ContentStorage, READ_HIGH_WATER_MARK } from './content-storage.js';
 import { ContentUploadEngine } from './upload-storage-engine.js';
 
@@ -96,11 +96,11 @@ describe('ContentUploadEngine and ContentStorage on a real directory', () => {
   test('storage-engine removal callback removes the temp file and tolerates a committed one', async () => {
     const upload = await engine.store({ stream: createReadStream(source) });
     await new Promise<void>((done, fail) =>
-      engine._removeFile({} as never, { path: upload.path } as UploadedMultipartFile, (error) => (error ? fail(error) : done())),
+      engine._removeFile({}, { path: upload.path } as UploadedFileInfo, (error) => (error ? fail(error) : done())),
     );
     expect(await readdir(storage.tmpDir)).toEqual([]);
     await new Promise<void>((done, fail) =>
-      engine._removeFile({} as never, { path: upload.path } as UploadedMultipartFile, (error) => (error ? fail(error) : done())),
+      engine._removeFile({}, { path: upload.path } as UploadedFileInfo, (error) => (error ? fail(error) : done())),
     );
   });
 

@@ -3,7 +3,7 @@ import { Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { Injectable, PayloadTooLargeException } from '@nestjs/common';
-import type { IncomingMultipartFile, MultipartStorageEngine, UploadedMultipartFile } from '@nestjs/platform-fastify/multipart';
+import type { IncomingUpload, UploadedFileInfo, UploadStorageEngine } from '../http/uploads.js';
 import { ContentStorage } from './content-storage.js';
 
 /** What the engine adds to the uploaded file: the temp path plus size and digests computed on the way. */
@@ -15,7 +15,7 @@ export interface HashedUpload {
 }
 
 /** The file a route handler receives through `@UploadedFile()` when this engine is in use. */
-export type StoredUpload = UploadedMultipartFile & HashedUpload;
+export type StoredUpload = UploadedFileInfo & HashedUpload;
 
 /** Passes chunks through while computing SHA-256, CRC-32 and the byte count. */
 export class DigestingStream extends Transform {
@@ -37,22 +37,22 @@ export class DigestingStream extends Transform {
 }
 
 /**
- * A multer-style storage engine (which @nestjs/platform-fastify's upload interceptors take) that streams the upload to a temp file under DATA_DIR/tmp while hashing
- * it; nothing is buffered whole. The route handler moves the temp file into content storage.
+ * The upload storage engine (see src/server/http/uploads.ts): streams the upload to a temp file under
+ * DATA_DIR/tmp while hashing it; nothing is buffered whole. The route handler moves the temp file into content storage.
  * A file cut short by the size limit (busboy truncates it) is removed and answered 413.
  */
 @Injectable()
-export class ContentUploadEngine implements MultipartStorageEngine {
+export class ContentUploadEngine implements UploadStorageEngine {
   constructor(private readonly storage: ContentStorage) {}
 
-  _handleFile(_req: unknown, file: IncomingMultipartFile, callback: (error?: unknown, info?: Partial<UploadedMultipartFile>) => void): void {
+  _handleFile(_req: unknown, file: IncomingUpload, callback: (error?: unknown, info?: Partial<UploadedFileInfo>) => void): void {
     this.store(file).then(
       (info) => callback(null, info),
       (error: unknown) => callback(error),
     );
   }
 
-  _removeFile(_req: unknown, file: UploadedMultipartFile, callback: (error: Error | null) => void): void {
+  _removeFile(_req: unknown, file: UploadedFileInfo, callback: (error: Error | null) => void): void {
     if (!file.path) return callback(null);
     this.storage.removeTemp(file.path).then(
       () => callback(null),
@@ -61,7 +61,7 @@ export class ContentUploadEngine implements MultipartStorageEngine {
   }
 
   /** Streams `file.stream` to a temp file; exposed for tests. */
-  async store(file: Pick<IncomingMultipartFile, 'stream'>): Promise<HashedUpload> {
+  async store(file: { stream: NodeJS.ReadableStream }): Promise<HashedUpload> {
     const source = file.stream as NodeJS.ReadableStream & { truncated?: boolean };
     let truncated = false;
     source.on('limit', () => (truncated = true));
@@ -69,7 +69,8 @@ export class ContentUploadEngine implements MultipartStorageEngine {
     const digest = new DigestingStream();
     try {
       await pipeline(source, digest, temp.stream);
-      if (truncated || source.truncated === true) throw new PayloadTooLargeException('the upload exceeds the size limit (MAX_UPLOAD_BYTES)');
+      if (truncated || source.truncated === true)
+        throw new PayloadTooLargeException('the upload exceeds the size limit (MAX_UPLOAD_BYTES)');
     } catch (error) {
       await this.storage.removeTemp(temp.path);
       throw error;

@@ -1,7 +1,6 @@
 import { BadRequestException, GoneException, Injectable, InternalServerErrorException, Logger } from '@nestjs/common';
 import { create as contentDisposition } from 'content-disposition';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import parseRange from 'range-parser';
 import { BUNDLE_EXTENSION, BUNDLE_MEDIA_TYPE, PUBLIC_KEY_SIZE } from '../../protocol/constants.js';
 import { ContentStorage } from '../contents/content-storage.js';
@@ -39,34 +38,32 @@ export class BundlesService {
   ) {}
 
   /** GET /api/contents/:id/bundle: issues a delivery and sends its whole bundle. */
-  async sendNew(request: BundleRequest, reply: FastifyReply): Promise<void> {
+  async sendNew(request: BundleRequest, res: ServerResponse): Promise<void> {
     const clientKey = parseClientKey(request.clientKeyHeader);
     const content = await this.deliverable(request.contentId, request.accessToken);
     const delivery = await this.deliveries.issue(content, { address: request.requesterAddress, clientKey });
-    await this.send(delivery.id, delivery.pluginData, content, null, reply);
+    await this.send(delivery.id, delivery.pluginData, content, null, res);
   }
 
   /** GET /api/deliveries/:id/bundle: the same delivery's bundle again, whole or a byte range; issues nothing. */
-  async sendExisting(deliveryId: string, accessToken: string | undefined, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  async sendExisting(deliveryId: string, accessToken: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { delivery, content } = await this.existing(deliveryId, accessToken);
-    await this.send(delivery.id, delivery.pluginData, content, req.headers, reply);
+    await this.send(delivery.id, delivery.pluginData, content, req.headers, res);
   }
 
   /**
    * HEAD /api/contents/:id/bundle: who may fetch, and what, checked as for GET, without issuing a delivery
    * (its length depends on the plug-in data a GET issues, so there is no Content-Length).
    */
-  async headNew(contentId: string, accessToken: string | undefined, reply: FastifyReply): Promise<void> {
+  async headNew(contentId: string, accessToken: string | undefined, res: ServerResponse): Promise<void> {
     const content = await this.deliverable(contentId, accessToken);
-    const res = bundleResponse(reply);
     bundleHeaders(res, content, null);
     res.end();
   }
 
   /** HEAD /api/deliveries/:id/bundle: the whole bundle's headers (a Range is ignored); streams nothing, marks nothing. */
-  async headExisting(deliveryId: string, accessToken: string | undefined, reply: FastifyReply): Promise<void> {
+  async headExisting(deliveryId: string, accessToken: string | undefined, res: ServerResponse): Promise<void> {
     const { delivery, content } = await this.existing(deliveryId, accessToken);
-    const res = bundleResponse(reply);
     bundleHeaders(res, content, delivery.id);
     res.setHeader('Content-Length', String(this.writer.layout(delivery.pluginData, content).size));
     res.end();
@@ -75,7 +72,9 @@ export class BundlesService {
   private async existing(deliveryId: string, accessToken: string | undefined): Promise<{ delivery: SealedDelivery; content: Content }> {
     const delivery = await this.deliveries.findWithPluginData(deliveryId);
     if (delivery.status === 'expired') {
-      throw new GoneException(`delivery ${deliveryId} expired at ${delivery.expiresAt.toISOString()}; fetch the content again, or ask for it to be re-issued`);
+      throw new GoneException(
+        `delivery ${deliveryId} expired at ${delivery.expiresAt.toISOString()}; fetch the content again, or ask for it to be re-issued`,
+      );
     }
     return { delivery, content: await this.deliverable(delivery.contentId, accessToken) };
   }
@@ -92,10 +91,19 @@ export class BundlesService {
     return content;
   }
 
-  /** @param rangeHeaders the request's headers when a Range may apply (a delivery's own URL), else null */
-  private async send(deliveryId: string, pluginData: Buffer, content: Content, rangeHeaders: IncomingHttpHeaders | null, reply: FastifyReply): Promise<void> {
+  /**
+   * Writes the bundle to the Node response itself: the writer streams stored files with its own buffers and
+   * back-pressure. Called once nothing can fail with an HTTP error: after the first byte, Nest cannot answer one.
+   * @param rangeHeaders the request's headers when a Range may apply (a delivery's own URL), else null
+   */
+  private async send(
+    deliveryId: string,
+    pluginData: Buffer,
+    content: Content,
+    rangeHeaders: IncomingHttpHeaders | null,
+    res: ServerResponse,
+  ): Promise<void> {
     const layout = this.writer.layout(pluginData, content);
-    const res = bundleResponse(reply);
     bundleHeaders(res, content, deliveryId);
 
     const range = rangeHeaders ? requestedRange(rangeHeaders, layout.size, etagOf(deliveryId)) : null;
@@ -125,17 +133,6 @@ export class BundlesService {
       await this.deliveries.markFailed(deliveryId, bytes, reason);
     }
   }
-}
-
-/**
- * Bundles are written to the Node response itself: the writer streams stored files with its own
- * buffers and back-pressure, which Fastify's send() has no way to take. Fastify still writes the
- * request's access line (AccessLogController) when it finishes. Called once nothing can fail with an
- * HTTP error: after it, Nest can no longer answer one.
- */
-function bundleResponse(reply: FastifyReply): ServerResponse {
-  reply.hijack();
-  return reply.raw;
 }
 
 /** The headers of every bundle response; with a delivery, those that name it and make it resumable. */

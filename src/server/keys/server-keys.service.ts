@@ -95,13 +95,13 @@ export class ServerKeysService implements OnModuleInit {
       text = await readFile(path, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new Error(`${what}: cannot read the server key file ${path} (${code ?? String(error)})`);
+      throw new Error(`${what}: cannot read the server key file ${path} (${code ?? String(error)})`, { cause: error });
     }
     let keys: ServerKeySet;
     try {
       keys = parseServerKeySet(text);
     } catch (error) {
-      throw new Error(`${what}: ${path} is not a valid DCX server key file (${(error as Error).message})`);
+      throw new Error(`${what}: ${path} is not a valid DCX server key file (${(error as Error).message})`, { cause: error });
     }
     const mode = (await stat(path)).mode & 0o777;
     if ((mode & 0o077) !== 0) this.logger.warn(`${path} is readable by others (mode ${mode.toString(8)}); it holds private keys, use 0600`);

@@ -1,6 +1,12 @@
 import { Controller, Get, Logger } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService, type HealthCheckResult, type HealthIndicatorResult, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import {
+  HealthCheck,
+  HealthCheckService,
+  type HealthCheckResult,
+  type HealthIndicatorResult,
+  TypeOrmHealthIndicator,
+} from '@nestjs/terminus';
 import { ConfirmationListenerHealthIndicator } from './confirmation-listener.health.js';
 
 const TIMEOUT_MS = 2000;
@@ -26,7 +32,11 @@ export class HealthController {
   check(): Promise<HealthCheckResult> {
     return this.health.check([
       () => this.publicResult(this.database.pingCheck('database').withTimeout(TIMEOUT_MS), 'the database did not answer a ping'),
-      () => this.publicResult(this.confirmation.check('confirmationListener', TIMEOUT_MS), 'the confirmation listener does not accept connections'),
+      () =>
+        this.publicResult(
+          this.confirmation.check('confirmationListener', TIMEOUT_MS),
+          'the confirmation listener does not accept connections',
+        ),
     ]);
   }
 

@@ -1,18 +1,13 @@
 import { unescape } from 'node:querystring';
 import type { LoggerService } from '@nestjs/common';
-import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger, type LoggerOptions } from 'pino';
 import type { DestinationStream } from 'pino';
 
 export const REDACTED = '[redacted]';
 
 /**
- * Fields pino blanks wherever a log line carries them at its top level: application log objects are flat
- * (`{ deliveryId, status, ... }`). Requests and responses never need a path here: their serializers
- * below reduce whatever is logged as `req` or `res` to the access-line fields, so no header (Authorization,
- * Cookie, DCX-Access-Token, Set-Cookie) or query object reaches a line, and the URL's credential values are
- * blanked. No wildcard paths: pino runs its redactor over every field of every line when there is one (it
- * cost 8% of the server's CPU per 10 KiB bundle, measured with wrk against PostgreSQL).
+ * Top-level fields pino blanks (application log objects are flat); `req` and `res` need no path: their
+ * serializers below keep no header or query object. No wildcard path: one makes pino walk every field of every line.
  */
 const REDACT_PATHS: readonly string[] = ['accessToken', 'token', 'authorization', 'password', 'secret'];
 
@@ -51,61 +46,69 @@ interface AccessResponse {
   contentLength?: string;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Loose = Record<string, any>;
+/** What a request logged as `req` may hold: a Node request (with Express's `ip` and `originalUrl`), or a plain object. */
+interface LoggedRequest {
+  id?: unknown;
+  method?: string;
+  url?: unknown;
+  originalUrl?: unknown;
+  headers?: Record<string, string | string[] | undefined>;
+  ip?: string;
+  socket?: { remoteAddress?: string };
+}
+
+/** What a response logged as `res` may hold: a Node response, or a plain object. */
+interface LoggedResponse {
+  statusCode?: number;
+  getHeader?: (name: string) => number | string | string[] | undefined;
+}
 
 /**
- * pino's `req` serializer: the access-line fields of whatever is logged as `req` (a Fastify request, a Node
- * request, or a plain object), never its headers, query, socket or anything else it holds.
+ * pino's `req` serializer: the access-line fields of whatever is logged as `req` (a Node request, as the
+ * access log logs it, or a plain object), never its headers, query, socket or anything else it holds.
  */
 function serializeRequest(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  const request = value as Loose;
-  const raw: Loose = request.raw ?? request;
-  const url: unknown = request.url ?? raw.url;
-  const headers: Loose | undefined = request.headers ?? raw.headers;
+  const request = value as LoggedRequest;
+  const url = request.originalUrl ?? request.url;
+  const userAgent = request.headers?.['user-agent'];
   const line: AccessRequest = {
     id: request.id,
-    method: request.method ?? raw.method,
+    method: request.method,
     url: typeof url === 'string' ? redactUrl(url) : undefined,
     remoteAddress: remoteAddressOf(request),
-    userAgent: headers?.['user-agent'],
+    userAgent: typeof userAgent === 'string' ? userAgent : undefined,
   };
   return line;
 }
 
-/** pino's `res` serializer: status and length of a Fastify reply, a Node response or a plain object. */
+/** pino's `res` serializer: status and length of a Node response or a plain object. */
 function serializeResponse(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  const reply = value as Loose;
-  const raw: Loose = reply.raw ?? reply;
-  // Bundle responses set their headers on the Node response (see BundlesService), the others on the reply.
-  const length: unknown =
-    (typeof reply.getHeader === 'function' ? reply.getHeader('content-length') : undefined) ??
-    (typeof raw.getHeader === 'function' ? raw.getHeader('content-length') : undefined);
-  const line: AccessResponse = { statusCode: reply.statusCode ?? raw.statusCode, contentLength: length === undefined ? undefined : String(length) };
+  const response = value as LoggedResponse;
+  const length = typeof response.getHeader === 'function' ? response.getHeader('content-length') : undefined;
+  const line: AccessResponse = { statusCode: response.statusCode, contentLength: length === undefined ? undefined : String(length) };
   return line;
 }
 
 /**
- * The requester's address as TRUST_PROXY decides it. proxy-addr reads the socket's address, which Node knows
- * only while the socket is open unless it was read before: DcxHttp reads it when the request arrives.
+ * The requester's address as TRUST_PROXY decides it (Express's `ip`), else the socket's. The access log
+ * serializes the request when it arrives, while the socket is open: Node forgets the peer once it closes.
  */
-function remoteAddressOf(request: Loose): string | undefined {
+function remoteAddressOf(request: LoggedRequest): string | undefined {
   try {
-    return (request.ip as string | undefined) ?? request.raw?.socket?.remoteAddress ?? request.socket?.remoteAddress;
+    return request.ip ?? request.socket?.remoteAddress;
   } catch {
     return undefined;
   }
 }
 
-/** pino's options for the one root logger (Fastify's and Nest's): JSON lines, credentials redacted. */
+/** pino's options for the one root logger (the access log's and Nest's): JSON lines, credentials redacted. */
 export function rootLoggerOptions(): LoggerOptions {
   return {
     level: 'info',
     redact: { paths: [...REDACT_PATHS], censor: REDACTED },
-    // Fastify logs its request and reply objects as `req` and `res` in some of its own lines (a URL the router
-    // refuses, a failed stream): these keep only the access-line fields, never headers or the socket.
+    // Whatever is logged as `req` or `res` keeps only the access-line fields, never headers or the socket.
     serializers: { req: serializeRequest, res: serializeResponse },
   };
 }
@@ -118,67 +121,9 @@ const LOG_WRITE_BYTES = 4096;
  * to it once the configuration is validated (see configureApp), and request loggers are its children.
  */
 export function createRootLogger(destination?: DestinationStream): Logger {
-  // stdout written asynchronously: lines logged while a write is in flight go out together in the next
-  // one (one write per burst, not per line); pino flushes what is left when the process exits.
-  // Writes of at most 4 KiB, not sonic-boom's 16 KiB: it gathers a write as one string and measures it
-  // (flattening it) at every line, so each line copies what has gathered. Measured with 100 lines of
-  // 300 bytes per turn of the event loop: 2.3 → 1.1 µs of CPU per line, a third of the garbage.
+  // Asynchronous writes (one per burst of lines; pino flushes the rest at exit) of at most 4 KiB: sonic-boom
+  // flattens the string it gathers at every line, so a smaller write copies less (docs/perf-notes-express.md).
   return pino(rootLoggerOptions(), destination ?? pino.destination({ dest: 1, sync: false, maxWrite: LOG_WRITE_BYTES }));
-}
-
-/** Set on a request once its access line is written: never two for one request. */
-const ACCESS_LOGGED = Symbol('dcx.accessLogged');
-
-/**
- * Fastify's request log lines: one access line per request, written when the response is done (none
- * when it arrives), or when the client leaves before it is (`request aborted`: a download cut off, an
- * event stream closed, an upload abandoned; see DcxHttp, which watches for it). The line holds what an
- * access log holds (method, URL with credential values blanked, peer, user agent, status, length), not
- * every header: header credentials never reach it, and no request pays for serialising and redacting whole
- * header objects (measured on the 10 KiB bundle path). It is written with the request's child logger, so it
- * carries `reqId`.
- */
-export class AccessLogController extends LogController {
-  override incomingRequest(): void {
-    // Only the completed line: its status and length say what the incoming line would.
-  }
-
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    this.accessLine(request, reply, error ?? undefined, error ? 'request errored' : 'request completed');
-  }
-
-  /** The client closed the connection before the response was complete. */
-  requestAborted(request: FastifyRequest, reply: FastifyReply): void {
-    this.accessLine(request, reply, undefined, 'request aborted');
-  }
-
-  /**
-   * Fastify's own error answers (a URL the router cannot decode, an over-long parameter): no route ran, and
-   * no completed line follows, so this is the request's access line, with the error.
-   */
-  override defaultErrorLog(error: Error, request: FastifyRequest, reply: FastifyReply): void {
-    this.accessLine(request, reply, error, error?.message ?? 'request errored');
-  }
-
-  private accessLine(request: FastifyRequest, reply: FastifyReply, error: Error | undefined, msg: string): void {
-    const marked = request as unknown as { [ACCESS_LOGGED]?: true };
-    if (marked[ACCESS_LOGGED]) return;
-    marked[ACCESS_LOGGED] = true;
-    const statusCode = reply.statusCode;
-    // A client error is a warning even when Fastify answered it with an error (a malformed URL).
-    const level = statusCode >= 500 ? 'error' : statusCode >= 400 ? 'warn' : error ? 'error' : 'info';
-    if (!(request.log as Logger).isLevelEnabled(level)) return;
-    // `req` and `res` go through the root logger's serializers: the access-line fields only.
-    request.log[level](
-      {
-        req: request,
-        res: reply,
-        responseTime: Math.round(reply.elapsedTime * 1000) / 1000,
-        ...(error ? { err: error } : {}),
-      },
-      msg,
-    );
-  }
 }
 
 type NestLevel = 'log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal';

@@ -1,6 +1,6 @@
 import { Controller, Get, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import { MetricsGuard } from './metrics.guard.js';
 import { MetricsService } from './metrics.service.js';
 
@@ -17,8 +17,10 @@ export class MetricsController {
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus text exposition format', schema: { type: 'string' } })
   @ApiUnauthorizedResponse({ description: 'no or a wrong bearer token (admin token or METRICS_TOKEN)' })
-  async scrape(@Res() res: FastifyReply): Promise<void> {
+  async scrape(@Res() res: ServerResponse): Promise<void> {
     const { contentType, body } = await this.metrics.scrape();
-    await res.header('Cache-Control', 'no-store').type(contentType).send(body);
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Content-Type', contentType);
+    res.end(body);
   }
 }

@@ -1,5 +1,5 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import type { FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import { AdminGuard, BEARER } from '../auth/admin.guard.js';
 import { matchesHash, sha256Hex } from '../auth/secrets.js';
 import { AppConfig } from '../config/app-config.js';
@@ -21,8 +21,8 @@ export class MetricsGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     if (this.metricsTokenHash !== undefined) {
-      const match = BEARER.exec(context.switchToHttp().getRequest<FastifyRequest>().headers.authorization ?? '');
-      if (match !== null && matchesHash(match[1]!, this.metricsTokenHash)) return true;
+      const match = BEARER.exec(context.switchToHttp().getRequest<IncomingMessage>().headers.authorization ?? '');
+      if (match !== null && matchesHash(match[1], this.metricsTokenHash)) return true;
     }
     return this.admin.canActivate(context);
   }

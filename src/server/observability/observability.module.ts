@@ -8,7 +8,7 @@ import { MetricsController } from './metrics.controller.js';
 import { MetricsGuard } from './metrics.guard.js';
 import { MetricsService } from './metrics.service.js';
 
-/** GET /health (terminus) and GET /metrics (prom-client); JSON logs are set up with the HTTP adapter (app.setup.ts). */
+/** GET /health (terminus) and GET /metrics (prom-client); the access log is set up with the HTTP adapter (src/server/http). */
 @Module({
   imports: [
     // HealthController logs a failed check itself, with the reason it keeps out of the public answer.

@@ -9,13 +9,21 @@ describe('request ids', () => {
     },
   );
 
-  test.each([[''], ['has space'], ['new\nline'], ['"quoted"'], ['<script>'], ['-leading-dash'], ['x'.repeat(129)], ['ünïcode'], [['a', 'b']], [undefined]])(
-    'anything else (%j) is replaced by a fresh UUID',
-    (header) => {
-      expect(acceptedRequestId(header)).toBeUndefined();
-      const id = requestIdFor(header);
-      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-      expect(requestIdFor(header)).not.toBe(id);
-    },
-  );
+  test.each([
+    [''],
+    ['has space'],
+    ['new\nline'],
+    ['"quoted"'],
+    ['<script>'],
+    ['-leading-dash'],
+    ['x'.repeat(129)],
+    ['ünïcode'],
+    [['a', 'b']],
+    [undefined],
+  ])('anything else (%j) is replaced by a fresh UUID', (header) => {
+    expect(acceptedRequestId(header)).toBeUndefined();
+    const id = requestIdFor(header);
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(requestIdFor(header)).not.toBe(id);
+  });
 });

@@ -1,7 +1,7 @@
+import type { ServerResponse } from 'node:http';
 import { Controller, Get, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { basename, dirname } from 'node:path';
-import type { FastifyReply } from 'fastify';
+import { sendPageFile } from '../http/page-files.js';
 import { CONTENT_SECURITY_POLICY, PagesService, type PageFile } from './pages.service.js';
 
 /** The download portal (`/`), the admin dashboard (`/admin`) and their scripts and styles (`/assets/*`). */
@@ -11,29 +11,29 @@ export class PagesController {
   constructor(private readonly pages: PagesService) {}
 
   @Get()
-  portal(@Res() res: FastifyReply): void {
-    send(res, this.pages.page('index'), 'no-cache');
+  portal(@Res() res: ServerResponse): Promise<void> {
+    return send(res, this.pages.page('index'), 'no-cache');
   }
 
   @Get('admin')
-  dashboard(@Res() res: FastifyReply): void {
-    send(res, this.pages.page('admin'), 'no-store');
+  dashboard(@Res() res: ServerResponse): Promise<void> {
+    return send(res, this.pages.page('admin'), 'no-store');
   }
 
   @Get('assets/:name')
-  asset(@Param('name') name: string, @Res() res: FastifyReply): void {
-    send(res, this.pages.asset(name), 'no-cache');
+  asset(@Param('name') name: string, @Res() res: ServerResponse): Promise<void> {
+    return send(res, this.pages.asset(name), 'no-cache');
   }
 }
 
-/** @fastify/static's sendFile (registered in configureApp): ETag and Last-Modified, 304 on revalidation. */
-function send(res: FastifyReply, file: PageFile, cacheControl: string): void {
-  res
-    .header('Content-Security-Policy', CONTENT_SECURITY_POLICY)
-    .header('X-Content-Type-Options', 'nosniff')
-    .header('Referrer-Policy', 'no-referrer')
-    .header('X-Frame-Options', 'DENY')
-    .header('Cache-Control', cacheControl)
-    .type(file.mediaType);
-  void res.sendFile(basename(file.path), dirname(file.path), { cacheControl: false, contentType: false });
+/** A page file with the strict CSP; ETag and Last-Modified, 304 on revalidation (see sendPageFile). */
+function send(res: ServerResponse, file: PageFile, cacheControl: string): Promise<void> {
+  return sendPageFile(res, file.path, {
+    'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'X-Frame-Options': 'DENY',
+    'Cache-Control': cacheControl,
+    'Content-Type': file.mediaType,
+  });
 }

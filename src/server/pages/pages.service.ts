@@ -44,7 +44,7 @@ export class PagesService implements OnModuleInit {
   }
 
   page(name: 'index' | 'admin'): PageFile {
-    return { path: join(this.dir, `${name}.html`), mediaType: MEDIA_TYPES['.html']! };
+    return { path: join(this.dir, `${name}.html`), mediaType: MEDIA_TYPES['.html'] };
   }
 
   asset(name: string): PageFile {

@@ -1,0 +1,24 @@
+import type { IncomingMessage } from 'node:http';
+import type { Request } from 'express';
+
+/**
+ * What the HTTP adapter (Express) knows of a request beyond Node's IncomingMessage. Controllers and
+ * services take Node's request and ask here, so that no adapter type leaves src/server/http.
+ */
+type AdaptedRequest = Partial<Pick<Request, 'ip' | 'protocol' | 'cookies'>>;
+
+/** The requester's IP address as TRUST_PROXY decides it (Express's req.ip), else the socket's peer. */
+export function clientAddress(req: IncomingMessage): string | undefined {
+  return (req as AdaptedRequest).ip ?? req.socket?.remoteAddress;
+}
+
+/** 'https' when the request came over TLS, or through a trusted proxy that says so (X-Forwarded-Proto). */
+export function requestProtocol(req: IncomingMessage): string | undefined {
+  return (req as AdaptedRequest).protocol;
+}
+
+/** A cookie the request carries (parsed by cookie-parser, see DcxHttp). */
+export function requestCookie(req: IncomingMessage, name: string): string | undefined {
+  const value = ((req as AdaptedRequest).cookies as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' ? value : undefined;
+}
