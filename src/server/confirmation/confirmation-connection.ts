@@ -108,7 +108,9 @@ export class ConfirmationConnection {
     this.closing = true;
     this.socket.pause();
     const message = `frame not completed within ${this.limits.idleTimeoutMs} ms`;
-    this.socket.end(encodeAnswer({ status: AnswerStatus.Malformed, deliveryId: NO_DELIVERY_ID, message, receipt: null }), () => this.socket.destroy());
+    this.socket.end(encodeAnswer({ status: AnswerStatus.Malformed, deliveryId: NO_DELIVERY_ID, message, receipt: null }), () =>
+      this.socket.destroy(),
+    );
   }
 
   private clearFrameDeadline(): void {

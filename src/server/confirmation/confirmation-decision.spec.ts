@@ -40,20 +40,38 @@ describe('decideConfirmation', () => {
   });
 
   test('accepts an anonymous delivery confirmed from its requester IP, whatever key fingerprint it names', () => {
-    expect(decideConfirmation(delivery({ clientFingerprint: null }), confirmation({ clientFingerprint: 'ef'.repeat(32) }), ADDRESS, NOW).outcome).toBe('accept');
+    expect(
+      decideConfirmation(delivery({ clientFingerprint: null }), confirmation({ clientFingerprint: 'ef'.repeat(32) }), ADDRESS, NOW).outcome,
+    ).toBe('accept');
   });
 
   test('an unknown delivery is refused "unknown"', () => {
-    expect(decideConfirmation(undefined, null, ADDRESS, NOW)).toEqual({ outcome: 'refuse', status: AnswerStatus.Unknown, message: 'no such delivery' });
+    expect(decideConfirmation(undefined, null, ADDRESS, NOW)).toEqual({
+      outcome: 'refuse',
+      status: AnswerStatus.Unknown,
+      message: 'no such delivery',
+    });
   });
 
   test('a seal that does not open is refused "seal invalid"; other opening errors "malformed"', () => {
-    expect(decideConfirmation(delivery(), new ProtocolError('SEAL_INVALID', 'bad tag'), ADDRESS, NOW)).toEqual({ outcome: 'refuse', status: AnswerStatus.SealInvalid, message: 'bad tag' });
-    expect(decideConfirmation(delivery(), new Error('short payload'), ADDRESS, NOW)).toEqual({ outcome: 'refuse', status: AnswerStatus.Malformed, message: 'short payload' });
+    expect(decideConfirmation(delivery(), new ProtocolError('SEAL_INVALID', 'bad tag'), ADDRESS, NOW)).toEqual({
+      outcome: 'refuse',
+      status: AnswerStatus.SealInvalid,
+      message: 'bad tag',
+    });
+    expect(decideConfirmation(delivery(), new Error('short payload'), ADDRESS, NOW)).toEqual({
+      outcome: 'refuse',
+      status: AnswerStatus.Malformed,
+      message: 'short payload',
+    });
   });
 
   test('a confirmed delivery is already confirmed, even with a wrong digest or past its expiry', () => {
-    const confirmed = delivery({ status: 'confirmed', confirmedAt: new Date('2026-12-02T11:00:00Z'), expiresAt: new Date('2026-12-02T11:30:00Z') });
+    const confirmed = delivery({
+      status: 'confirmed',
+      confirmedAt: new Date('2026-12-02T11:00:00Z'),
+      expiresAt: new Date('2026-12-02T11:30:00Z'),
+    });
     expect(decideConfirmation(confirmed, confirmation({ digests: ['00'.repeat(32)] }), ADDRESS, NOW)).toEqual({
       outcome: 'already-confirmed',
       message: 'already confirmed at 2026-12-02T11:00:00.000Z',
@@ -66,20 +84,33 @@ describe('decideConfirmation', () => {
 
   test('an expired status, or an expiry time before now, is refused "expired"', () => {
     const message = 'the delivery expired at 2026-12-03T12:00:00.000Z';
-    expect(decideConfirmation(delivery({ status: 'expired' }), confirmation(), ADDRESS, NOW)).toEqual({ outcome: 'refuse', status: AnswerStatus.Expired, message });
+    expect(decideConfirmation(delivery({ status: 'expired' }), confirmation(), ADDRESS, NOW)).toEqual({
+      outcome: 'refuse',
+      status: AnswerStatus.Expired,
+      message,
+    });
     const past = delivery({ expiresAt: new Date(NOW.getTime() - 1) });
     expect(decideConfirmation(past, confirmation(), ADDRESS, NOW)).toMatchObject({ outcome: 'refuse', status: AnswerStatus.Expired });
     expect(decideConfirmation(delivery({ expiresAt: NOW }), confirmation(), ADDRESS, NOW).outcome).toBe('accept');
   });
 
   test('another client is refused "client mismatch": another key, or for an anonymous delivery another IP', () => {
-    expect(decideConfirmation(delivery(), confirmation({ clientFingerprint: 'ef'.repeat(32) }), ADDRESS, NOW)).toMatchObject({ outcome: 'refuse', status: AnswerStatus.ClientMismatch });
-    expect(decideConfirmation(delivery({ clientFingerprint: null }), confirmation(), '192.0.2.8', NOW)).toMatchObject({ outcome: 'refuse', status: AnswerStatus.ClientMismatch });
+    expect(decideConfirmation(delivery(), confirmation({ clientFingerprint: 'ef'.repeat(32) }), ADDRESS, NOW)).toMatchObject({
+      outcome: 'refuse',
+      status: AnswerStatus.ClientMismatch,
+    });
+    expect(decideConfirmation(delivery({ clientFingerprint: null }), confirmation(), '192.0.2.8', NOW)).toMatchObject({
+      outcome: 'refuse',
+      status: AnswerStatus.ClientMismatch,
+    });
   });
 
   test('another digest, or another number of digests, is refused "digest mismatch"', () => {
     for (const digests of [['00'.repeat(32)], [], [SHA256, SHA256]]) {
-      expect(decideConfirmation(delivery(), confirmation({ digests }), ADDRESS, NOW)).toMatchObject({ outcome: 'refuse', status: AnswerStatus.DigestMismatch });
+      expect(decideConfirmation(delivery(), confirmation({ digests }), ADDRESS, NOW)).toMatchObject({
+        outcome: 'refuse',
+        status: AnswerStatus.DigestMismatch,
+      });
     }
   });
 });
@@ -88,7 +119,7 @@ describe('readConfirmationFrame', () => {
   const parse = (bytes: Buffer): Frame => {
     const frames: Frame[] = [];
     new FrameParser(65536).parse(bytes, (frame) => frames.push(frame));
-    return frames[0]!;
+    return frames[0];
   };
 
   test('a confirmation frame gives its sealed confirmation', () => {
@@ -98,7 +129,10 @@ describe('readConfirmationFrame', () => {
 
   test('a frame of another type is refused "malformed"', () => {
     const frame = parse(encodeConfirmation(confirmation(), randomBytes(32)));
-    expect(readConfirmationFrame({ ...frame, type: FrameType.Answer })).toEqual({ status: AnswerStatus.Malformed, message: `frame type ${FrameType.Answer} is not a confirmation` });
+    expect(readConfirmationFrame({ ...frame, type: FrameType.Answer })).toEqual({
+      status: AnswerStatus.Malformed,
+      message: `frame type ${FrameType.Answer} is not a confirmation`,
+    });
   });
 
   test('a confirmation frame whose body does not decode is refused "malformed"', () => {

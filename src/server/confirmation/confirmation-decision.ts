@@ -34,13 +34,19 @@ const refuse = (status: AnswerStatus, message: string): ConfirmationDecision => 
  * with no delivery).
  * Throws when the delivery's content row is missing, which only a broken database allows.
  */
-export function decideConfirmation(row: ConfirmableDelivery | undefined, opened: Confirmation | Error | null, remoteAddress: string, now: Date): ConfirmationDecision {
+export function decideConfirmation(
+  row: ConfirmableDelivery | undefined,
+  opened: Confirmation | Error | null,
+  remoteAddress: string,
+  now: Date,
+): ConfirmationDecision {
   if (!row || !opened) return refuse(AnswerStatus.Unknown, 'no such delivery');
   if (opened instanceof Error) {
     const status = opened instanceof ProtocolError && opened.code === 'SEAL_INVALID' ? AnswerStatus.SealInvalid : AnswerStatus.Malformed;
     return refuse(status, opened.message);
   }
-  if (row.status === 'confirmed') return { outcome: 'already-confirmed', message: `already confirmed at ${row.confirmedAt?.toISOString()}` };
+  if (row.status === 'confirmed')
+    return { outcome: 'already-confirmed', message: `already confirmed at ${row.confirmedAt?.toISOString()}` };
   if (!row.content) throw new Error(`content ${row.contentId} of delivery ${row.id} not found`);
   if (row.status === 'expired' || row.expiresAt.getTime() < now.getTime()) {
     return refuse(AnswerStatus.Expired, `the delivery expired at ${row.expiresAt.toISOString()}`);
@@ -57,7 +63,8 @@ export function decideConfirmation(row: ConfirmableDelivery | undefined, opened:
 
 /** A confirmation frame's sealed confirmation, or the "malformed" refusal of a frame that is none. */
 export function readConfirmationFrame(frame: Frame): SealedConfirmation | { status: AnswerStatus.Malformed; message: string } {
-  if (frame.type !== FrameType.Confirmation) return { status: AnswerStatus.Malformed, message: `frame type ${frame.type} is not a confirmation` };
+  if (frame.type !== FrameType.Confirmation)
+    return { status: AnswerStatus.Malformed, message: `frame type ${frame.type} is not a confirmation` };
   try {
     return decodeConfirmationFrame(frame);
   } catch (error) {

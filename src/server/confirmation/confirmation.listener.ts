@@ -64,13 +64,22 @@ export class ConfirmationListener implements OnApplicationBootstrap, OnApplicati
 
   private accept(socket: Socket): void {
     if (this.sockets.size >= this.config.confirmMaxConnections) {
-      socket.end(encodeAnswer({ status: AnswerStatus.TryLater, deliveryId: NO_DELIVERY_ID, message: 'too many connections; try again later', receipt: null }));
+      socket.end(
+        encodeAnswer({
+          status: AnswerStatus.TryLater,
+          deliveryId: NO_DELIVERY_ID,
+          message: 'too many connections; try again later',
+          receipt: null,
+        }),
+      );
       return;
     }
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     const limits = { maxFrameBytes: this.config.confirmMaxFrameBytes, idleTimeoutMs: this.config.confirmIdleTimeoutMs };
-    new ConfirmationConnection(socket, normalizeAddress(socket.remoteAddress ?? 'unknown'), limits, this.confirmations, (processed) => this.report(processed));
+    new ConfirmationConnection(socket, normalizeAddress(socket.remoteAddress ?? 'unknown'), limits, this.confirmations, (processed) =>
+      this.report(processed),
+    );
   }
 
   private report(confirmation: ProcessedConfirmation): void {

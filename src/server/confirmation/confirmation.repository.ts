@@ -110,7 +110,12 @@ function toConfirmable(row: ConfirmableRow): ConfirmableDelivery {
 
 /** Parameters 1–4 of CONFIRM_SQL and CONFIRM_IF_UNCHANGED. */
 function acceptedParameters(accepted: Acceptance[]): unknown[] {
-  return [accepted.map(({ id }) => id), accepted.map(({ confirmedAt }) => confirmedAt), accepted.map(({ confirmedFrom }) => confirmedFrom), accepted.map(({ receipt }) => receipt)];
+  return [
+    accepted.map(({ id }) => id),
+    accepted.map(({ confirmedAt }) => confirmedAt),
+    accepted.map(({ confirmedFrom }) => confirmedFrom),
+    accepted.map(({ receipt }) => receipt),
+  ];
 }
 
 /** [89] → [872] The statements of confirmations on the deliveries table. */
@@ -138,7 +143,7 @@ export class ConfirmationRepository {
 
   /** The deliveries `ids` locked in id order, in `work`'s transaction. */
   async lock(work: Work, ids: string[]): Promise<ConfirmableDelivery[]> {
-    return ((await work.manager.query(LOCK_DELIVERIES_SQL, [[...ids].sort()])) as ConfirmableRow[]).map(toConfirmable);
+    return (await work.manager.query<ConfirmableRow[]>(LOCK_DELIVERIES_SQL, [[...ids].sort()])).map(toConfirmable);
   }
 
   /**
@@ -154,13 +159,23 @@ export class ConfirmationRepository {
       work.manager,
     );
     const confirmed = new Set(written.filter(({ type }) => type === 'confirmed').map(({ delivery_id }) => delivery_id));
-    work.recorded(recordedEvents(events.filter(({ type, deliveryId }) => type !== 'confirmed' || confirmed.has(deliveryId)), written));
+    work.recorded(
+      recordedEvents(
+        events.filter(({ type, deliveryId }) => type !== 'confirmed' || confirmed.has(deliveryId)),
+        written,
+      ),
+    );
     return confirmed;
   }
 
   /** Writes acceptances on locked deliveries, and the events, in `work`'s transaction. */
   async confirm(work: Work, accepted: Acceptance[], events: EventInput[]): Promise<void> {
-    const rows = (await work.manager.query(CONFIRM_SQL, [...acceptedParameters(accepted), ...eventParameters(events)])) as { id: string; at: Date }[];
+    const rows = await work.manager.query<
+      {
+        id: string;
+        at: Date;
+      }[]
+    >(CONFIRM_SQL, [...acceptedParameters(accepted), ...eventParameters(events)]);
     work.recorded(recordedEvents(events, rows));
   }
 }

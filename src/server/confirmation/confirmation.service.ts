@@ -68,7 +68,9 @@ export class ConfirmationService {
     const status = AnswerStatus.Malformed;
     try {
       await this.unitOfWork.transaction((work) =>
-        this.events.append(work, [{ deliveryId: null, type: 'refused', reason: answerStatusName(status), remoteAddress, detail: { message } }]),
+        this.events.append(work, [
+          { deliveryId: null, type: 'refused', reason: answerStatusName(status), remoteAddress, detail: { message } },
+        ]),
       );
     } catch (error) {
       this.logger.error(`could not record a refused confirmation: ${(error as Error).message}`);
@@ -79,7 +81,12 @@ export class ConfirmationService {
   /** The database went away or timed out: the client may try again; nothing was changed. */
   private tryLater(deliveryId: string, error: unknown): Answer {
     this.logger.error(`confirmation of ${deliveryId} could not be processed: ${(error as Error).message}`);
-    return { status: AnswerStatus.TryLater, deliveryId, message: 'the server cannot record confirmations right now; try again later', receipt: null };
+    return {
+      status: AnswerStatus.TryLater,
+      deliveryId,
+      message: 'the server cannot record confirmations right now; try again later',
+      receipt: null,
+    };
   }
 
   /**
@@ -97,7 +104,10 @@ export class ConfirmationService {
       // Decided: the next batch may gather and start while this one is written.
       handOver();
       if (decided.events.length === 0) return { decisions: decided, confirmed: new Set<string | null>() };
-      const written = await this.unitOfWork.statement((work) => this.repository.confirmIfUnchanged(work, decided.accepted, decided.events), connection);
+      const written = await this.unitOfWork.statement(
+        (work) => this.repository.confirmIfUnchanged(work, decided.accepted, decided.events),
+        connection,
+      );
       return { decisions: decided, confirmed: written };
     });
     return this.redecideLost(items, decisions, confirmed);
@@ -112,11 +122,16 @@ export class ConfirmationService {
     if (lost.size === 0) return answers;
     const again = items.flatMap((pending, i) => (i >= (lost.get(pending.sealed.deliveryId) ?? Infinity) ? [i] : []));
     try {
-      const redecided = await this.unitOfWork.transaction((work) => this.confirmLocked(work, again.map((i) => items[i]!)));
+      const redecided = await this.unitOfWork.transaction((work) =>
+        this.confirmLocked(
+          work,
+          again.map((i) => items[i]),
+        ),
+      );
       again.forEach((i, k) => (answers[i] = redecided[k]!));
     } catch (error) {
       // The rest of the batch is committed: only these may be tried again by their clients.
-      for (const i of again) answers[i] = this.tryLater(items[i]!.sealed.deliveryId, error);
+      for (const i of again) answers[i] = this.tryLater(items[i].sealed.deliveryId, error);
     }
     return answers;
   }
@@ -147,18 +162,26 @@ export class ConfirmationService {
         events.push(refusalEvent(row, sealed, decision, remoteAddress));
         return { status: decision.status, deliveryId: row?.id ?? sealed.deliveryId, message: decision.message, receipt: null };
       }
-      if (decision.outcome === 'already-confirmed') return { status: AnswerStatus.AlreadyConfirmed, deliveryId: row!.id, message: decision.message, receipt: row!.receipt };
+      if (decision.outcome === 'already-confirmed')
+        return { status: AnswerStatus.AlreadyConfirmed, deliveryId: row!.id, message: decision.message, receipt: row!.receipt };
       const delivery = row!;
       receipts.push(this.receiptFields(delivery, now));
       accepts.push({ id: delivery.id, confirmedAt: now, confirmedFrom: remoteAddress, was: delivery.status, item });
-      events.push({ deliveryId: delivery.id, type: 'confirmed', remoteAddress, detail: { clientFingerprint: decision.confirmation.clientFingerprint }, sentAt: delivery.sentAt });
+      events.push({
+        deliveryId: delivery.id,
+        type: 'confirmed',
+        remoteAddress,
+        detail: { clientFingerprint: decision.confirmation.clientFingerprint },
+        sentAt: delivery.sentAt,
+      });
       Object.assign(delivery, { status: 'confirmed', confirmedAt: now, receipt: null });
       return { status: AnswerStatus.Accepted, deliveryId: delivery.id, message: 'delivery confirmed', receipt: null };
     });
     const signed = signReceipts(receipts, this.keys.current, this.config.batchSignatures);
     const accepted = accepts.map((accept, i) => ({ ...accept, receipt: (deliveries.get(accept.id)!.receipt = signed[i]!) }));
     for (const answer of answers) {
-      if (answer.status === AnswerStatus.Accepted || answer.status === AnswerStatus.AlreadyConfirmed) answer.receipt ??= deliveries.get(answer.deliveryId)!.receipt;
+      if (answer.status === AnswerStatus.Accepted || answer.status === AnswerStatus.AlreadyConfirmed)
+        answer.receipt ??= deliveries.get(answer.deliveryId)!.receipt;
     }
     return { answers, accepted, events };
   }
@@ -189,7 +212,12 @@ function open(sealed: SealedConfirmation, row: ConfirmableDelivery | undefined):
 }
 
 /** The audit-trail event of a refusal; one that names no delivery keeps the claimed id. */
-function refusalEvent(row: ConfirmableDelivery | undefined, sealed: SealedConfirmation, refusal: ConfirmationDecision & { outcome: 'refuse' }, remoteAddress: string): EventInput {
+function refusalEvent(
+  row: ConfirmableDelivery | undefined,
+  sealed: SealedConfirmation,
+  refusal: ConfirmationDecision & { outcome: 'refuse' },
+  remoteAddress: string,
+): EventInput {
   const reason = answerStatusName(refusal.status);
   if (!row) return { deliveryId: null, type: 'refused', reason, remoteAddress, detail: { claimedDeliveryId: sealed.deliveryId } };
   return { deliveryId: row.id, type: 'refused', reason, remoteAddress, detail: { message: refusal.message } };

@@ -19,7 +19,16 @@ import { UnitOfWork } from './unit-of-work.js';
 @Module({
   imports: [TypeOrmModule.forFeature([Delivery, DeliveryEvent]), ScheduleModule.forRoot(), ContentsModule, KeysModule],
   controllers: [BundlesController, DeliveryBundlesController, DeliveriesController],
-  providers: [DeliveriesService, DeliveryEventsBus, UnitOfWork, DeliveryRepository, DeliveryEventRepository, BundlesService, BundleWriter, ExpiryService],
+  providers: [
+    DeliveriesService,
+    DeliveryEventsBus,
+    UnitOfWork,
+    DeliveryRepository,
+    DeliveryEventRepository,
+    BundlesService,
+    BundleWriter,
+    ExpiryService,
+  ],
   exports: [DeliveriesService, DeliveryEventsBus, UnitOfWork, DeliveryRepository, DeliveryEventRepository],
 })
 export class DeliveriesModule {}

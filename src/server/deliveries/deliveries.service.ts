@@ -1,38 +1,23 @@
 import { BadRequestException, ConflictException, Injectable, NotFoundException } from '@nestjs/common';
-import { SECRET_SIZE } from '../../protocol/constants.js';
-import { deriveConfirmKey } from '../../protocol/confirmation.js';
-import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
-import { secureRandomBytes } from '../../protocol/random.js';
-import { ClientSealSecretSource, PluginData, PluginSealRequest, sealPluginDataBatch } from '../../protocol/plugin-data.js';
+import { fingerprint } from '../../protocol/keys.js';
+import { ClientSealSecretSource, sealPluginDataBatch } from '../../protocol/plugin-data.js';
 import { receiptKeyId, verifyReceipt } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
 import { ServerKeysService } from '../keys/server-keys.service.js';
 import { DeliveryEventRepository } from './delivery-event.repository.js';
 import { EventInput } from './delivery-events.bus.js';
-import { Delivery } from './delivery.entity.js';
 import { DeliveryRepository, ExportCursor, SealedDelivery } from './delivery.repository.js';
 import { GroupCommit } from './group-commit.js';
 import { DeliveryDetailView, DeliveryView, toDeliveryView } from './dto/delivery.view.js';
 import { DeliveryFilter, ListDeliveriesQuery } from './dto/list-deliveries.query.js';
 import { ContentCountsView, DeliveryReceiptView, ReissuedDeliveryView } from './dto/manager.views.js';
 import { CSV_HEADER, csvRow } from './csv.js';
+import { issuedEvent, newDelivery, PreparedDelivery, Requester } from './new-delivery.js';
 import { UnitOfWork } from './unit-of-work.js';
 
 export type { SealedDelivery } from './delivery.repository.js';
-
-export interface Requester {
-  /** The requester's IP as the server saw it: client information in anonymous mode. */
-  address: string;
-  /** Raw X25519 key from DCX-Client-Key: the plug-in data is then sealed to it. */
-  clientKey: Buffer | null;
-}
-
-/** A new delivery whose plug-in data is not sealed yet: the row without it and what to seal. */
-interface PreparedDelivery {
-  delivery: Omit<Delivery, 'keyId' | 'pluginData'>;
-  plugin: PluginSealRequest;
-}
+export type { Requester } from './new-delivery.js';
 
 /** Rows per statement of the CSV export: the export never holds more than one page. */
 const EXPORT_PAGE_SIZE = 1000;
@@ -47,7 +32,13 @@ export class DeliveriesService {
    */
   private readonly issuing = new GroupCommit<PreparedDelivery & { event: EventInput }, SealedDelivery>(async (items) => {
     const rows = this.seal(items);
-    await this.unitOfWork.statement((work) => this.deliveries.insertIssued(work, rows, items.map(({ event }) => event)));
+    await this.unitOfWork.statement((work) =>
+      this.deliveries.insertIssued(
+        work,
+        rows,
+        items.map(({ event }) => event),
+      ),
+    );
     return rows;
   });
 
@@ -79,39 +70,7 @@ export class DeliveriesService {
         throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');
       }
     }
-    const issuedAt = new Date();
-    const expiresAt = new Date(issuedAt.getTime() + this.config.deliveryTtlMs);
-    const confirmSecret = secureRandomBytes(SECRET_SIZE);
-    const clientFingerprint = requester.clientKey ? fingerprint(requester.clientKey) : null;
-    const data: PluginData = {
-      deliveryId: newDeliveryId(),
-      client: { fingerprint: clientFingerprint, address: requester.address },
-      server: { host: this.config.publicHost, confirmPort: this.config.confirmPort, url: this.config.publicUrl },
-      confirmSecret,
-      files: [{ name: content.name, size: content.size, sha256: content.sha256 }],
-      issuedAt,
-      expiresAt,
-    };
-    const delivery: PreparedDelivery['delivery'] = {
-      id: data.deliveryId,
-      contentId: content.id,
-      status: 'issued',
-      clientFingerprint,
-      clientKey: requester.clientKey,
-      requesterIp: requester.address,
-      confirmKey: deriveConfirmKey(confirmSecret, data.deliveryId),
-      issuedAt,
-      expiresAt,
-      sentAt: null,
-      confirmedAt: null,
-      failedAt: null,
-      expiredAt: null,
-      reissuedFrom,
-      bytesSent: 0,
-      confirmedFrom: null,
-      receipt: null,
-    };
-    return { delivery, plugin: { data, clientPublicKey: requester.clientKey } };
+    return newDelivery(content, requester, reissuedFrom, this.config);
   }
 
   /** Seals the plug-in data of new deliveries with the current key set: one signature for all of them (BATCH_SIGNATURES). */
@@ -123,7 +82,7 @@ export class DeliveriesService {
       this.clientSealSecret,
       this.config.batchSignatures,
     );
-    return prepared.map(({ delivery }, i) => ({ ...delivery, keyId: keys.keyId, pluginData: records[i]! }));
+    return prepared.map(({ delivery }, i) => ({ ...delivery, keyId: keys.keyId, pluginData: records[i] }));
   }
 
   /**
@@ -144,7 +103,7 @@ export class DeliveriesService {
       if (!content || content.deletedAt) throw new ConflictException(`the content of delivery ${id} was removed; it cannot be re-issued`);
       const requester: Requester = { address: old.requesterIp, clientKey: old.clientKey };
       const [sealed] = this.seal([this.prepare(content, requester, old.id)]);
-      const row = await this.deliveries.insert(work, sealed!);
+      const row = await this.deliveries.insert(work, sealed);
       await this.events.append(work, [issuedEvent(row, content, requester)]);
       await this.events.append(work, [{ deliveryId: old.id, type: 'reissued', detail: { newDeliveryId: row.id } }]);
       return row;
@@ -162,7 +121,9 @@ export class DeliveriesService {
     return this.unitOfWork.transaction(async (work) => {
       const expired = await this.deliveries.expireDue(work, batchSize);
       for (const { id, expiresAt } of expired) {
-        await this.events.append(work, [{ deliveryId: id, type: 'expired', reason: 'not confirmed before it expired', detail: { expiresAt: expiresAt.toISOString() } }]);
+        await this.events.append(work, [
+          { deliveryId: id, type: 'expired', reason: 'not confirmed before it expired', detail: { expiresAt: expiresAt.toISOString() } },
+        ]);
       }
       return expired.length;
     });
@@ -179,7 +140,8 @@ export class DeliveriesService {
   /** The download was cut off before the last byte. */
   async markFailed(id: string, bytesSent: number, reason: string): Promise<void> {
     await this.unitOfWork.transaction(async (work) => {
-      if (await this.deliveries.markFailed(work, id, bytesSent)) await this.events.append(work, [{ deliveryId: id, type: 'failed', reason, detail: { bytesSent } }]);
+      if (await this.deliveries.markFailed(work, id, bytesSent))
+        await this.events.append(work, [{ deliveryId: id, type: 'failed', reason, detail: { bytesSent } }]);
     });
   }
 
@@ -202,7 +164,14 @@ export class DeliveriesService {
     return {
       ...toDeliveryView(delivery),
       receipt: delivery.receipt?.toString('base64') ?? null,
-      events: events.map(({ id: eventId, type, reason, remoteAddress, at, detail }) => ({ id: eventId, type, reason, remoteAddress, at, detail })),
+      events: events.map(({ id: eventId, type, reason, remoteAddress, at, detail }) => ({
+        id: eventId,
+        type,
+        reason,
+        remoteAddress,
+        at,
+        detail,
+      })),
     };
   }
 
@@ -222,7 +191,7 @@ export class DeliveriesService {
       const page = await this.deliveries.findExportPage(filter, after, EXPORT_PAGE_SIZE);
       if (page.length > 0) yield page.map(csvRow).join('');
       if (page.length < EXPORT_PAGE_SIZE) return;
-      const last = page[page.length - 1]!;
+      const last = page[page.length - 1];
       after = { issuedAt: last.issuedAt, id: last.id };
     }
   }
@@ -252,9 +221,4 @@ export class DeliveriesService {
       receipt: delivery.receipt.toString('base64'),
     };
   }
-}
-
-function issuedEvent(delivery: Pick<Delivery, 'id' | 'clientFingerprint' | 'reissuedFrom'>, content: Content, requester: Requester): EventInput {
-  const detail = { contentId: content.id, clientFingerprint: delivery.clientFingerprint, ...(delivery.reissuedFrom ? { reissuedFrom: delivery.reissuedFrom } : {}) };
-  return { deliveryId: delivery.id, type: 'issued', remoteAddress: requester.address, detail };
 }

@@ -52,13 +52,13 @@ export function eventParameters(events: EventInput[]): unknown[] {
 export function recordedEvents(events: EventInput[], rows: { id: string | number; at: Date }[]): RecordedEvent[] {
   // Ids come from one sequence in the order unnest produced the rows: sorted by id, they follow `events`.
   return events.map((event, i) => ({
-    id: String(rows[i]!.id),
+    id: String(rows[i].id),
     deliveryId: event.deliveryId,
     type: event.type,
     status: event.status !== undefined ? event.status : STATUS_AFTER[event.type],
     reason: event.reason ?? null,
     remoteAddress: event.remoteAddress ?? null,
-    at: rows[i]!.at,
+    at: rows[i].at,
     detail: event.detail ?? null,
     sentAt: event.sentAt,
   }));
@@ -67,6 +67,10 @@ export function recordedEvents(events: EventInput[], rows: { id: string | number
 /** One statement for any number of events: one round trip however many events. */
 const INSERT_EVENTS_SQL = `WITH ${eventCtesOfParameters(1)} SELECT id, at FROM event ORDER BY id`;
 
+const FIRST_CONFIRMED_SQL = `SELECT k.delivery_id, e.at
+         FROM unnest($1::uuid[]) AS k(delivery_id)
+        CROSS JOIN LATERAL (SELECT at FROM delivery_events WHERE delivery_id = k.delivery_id AND type = 'confirmed' ORDER BY id LIMIT 1) e`;
+
 /** [872] The audit trail (delivery_events): appended within a unit of work, read by the manager views. */
 @Injectable()
 export class DeliveryEventRepository {
@@ -74,13 +78,19 @@ export class DeliveryEventRepository {
 
   /** Appends `events` (and their webhook outbox rows) in one statement of `work`. */
   async append(work: Work, events: EventInput[]): Promise<RecordedEvent[]> {
-    const rows = (await work.manager.query(INSERT_EVENTS_SQL, eventParameters(events))) as { id: string; at: Date }[];
+    const rows = await work.manager.query<{ id: string; at: Date }[]>(INSERT_EVENTS_SQL, eventParameters(events));
     return work.recorded(recordedEvents(events, rows));
   }
 
   /** A delivery's events, oldest first. */
   findByDelivery(deliveryId: string): Promise<DeliveryEvent[]> {
     return this.dataSource.getRepository(DeliveryEvent).find({ where: { deliveryId }, order: { id: 'ASC' } });
+  }
+
+  /** Of each delivery, the time of its (first) "confirmed" event, if it has one: one query for all. */
+  async findFirstConfirmed(deliveryIds: string[]): Promise<Map<string, { at: Date }>> {
+    const rows = await this.dataSource.query<{ delivery_id: string; at: Date }[]>(FIRST_CONFIRMED_SQL, [deliveryIds]);
+    return new Map(rows.map((row) => [row.delivery_id, row]));
   }
 
   findById(id: string): Promise<DeliveryEvent> {

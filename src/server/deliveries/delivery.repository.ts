@@ -113,7 +113,10 @@ interface SentRow {
 }
 
 /** Applies the dashboard filters (status, content, client, issued_at range) to a query on `d`. */
-function applyFilter<T extends { andWhere: (where: string, params?: Record<string, unknown>) => T }>(builder: T, filter: DeliveryFilter): T {
+function applyFilter<T extends { andWhere: (where: string, params?: Record<string, unknown>) => T }>(
+  builder: T,
+  filter: DeliveryFilter,
+): T {
   if (filter.status) builder.andWhere('d.status = :status', { status: filter.status });
   if (filter.contentId) builder.andWhere('d.content_id = :contentId', { contentId: filter.contentId });
   if (filter.clientId) builder.andWhere('(d.client_fingerprint = :clientId OR d.requester_ip = :clientId)', { clientId: filter.clientId });
@@ -153,10 +156,7 @@ export class DeliveryRepository {
     const column = <K extends keyof SealedDelivery>(key: K) => rows.map((row) => row[key]);
     const inserted = await this.statements.query<{ id: string; at: Date }>(
       INSERT_ISSUED,
-      [
-        ...eventParameters(events),
-        ...INSERTED_COLUMNS.map(column),
-      ],
+      [...eventParameters(events), ...INSERTED_COLUMNS.map(column)],
       work.manager,
     );
     work.recorded(recordedEvents(events, inserted));
@@ -180,7 +180,7 @@ export class DeliveryRepository {
   private async writeSentMarks(work: Work, items: { id: string; bytesSent: number }[]): Promise<void> {
     // In id order, as confirmations lock their deliveries: the two do not deadlock where a plan follows it.
     const marks = [...items].sort(byId);
-    const rows = (await work.manager.query(MARK_SENT_SQL, [marks.map(({ id }) => id), marks.map(({ bytesSent }) => bytesSent)])) as SentRow[];
+    const rows = await work.manager.query<SentRow[]>(MARK_SENT_SQL, [marks.map(({ id }) => id), marks.map(({ bytesSent }) => bytesSent)]);
     const events: EventInput[] = rows.map(({ delivery_id, bytes, status }) => ({
       deliveryId: delivery_id,
       type: 'sent',
@@ -203,7 +203,7 @@ export class DeliveryRepository {
 
   /** Marks up to `limit` due deliveries expired; returns them by expiry time. */
   async expireDue(work: Work, limit: number): Promise<{ id: string; expiresAt: Date }[]> {
-    const rows = (await work.manager.query(EXPIRE_DUE_SQL, [limit])) as { id: string; expires_at: Date }[];
+    const rows = await work.manager.query<{ id: string; expires_at: Date }[]>(EXPIRE_DUE_SQL, [limit]);
     return rows.map(({ id, expires_at }) => ({ id, expiresAt: new Date(expires_at) }));
   }
 
@@ -251,7 +251,12 @@ export class DeliveryRepository {
 
   async findPage(filter: DeliveryFilter, page: number, pageSize: number): Promise<DeliveryPage> {
     const builder = applyFilter(
-      this.dataSource.getRepository(Delivery).createQueryBuilder('d').leftJoinAndSelect('d.content', 'content').orderBy('d.issued_at', 'DESC').addOrderBy('d.id'),
+      this.dataSource
+        .getRepository(Delivery)
+        .createQueryBuilder('d')
+        .leftJoinAndSelect('d.content', 'content')
+        .orderBy('d.issued_at', 'DESC')
+        .addOrderBy('d.id'),
       filter,
     );
     const [items, total] = await builder
@@ -276,6 +281,17 @@ export class DeliveryRepository {
     return builder.getMany();
   }
 
+  /** How many deliveries are in each status, of those that have any. */
+  async countByStatus(): Promise<{ status: DeliveryStatus; count: number }[]> {
+    const rows = await this.dataSource.query<
+      {
+        status: DeliveryStatus;
+        count: string;
+      }[]
+    >('SELECT status, count(*) AS count FROM deliveries GROUP BY status');
+    return rows.map(({ status, count }) => ({ status, count: Number(count) }));
+  }
+
   /** Per content, how many deliveries issued in the range are in each status (zeros filled). */
   async countsByContent(filter: Pick<DeliveryFilter, 'from' | 'to'>): Promise<ContentCountsView[]> {
     const params: unknown[] = [];
@@ -288,6 +304,6 @@ export class DeliveryRepository {
       params.push(new Date(filter.to));
       range += ` AND d.issued_at < $${params.length}`;
     }
-    return (await this.dataSource.query(COUNTS_SQL(range), params)) as ContentCountsView[];
+    return await this.dataSource.query<ContentCountsView[]>(COUNTS_SQL(range), params);
   }
 }

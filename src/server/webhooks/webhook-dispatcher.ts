@@ -45,7 +45,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     this.subscription = this.bus.events$.subscribe(() => {
       if (this.webhookCount > 0) this.kick();
     });
-    this.scheduler.addInterval(POLL_NAME, setInterval(() => void this.poll(), this.config.webhookPollIntervalMs));
+    this.scheduler.addInterval(
+      POLL_NAME,
+      setInterval(() => void this.poll(), this.config.webhookPollIntervalMs),
+    );
     this.kick();
   }
 
@@ -165,8 +168,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       return { success, statusCode: response.status, error: success ? null : `HTTP ${response.status}`, durationMs: elapsed() };
     } catch (error) {
       const name = (error as Error).name;
-      const reason =
-        name === 'TimeoutError' ? `no answer within ${this.config.webhookTimeoutMs} ms` : networkReason(error);
+      const reason = name === 'TimeoutError' ? `no answer within ${this.config.webhookTimeoutMs} ms` : networkReason(error);
       return { success: false, statusCode: null, error: reason, durationMs: elapsed() };
     }
   }
@@ -179,7 +181,9 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     await this.jobs.recordAttempt(job, body, { ...outcome, error }, state, retryInMs);
     if (giveUp) {
       // The URL's origin only: a path or query may hold a token. The secret is never logged.
-      this.logger.warn(`webhook ${job.webhook_id} (${originOf(job.url)}): gave up on event ${job.event_id} after ${job.attempts} attempts: ${error}`);
+      this.logger.warn(
+        `webhook ${job.webhook_id} (${originOf(job.url)}): gave up on event ${job.event_id} after ${job.attempts} attempts: ${error}`,
+      );
     }
   }
 }

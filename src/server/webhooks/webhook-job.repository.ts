@@ -81,13 +81,13 @@ export class WebhookJobRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async countActiveWebhooks(): Promise<number> {
-    const [row] = (await this.dataSource.query(`SELECT count(*)::int AS n FROM webhooks WHERE active`)) as { n: number }[];
-    return row!.n;
+    const [row] = await this.dataSource.query<{ n: number }[]>(`SELECT count(*)::int AS n FROM webhooks WHERE active`);
+    return row.n;
   }
 
   /** Leases up to `limit` due jobs for `leaseMs`. */
   claim(limit: number, leaseMs: number): Promise<ClaimedJob[]> {
-    return this.dataSource.query(CLAIM_SQL, [limit, leaseMs]) as Promise<ClaimedJob[]>;
+    return this.dataSource.query<ClaimedJob[]>(CLAIM_SQL, [limit, leaseMs]);
   }
 
   /** Logs an attempt and settles its job (`state`; a pending job is due again in `retryInMs`), in one transaction. */
@@ -110,10 +110,10 @@ export class WebhookJobRepository {
 
   /** How many jobs of a webhook are in each state (zeros filled). */
   async countByState(webhookId: string): Promise<Record<JobState, number>> {
-    const counts = (await this.dataSource.query(
+    const counts = await this.dataSource.query<{ state: JobState; count: number }[]>(
       'SELECT "j"."state" AS "state", count(*)::int AS "count" FROM "webhook_jobs" "j" WHERE "j"."webhook_id" = $1 GROUP BY "j"."state"',
       [webhookId],
-    )) as { state: JobState; count: number }[];
+    );
     const jobs = { pending: 0, delivered: 0, failed: 0 };
     for (const { state, count } of counts) jobs[state] = count;
     return jobs;

@@ -2,7 +2,14 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { CreateWebhookDto } from './dto/create-webhook.dto.js';
-import { CreatedWebhookView, toAttemptView, toWebhookView, WebhookAttemptView, WebhookDetailView, WebhookView } from './dto/webhook.view.js';
+import {
+  CreatedWebhookView,
+  toAttemptView,
+  toWebhookView,
+  WebhookAttemptView,
+  WebhookDetailView,
+  WebhookView,
+} from './dto/webhook.view.js';
 import { WebhookAttempt } from './webhook-attempt.entity.js';
 import { WebhookDispatcher } from './webhook-dispatcher.js';
 import { WebhookJobRepository } from './webhook-job.repository.js';
