@@ -250,15 +250,7 @@ export class DeliveryRepository {
   }
 
   async findPage(filter: DeliveryFilter, page: number, pageSize: number): Promise<DeliveryPage> {
-    const builder = applyFilter(
-      this.dataSource
-        .getRepository(Delivery)
-        .createQueryBuilder('d')
-        .leftJoinAndSelect('d.content', 'content')
-        .orderBy('d.issued_at', 'DESC')
-        .addOrderBy('d.id'),
-      filter,
-    );
+    const builder = this.filtered(filter, 'ASC');
     const [items, total] = await builder
       .skip((page - 1) * pageSize)
       .take(pageSize)
@@ -268,17 +260,20 @@ export class DeliveryRepository {
 
   /** Up to `size` filtered deliveries after `after`, newest first by (issued_at, id). */
   findExportPage(filter: DeliveryFilter, after: ExportCursor | null, size: number): Promise<Delivery[]> {
-    const builder = applyFilter(
-      this.dataSource
-        .getRepository(Delivery)
-        .createQueryBuilder('d')
-        .leftJoinAndSelect('d.content', 'content')
-        .orderBy('d.issued_at', 'DESC')
-        .addOrderBy('d.id', 'DESC'),
-      filter,
-    ).take(size);
+    const builder = this.filtered(filter, 'DESC').take(size);
     if (after) builder.andWhere('(d.issued_at, d.id) < (:afterIssuedAt, :afterId)', { afterIssuedAt: after.issuedAt, afterId: after.id });
     return builder.getMany();
+  }
+
+  /** The filtered deliveries with their contents, newest first, then by id in `idOrder`. */
+  private filtered(filter: DeliveryFilter, idOrder: 'ASC' | 'DESC') {
+    const builder = this.dataSource
+      .getRepository(Delivery)
+      .createQueryBuilder('d')
+      .leftJoinAndSelect('d.content', 'content')
+      .orderBy('d.issued_at', 'DESC')
+      .addOrderBy('d.id', idOrder);
+    return applyFilter(builder, filter);
   }
 
   /** How many deliveries are in each status, of those that have any. */
