@@ -162,8 +162,9 @@ export class ConfirmationService {
         events.push(refusalEvent(row, sealed, decision, remoteAddress));
         return { status: decision.status, deliveryId: row?.id ?? sealed.deliveryId, message: decision.message, receipt: null };
       }
-      if (decision.outcome === 'already-confirmed')
+      if (decision.outcome === 'already-confirmed') {
         return { status: AnswerStatus.AlreadyConfirmed, deliveryId: row!.id, message: decision.message, receipt: row!.receipt };
+      }
       const delivery = row!;
       receipts.push(this.receiptFields(delivery, now));
       accepts.push({ id: delivery.id, confirmedAt: now, confirmedFrom: remoteAddress, was: delivery.status, item });
@@ -178,10 +179,11 @@ export class ConfirmationService {
       return { status: AnswerStatus.Accepted, deliveryId: delivery.id, message: 'delivery confirmed', receipt: null };
     });
     const signed = signReceipts(receipts, this.keys.current, this.config.batchSignatures);
-    const accepted = accepts.map((accept, i) => ({ ...accept, receipt: (deliveries.get(accept.id)!.receipt = signed[i]!) }));
+    const accepted = accepts.map((accept, i) => ({ ...accept, receipt: signed[i] }));
+    for (const { id, receipt } of accepted) deliveries.get(id)!.receipt = receipt;
     for (const answer of answers) {
-      if (answer.status === AnswerStatus.Accepted || answer.status === AnswerStatus.AlreadyConfirmed)
-        answer.receipt ??= deliveries.get(answer.deliveryId)!.receipt;
+      const confirmed = answer.status === AnswerStatus.Accepted || answer.status === AnswerStatus.AlreadyConfirmed;
+      if (confirmed) answer.receipt ??= deliveries.get(answer.deliveryId)!.receipt;
     }
     return { answers, accepted, events };
   }
