@@ -23,6 +23,7 @@ import { Content } from '../src/server/contents/content.entity.js';
 import { buildDataSourceOptions } from '../src/server/database/database-options.js';
 import { DeliveriesService } from '../src/server/deliveries/deliveries.service.js';
 import { DeliveryEventsBus, RecordedEvent } from '../src/server/deliveries/delivery-events.bus.js';
+import { UnitOfWork } from '../src/server/deliveries/unit-of-work.js';
 import { ServerKeysService } from '../src/server/keys/server-keys.service.js';
 import { createTestDatabase } from './support/database.js';
 
@@ -41,6 +42,7 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
   let dataSource: DataSource;
   let service: ConfirmationService;
   let deliveries: DeliveriesService;
+  let unitOfWork: UnitOfWork;
   let content: Content;
   const identity: ClientIdentity = generateClientIdentity();
   const published: RecordedEvent[] = [];
@@ -74,6 +76,7 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
     dataSource = app.get(DataSource);
     service = app.get(ConfirmationService);
     deliveries = app.get(DeliveriesService);
+    unitOfWork = app.get(UnitOfWork);
     subscription = app.get(DeliveryEventsBus).events$.subscribe((event) => published.push(event));
 
     const createQueryRunner = dataSource.createQueryRunner.bind(dataSource);
@@ -248,7 +251,7 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
     const other = await issue();
     afterRead = async () => {
       await deliveries.markSent(raced.id, 1);
-      jest.spyOn(deliveries, 'transaction').mockRejectedValueOnce(new Error('connection terminated'));
+      jest.spyOn(unitOfWork, 'transaction').mockRejectedValueOnce(new Error('connection terminated'));
     };
     const answers = await together([raced.frame(), other.frame()]);
     expect(answers.map(({ status }) => status)).toEqual([AnswerStatus.TryLater, AnswerStatus.Accepted]);

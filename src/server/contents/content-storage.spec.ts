@@ -40,7 +40,7 @@ describe('ContentStorage: small stored files kept in memory', () => {
     const key = await store(bytes);
     const reads = await Promise.all(Array.from({ length: 20 }, () => storage.readSmall(key, bytes.length)));
     for (const read of reads) expect(read).toBe(reads[0]);
-    expect(reads[0]!.equals(bytes)).toBe(true);
+    expect(reads[0].equals(bytes)).toBe(true);
   });
 
   test('removing a content forgets its copy; a size that does not match, or a large file, is an error', async () => {

@@ -1,25 +1,18 @@
 import { BadRequestException, ForbiddenException, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LRUCache } from 'lru-cache';
-import { EntityManager, In, Repository } from 'typeorm';
+import { In, Repository } from 'typeorm';
 import { matchesHash, newSecret, sha256Hex } from '../auth/secrets.js';
 import { AppConfig } from '../config/app-config.js';
 import { TickBatch } from '../common/tick-batch.js';
 import { ContentResponseDto, CreateContentDto } from './content.dto.js';
 import { Content } from './content.entity.js';
+import { lockDigest } from './content.repository.js';
 import { ContentStorage } from './content-storage.js';
 import { normalizeMediaType, sanitizeFileName } from './file-name.js';
 import type { StoredUpload } from './upload-storage-engine.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * Serialises writers of one stored file (upload vs delete of the same SHA-256) across
- * transactions and replicas; released at commit.
- */
-async function lockDigest(manager: EntityManager, sha256: string): Promise<void> {
-  await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [sha256]);
-}
 
 /**
  * How long a live content looked up for a bundle is used without asking the database again. A content row
@@ -37,10 +30,8 @@ export class ContentsService {
 
   /**
    * Live contents asked for by concurrent bundle requests: one answer per turn of the event loop (ids in lower
-   * case), from recentlyLive or else one query. Measured with wrk against PostgreSQL (10 KiB bundles, 50
-   * connections, interleaved runs): the cache 1.13x over a query per turn; answering each request from the
-   * cache at once, without waiting for the turn, gained nothing (concurrent requests then reach the
-   * issuing group commit one by one and are written in smaller, costlier batches).
+   * case), from recentlyLive or else one query. Not answered from the cache at once: requests of one turn
+   * must reach the issuing group commit together, in one batch.
    */
   private readonly deliverables = new TickBatch<string, Content | null>(async (ids) => {
     const found = new Map<string, Content>();

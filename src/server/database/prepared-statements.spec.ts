@@ -14,13 +14,22 @@ describe('PreparedStatements (PostgreSQL)', () => {
   let dataSource: DataSource;
   let runner: QueryRunner;
 
-  const statementsWith = (env: Record<string, string>) => new PreparedStatements(dataSource, loadAppConfig({ DATA_DIR: '/tmp', ...env }, '/'));
+  const statementsWith = (env: Record<string, string>) =>
+    new PreparedStatements(dataSource, loadAppConfig({ DATA_DIR: '/tmp', ...env }, '/'));
   const prepared = async (statement: PreparedStatement) =>
-    (await runner.query('SELECT name, statement FROM pg_prepared_statements WHERE name = $1', [statement.name])) as { name: string; statement: string }[];
+    (await runner.query('SELECT name, statement FROM pg_prepared_statements WHERE name = $1', [statement.name])) as {
+      name: string;
+      statement: string;
+    }[];
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    dataSource = new DataSource({ ...buildDataSourceOptions(loadAppConfig({ DATABASE_URL: database.url }, '/')), migrations: [], migrationsRun: false, logging: false });
+    dataSource = new DataSource({
+      ...buildDataSourceOptions(loadAppConfig({ DATABASE_URL: database.url }, '/')),
+      migrations: [],
+      migrationsRun: false,
+      logging: false,
+    });
     await dataSource.initialize();
   });
   afterAll(async () => {

@@ -10,13 +10,25 @@ import { DeliveriesController } from './deliveries.controller.js';
 import { DeliveriesService } from './deliveries.service.js';
 import { DeliveryEventsBus } from './delivery-events.bus.js';
 import { DeliveryEvent } from './delivery-event.entity.js';
+import { DeliveryEventRepository } from './delivery-event.repository.js';
 import { Delivery } from './delivery.entity.js';
+import { DeliveryRepository } from './delivery.repository.js';
 import { ExpiryService } from './expiry.service.js';
+import { UnitOfWork } from './unit-of-work.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Delivery, DeliveryEvent]), ScheduleModule.forRoot(), ContentsModule, KeysModule],
   controllers: [BundlesController, DeliveryBundlesController, DeliveriesController],
-  providers: [DeliveriesService, DeliveryEventsBus, BundlesService, BundleWriter, ExpiryService],
-  exports: [DeliveriesService, DeliveryEventsBus],
+  providers: [
+    DeliveriesService,
+    DeliveryEventsBus,
+    UnitOfWork,
+    DeliveryRepository,
+    DeliveryEventRepository,
+    BundlesService,
+    BundleWriter,
+    ExpiryService,
+  ],
+  exports: [DeliveriesService, DeliveryEventsBus, UnitOfWork, DeliveryRepository, DeliveryEventRepository],
 })
 export class DeliveriesModule {}

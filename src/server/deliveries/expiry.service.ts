@@ -23,7 +23,10 @@ export class ExpiryService implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   onApplicationBootstrap(): void {
-    this.scheduler.addInterval(INTERVAL_NAME, setInterval(() => void this.sweep(), this.config.expiryCheckIntervalMs));
+    this.scheduler.addInterval(
+      INTERVAL_NAME,
+      setInterval(() => void this.sweep(), this.config.expiryCheckIntervalMs),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -36,7 +39,9 @@ export class ExpiryService implements OnApplicationBootstrap, OnApplicationShutd
   sweep(): Promise<void> {
     if (this.running || this.stopped) return this.running ?? Promise.resolve();
     this.running = this.expireAll()
-      .catch((error: unknown) => this.logger.warn(`expiry sweep failed (next one in ${this.config.expiryCheckIntervalMs} ms): ${(error as Error).message}`))
+      .catch((error: unknown) =>
+        this.logger.warn(`expiry sweep failed (next one in ${this.config.expiryCheckIntervalMs} ms): ${(error as Error).message}`),
+      )
       .finally(() => (this.running = null));
     return this.running;
   }

@@ -2,8 +2,8 @@
  * Group commit: units of work submitted while earlier ones are being written share one transaction,
  * so many concurrent requests cost one commit (one WAL flush) instead of one each. Each caller still
  * gets its answer only after its own work committed. An idle server writes every unit at once, alone.
- * One batch at a time by default: the next one gathers everything that arrived meanwhile (measured:
- * with several in flight, most batches held a single unit and the p99 latency doubled).
+ * One batch at a time by default: the next one gathers everything that arrived meanwhile, so batches
+ * stay large.
  *
  * With `parallel` above 1, batches overlap as a pipeline: a writer calls the `handOver` it is given
  * once the part of its work that gathers the next batch's units is done (say, it read and decided, and

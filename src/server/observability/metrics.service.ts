@@ -1,10 +1,10 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
-import { DataSource } from 'typeorm';
 import { ConfirmationListener } from '../confirmation/confirmation.listener.js';
+import { DeliveryEventRepository } from '../deliveries/delivery-event.repository.js';
 import { DeliveryEventsBus, type RecordedEvent } from '../deliveries/delivery-events.bus.js';
+import { DeliveryRepository } from '../deliveries/delivery.repository.js';
 import { DELIVERY_STATUSES } from '../deliveries/delivery.entity.js';
 import { TickBatch } from '../common/tick-batch.js';
 
@@ -55,23 +55,17 @@ export class MetricsService implements OnModuleDestroy {
 
   /** The "confirmed" event of each delivery asked for in one turn of the event loop: one query for all. */
   private readonly confirmedEvents = new TickBatch<string, { at: Date } | undefined>(async (deliveryIds) => {
-    const rows: { delivery_id: string; at: Date }[] = await this.dataSource.query(
-      `SELECT k.delivery_id, e.at
-         FROM unnest($1::uuid[]) AS k(delivery_id)
-        CROSS JOIN LATERAL (SELECT at FROM delivery_events WHERE delivery_id = k.delivery_id AND type = 'confirmed' ORDER BY id LIMIT 1) e`,
-      [deliveryIds],
-    );
-    const found = new Map(rows.map((row) => [row.delivery_id, row]));
+    const found = await this.auditTrail.findFirstConfirmed(deliveryIds);
     return deliveryIds.map((id) => found.get(id));
   });
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly auditTrail: DeliveryEventRepository,
+    deliveries: DeliveryRepository,
     events: DeliveryEventsBus,
     listener: ConfirmationListener,
   ) {
     collectDefaultMetrics({ register: this.registry });
-    const database = this.dataSource;
     const logger = this.logger;
     new Gauge({
       name: 'dcx_deliveries',
@@ -81,9 +75,9 @@ export class MetricsService implements OnModuleDestroy {
       async collect() {
         this.reset();
         try {
-          const rows: { status: string; count: string }[] = await database.query('SELECT status, count(*) AS count FROM deliveries GROUP BY status');
+          const counts = await deliveries.countByStatus();
           for (const status of DELIVERY_STATUSES) this.set({ status }, 0);
-          for (const row of rows) this.set({ status: row.status }, Number(row.count));
+          for (const { status, count } of counts) this.set({ status }, count);
         } catch (error) {
           // The scrape still answers (process metrics, counters); the missing series says the database did not.
           logger.warn(`dcx_deliveries not collected: ${(error as Error).message}`);

@@ -1,66 +1,19 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { Subscription } from 'rxjs';
-import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
-import { DeliveryEvent } from '../deliveries/delivery-event.entity.js';
+import { DeliveryEventRepository } from '../deliveries/delivery-event.repository.js';
 import { DeliveryEventsBus } from '../deliveries/delivery-events.bus.js';
-import { Delivery } from '../deliveries/delivery.entity.js';
+import { DeliveryRepository } from '../deliveries/delivery.repository.js';
 import { toDeliveryView } from '../deliveries/dto/delivery.view.js';
 import { backoffDelayMs } from './backoff.js';
+import { AttemptOutcome, ClaimedJob, WebhookJobRepository } from './webhook-job.repository.js';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './webhook-signature.js';
 
 const POLL_NAME = 'webhook-dispatch';
 /** A claimed job is held this much longer than a POST may take; a crashed worker's jobs come back after it. */
 const LEASE_MARGIN_MS = 30_000;
 const MAX_ERROR_LENGTH = 500;
-
-interface ClaimedJob {
-  id: string;
-  webhook_id: string;
-  event_id: string;
-  delivery_id: string | null;
-  attempts: number;
-  body: string | null;
-  url: string;
-  secret: string;
-}
-
-interface Outcome {
-  success: boolean;
-  statusCode: number | null;
-  error: string | null;
-  durationMs: number;
-}
-
-/**
- * Claims one due job per (webhook, delivery) that has no earlier job of the same delivery still
- * pending, so a delivery's events reach a webhook in order; rows being claimed by another replica are
- * skipped. The claim is a lease (locked_until), not a held transaction: no transaction stays open
- * while a receiver is slow, which also matters on PGlite, where transactions run one at a time.
- */
-const CLAIM_SQL = `
-  WITH due AS (
-    SELECT j.id FROM webhook_jobs j
-    WHERE j.state = 'pending' AND j.next_attempt_at <= now()
-      AND (j.locked_until IS NULL OR j.locked_until < now())
-      AND NOT EXISTS (
-        SELECT 1 FROM webhook_jobs p
-        WHERE p.webhook_id = j.webhook_id AND p.state = 'pending' AND p.id < j.id
-          AND p.delivery_id IS NOT DISTINCT FROM j.delivery_id
-      )
-    ORDER BY j.next_attempt_at, j.id
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
-  ), claimed AS (
-    UPDATE webhook_jobs j
-    SET locked_until = now() + make_interval(secs => $2::double precision / 1000), attempts = j.attempts + 1
-    FROM due, webhooks w
-    WHERE j.id = due.id AND w.id = j.webhook_id
-    RETURNING j.id, j.webhook_id, j.event_id, j.delivery_id, j.attempts, j.body, w.url, w.secret
-  )
-  SELECT * FROM claimed ORDER BY id`;
 
 /**
  * The webhook worker: POSTs outbox jobs, signed, with bounded concurrency (WEBHOOK_CONCURRENCY) and a
@@ -79,7 +32,9 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   /** Webhooks known to exist (refreshed by every poll): events wake the worker only when there are some. */
   private webhookCount = 0;
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly jobs: WebhookJobRepository,
+    private readonly events: DeliveryEventRepository,
+    private readonly deliveries: DeliveryRepository,
     private readonly config: AppConfig,
     private readonly bus: DeliveryEventsBus,
     private readonly scheduler: SchedulerRegistry,
@@ -90,7 +45,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     this.subscription = this.bus.events$.subscribe(() => {
       if (this.webhookCount > 0) this.kick();
     });
-    this.scheduler.addInterval(POLL_NAME, setInterval(() => void this.poll(), this.config.webhookPollIntervalMs));
+    this.scheduler.addInterval(
+      POLL_NAME,
+      setInterval(() => void this.poll(), this.config.webhookPollIntervalMs),
+    );
     this.kick();
   }
 
@@ -119,8 +77,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   private async refreshWebhookCount(): Promise<void> {
-    const [row] = (await this.dataSource.query(`SELECT count(*)::int AS n FROM webhooks WHERE active`)) as { n: number }[];
-    this.webhookCount = row.n;
+    this.webhookCount = await this.jobs.countActiveWebhooks();
   }
 
   /** Claims as many due jobs as there are free slots and starts them; one claim query at a time. */
@@ -141,7 +98,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       if (free <= 0 || this.shutdown.signal.aborted) return;
       let jobs: ClaimedJob[];
       try {
-        jobs = (await this.dataSource.query(CLAIM_SQL, [free, this.config.webhookTimeoutMs + LEASE_MARGIN_MS])) as ClaimedJob[];
+        jobs = await this.jobs.claim(free, this.config.webhookTimeoutMs + LEASE_MARGIN_MS);
       } catch (error) {
         if (!this.shutdown.signal.aborted) this.logger.warn(`webhook worker cannot claim jobs: ${(error as Error).message}`);
         return;
@@ -168,8 +125,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
 
   /** The JSON body of an event: fixed at the first attempt (the delivery as it was then). */
   private async buildBody(job: ClaimedJob): Promise<string> {
-    const event = await this.dataSource.getRepository(DeliveryEvent).findOneByOrFail({ id: job.event_id });
-    const delivery = event.deliveryId ? await this.dataSource.getRepository(Delivery).findOne({ where: { id: event.deliveryId }, relations: { content: true } }) : null;
+    const event = await this.events.findById(job.event_id);
+    const delivery = event.deliveryId ? await this.deliveries.findWithContent(event.deliveryId) : null;
     const refused = event.type === 'refused';
     return JSON.stringify({
       id: String(event.id),
@@ -185,7 +142,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     });
   }
 
-  private async post(job: ClaimedJob, body: string): Promise<Outcome> {
+  private async post(job: ClaimedJob, body: string): Promise<AttemptOutcome> {
     const timestamp = Math.floor(Date.now() / 1000);
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
@@ -211,37 +168,22 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       return { success, statusCode: response.status, error: success ? null : `HTTP ${response.status}`, durationMs: elapsed() };
     } catch (error) {
       const name = (error as Error).name;
-      const reason =
-        name === 'TimeoutError' ? `no answer within ${this.config.webhookTimeoutMs} ms` : networkReason(error);
+      const reason = name === 'TimeoutError' ? `no answer within ${this.config.webhookTimeoutMs} ms` : networkReason(error);
       return { success: false, statusCode: null, error: reason, durationMs: elapsed() };
     }
   }
 
-  private async record(job: ClaimedJob, body: string, outcome: Outcome): Promise<void> {
+  private async record(job: ClaimedJob, body: string, outcome: AttemptOutcome): Promise<void> {
     const error = outcome.error?.slice(0, MAX_ERROR_LENGTH) ?? null;
     const giveUp = !outcome.success && job.attempts >= this.config.webhookMaxAttempts;
     const retryInMs = backoffDelayMs(job.attempts, this.config.webhookBackoffBaseMs, this.config.webhookBackoffMaxMs);
-    await this.dataSource.transaction(async (manager) => {
-      await manager.query(
-        `INSERT INTO webhook_attempts (webhook_id, job_id, event_id, delivery_id, attempt, duration_ms, status_code, error, success)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [job.webhook_id, job.id, job.event_id, job.delivery_id, job.attempts, outcome.durationMs, outcome.statusCode, error, outcome.success],
-      );
-      await manager.query(
-        `UPDATE webhook_jobs SET
-           body = coalesce(body, $2),
-           locked_until = NULL,
-           last_error = $3,
-           state = $4,
-           completed_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
-           next_attempt_at = CASE WHEN $4 = 'pending' THEN now() + make_interval(secs => $5::double precision / 1000) ELSE next_attempt_at END
-         WHERE id = $1`,
-        [job.id, body, error, outcome.success ? 'delivered' : giveUp ? 'failed' : 'pending', retryInMs],
-      );
-    });
+    const state = outcome.success ? 'delivered' : giveUp ? 'failed' : 'pending';
+    await this.jobs.recordAttempt(job, body, { ...outcome, error }, state, retryInMs);
     if (giveUp) {
       // The URL's origin only: a path or query may hold a token. The secret is never logged.
-      this.logger.warn(`webhook ${job.webhook_id} (${originOf(job.url)}): gave up on event ${job.event_id} after ${job.attempts} attempts: ${error}`);
+      this.logger.warn(
+        `webhook ${job.webhook_id} (${originOf(job.url)}): gave up on event ${job.event_id} after ${job.attempts} attempts: ${error}`,
+      );
     }
   }
 }

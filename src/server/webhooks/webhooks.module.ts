@@ -5,6 +5,7 @@ import { DeliveriesModule } from '../deliveries/deliveries.module.js';
 import { WebhookAttempt } from './webhook-attempt.entity.js';
 import { WebhookDispatcher } from './webhook-dispatcher.js';
 import { WebhookJob } from './webhook-job.entity.js';
+import { WebhookJobRepository } from './webhook-job.repository.js';
 import { Webhook } from './webhook.entity.js';
 import { WebhooksController } from './webhooks.controller.js';
 import { WebhooksService } from './webhooks.service.js';
@@ -13,6 +14,6 @@ import { WebhooksService } from './webhooks.service.js';
 @Module({
   imports: [TypeOrmModule.forFeature([Webhook, WebhookJob, WebhookAttempt]), ScheduleModule.forRoot(), DeliveriesModule],
   controllers: [WebhooksController],
-  providers: [WebhooksService, WebhookDispatcher],
+  providers: [WebhooksService, WebhookDispatcher, WebhookJobRepository],
 })
 export class WebhooksModule {}

@@ -2,10 +2,17 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { CreateWebhookDto } from './dto/create-webhook.dto.js';
-import { CreatedWebhookView, toAttemptView, toWebhookView, WebhookAttemptView, WebhookDetailView, WebhookView } from './dto/webhook.view.js';
+import {
+  CreatedWebhookView,
+  toAttemptView,
+  toWebhookView,
+  WebhookAttemptView,
+  WebhookDetailView,
+  WebhookView,
+} from './dto/webhook.view.js';
 import { WebhookAttempt } from './webhook-attempt.entity.js';
 import { WebhookDispatcher } from './webhook-dispatcher.js';
-import { WebhookJob } from './webhook-job.entity.js';
+import { WebhookJobRepository } from './webhook-job.repository.js';
 import { newWebhookSecret } from './webhook-signature.js';
 import { Webhook } from './webhook.entity.js';
 
@@ -16,7 +23,7 @@ const RECENT_ATTEMPTS = 20;
 export class WebhooksService {
   constructor(
     @InjectRepository(Webhook) private readonly webhooks: Repository<Webhook>,
-    @InjectRepository(WebhookJob) private readonly jobs: Repository<WebhookJob>,
+    private readonly jobs: WebhookJobRepository,
     @InjectRepository(WebhookAttempt) private readonly attempts: Repository<WebhookAttempt>,
     private readonly dispatcher: WebhookDispatcher,
   ) {}
@@ -34,15 +41,7 @@ export class WebhooksService {
 
   async get(id: string): Promise<WebhookDetailView> {
     const webhook = await this.find(id);
-    const counts = (await this.jobs
-      .createQueryBuilder('j')
-      .select('j.state', 'state')
-      .addSelect('count(*)::int', 'count')
-      .where('j.webhook_id = :id', { id })
-      .groupBy('j.state')
-      .getRawMany()) as { state: 'pending' | 'delivered' | 'failed'; count: number }[];
-    const jobs = { pending: 0, delivered: 0, failed: 0 };
-    for (const { state, count } of counts) jobs[state] = count;
+    const jobs = await this.jobs.countByState(id);
     return { ...toWebhookView(webhook), jobs, recentAttempts: await this.attemptsOf(id, RECENT_ATTEMPTS) };
   }
 

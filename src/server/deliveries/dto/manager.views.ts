@@ -5,7 +5,7 @@ import { DeliveryView } from './delivery.view.js';
 /** POST /api/deliveries/:id/reissue: the new delivery and where its bundle is. */
 export class ReissuedDeliveryView extends DeliveryView {
   /** `<PUBLIC_URL>/api/deliveries/<newId>/bundle`: `dcx fetch` it, or download it and `dcx open` it. */
-  @ApiProperty({ format: 'uri', description: 'the new delivery\'s bundle URL, for `dcx fetch`' })
+  @ApiProperty({ format: 'uri', description: "the new delivery's bundle URL, for `dcx fetch`" })
   bundleUrl: string;
 }
 

@@ -5,7 +5,10 @@ import type { DeliveryEventType } from '../../deliveries/delivery-event.entity.j
 
 export class CreateWebhookDto {
   @ApiProperty({ format: 'uri', maxLength: 2048, description: 'where every status change is POSTed' })
-  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'url must be an http:// or https:// URL' })
+  @IsUrl(
+    { protocols: ['http', 'https'], require_protocol: true, require_tld: false },
+    { message: 'url must be an http:// or https:// URL' },
+  )
   @MaxLength(2048)
   url: string;
 

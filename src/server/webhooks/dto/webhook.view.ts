@@ -25,7 +25,10 @@ export class CreatedWebhookView extends WebhookView {
 }
 
 /** One POST of one event to one webhook. */
-export class WebhookAttemptView implements Pick<WebhookAttempt, 'id' | 'jobId' | 'eventId' | 'deliveryId' | 'attempt' | 'at' | 'durationMs' | 'statusCode' | 'error' | 'success'> {
+export class WebhookAttemptView implements Pick<
+  WebhookAttempt,
+  'id' | 'jobId' | 'eventId' | 'deliveryId' | 'attempt' | 'at' | 'durationMs' | 'statusCode' | 'error' | 'success'
+> {
   @ApiProperty()
   id: string;
   @ApiProperty()
@@ -70,5 +73,16 @@ export function toWebhookView(webhook: Webhook): WebhookView {
 }
 
 export function toAttemptView(a: WebhookAttempt): WebhookAttemptView {
-  return { id: a.id, jobId: a.jobId, eventId: a.eventId, deliveryId: a.deliveryId, attempt: a.attempt, at: a.at, durationMs: a.durationMs, statusCode: a.statusCode, error: a.error, success: a.success };
+  return {
+    id: a.id,
+    jobId: a.jobId,
+    eventId: a.eventId,
+    deliveryId: a.deliveryId,
+    attempt: a.attempt,
+    at: a.at,
+    durationMs: a.durationMs,
+    statusCode: a.statusCode,
+    error: a.error,
+    success: a.success,
+  };
 }

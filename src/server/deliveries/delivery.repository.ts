@@ -1,0 +1,304 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { Content } from '../contents/content.entity.js';
+import { PreparedStatement, PreparedStatements } from '../database/prepared-statements.js';
+import { eventCtes, eventCtesOfParameters, eventParameters, recordedEvents } from './delivery-event.repository.js';
+import type { EventInput } from './delivery-events.bus.js';
+import { Delivery, DeliveryStatus } from './delivery.entity.js';
+import type { DeliveryFilter } from './dto/list-deliveries.query.js';
+import type { ContentCountsView } from './dto/manager.views.js';
+import { GroupCommit } from './group-commit.js';
+import { UnitOfWork, Work } from './unit-of-work.js';
+
+/** A delivery with the plug-in data its bundle carries. */
+export type SealedDelivery = Delivery & { pluginData: Buffer };
+
+/** A page of deliveries, newest first, and how many match in all. */
+export interface DeliveryPage {
+  items: Delivery[];
+  total: number;
+}
+
+/** Where a keyset page of the export starts: after this delivery. */
+export interface ExportCursor {
+  issuedAt: Date;
+  id: string;
+}
+
+/** "Sent" marks per statement at most: after a stall the backlog goes in a few large statements. */
+const SENT_MARKS_PER_BATCH = 4096;
+
+/** New deliveries and their events (parameters 1–5, see eventCtes) in one statement. */
+const INSERT_ISSUED = new PreparedStatement(
+  'dcx_deliveries_issue',
+  `
+  WITH delivery AS (
+    INSERT INTO deliveries (id, content_id, status, client_fingerprint, client_key, requester_ip, confirm_key, key_id,
+                            issued_at, expires_at, reissued_from, bytes_sent, plugin_data)
+    SELECT * FROM unnest($6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::bytea[], $11::text[], $12::bytea[], $13::text[],
+                         $14::timestamptz[], $15::timestamptz[], $16::uuid[], $17::bigint[], $18::bytea[])
+  ), ${eventCtesOfParameters(1)}
+  SELECT id, at FROM event ORDER BY id`,
+);
+
+/**
+ * The "sent" marks of a batch and their events in one statement: one event per delivery updated, in
+ * the order of the batch. Planned at every run, not prepared: a generic plan made while `deliveries`
+ * was small scans the whole table per batch once it has grown.
+ */
+const MARK_SENT_SQL = `
+  WITH v AS (
+    SELECT id, bytes, ord FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS v(id, bytes, ord)
+  ), sent AS (
+    UPDATE deliveries d
+       SET sent_at = now(), bytes_sent = d.bytes_sent + v.bytes,
+           status = CASE WHEN d.status IN ('issued', 'failed') THEN 'sent' ELSE d.status END
+      FROM v
+     WHERE d.id = v.id AND d.sent_at IS NULL
+ RETURNING d.id AS id, v.bytes AS bytes, d.status AS status, v.ord AS ord
+  ), ${eventCtes(`SELECT id, 'sent', NULL, NULL, jsonb_build_object('bytesSent', bytes) FROM sent ORDER BY ord`)}
+  SELECT event.id, event.at, event.delivery_id, sent.bytes, sent.status FROM event JOIN sent ON sent.id = event.delivery_id ORDER BY event.id`;
+
+/** Issued or sent deliveries past their expiry, skipping rows another replica holds (SKIP LOCKED). */
+const EXPIRE_DUE_SQL = `WITH due AS (
+           SELECT id FROM deliveries
+           WHERE status IN ('issued', 'sent') AND expires_at <= now()
+           ORDER BY expires_at
+           LIMIT $1
+           FOR UPDATE SKIP LOCKED
+         ), expired AS (
+           UPDATE deliveries d SET status = 'expired', expired_at = now()
+           FROM due WHERE d.id = due.id
+           RETURNING d.id, d.expires_at
+         )
+         SELECT id, expires_at FROM expired ORDER BY expires_at, id`;
+
+const COUNTS_SQL = (range: string) => `SELECT c.id AS "contentId", c.name AS "contentName",
+              count(d.id) FILTER (WHERE d.status = 'issued')::int AS issued,
+              count(d.id) FILTER (WHERE d.status = 'sent')::int AS sent,
+              count(d.id) FILTER (WHERE d.status = 'confirmed')::int AS confirmed,
+              count(d.id) FILTER (WHERE d.status = 'failed')::int AS failed,
+              count(d.id) FILTER (WHERE d.status = 'expired')::int AS expired,
+              count(d.id)::int AS total
+       FROM contents c
+       LEFT JOIN deliveries d ON d.content_id = c.id${range}
+       GROUP BY c.id, c.name, c.deleted_at
+       HAVING c.deleted_at IS NULL OR count(d.id) > 0
+       ORDER BY c.name, c.id`;
+
+/** The properties written by INSERT_ISSUED, in the order of its parameters 6–18. */
+const INSERTED_COLUMNS = [
+  'id',
+  'contentId',
+  'status',
+  'clientFingerprint',
+  'clientKey',
+  'requesterIp',
+  'confirmKey',
+  'keyId',
+  'issuedAt',
+  'expiresAt',
+  'reissuedFrom',
+  'bytesSent',
+  'pluginData',
+] as const satisfies readonly (keyof SealedDelivery)[];
+
+interface SentRow {
+  id: string;
+  at: Date;
+  delivery_id: string;
+  bytes: string;
+  status: DeliveryStatus;
+}
+
+/** Applies the dashboard filters (status, content, client, issued_at range) to a query on `d`. */
+function applyFilter<T extends { andWhere: (where: string, params?: Record<string, unknown>) => T }>(
+  builder: T,
+  filter: DeliveryFilter,
+): T {
+  if (filter.status) builder.andWhere('d.status = :status', { status: filter.status });
+  if (filter.contentId) builder.andWhere('d.content_id = :contentId', { contentId: filter.contentId });
+  if (filter.clientId) builder.andWhere('(d.client_fingerprint = :clientId OR d.requester_ip = :clientId)', { clientId: filter.clientId });
+  if (filter.from) builder.andWhere('d.issued_at >= :from', { from: new Date(filter.from) });
+  if (filter.to) builder.andWhere('d.issued_at < :to', { to: new Date(filter.to) });
+  return builder;
+}
+
+function byId(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** [872] The deliveries table: its statements, its batched writes and its reads for the manager. */
+@Injectable()
+export class DeliveryRepository {
+  /**
+   * issued/failed → sent: many concurrent bundles finishing, one statement (one round trip, one
+   * commit). Only the first "last byte sent" of a delivery counts (sent_at IS NULL).
+   */
+  private readonly sending = new GroupCommit<{ id: string; bytesSent: number }, void>(
+    async (items) => {
+      await this.unitOfWork.statement((work) => this.writeSentMarks(work, items));
+      return items.map(() => undefined);
+    },
+    1,
+    SENT_MARKS_PER_BATCH,
+  );
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly statements: PreparedStatements,
+    private readonly unitOfWork: UnitOfWork,
+  ) {}
+
+  /** New deliveries with their events (and webhook outbox rows): one statement, one round trip. */
+  async insertIssued(work: Work, rows: SealedDelivery[], events: EventInput[]): Promise<void> {
+    const column = <K extends keyof SealedDelivery>(key: K) => rows.map((row) => row[key]);
+    const inserted = await this.statements.query<{ id: string; at: Date }>(
+      INSERT_ISSUED,
+      [...eventParameters(events), ...INSERTED_COLUMNS.map(column)],
+      work.manager,
+    );
+    work.recorded(recordedEvents(events, inserted));
+  }
+
+  /** One delivery, through the ORM (a re-issue, in its transaction). */
+  async insert(work: Work, delivery: Delivery): Promise<Delivery> {
+    const row = work.manager.create(Delivery, delivery);
+    await work.manager.insert(Delivery, row);
+    return row;
+  }
+
+  /**
+   * The last byte left: issued → sent, or failed → sent when a resumed download completed it; a
+   * confirmation may have overtaken it (then only sent_at is filled). Group-committed.
+   */
+  async markSent(id: string, bytesSent: number): Promise<void> {
+    await this.sending.submit({ id, bytesSent });
+  }
+
+  private async writeSentMarks(work: Work, items: { id: string; bytesSent: number }[]): Promise<void> {
+    // In id order, as confirmations lock their deliveries: the two do not deadlock where a plan follows it.
+    const marks = [...items].sort(byId);
+    const rows = await work.manager.query<SentRow[]>(MARK_SENT_SQL, [marks.map(({ id }) => id), marks.map(({ bytesSent }) => bytesSent)]);
+    const events: EventInput[] = rows.map(({ delivery_id, bytes, status }) => ({
+      deliveryId: delivery_id,
+      type: 'sent',
+      status,
+      detail: { bytesSent: Number(bytes) },
+    }));
+    work.recorded(recordedEvents(events, rows));
+  }
+
+  /** issued → failed; false when the delivery was no longer issued. */
+  async markFailed(work: Work, id: string, bytesSent: number): Promise<boolean> {
+    const result = await work.manager
+      .createQueryBuilder()
+      .update(Delivery)
+      .set({ status: 'failed', failedAt: () => 'now()', bytesSent: () => 'bytes_sent + :bytesSent' })
+      .where(`id = :id AND status = 'issued'`, { id, bytesSent })
+      .execute();
+    return Boolean(result.affected);
+  }
+
+  /** Marks up to `limit` due deliveries expired; returns them by expiry time. */
+  async expireDue(work: Work, limit: number): Promise<{ id: string; expiresAt: Date }[]> {
+    const rows = await work.manager.query<{ id: string; expires_at: Date }[]>(EXPIRE_DUE_SQL, [limit]);
+    return rows.map(({ id, expires_at }) => ({ id, expiresAt: new Date(expires_at) }));
+  }
+
+  /** A delivery locked for update, in `work`'s transaction. */
+  findLocked(work: Work, id: string): Promise<Delivery | null> {
+    return work.manager.getRepository(Delivery).createQueryBuilder('d').where('d.id = :id', { id }).setLock('pessimistic_write').getOne();
+  }
+
+  /** The id of the delivery that re-issued `id`, if any. */
+  async findReissueOf(work: Work, id: string): Promise<string | null> {
+    const row = await work.manager.findOne(Delivery, { where: { reissuedFrom: id }, select: { id: true } });
+    return row?.id ?? null;
+  }
+
+  /** A delivery's content, unless removed. */
+  findContentOf(work: Work, delivery: Pick<Delivery, 'contentId'>): Promise<Content | null> {
+    return work.manager.findOne(Content, { where: { id: delivery.contentId } });
+  }
+
+  findWithContent(id: string): Promise<Delivery | null> {
+    return this.dataSource.getRepository(Delivery).findOne({ where: { id }, relations: { content: true } });
+  }
+
+  findWithContentOrFail(id: string): Promise<Delivery> {
+    return this.dataSource.getRepository(Delivery).findOneOrFail({ where: { id }, relations: { content: true } });
+  }
+
+  findWithPluginData(id: string): Promise<Delivery | null> {
+    return this.dataSource.getRepository(Delivery).createQueryBuilder('d').addSelect('d.pluginData').where('d.id = :id', { id }).getOne();
+  }
+
+  findWithReceipt(id: string): Promise<Delivery | null> {
+    return this.dataSource.getRepository(Delivery).createQueryBuilder('d').addSelect('d.receipt').where('d.id = :id', { id }).getOne();
+  }
+
+  findWithContentAndReceipt(id: string): Promise<Delivery | null> {
+    return this.dataSource
+      .getRepository(Delivery)
+      .createQueryBuilder('d')
+      .leftJoinAndSelect('d.content', 'content')
+      .addSelect('d.receipt')
+      .where('d.id = :id', { id })
+      .getOne();
+  }
+
+  async findPage(filter: DeliveryFilter, page: number, pageSize: number): Promise<DeliveryPage> {
+    const builder = this.filtered(filter, 'ASC');
+    const [items, total] = await builder
+      .skip((page - 1) * pageSize)
+      .take(pageSize)
+      .getManyAndCount();
+    return { items, total };
+  }
+
+  /** Up to `size` filtered deliveries after `after`, newest first by (issued_at, id). */
+  findExportPage(filter: DeliveryFilter, after: ExportCursor | null, size: number): Promise<Delivery[]> {
+    const builder = this.filtered(filter, 'DESC').take(size);
+    if (after) builder.andWhere('(d.issued_at, d.id) < (:afterIssuedAt, :afterId)', { afterIssuedAt: after.issuedAt, afterId: after.id });
+    return builder.getMany();
+  }
+
+  /** The filtered deliveries with their contents, newest first, then by id in `idOrder`. */
+  private filtered(filter: DeliveryFilter, idOrder: 'ASC' | 'DESC') {
+    const builder = this.dataSource
+      .getRepository(Delivery)
+      .createQueryBuilder('d')
+      .leftJoinAndSelect('d.content', 'content')
+      .orderBy('d.issued_at', 'DESC')
+      .addOrderBy('d.id', idOrder);
+    return applyFilter(builder, filter);
+  }
+
+  /** How many deliveries are in each status, of those that have any. */
+  async countByStatus(): Promise<{ status: DeliveryStatus; count: number }[]> {
+    const rows = await this.dataSource.query<
+      {
+        status: DeliveryStatus;
+        count: string;
+      }[]
+    >('SELECT status, count(*) AS count FROM deliveries GROUP BY status');
+    return rows.map(({ status, count }) => ({ status, count: Number(count) }));
+  }
+
+  /** Per content, how many deliveries issued in the range are in each status (zeros filled). */
+  async countsByContent(filter: Pick<DeliveryFilter, 'from' | 'to'>): Promise<ContentCountsView[]> {
+    const params: unknown[] = [];
+    let range = '';
+    if (filter.from) {
+      params.push(new Date(filter.from));
+      range += ` AND d.issued_at >= $${params.length}`;
+    }
+    if (filter.to) {
+      params.push(new Date(filter.to));
+      range += ` AND d.issued_at < $${params.length}`;
+    }
+    return await this.dataSource.query<ContentCountsView[]>(COUNTS_SQL(range), params);
+  }
+}
