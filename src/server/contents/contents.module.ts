@@ -4,6 +4,7 @@ import { AuthModule } from '../auth/auth.module.js';
 import { AppConfig } from '../config/app-config.js';
 import { uploadsModule } from '../http/uploads.js';
 import { Content } from './content.entity.js';
+import { ContentRepository } from './content.repository.js';
 import { ContentStorageModule } from './content-storage.module.js';
 import { ContentsController } from './contents.controller.js';
 import { ContentsService } from './contents.service.js';
@@ -26,7 +27,7 @@ import { ContentUploadEngine } from './upload-storage-engine.js';
     }),
   ],
   controllers: [ContentsController],
-  providers: [ContentsService],
-  exports: [ContentsService, ContentStorageModule],
+  providers: [ContentsService, ContentRepository],
+  exports: [ContentsService, ContentRepository, ContentStorageModule],
 })
 export class ContentsModule {}

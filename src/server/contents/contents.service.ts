@@ -1,13 +1,11 @@
 import { BadRequestException, ForbiddenException, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { LRUCache } from 'lru-cache';
-import { In, Repository } from 'typeorm';
 import { matchesHash, newSecret, sha256Hex } from '../auth/secrets.js';
 import { AppConfig } from '../config/app-config.js';
 import { TickBatch } from '../common/tick-batch.js';
 import { ContentResponseDto, CreateContentDto } from './content.dto.js';
 import { Content } from './content.entity.js';
-import { lockDigest } from './content.repository.js';
+import { ContentRepository } from './content.repository.js';
 import { ContentStorage } from './content-storage.js';
 import { normalizeMediaType, sanitizeFileName } from './file-name.js';
 import type { StoredUpload } from './upload-storage-engine.js';
@@ -43,7 +41,7 @@ export class ContentsService {
     }
     if (missing.length > 0) {
       const deletionsBefore = this.deletions;
-      const rows = await this.contents.find({ where: { id: In(missing) } });
+      const rows = await this.contents.findLiveByIds(missing);
       // Read before a deletion committed here, a row may be of a content deleted since: answer with it
       // (as without a cache), but do not keep it.
       const keep = this.deletions === deletionsBefore;
@@ -56,7 +54,7 @@ export class ContentsService {
   });
 
   constructor(
-    @InjectRepository(Content) private readonly contents: Repository<Content>,
+    private readonly contents: ContentRepository,
     private readonly storage: ContentStorage,
     private readonly config: AppConfig,
   ) {}
@@ -67,22 +65,16 @@ export class ContentsService {
     try {
       const access = dto.access ?? 'public';
       const accessToken = access === 'token' ? newSecret() : undefined;
-      const content = await this.contents.manager.transaction(async (manager) => {
-        await lockDigest(manager, upload.sha256);
-        const storageKey = await this.storage.commit(upload.path, upload.sha256);
-        return manager.save(
-          manager.create(Content, {
-            name: sanitizeFileName(upload.originalname),
-            mediaType: normalizeMediaType(upload.mimetype),
-            size: upload.size,
-            sha256: upload.sha256,
-            crc32: upload.crc32,
-            storageKey,
-            access,
-            accessTokenHash: accessToken === undefined ? null : sha256Hex(accessToken),
-          }),
-        );
-      });
+      const row = {
+        name: sanitizeFileName(upload.originalname),
+        mediaType: normalizeMediaType(upload.mimetype),
+        size: upload.size,
+        sha256: upload.sha256,
+        crc32: upload.crc32,
+        access,
+        accessTokenHash: accessToken === undefined ? null : sha256Hex(accessToken),
+      };
+      const content = await this.contents.insertStored(row, () => this.storage.commit(upload.path, upload.sha256));
       return { ...this.toResponse(content), ...(accessToken !== undefined && { accessToken }) };
     } finally {
       await this.storage.removeTemp(upload.path);
@@ -90,7 +82,7 @@ export class ContentsService {
   }
 
   async list(): Promise<ContentResponseDto[]> {
-    const contents = await this.contents.find({ order: { createdAt: 'DESC', id: 'ASC' } });
+    const contents = await this.contents.listLive();
     return contents.map((content) => this.toResponse(content));
   }
 
@@ -100,7 +92,7 @@ export class ContentsService {
 
   /** A live (not deleted) content, or 404. */
   async findLive(id: string): Promise<Content> {
-    const content = UUID.test(id) ? await this.contents.findOne({ where: { id } }) : null;
+    const content = UUID.test(id) ? await this.contents.findLive(id) : null;
     if (content === null) throw new NotFoundException(`no content ${id}`);
     return content;
   }
@@ -125,15 +117,9 @@ export class ContentsService {
 
   /** Soft delete; the stored file goes when no other live content has the same SHA-256. */
   async remove(id: string): Promise<void> {
-    await this.contents.manager.transaction(async (manager) => {
-      const content = UUID.test(id) ? await manager.findOne(Content, { where: { id } }) : null;
-      if (content === null) throw new NotFoundException(`no content ${id}`);
-      await lockDigest(manager, content.sha256);
-      await manager.softDelete(Content, { id });
-      const stillUsed = await manager.exists(Content, { where: { sha256: content.sha256 } });
-      // Inside the transaction, so that the digest lock still keeps a concurrent upload of the same bytes out.
-      if (!stillUsed) await this.storage.remove(content.storageKey);
-    });
+    // The file is removed inside the transaction, so that the digest lock keeps a concurrent upload of the same bytes out.
+    const deleted = UUID.test(id) && (await this.contents.softDelete(id, (storageKey) => this.storage.remove(storageKey)));
+    if (!deleted) throw new NotFoundException(`no content ${id}`);
     this.deletions++;
     this.recentlyLive.delete(id.toLowerCase());
   }

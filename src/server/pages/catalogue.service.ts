@@ -1,7 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
-import { Content } from '../contents/content.entity.js';
+import { ContentRepository } from '../contents/content.repository.js';
 import { ContentsService } from '../contents/contents.service.js';
 
 /** A public content as the portal lists it. */
@@ -19,12 +17,12 @@ export interface CatalogueEntry {
 @Injectable()
 export class CatalogueService {
   constructor(
-    @InjectRepository(Content) private readonly contents: Repository<Content>,
+    private readonly contents: ContentRepository,
     private readonly contentsService: ContentsService,
   ) {}
 
   async list(): Promise<CatalogueEntry[]> {
-    const rows = await this.contents.find({ where: { access: 'public' }, order: { name: 'ASC', id: 'ASC' } });
+    const rows = await this.contents.listPublic();
     return rows.map((content) => ({
       id: content.id,
       name: content.name,

@@ -1,6 +1,4 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { Content } from '../contents/content.entity.js';
 import { ContentsModule } from '../contents/contents.module.js';
 import { DashboardModule } from '../dashboard/dashboard.module.js';
 import { CatalogueController } from './catalogue.controller.js';
@@ -13,7 +11,7 @@ import { PagesService } from './pages.service.js';
  * catalogue API and, through DashboardModule, the dashboard's live delivery events.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([Content]), ContentsModule, DashboardModule],
+  imports: [ContentsModule, DashboardModule],
   controllers: [CatalogueController, PagesController],
   providers: [CatalogueService, PagesService],
 })
