@@ -5,13 +5,14 @@ import { Readable } from 'node:stream';
 import { MAX_PLUGIN_DATA_SIZE, PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
 import { generateServerKeySet } from '../protocol/keys.js';
 import { openPluginData } from '../protocol/plugin-data.js';
-import { BundleWriter } from './bundle-download.js';
+import { DownloadWriter } from './download/writer.js';
 import { Bundle } from './bundle-reader.js';
-import { BundleSource } from './bundle-source.js';
-import { PendingDownload } from './download-state.js';
+import { BundleSource } from './download/bundle-source.js';
+import { PendingDownload } from './download/state.js';
 import { DcxError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { makeBundle, makeZip, patchEntryName, removeTempDirs, sha256, tempDir } from './spec-support.js';
+import { makeBundle, makeZip, patchEntryName } from './testing/bundles.js';
+import { removeTempDirs, sha256, tempDir } from './testing/temp-dirs.js';
 
 afterAll(removeTempDirs);
 
@@ -168,10 +169,10 @@ describe('Bundle', () => {
   });
 });
 
-/** `zip` as `dcx fetch` keeps a download: written through BundleWriter into a downloads directory. */
+/** `zip` as `dcx fetch` keeps a download: written through DownloadWriter into a downloads directory. */
 async function downloaded(zip: Buffer): Promise<{ source: BundleSource; downloads: string }> {
   const downloads = await tempDir('dcx-downloads-');
-  const writer = await BundleWriter.start(new PendingDownload(downloads, 'http://dcx.test/bundle'), null);
+  const writer = await DownloadWriter.start(new PendingDownload(downloads, 'http://dcx.test/bundle'), null);
   for (let at = 0; at < zip.length; at += 100_000) await writer.write(zip.subarray(at, at + 100_000));
   await writer.close();
   return { source: writer.source(), downloads };

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import unzipper from 'unzipper';
 import { MAX_FILES, MAX_PLUGIN_DATA_SIZE, PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
 import { ContentFileInfo } from '../protocol/plugin-data.js';
-import { BundleSource, fileSource, KeptEntry, readRange } from './bundle-source.js';
+import { BundleSource, fileSource, KeptEntry, readRange } from './download/bundle-source.js';
 import { DcxError, errnoCode, messageOf, unusableBundle } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { hasPathTricks, linkToFreeName, moveToFreeName, NO_LINK_CODES, sanitizeFileName } from './safe-path.js';

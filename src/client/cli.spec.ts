@@ -9,7 +9,9 @@ import { run } from './cli.js';
 import { CommandContext } from './context.js';
 import { ExitCode } from './exit-codes.js';
 import { DcxHome } from './home.js';
-import { ConfirmEndpoint, makeBundle, removeTempDirs, sha256, tempDir } from './spec-support.js';
+import { makeBundle } from './testing/bundles.js';
+import { ConfirmEndpoint } from './testing/confirm-endpoint.js';
+import { removeTempDirs, sha256, tempDir } from './testing/temp-dirs.js';
 
 afterAll(removeTempDirs);
 

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { buffer } from 'node:stream/consumers';
 import { join } from 'node:path';
 import { multipartFileBody } from './multipart-body.js';
-import { tempDir } from './spec-support.js';
+import { tempDir } from './testing/temp-dirs.js';
 
 interface Parsed {
   fields: Record<string, string>;

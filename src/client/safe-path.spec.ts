@@ -3,7 +3,7 @@ import { join, sep } from 'node:path';
 import { DcxError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { candidateName, FALLBACK_NAME, hasPathTricks, moveToFreeName, resolveInside, sanitizeFileName } from './safe-path.js';
-import { removeTempDirs, tempDir } from './spec-support.js';
+import { removeTempDirs, tempDir } from './testing/temp-dirs.js';
 
 afterAll(removeTempDirs);
 

@@ -6,7 +6,7 @@ import { run } from './cli.js';
 import { CommandContext } from './context.js';
 import { ExitCode } from './exit-codes.js';
 import { DcxHome } from './home.js';
-import { removeTempDirs, tempDir } from './spec-support.js';
+import { removeTempDirs, tempDir } from './testing/temp-dirs.js';
 
 afterAll(removeTempDirs);
 

@@ -1,13 +1,13 @@
 import { ACCESS_TOKEN_HEADER, BUNDLE_MEDIA_TYPE, CLIENT_KEY_HEADER } from '../../protocol/constants.js';
-import { BundleWriter } from '../bundle-download.js';
-import { BundleSource } from '../bundle-source.js';
+import { DownloadWriter } from '../download/writer.js';
+import { BundleSource } from '../download/bundle-source.js';
 import { CommandContext } from '../context.js';
-import { deliver, prepareOutputDir, DeliveryResult } from '../deliver.js';
-import { DownloadState, PendingDownload } from '../download-state.js';
+import { acceptBundle, prepareOutputDir, DeliveryResult } from '../accept-bundle.js';
+import { DownloadState, PendingDownload } from '../download/state.js';
 import { DcxError, messageOf, unreachable } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { httpFailure, networkReason, parseHttpUrl } from '../http.js';
-import { DownloadResponse, httpDownload } from '../http-download.js';
+import { DownloadResponse, httpDownload } from '../download/connection.js';
 import { byteProgress } from '../progress.js';
 import { deliveryJson, deliveryText } from './report.js';
 
@@ -24,7 +24,7 @@ const keepPartial = new WeakSet<object>();
 
 /**
  * `dcx fetch <url>`: asks for a bundle sealed to this installation's key, downloads it under
- * DCX_HOME/downloads/ (its content written and hashed once, as it arrives: see BundleWriter), then
+ * DCX_HOME/downloads/ (its content written and hashed once, as it arrives: see DownloadWriter), then
  * does exactly what `open` does (pinning the server on first use).
  *
  * A download cut off (network failure, Ctrl-C) stays there with its state; the next `dcx fetch` of
@@ -49,7 +49,7 @@ export async function fetchCommand(urlText: string, options: FetchOptions, ctx: 
     let result: DeliveryResult;
     try {
       const bundle = await download(url, headers, pending, ctx);
-      result = await deliver(bundle, ctx.home, {
+      result = await acceptBundle(bundle, ctx.home, {
         outDir: options.out,
         label: `the bundle from ${url.href}`,
         pinPolicy: { kind: 'first-use', origin: url.origin },
@@ -90,7 +90,7 @@ async function download(url: URL, headers: Record<string, string>, pending: Pend
 
 /** Asks the delivery's URL for the bytes after the partial download; the bundle, or why not to resume. */
 async function resume(state: DownloadState, headers: Record<string, string>, pending: PendingDownload, ctx: CommandContext): Promise<BundleSource | { reason: string }> {
-  const writer = await BundleWriter.resume(pending, state);
+  const writer = await DownloadWriter.resume(pending, state);
   if ('reason' in writer) return writer;
   const offset = writer.offset;
   const response = await httpDownload(state.deliveryUrl, { ...headers, range: `bytes=${offset}-`, 'if-range': state.etag });
@@ -131,7 +131,7 @@ async function resume(state: DownloadState, headers: Record<string, string>, pen
 async function receive(
   response: DownloadResponse,
   url: string,
-  resumed: { writer: BundleWriter; total: number } | null,
+  resumed: { writer: DownloadWriter; total: number } | null,
   pending: PendingDownload,
   ctx: CommandContext,
 ): Promise<BundleSource> {
@@ -139,14 +139,14 @@ async function receive(
   const length = contentLength(response);
   const total = resumed ? resumed.total : length;
   const offset = resumed ? resumed.writer.offset : 0;
-  let writer: BundleWriter;
+  let writer: DownloadWriter;
   try {
     if (resumed) {
       writer = resumed.writer;
     } else {
       // Whatever was there goes; without a state to resume with, a failed download leaves nothing behind.
       await pending.discard();
-      writer = await BundleWriter.start(pending, resumableState(response, url, length));
+      writer = await DownloadWriter.start(pending, resumableState(response, url, length));
     }
   } catch (error) {
     response.cancel();

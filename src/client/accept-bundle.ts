@@ -4,7 +4,7 @@ import { ProtocolError } from '../protocol/errors.js';
 import { fingerprint } from '../protocol/keys.js';
 import { openPluginData, PluginData, PluginEnvelope, readPluginEnvelope } from '../protocol/plugin-data.js';
 import { Bundle, SavedFile } from './bundle-reader.js';
-import { BundleSource } from './bundle-source.js';
+import { BundleSource } from './download/bundle-source.js';
 import { confirmDelivery, ConfirmOptions } from './confirm-client.js';
 import { DcxError, errnoCode, messageOf, unusableBundle, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
@@ -20,7 +20,7 @@ import { byteProgress } from './progress.js';
  */
 export type PinPolicy = { kind: 'pinned' } | { kind: 'trust' } | { kind: 'first-use'; origin: string };
 
-export interface DeliverOptions {
+export interface AcceptOptions {
   outDir: string;
   /** How messages name the bundle (default: its path). */
   label?: string;
@@ -72,10 +72,6 @@ export async function openBundle(
 }
 
 /**
- * What `open` and `fetch` do with a bundle file: verify and open the plug-in data, check the server
- * against the pins, save and verify every content file in `outDir`, confirm over TCP, keep the receipt.
- */
-/**
  * The output directory, made if missing; checked before anything is downloaded or issued, so that a
  * wrong `--out` costs neither a delivery nor a download.
  */
@@ -91,7 +87,11 @@ export async function prepareOutputDir(dir: string): Promise<string> {
   return path;
 }
 
-export async function deliver(input: string | BundleSource, home: DcxHome, options: DeliverOptions): Promise<DeliveryResult> {
+/**
+ * What `open` and `fetch` do with a bundle file: verify and open the plug-in data, check the server
+ * against the pins, save and verify every content file in `outDir`, confirm over TCP, keep the receipt.
+ */
+export async function acceptBundle(input: string | BundleSource, home: DcxHome, options: AcceptOptions): Promise<DeliveryResult> {
   const outDir = await prepareOutputDir(options.outDir);
   const opened = await openBundle(input, home, (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy), options.label);
   const { bundle, envelope, data } = opened;

@@ -7,10 +7,10 @@ import { createServer as createHttpServer, IncomingMessage, Server, ServerRespon
 import { createServer as createHttpsServer } from 'node:https';
 import { AddressInfo, createServer as createTcpServer, Server as TcpServer, Socket } from 'node:net';
 import { join } from 'node:path';
-import { DcxError } from './errors.js';
-import { ExitCode } from './exit-codes.js';
-import { ChunkedDecoder, DownloadResponse, httpDownload } from './http-download.js';
-import { removeTempDirs, sha256, tempDir } from './spec-support.js';
+import { DcxError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { ChunkedDecoder, DownloadResponse, httpDownload } from './connection.js';
+import { removeTempDirs, sha256, tempDir } from '../testing/temp-dirs.js';
 
 const body = randomBytes(5 * 1024 * 1024 + 17);
 let http: Server;

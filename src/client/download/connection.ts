@@ -1,8 +1,8 @@
 import { connect as netConnect, isIP, Socket } from 'node:net';
 import { connect as tlsConnect, ConnectionOptions } from 'node:tls';
-import { DcxError, unreachable, usageError } from './errors.js';
-import { ExitCode } from './exit-codes.js';
-import { networkReason, ResponseLike } from './http.js';
+import { DcxError, unreachable, usageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { networkReason, ResponseLike } from '../http.js';
 
 /** Each read fills (part of) this one buffer, over and over: no allocation per chunk. */
 const READ_BUFFER = 1024 * 1024;

@@ -8,13 +8,15 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { createServer as createHttpServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo, createServer as createTcpServer, connect, Server as TcpServer, Socket } from 'node:net';
 import { join, resolve } from 'node:path';
-import { CLIENT_KEY_HEADER } from '../protocol/constants.js';
-import { fingerprint, generateServerKeySet } from '../protocol/keys.js';
-import { downloadKey } from './download-state.js';
-import { ExitCode } from './exit-codes.js';
-import { ConfirmEndpoint, makeBundle, removeTempDirs, sha256, tempDir } from './spec-support.js';
+import { CLIENT_KEY_HEADER } from '../../protocol/constants.js';
+import { fingerprint, generateServerKeySet } from '../../protocol/keys.js';
+import { downloadKey } from './state.js';
+import { ExitCode } from '../exit-codes.js';
+import { makeBundle } from '../testing/bundles.js';
+import { ConfirmEndpoint } from '../testing/confirm-endpoint.js';
+import { removeTempDirs, sha256, tempDir } from '../testing/temp-dirs.js';
 
-const MAIN = resolve(import.meta.dirname, '../../dist/src/client/main.js');
+const MAIN = resolve(import.meta.dirname, '../../../dist/src/client/main.js');
 
 const keys = generateServerKeySet();
 const content = randomBytes(700_000);

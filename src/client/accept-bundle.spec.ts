@@ -7,11 +7,13 @@ import { AnswerStatus } from '../protocol/answer.js';
 import { PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
 import { generateClientIdentity, generateServerKeySet } from '../protocol/keys.js';
 import { verifyReceipt } from '../protocol/receipt.js';
-import { deliver, DeliverOptions, PinPolicy } from './deliver.js';
+import { acceptBundle, AcceptOptions, PinPolicy } from './accept-bundle.js';
 import { DcxError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { DcxHome } from './home.js';
-import { BundleSpec, ConfirmEndpoint, makeBundle, removeTempDirs, sha256, tempDir } from './spec-support.js';
+import { BundleSpec, makeBundle } from './testing/bundles.js';
+import { ConfirmEndpoint } from './testing/confirm-endpoint.js';
+import { removeTempDirs, sha256, tempDir } from './testing/temp-dirs.js';
 
 afterAll(removeTempDirs);
 
@@ -34,7 +36,7 @@ interface Scene {
   out: string;
   bundlePath: string;
   notices: string[];
-  run: (policy?: PinPolicy, extra?: Partial<DeliverOptions>) => ReturnType<typeof deliver>;
+  run: (policy?: PinPolicy, extra?: Partial<AcceptOptions>) => ReturnType<typeof acceptBundle>;
 }
 
 async function scene(spec: Omit<BundleSpec, 'keys' | 'confirmPort'> & { keys?: BundleSpec['keys']; confirmPort?: number }, home?: DcxHome): Promise<Scene & { data: Awaited<ReturnType<typeof makeBundle>>['data'] }> {
@@ -53,7 +55,7 @@ async function scene(spec: Omit<BundleSpec, 'keys' | 'confirmPort'> & { keys?: B
     notices,
     data,
     run: (policy = { kind: 'trust' }, extra = {}) =>
-      deliver(bundlePath, clientHome, { outDir: out, pinPolicy: policy, notice: (l) => notices.push(l), progress: false, confirm: { retryDelayMs: () => 10 }, ...extra }),
+      acceptBundle(bundlePath, clientHome, { outDir: out, pinPolicy: policy, notice: (l) => notices.push(l), progress: false, confirm: { retryDelayMs: () => 10 }, ...extra }),
   };
 }
 
@@ -69,7 +71,7 @@ async function failure(promise: Promise<unknown>): Promise<DcxError> {
 const listing = (dir: string) => readdir(dir).catch(() => [] as string[]);
 const movie = randomBytes(300_000);
 
-describe('deliver (open / fetch after download)', () => {
+describe('acceptBundle (open / fetch after download)', () => {
   test('an unpinned server is refused without --trust: nothing saved, nothing confirmed', async () => {
     const s = await scene({ files: [{ name: 'movie.mp4', bytes: movie }] });
     const before = endpoint.received.length;

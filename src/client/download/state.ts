@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DcxError, errnoCode, messageOf } from './errors.js';
-import { ExitCode } from './exit-codes.js';
-import { writePrivateFileAtomic } from './home.js';
-import { trackTemp, untrackTemp } from './temp-files.js';
+import { DcxError, errnoCode, messageOf } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { writePrivateFileAtomic } from '../home.js';
+import { trackTemp, untrackTemp } from '../temp-files.js';
 
 /**
  * What a resumable bundle download needs to carry on where it stopped: the delivery's own URL

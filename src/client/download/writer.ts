@@ -1,10 +1,10 @@
 import { createHash, Hash } from 'node:crypto';
 import { FileHandle, open, stat } from 'node:fs/promises';
-import { StreamedEntry, ZipStreamPiece, ZipStreamSplitter } from '../protocol/zip-stream.js';
+import { StreamedEntry, ZipStreamPiece, ZipStreamSplitter } from '../../protocol/zip-stream.js';
 import { BundleSource, FilePiece, KeptEntry, piecedSource } from './bundle-source.js';
-import { errnoCode } from './errors.js';
-import { DownloadState, KeptData, PendingDownload } from './download-state.js';
-import { trackTemp } from './temp-files.js';
+import { errnoCode } from '../errors.js';
+import { DownloadState, KeptData, PendingDownload } from './state.js';
+import { trackTemp } from '../temp-files.js';
 
 /**
  * Bytes to a file are written in blocks of this size, at most this many at once per file. Measured
@@ -39,7 +39,7 @@ interface Kept {
  * kept entry (and the partial bundle is flushed first), so the files on disk are always a prefix of
  * the bundle that `resume` can read back.
  */
-export class BundleWriter {
+export class DownloadWriter {
   private readonly splitter: ZipStreamSplitter;
   private readonly kept: Kept[] = [];
   private readonly meta: Appender;
@@ -66,8 +66,8 @@ export class BundleWriter {
    * caller). `state`: the download can be resumed, and its state is saved before the first byte;
    * null: it cannot, and every file is a temp file (removed on Ctrl-C).
    */
-  static async start(pending: PendingDownload, state: DownloadState | null): Promise<BundleWriter> {
-    const writer = new BundleWriter(pending, state && { ...state, entries: [] }, true);
+  static async start(pending: PendingDownload, state: DownloadState | null): Promise<DownloadWriter> {
+    const writer = new DownloadWriter(pending, state && { ...state, entries: [] }, true);
     if (writer.state) await pending.save(writer.state);
     else trackTemp(pending.partPath);
     await writer.meta.create();
@@ -79,7 +79,7 @@ export class BundleWriter {
    * hashed again, so that the download carries on from `offset` as if it had never stopped. Or why
    * not, when the files do not fit the state (then the download starts over).
    */
-  static async resume(pending: PendingDownload, state: DownloadState): Promise<BundleWriter | { reason: string }> {
+  static async resume(pending: PendingDownload, state: DownloadState): Promise<DownloadWriter | { reason: string }> {
     const expected = state.entries ?? [];
     const pieces = await prefixPieces(pending, expected);
     const inconsistent = { reason: 'the partial download does not match its saved state' };
@@ -87,7 +87,7 @@ export class BundleWriter {
     const size = pieces.reduce((sum, p) => sum + p.length, 0);
     if (size > state.total) return { reason: `the partial download has ${size} bytes, more than the bundle's ${state.total}` };
     // A state without `entries` was saved by a client that kept the whole bundle: it stays whole.
-    const writer = new BundleWriter(pending, { ...state, entries: state.entries && [...state.entries] }, state.entries !== undefined, expected);
+    const writer = new DownloadWriter(pending, { ...state, entries: state.entries && [...state.entries] }, state.entries !== undefined, expected);
     writer.replaying = true;
     try {
       for (const piece of pieces) if (!(await writer.replay(piece))) return inconsistent;
