@@ -8,7 +8,7 @@ import { BundleSource } from './download/bundle-source.js';
 import { confirmDelivery, ConfirmOptions } from './confirm-client.js';
 import { DcxError, errnoCode, messageOf, unusableBundle, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { DcxHome, originOf, PinnedServer } from './home.js';
+import { DcxHome, originOf, PinnedServer, safeOrigin } from './home.js';
 import { byteProgress } from './progress.js';
 
 /**
@@ -185,14 +185,6 @@ async function pinToMake(opened: OpenedBundle, home: DcxHome, policy: PinPolicy)
 async function savePin(pin: Omit<PinnedServer, 'pinnedAt'>, home: DcxHome, notice: (line: string) => void): Promise<void> {
   const replaced = await home.pins().pin(pin);
   notice(`pinned server ${originOf(pin.origin)} (key fingerprint ${pin.fingerprint})${replaced ? `, replacing key ${replaced.fingerprint.slice(0, 16)}…` : ''}`);
-}
-
-function safeOrigin(url: string): string | null {
-  try {
-    return originOf(url);
-  } catch {
-    return null;
-  }
 }
 
 /** Runs a protocol call; its ProtocolError becomes "unusable bundle" with the protocol's own reason. */

@@ -221,3 +221,12 @@ export class PinStore {
 export function originOf(url: string): string {
   return new URL(url).origin;
 }
+
+/** `originOf`, or null for a URL that does not parse (a server URL read from a bundle or a receipt). */
+export function safeOrigin(url: string): string | null {
+  try {
+    return originOf(url);
+  } catch {
+    return null;
+  }
+}

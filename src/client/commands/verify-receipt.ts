@@ -4,7 +4,7 @@ import { ReceiptFields, receiptKeyId, verifyReceipt } from '../../protocol/recei
 import { CommandContext } from '../context.js';
 import { DcxError, messageOf } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { originOf, PinnedServer } from '../home.js';
+import { PinnedServer, safeOrigin } from '../home.js';
 
 export interface VerifyReceiptOptions {
   /** Check against this pinned server only (its origin). */
@@ -111,12 +111,4 @@ function receiptText(r: VerifiedReceipt): string {
     `  sent      ${r.sentAt?.toISOString() ?? '(confirmation came first)'}`,
     ...r.files.map((f) => `  file      ${f.name}  ${f.size} bytes  sha256 ${f.sha256}`),
   ].join('\n');
-}
-
-function safeOrigin(url: string): string | null {
-  try {
-    return originOf(url);
-  } catch {
-    return null;
-  }
 }

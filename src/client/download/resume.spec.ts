@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { CLIENT_KEY_HEADER } from '../../protocol/constants.js';
 import { fingerprint, generateServerKeySet } from '../../protocol/keys.js';
 import { downloadKey } from './state.js';
+import { until } from '../../../test/support/eventually.js';
 import { ExitCode } from '../exit-codes.js';
 import { makeBundle } from '../testing/bundles.js';
 import { ConfirmEndpoint } from '../testing/confirm-endpoint.js';
@@ -305,14 +306,6 @@ async function expectDelivered(c: Client, run: Run, deliveryId: string, name = '
   expect(await listing(join(c.home, 'downloads'))).toEqual([]);
 }
 
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off download (%s-shaped bundles)', (shape) => {
   beforeEach(() => {
     server.shape = shape;
@@ -454,7 +447,7 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     const c = await client();
     server.stallAfter = 250_000;
     const running = start(['fetch', c.url, '--out', c.out, '--json'], c.home);
-    await until(async () => (await downloadedBytes(c).catch(() => null))?.length === 250_000, 'the first 250000 bytes');
+    await until('the first 250000 bytes', async () => (await downloadedBytes(c).catch(() => null))?.length === 250_000);
 
     const concurrent = await c.fetch();
     expect(concurrent.code).toBe(ExitCode.Failure);

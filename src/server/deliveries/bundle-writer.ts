@@ -8,9 +8,9 @@ import { ContentStorage, READ_HIGH_WATER_MARK, SMALL_FILE_MAX } from '../content
 import { Content } from '../contents/content.entity.js';
 
 /** Where bundle bytes come from: the plug-in data in memory, or the stored content file. */
-type BundleSource = Buffer | Content;
+type BundleEntrySource = Buffer | Content;
 
-export type BundleLayout = ZipLayout<BundleSource>;
+export type BundleLayout = ZipLayout<BundleEntrySource>;
 
 /** Read buffers of all bundles being sent share this budget: 200 downloads must not take 2 MiB each. */
 const READ_BUFFER_BUDGET = 64 * 1024 * 1024;
@@ -113,7 +113,7 @@ export class BundleWriter {
   }
 
   layout(pluginData: Buffer, content: Content): BundleLayout {
-    return layoutZip<BundleSource>(
+    return layoutZip<BundleEntrySource>(
       [bufferEntry(PLUGIN_ENTRY_NAME, pluginData), { name: content.name, size: content.size, crc32: content.crc32, source: content }],
       content.createdAt,
     );
