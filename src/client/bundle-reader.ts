@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import unzipper from 'unzipper';
 import { MAX_FILES, MAX_PLUGIN_DATA_SIZE, PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
 import { ContentFileInfo } from '../protocol/plugin-data.js';
+import { LOCAL_HEADER_SIGNATURE, LOCAL_HEADER_SIZE, localHeaderLength, METHOD_STORE } from '../protocol/zip-format.js';
 import { BundleSource, fileSource, KeptEntry, readRange } from './download/bundle-source.js';
 import { DcxError, errnoCode, messageOf, unusableBundle } from './errors.js';
 import { ExitCode } from './exit-codes.js';
@@ -32,10 +33,6 @@ export interface SavedFile {
 }
 
 const WRITE_CHUNK = 1024 * 1024;
-const METHOD_STORE = 0;
-const LOCAL_HEADER_SIGNATURE = 0x04034b50;
-/** Fixed part of a ZIP local file header; name and extra-field lengths are at offsets 26 and 28. */
-const LOCAL_HEADER_SIZE = 30;
 
 /**
  * A `.dcx` bundle, read through the ZIP central directory (unzipper's streaming parser truncates
@@ -133,7 +130,7 @@ export class Bundle {
     if (header.length < LOCAL_HEADER_SIZE || header.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) {
       throw unusableBundle(`${this.label} is damaged: no local header for ${JSON.stringify(entry.name)}`);
     }
-    const start = file.offsetToLocalFileHeader + LOCAL_HEADER_SIZE + header.readUInt16LE(26) + header.readUInt16LE(28);
+    const start = file.offsetToLocalFileHeader + localHeaderLength(header);
     if (entry.uncompressedSize === 0) return Readable.from([]);
     return this.source.stream(start, start + entry.uncompressedSize - 1);
   }
