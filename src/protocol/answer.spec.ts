@@ -1,10 +1,7 @@
 import { Answer, AnswerStatus, answerStatusName, decodeAnswer, encodeAnswer, NO_DELIVERY_ID } from './answer.js';
-import { FrameType } from './constants.js';
-import { ProtocolError } from './errors.js';
-import { Frame, FrameParser } from './frame.js';
+import { frameOf, parseOne, refusal } from './testing/test-buffers.js';
+import { DELIVERY_ID, ID_HEX } from './testing/worked-example.js';
 
-const DELIVERY_ID = '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0';
-const ID_HEX = '0f1e2d3c4b5a49788796a5b4c3d2e1f0';
 // The receipt of the worked example (receipt.spec.ts checks its fields and signature).
 const RECEIPT_HEX =
   '000000d501c1f978d18794bc8d0f1e2d3c4b5a49788796a5b4c3d2e1f0300c9c9603b92a4b39ed3958bf9240114804db4fd373012c0ca47432d63425ae0a3139322e302e322e3130000001a19b7ca680000001a19b7cac5c000001a19b7caf4a0001000968656c6c6f2e747874000000000000000b32e6a81f1fe552d2a8fd4ca7dd98d872e09eccfe0c4e28b4844eb50c5d440b2adb3aa96ce8b7ed08354d75277eb75ff2193b5aee94354c765e855eeebc928cb369115d181ca92845129ec30a21a1826c902d01096db51532bc91515849786c02';
@@ -25,27 +22,6 @@ function answerBytes(status: number, idHex: string, message: Buffer, receipt: Bu
 
 const ACCEPTED = answerBytes(0, ID_HEX, Buffer.from('accepted'), Buffer.from(RECEIPT_HEX, 'hex'));
 const UNKNOWN = Buffer.from('00000022' + '01' + '02' + '02' + ID_HEX + '0007' + Buffer.from('unknown').toString('hex') + '0000', 'hex');
-
-function frameOf(raw: Buffer): Frame {
-  return { version: raw[4], type: raw[5] as FrameType, body: raw.subarray(6), raw };
-}
-
-function parseOne(bytes: Buffer): Frame {
-  const frames: Frame[] = [];
-  new FrameParser().parse(bytes, (frame) => frames.push(frame));
-  expect(frames).toHaveLength(1);
-  return frames[0];
-}
-
-function refusal(run: () => unknown): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
-    return error;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}
 
 describe('the reference builder', () => {
   it('agrees with the hex literal of an answer without receipt', () => {

@@ -1,6 +1,6 @@
 import { KeyObject, sign, verify } from 'node:crypto';
 import { BufferWriter } from './buffer-writer.js';
-import { BATCH_PROOF_SIZE, MAX_BATCH_SIZE, MAX_INCLUSION_PATH, SHA256_SIZE, SIGNATURE_SIZE } from './constants.js';
+import { BATCH_PROOF_SIZE, MAX_BATCH_SIZE, MAX_INCLUSION_PATH, SHA256_SIZE, ED25519_SIGNATURE_SIZE } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { inclusionPathLength, leafHash, merkleTree, rootFromInclusionPath } from './merkle.js';
 
@@ -21,7 +21,7 @@ function signedRoot(label: string, size: number, root: Buffer): Buffer {
 }
 
 function trailerSize(pathLength: number): number {
-  return pathLength * SHA256_SIZE + BATCH_PROOF_SIZE + SIGNATURE_SIZE;
+  return pathLength * SHA256_SIZE + BATCH_PROOF_SIZE + ED25519_SIGNATURE_SIZE;
 }
 
 /** The trailer length of leaf `index` of a batch of `size`: known before the leaves, for records that state their own length. */
@@ -37,7 +37,7 @@ export function signBatch(leaves: Buffer[], label: string, privateKey: KeyObject
   return paths.map((path, index) => {
     const writer = new BufferWriter(trailerSize(path.length));
     for (const hash of path) writer.addFixed(hash, SHA256_SIZE);
-    return writer.addUInt8(path.length).addUInt16(index).addUInt16(leaves.length).addFixed(signature, SIGNATURE_SIZE).flush();
+    return writer.addUInt8(path.length).addUInt16(index).addUInt16(leaves.length).addFixed(signature, ED25519_SIGNATURE_SIZE).flush();
   });
 }
 
@@ -60,7 +60,7 @@ interface BatchCheck {
  * TRUNCATED; an index outside the tree or a path that does not fit it leads to no root: BAD_SIGNATURE.
  */
 export function verifyBatchSignature(record: Buffer, check: BatchCheck): number {
-  const signatureAt = record.length - SIGNATURE_SIZE;
+  const signatureAt = record.length - ED25519_SIGNATURE_SIZE;
   const proofAt = signatureAt - BATCH_PROOF_SIZE;
   if (proofAt < check.minLeafEnd) throw new ProtocolError('TRUNCATED', `${check.what} of ${record.length} bytes is too short for a batch signature`);
   const pathLength = record.readUInt8(proofAt);

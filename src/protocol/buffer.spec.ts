@@ -1,16 +1,6 @@
 import { BufferReader } from './buffer-reader.js';
 import { BufferWriter } from './buffer-writer.js';
-import { ProtocolError } from './errors.js';
-
-function refusal(run: () => unknown): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
-    return error;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}
+import { refusal } from './testing/test-buffers.js';
 
 describe('BufferWriter', () => {
   it('writes big-endian integers and length-prefixed strings', () => {

@@ -1,6 +1,6 @@
 import { FrameType } from './constants.js';
-import { ProtocolError } from './errors.js';
 import { Frame, FrameParser, serializeFrame } from './frame.js';
+import { refusal } from './testing/test-buffers.js';
 
 // Frames written out byte by byte from the layout in docs/PROTOCOL.md, never by the code under test.
 // Confirmation: [len u32][version 01][type 01][delivery id 16][nonce 12][sealed payload + tag]
@@ -28,16 +28,6 @@ function expectFrame(frame: Frame, whole: Buffer, type: FrameType): void {
   expect(frame.type).toBe(type);
   expect(frame.raw.equals(whole)).toBe(true);
   expect(frame.body.equals(whole.subarray(6))).toBe(true);
-}
-
-function refusal(run: () => void): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProtocolError);
-    return error as ProtocolError;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
 }
 
 describe('hand-built frames', () => {

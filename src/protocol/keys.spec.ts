@@ -1,20 +1,6 @@
 import { createHash, createPublicKey, sign, verify } from 'node:crypto';
-import { ProtocolError } from './errors.js';
-import {
-  deliveryIdToBytes,
-  deliveryIdToString,
-  fingerprint,
-  generateClientIdentity,
-  generateServerKeySet,
-  newDeliveryId,
-  parseClientIdentity,
-  parseServerKeySet,
-  publicKeyFromRaw,
-  rawPublicKey,
-  serializeClientIdentity,
-  serializeServerKeySet,
-  serverKeyId,
-} from './keys.js';
+import { fingerprint, generateClientIdentity, generateServerKeySet, parseClientIdentity, parseServerKeySet, publicKeyFromRaw, rawPublicKey, serializeClientIdentity, serializeServerKeySet, serverKeyId } from './keys.js';
+import { refusal } from './testing/test-buffers.js';
 
 const b64u = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
 // RFC 8032 7.1 test 1 and RFC 7748 6.1 (Bob as server seal key, Alice as client), as JWK files by hand.
@@ -31,16 +17,6 @@ const SERVER_FILE = JSON.stringify({
   seal: { kty: 'OKP', crv: 'X25519', d: b64u(SEAL_D), x: b64u(SEAL_X) },
 });
 const ALICE_FILE = JSON.stringify({ kind: 'dcx-client-identity', key: { kty: 'OKP', crv: 'X25519', d: b64u(ALICE_D), x: b64u(ALICE_X) } });
-
-function refusal(run: () => unknown): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
-    return error;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}
 
 describe('server key set', () => {
   it('reads a hand-written key file: raw public keys and key id = SHA-256(sign || seal)[0..8]', () => {
@@ -112,41 +88,5 @@ describe('raw public keys', () => {
 
   it.each([0, 31, 33])('refuse %i bytes: MALFORMED', (length) => {
     expect(refusal(() => publicKeyFromRaw(Buffer.alloc(length, 9), 'X25519')).code).toBe('MALFORMED');
-  });
-});
-
-describe('delivery ids', () => {
-  const BYTES = Buffer.from('0f1e2d3c4b5a49788796a5b4c3d2e1f0', 'hex');
-  const TEXT = '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0';
-
-  it('write 16 bytes in UUID notation (8-4-4-4-12, lower case)', () => {
-    expect(deliveryIdToString(BYTES)).toBe(TEXT);
-    expect(deliveryIdToString(Buffer.alloc(16))).toBe('00000000-0000-0000-0000-000000000000');
-  });
-
-  it('read UUID notation back to the same 16 bytes, upper case too', () => {
-    expect(deliveryIdToBytes(TEXT).equals(BYTES)).toBe(true);
-    expect(deliveryIdToBytes(TEXT.toUpperCase()).equals(BYTES)).toBe(true);
-  });
-
-  it('are fresh and well-formed', () => {
-    const ids = new Set(Array.from({ length: 1000 }, () => newDeliveryId()));
-    expect(ids.size).toBe(1000);
-    for (const id of ids) expect(deliveryIdToString(deliveryIdToBytes(id))).toBe(id);
-  });
-
-  it.each([
-    '',
-    '0f1e2d3c4b5a49788796a5b4c3d2e1f0',
-    '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f',
-    '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f00',
-    '0f1e2d3c-4b5a4-978-8796-a5b4c3d2e1f0',
-    '0f1e2d3g-4b5a-4978-8796-a5b4c3d2e1f0',
-    '{0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0}',
-    ' 0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0',
-    '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0\n',
-    '../../etc/passwd',
-  ])('refuse %j: MALFORMED', (id) => {
-    expect(refusal(() => deliveryIdToBytes(id)).code).toBe('MALFORMED');
   });
 });

@@ -1,29 +1,16 @@
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, KeyObject, sign, verify } from 'node:crypto';
-import { ProtocolError } from './errors.js';
+import { createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, hkdfSync, KeyObject, sign, verify } from 'node:crypto';
 import { ClientIdentity, generateClientIdentity, generateServerKeySet, ServerKeySet } from './keys.js';
 import { leafHash, merkleTree } from './merkle.js';
 import { clientSealSecret, openPluginData, PluginData, PluginSealRequest, readPluginEnvelope, sealPluginData, sealPluginDataBatch } from './plugin-data.js';
+import { refusal } from './testing/test-buffers.js';
+import { DIGEST, ISSUED, NONCE, pkcs8, SERVER } from './testing/worked-example.js';
 
-// Keys of the worked example: RFC 8032 7.1 test 1 signs, RFC 7748 6.1 Bob seals, Alice is the client.
-function pkcs8(oid: '70' | '6e', seed: string): KeyObject {
-  return createPrivateKey({ key: Buffer.from(`302e020100300506032b65${oid}04220420${seed}`, 'hex'), format: 'der', type: 'pkcs8' });
-}
-const SERVER: ServerKeySet = {
-  keyId: 'c1f978d18794bc8d',
-  signPublicKey: Buffer.from('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a', 'hex'),
-  signPrivateKey: pkcs8('70', '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'),
-  sealPublicKey: Buffer.from('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f', 'hex'),
-  sealPrivateKey: pkcs8('6e', '5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb'),
-};
 const ALICE: ClientIdentity = {
   publicKey: Buffer.from('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a', 'hex'),
   privateKey: pkcs8('6e', '77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'),
   fingerprint: '300c9c9603b92a4b39ed3958bf9240114804db4fd373012c0ca47432d63425ae',
 };
 const SALT = Buffer.from('b0b1b2b3b4b5b6b7b8b9babbbcbdbebf', 'hex');
-const NONCE = Buffer.from('a0a1a2a3a4a5a6a7a8a9aaab', 'hex');
-const ISSUED = Date.UTC(2026, 10, 2, 9, 0, 0);
-const DIGEST = '32e6a81f1fe552d2a8fd4ca7dd98d872e09eccfe0c4e28b4844eb50c5d440b2a';
 
 const DATA: PluginData = {
   deliveryId: '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0',
@@ -127,16 +114,6 @@ function recordBytes(spec: RecordSpec): Buffer {
 const EXAMPLE = recordBytes({ payload: payloadBytes(DATA), clientPublicKey: ALICE.publicKey });
 const ANONYMOUS_DATA: PluginData = { ...DATA, client: { fingerprint: null, address: '198.51.100.7' } };
 const ANONYMOUS = recordBytes({ payload: payloadBytes(ANONYMOUS_DATA), clientPublicKey: null });
-
-function refusal(run: () => unknown): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
-    return error;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}
 
 /** The record with the bytes at `at` replaced, re-signed with the server key: a server-side forgery. */
 function patchedAndResigned(record: Buffer, at: number, bytes: Buffer, signWith = SERVER.signPrivateKey): Buffer {

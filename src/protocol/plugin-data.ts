@@ -21,11 +21,12 @@ import {
   SealMode,
   SECRET_SIZE,
   SHA256_SIZE,
-  SIGNATURE_SIZE,
+  ED25519_SIGNATURE_SIZE,
   TAG_SIZE,
 } from './constants.js';
 import { ProtocolError } from './errors.js';
-import { ClientIdentity, deliveryIdToBytes, deliveryIdToString, fingerprint, publicKeyFromRaw, ServerKeySet, serverKeyId } from './keys.js';
+import { ClientIdentity, fingerprint, publicKeyFromRaw, ServerKeySet, serverKeyId } from './keys.js';
+import { deliveryIdToBytes, deliveryIdToString } from './delivery-id.js';
 import { secureRandomBytes } from './random.js';
 import { deriveKey, newNonce, open, seal, x25519 } from './seal.js';
 
@@ -61,7 +62,7 @@ export interface PluginEnvelope {
   recipient: string | null;
 }
 
-const MIN_RECORD_SIZE = PLUGIN_HEADER_SIZE + TAG_SIZE + SIGNATURE_SIZE;
+const MIN_RECORD_SIZE = PLUGIN_HEADER_SIZE + TAG_SIZE + ED25519_SIGNATURE_SIZE;
 const ZERO_FINGERPRINT = Buffer.alloc(FINGERPRINT_SIZE);
 const BAD_SIGNATURE_MESSAGE = 'plug-in data signature does not verify: the bundle was altered or not made by this server';
 
@@ -179,7 +180,7 @@ export function sealPluginData(
   clientPublicKey: Buffer | null,
   secretOf: ClientSealSecretSource = clientSealSecret,
 ): Buffer {
-  const unsigned = sealedPart({ data, clientPublicKey }, keys, PLUGIN_VERSION_SINGLE, SIGNATURE_SIZE, secretOf);
+  const unsigned = sealedPart({ data, clientPublicKey }, keys, PLUGIN_VERSION_SINGLE, ED25519_SIGNATURE_SIZE, secretOf);
   return Buffer.concat([unsigned, sign(null, signedBytes(unsigned), keys.signPrivateKey)]);
 }
 
@@ -226,7 +227,7 @@ function parseRecord(record: Buffer): ParsedRecord {
   const salt = reader.bytes(SALT_SIZE, 'salt');
   const nonce = reader.bytes(NONCE_SIZE, 'nonce');
   const publicKey = publicKeyFromRaw(signPublicKey, 'Ed25519');
-  let sealedEnd = record.length - SIGNATURE_SIZE;
+  let sealedEnd = record.length - ED25519_SIGNATURE_SIZE;
   if (version === PLUGIN_VERSION_SINGLE) {
     if (!verify(null, signedBytes(record.subarray(0, sealedEnd)), publicKey, record.subarray(sealedEnd))) throw new ProtocolError('BAD_SIGNATURE', BAD_SIGNATURE_MESSAGE);
   } else {

@@ -1,24 +1,10 @@
-import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
-import { ProtocolError } from './errors.js';
-import { generateServerKeySet, ServerKeySet } from './keys.js';
+import { createPublicKey, sign, verify } from 'node:crypto';
+import { generateServerKeySet } from './keys.js';
 import { leafHash, merkleTree } from './merkle.js';
 import { ReceiptFields, signReceipt, signReceipts, verifyReceipt } from './receipt.js';
+import { refusal } from './testing/test-buffers.js';
+import { DELIVERY_ID, DIGEST, FINGERPRINT, ISSUED, SERVER } from './testing/worked-example.js';
 
-// The server keys of the worked example: RFC 8032 7.1 test 1 (Ed25519) and RFC 7748 6.1 Bob (X25519).
-function pkcs8(oid: '70' | '6e', seed: string) {
-  return createPrivateKey({ key: Buffer.from(`302e020100300506032b65${oid}04220420${seed}`, 'hex'), format: 'der', type: 'pkcs8' });
-}
-const SERVER: ServerKeySet = {
-  keyId: 'c1f978d18794bc8d',
-  signPublicKey: Buffer.from('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a', 'hex'),
-  signPrivateKey: pkcs8('70', '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'),
-  sealPublicKey: Buffer.from('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f', 'hex'),
-  sealPrivateKey: pkcs8('6e', '5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb'),
-};
-const DELIVERY_ID = '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0';
-const FINGERPRINT = '300c9c9603b92a4b39ed3958bf9240114804db4fd373012c0ca47432d63425ae';
-const DIGEST = '32e6a81f1fe552d2a8fd4ca7dd98d872e09eccfe0c4e28b4844eb50c5d440b2a';
-const ISSUED = Date.UTC(2026, 10, 2, 9, 0, 0);
 const FIELDS: ReceiptFields = {
   keyId: SERVER.keyId,
   deliveryId: DELIVERY_ID,
@@ -64,16 +50,6 @@ function withAddress(address: Buffer): Buffer {
   const body = RECEIPT.subarray(4, RECEIPT.length - 64);
   const at = 1 + 8 + 16 + 32;
   return signByHand(Buffer.concat([body.subarray(0, at), Buffer.from([address.length]), address, body.subarray(at + 1 + 10)]));
-}
-
-function refusal(run: () => unknown): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
-    return error;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
 }
 
 /** Each byte flipped in turn: the length says TRUNCATED or MALFORMED, the version UNSUPPORTED_VERSION, any other byte BAD_SIGNATURE. */

@@ -14,11 +14,12 @@ import {
   RECEIPT_VERSION_BATCH,
   RECEIPT_VERSION_SINGLE,
   SHA256_SIZE,
-  SIGNATURE_SIZE,
+  ED25519_SIGNATURE_SIZE,
   VERSION_SIZE,
 } from './constants.js';
 import { ProtocolError } from './errors.js';
-import { deliveryIdToBytes, deliveryIdToString, publicKeyFromRaw, ServerKeySet } from './keys.js';
+import { publicKeyFromRaw, ServerKeySet } from './keys.js';
+import { deliveryIdToBytes, deliveryIdToString } from './delivery-id.js';
 import { ContentFileInfo } from './plugin-data.js';
 import { secureRandomBytes } from './random.js';
 
@@ -38,7 +39,7 @@ export interface ReceiptFields {
 const ZERO_FINGERPRINT = Buffer.alloc(FINGERPRINT_SIZE);
 /** Where the key id sits in a receipt's clear header (PROTOCOL.md §5): after the length and the version. */
 const KEY_ID_OFFSET = LENGTH_SIZE + VERSION_SIZE;
-const MIN_RECEIPT_SIZE = LENGTH_SIZE + VERSION_SIZE + KEY_ID_SIZE + DELIVERY_ID_SIZE + SIGNATURE_SIZE;
+const MIN_RECEIPT_SIZE = LENGTH_SIZE + VERSION_SIZE + KEY_ID_SIZE + DELIVERY_ID_SIZE + ED25519_SIGNATURE_SIZE;
 const BAD_SIGNATURE_MESSAGE = 'receipt signature does not verify against the server key';
 
 /**
@@ -74,7 +75,7 @@ function startReceipt(fields: ReceiptFields, keys: ServerKeySet, version: number
 /** A receipt signed on its own (version 1): Ed25519 over the label and every byte before the signature. */
 export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
   const writer = startReceipt(fields, keys, RECEIPT_VERSION_SINGLE);
-  const unsigned = writer.patchUInt32(0, writer.length + SIGNATURE_SIZE).flush();
+  const unsigned = writer.patchUInt32(0, writer.length + ED25519_SIGNATURE_SIZE).flush();
   return Buffer.concat([unsigned, sign(null, signedBytes(unsigned), keys.signPrivateKey)]);
 }
 
@@ -108,7 +109,7 @@ export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet, togethe
  */
 function verifiedStatement(receipt: Buffer, serverSignPublicKey: Buffer): Buffer {
   const version = receipt[LENGTH_SIZE]!;
-  const signatureAt = receipt.length - SIGNATURE_SIZE;
+  const signatureAt = receipt.length - ED25519_SIGNATURE_SIZE;
   const signature = receipt.subarray(signatureAt);
   const publicKey = publicKeyFromRaw(serverSignPublicKey, 'Ed25519');
   if (version === RECEIPT_VERSION_SINGLE) {
@@ -119,7 +120,7 @@ function verifiedStatement(receipt: Buffer, serverSignPublicKey: Buffer): Buffer
   // The leaf: the statement and its salt, after the length field.
   const leafEnd = verifyBatchSignature(receipt, {
     leafStart: LENGTH_SIZE,
-    minLeafEnd: MIN_RECEIPT_SIZE - SIGNATURE_SIZE + RECEIPT_SALT_SIZE,
+    minLeafEnd: MIN_RECEIPT_SIZE - ED25519_SIGNATURE_SIZE + RECEIPT_SALT_SIZE,
     label: LABEL_RECEIPT_BATCH_SIGNATURE,
     publicKey,
     what: 'batch receipt',

@@ -5,14 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import unzipper from 'unzipper';
-import { bufferEntry, layoutZip, sliceLayout, ZipEntrySpec, ZipLayout } from './zip-layout.js';
+import { bufferEntry, layoutZip, ZipEntrySpec } from './zip-layout.js';
+import { renderLayout } from './testing/zip-bytes.js';
 
 const DATE = new Date(Date.UTC(2026, 10, 22, 13, 45, 30));
-
-/** Materialises a layout whose sources are buffers. */
-function render(layout: ZipLayout<Buffer>, start = 0, end = layout.size - 1): Buffer {
-  return Buffer.concat(sliceLayout(layout, start, end).map((piece) => (piece.kind === 'bytes' ? piece.bytes : piece.source.subarray(piece.start, piece.start + piece.length))));
-}
 
 function pseudoRandom(size: number, seed: number): Buffer {
   const bytes = Buffer.alloc(size);
@@ -33,13 +29,13 @@ describe('store-only ZIP layout', () => {
   const plugin = pseudoRandom(517, 3);
   const entries: ZipEntrySpec<Buffer>[] = [bufferEntry('dcx-plugin-data.bin', plugin), { name: 'clip – été.mp4', size: content.length, crc32: crc32(content), source: content }];
   const layout = layoutZip(entries, DATE);
-  const archive = render(layout);
+  const archive = renderLayout(layout);
   const path = join(dir, 'bundle.dcx');
   writeFileSync(path, archive);
 
   test('size is exact and the layout is deterministic', () => {
     expect(archive.length).toBe(layout.size);
-    expect(render(layoutZip(entries, DATE)).equals(archive)).toBe(true);
+    expect(renderLayout(layoutZip(entries, DATE)).equals(archive)).toBe(true);
     // local headers (2 × 30 + names) + data + central (2 × 46 + names) + end (22)
     const names = Buffer.byteLength('dcx-plugin-data.bin') + Buffer.byteLength('clip – été.mp4');
     expect(layout.size).toBe(60 + names + plugin.length + content.length + 92 + names + 22);
@@ -96,7 +92,7 @@ describe('store-only ZIP layout', () => {
       for (const end of points) {
         if (end < start) continue;
         // Buffer.equals, not toEqual: jest's deep equality walks megabytes element by element.
-        expect(render(layout, start, end).equals(archive.subarray(start, end + 1))).toBe(true);
+        expect(renderLayout(layout, start, end).equals(archive.subarray(start, end + 1))).toBe(true);
       }
     }
   });
@@ -104,7 +100,7 @@ describe('store-only ZIP layout', () => {
   test('an empty content entry is valid', () => {
     const empty = layoutZip([bufferEntry('dcx-plugin-data.bin', plugin), { name: 'empty.txt', size: 0, crc32: 0, source: Buffer.alloc(0) }], DATE);
     const file = join(dir, 'empty.dcx');
-    writeFileSync(file, render(empty));
+    writeFileSync(file, renderLayout(empty));
     expect(execFileSync('unzip', ['-t', file]).toString()).toMatch(/No errors detected/);
   });
 

@@ -6,15 +6,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { ZipArchive } from 'archiver';
-import { bufferEntry, layoutZip, sliceLayout, ZipLayout } from './zip-layout.js';
+import { bufferEntry, layoutZip } from './zip-layout.js';
+import { renderLayout } from './testing/zip-bytes.js';
 import { StreamedEntry, ZipStreamPiece, ZipStreamSplitter } from './zip-stream.js';
 
 const DATE = new Date(Date.UTC(2026, 10, 22, 13, 45, 30));
 const afterFirst = (entry: StreamedEntry) => entry.index > 0;
-
-function render(layout: ZipLayout<Buffer>): Buffer {
-  return Buffer.concat(sliceLayout(layout, 0, layout.size - 1).map((p) => (p.kind === 'bytes' ? p.bytes : p.source.subarray(p.start, p.start + p.length))));
-}
 
 interface Split {
   /** Every byte, meta and data, in the order the pieces came: must be the archive again. */
@@ -71,7 +68,7 @@ describe('ZipStreamSplitter', () => {
 
   const plugin = randomBytes(517);
   const content = Buffer.concat([randomBytes(3000), Buffer.from('PK\x07\x08PK\x01\x02PK\x03\x04'), randomBytes(2000)]);
-  const archive = render(layoutZip([bufferEntry('dcx-plugin-data.bin', plugin), { name: 'clip – été.mp4', size: content.length, crc32: crc32(content), source: content }], DATE));
+  const archive = renderLayout(layoutZip([bufferEntry('dcx-plugin-data.bin', plugin), { name: 'clip – été.mp4', size: content.length, crc32: crc32(content), source: content }], DATE));
   const contentHeader = 30 + 19 + plugin.length;
   const contentStart = contentHeader + 30 + Buffer.byteLength('clip – été.mp4');
 

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { PLUGIN_ENTRY_NAME } from '../../protocol/constants.js';
 import { DownloadWriter } from './writer.js';
 import { BundleSource, readRange } from './bundle-source.js';

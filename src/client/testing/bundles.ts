@@ -3,9 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ZipArchive } from 'archiver';
 import { PLUGIN_ENTRY_NAME } from '../../protocol/constants.js';
-import { newDeliveryId, ServerKeySet } from '../../protocol/keys.js';
+import { ServerKeySet } from '../../protocol/keys.js';
+import { newDeliveryId } from '../../protocol/delivery-id.js';
 import { PluginData, sealPluginData } from '../../protocol/plugin-data.js';
-import { bufferEntry, layoutZip, sliceLayout } from '../../protocol/zip-layout.js';
+import { renderLayout } from '../../protocol/testing/zip-bytes.js';
+import { bufferEntry, layoutZip } from '../../protocol/zip-layout.js';
 import { sha256 } from './temp-dirs.js';
 
 const FIXED_DATE = new Date('2026-01-01T12:00:00Z');
@@ -20,8 +22,7 @@ export interface ZipEntryInput {
  * and sizes in their local headers, so that `dcx fetch` keeps their data apart as it downloads.
  */
 export function makeServerZip(entries: { name: string; data: Buffer }[]): Buffer {
-  const layout = layoutZip(entries.map((e) => bufferEntry(e.name, e.data)), FIXED_DATE);
-  return Buffer.concat(sliceLayout(layout, 0, layout.size - 1).map((p) => (p.kind === 'bytes' ? p.bytes : p.source.subarray(p.start, p.start + p.length))));
+  return renderLayout(layoutZip(entries.map((e) => bufferEntry(e.name, e.data)), FIXED_DATE));
 }
 
 /** A ZIP as archiver writes it (streams get data descriptors; buffers do not). */
