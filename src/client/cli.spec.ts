@@ -9,7 +9,7 @@ import { run } from './cli.js';
 import { CommandContext } from './context.js';
 import { ExitCode } from './exit-codes.js';
 import { DcxHome } from './home.js';
-import { makeBundle } from './testing/bundles.js';
+import { makeBundle, makeBundleForRequest } from './testing/bundles.js';
 import { ConfirmEndpoint } from './testing/confirm-endpoint.js';
 import { removeTempDirs, sha256, tempDir } from './testing/temp-dirs.js';
 
@@ -32,15 +32,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(wellKnown));
   } else if (req.url === '/api/contents/c1/bundle') {
-    const key = req.headers[CLIENT_KEY_HEADER] as string | undefined;
-    const clientKey = key ? Buffer.from(key, 'base64url') : null;
-    const { zip, data } = await makeBundle({
-      keys,
-      confirmPort: endpoint.port,
-      files: [{ name: 'report.pdf', bytes: content }],
-      clientPublicKey: clientKey,
-      data: { client: { fingerprint: clientKey ? fingerprint(clientKey) : null, address: '127.0.0.1' } },
-    });
+    const { zip, data } = await makeBundleForRequest(req.headers, { keys, confirmPort: endpoint.port, files: [{ name: 'report.pdf', bytes: content }] });
     endpoint.expect(data);
     res.setHeader('content-type', 'application/vnd.dcx.bundle+zip');
     res.setHeader('content-length', zip.length);

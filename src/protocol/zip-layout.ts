@@ -123,21 +123,26 @@ function placeEntry(entry: ZipEntrySpec<unknown>, localOffset: number): PlacedEn
   return { name, size: entry.size, crc32: entry.crc32 >>> 0, localOffset, bigData, bigOffset, version };
 }
 
+/** The fields local and central headers share, from "version needed" to the extra field's length. */
+function writeEntryFields(header: Buffer, at: number, entry: PlacedEntry, stamp: DosStamp, extraLength: number): number {
+  at = header.writeUInt16LE(entry.version, at);
+  at = header.writeUInt16LE(FLAG_UTF8_NAME, at);
+  at = header.writeUInt16LE(METHOD_STORE, at);
+  at = header.writeUInt16LE(stamp.time, at);
+  at = header.writeUInt16LE(stamp.date, at);
+  at = header.writeUInt32LE(entry.crc32, at);
+  at = header.writeUInt32LE(entry.bigData ? MAX_32 : entry.size, at);
+  at = header.writeUInt32LE(entry.bigData ? MAX_32 : entry.size, at);
+  at = header.writeUInt16LE(entry.name.length, at);
+  return header.writeUInt16LE(extraLength, at);
+}
+
 /** Local header: sizes and CRC in place; a ZIP64 extra carries both sizes when they overflow. */
 function localHeader(entry: PlacedEntry, stamp: DosStamp): Buffer {
   const extra = entry.bigData ? EXTRA_HEADER_SIZE + 2 * ZIP64_FIELD_SIZE : 0;
   const local = Buffer.alloc(LOCAL_HEADER_SIZE + entry.name.length + extra);
   let at = local.writeUInt32LE(LOCAL_HEADER_SIGNATURE, 0);
-  at = local.writeUInt16LE(entry.version, at);
-  at = local.writeUInt16LE(FLAG_UTF8_NAME, at);
-  at = local.writeUInt16LE(METHOD_STORE, at);
-  at = local.writeUInt16LE(stamp.time, at);
-  at = local.writeUInt16LE(stamp.date, at);
-  at = local.writeUInt32LE(entry.crc32, at);
-  at = local.writeUInt32LE(entry.bigData ? MAX_32 : entry.size, at);
-  at = local.writeUInt32LE(entry.bigData ? MAX_32 : entry.size, at);
-  at = local.writeUInt16LE(entry.name.length, at);
-  at = local.writeUInt16LE(extra, at);
+  at = writeEntryFields(local, at, entry, stamp, extra);
   at += entry.name.copy(local, at);
   if (entry.bigData) {
     at = local.writeUInt16LE(ZIP64_EXTRA_ID, at);
@@ -155,16 +160,7 @@ function centralHeader(entry: PlacedEntry, stamp: DosStamp): Buffer {
   const header = Buffer.alloc(CENTRAL_HEADER_SIZE + entry.name.length + extra);
   let at = header.writeUInt32LE(CENTRAL_HEADER_SIGNATURE, 0);
   at = header.writeUInt16LE(MADE_BY_UNIX | VERSION_ZIP64, at);
-  at = header.writeUInt16LE(entry.version, at);
-  at = header.writeUInt16LE(FLAG_UTF8_NAME, at);
-  at = header.writeUInt16LE(METHOD_STORE, at);
-  at = header.writeUInt16LE(stamp.time, at);
-  at = header.writeUInt16LE(stamp.date, at);
-  at = header.writeUInt32LE(entry.crc32, at);
-  at = header.writeUInt32LE(entry.bigData ? MAX_32 : entry.size, at);
-  at = header.writeUInt32LE(entry.bigData ? MAX_32 : entry.size, at);
-  at = header.writeUInt16LE(entry.name.length, at);
-  at = header.writeUInt16LE(extra, at);
+  at = writeEntryFields(header, at, entry, stamp, extra);
   at = header.writeUInt16LE(0, at); // comment length
   at = header.writeUInt16LE(0, at); // disk number start
   at = header.writeUInt16LE(0, at); // internal attributes

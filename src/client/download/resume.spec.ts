@@ -9,11 +9,11 @@ import { createServer as createHttpServer, IncomingMessage, Server, ServerRespon
 import { AddressInfo, createServer as createTcpServer, connect, Server as TcpServer, Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { CLIENT_KEY_HEADER } from '../../protocol/constants.js';
-import { fingerprint, generateServerKeySet } from '../../protocol/keys.js';
+import { generateServerKeySet } from '../../protocol/keys.js';
 import { downloadKey } from './state.js';
 import { until } from '../../../test/support/eventually.js';
 import { ExitCode } from '../exit-codes.js';
-import { makeBundle } from '../testing/bundles.js';
+import { makeBundleForRequest } from '../testing/bundles.js';
 import { ConfirmEndpoint } from '../testing/confirm-endpoint.js';
 import { removeTempDirs, sha256, tempDir } from '../testing/temp-dirs.js';
 
@@ -75,16 +75,12 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const path = req.url!;
   const record = (status: number) => server.seen.push({ path, status, headers: req.headers });
   if (path === '/api/contents/c1/bundle') {
-    const key = req.headers[CLIENT_KEY_HEADER] as string | undefined;
-    const clientKey = key ? Buffer.from(key, 'base64url') : null;
-    const { zip, data } = await makeBundle({
+    const { zip, data } = await makeBundleForRequest(req.headers, {
       keys,
       confirmPort: gate.port,
       files: [{ name: 'movie.mp4', bytes: content }],
       entries: server.forged ? [{ name: 'movie.mp4', data: server.forged }] : undefined,
       shape: server.shape,
-      clientPublicKey: clientKey,
-      data: { client: { fingerprint: clientKey ? fingerprint(clientKey) : null, address: '127.0.0.1' } },
     });
     endpoint.expect(data);
     const issued = { id: data.deliveryId, zip };

@@ -3,7 +3,7 @@ import { open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DcxError, errnoCode, messageOf } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { writePrivateFileAtomic } from '../home.js';
+import { readTextIfPresent, writePrivateFileAtomic } from '../home.js';
 import { trackTemp, untrackTemp } from '../temp-files.js';
 
 /**
@@ -61,13 +61,8 @@ export class PendingDownload {
 
   /** The saved state, or null when there is none or it is unusable (then it is forgotten). */
   async load(): Promise<DownloadState | null> {
-    let text: string;
-    try {
-      text = await readFile(this.statePath, 'utf8');
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return null;
-      throw new DcxError(ExitCode.Failure, `cannot read the download state ${this.statePath}: ${messageOf(error)}`);
-    }
+    const text = await readTextIfPresent(this.statePath, 'the download state');
+    if (text === null) return null;
     const state = parseState(text);
     if (!state || state.url !== this.url) {
       await this.discard();

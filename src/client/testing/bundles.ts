@@ -2,9 +2,11 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ZipArchive } from 'archiver';
-import { PLUGIN_ENTRY_NAME } from '../../protocol/constants.js';
+import { IncomingHttpHeaders } from 'node:http';
+import { CLIENT_KEY_HEADER, PLUGIN_ENTRY_NAME } from '../../protocol/constants.js';
 import { ServerKeySet } from '../../protocol/keys.js';
 import { newDeliveryId } from '../../protocol/delivery-id.js';
+import { fingerprint } from '../../protocol/keys.js';
 import { PluginData, sealPluginData } from '../../protocol/plugin-data.js';
 import { renderLayout } from '../../protocol/testing/zip-bytes.js';
 import { bufferEntry, layoutZip } from '../../protocol/zip-layout.js';
@@ -80,6 +82,17 @@ export async function makeBundle(spec: BundleSpec): Promise<BuiltBundle> {
   const entries = spec.entries ?? spec.files.map((f) => ({ name: f.name, data: Readable.from([f.bytes]) }));
   const zip = await makeZip([{ name: PLUGIN_ENTRY_NAME, data: record }, ...entries]);
   return { zip, data };
+}
+
+/** A bundle as the server answers a request: sealed to the client key its headers carry (if any), naming that client. */
+export function makeBundleForRequest(headers: IncomingHttpHeaders, spec: Omit<BundleSpec, 'clientPublicKey' | 'data'>): Promise<BuiltBundle> {
+  const key = headers[CLIENT_KEY_HEADER] as string | undefined;
+  const clientKey = key ? Buffer.from(key, 'base64url') : null;
+  return makeBundle({
+    ...spec,
+    clientPublicKey: clientKey,
+    data: { client: { fingerprint: clientKey ? fingerprint(clientKey) : null, address: '127.0.0.1' } },
+  });
 }
 
 /**
