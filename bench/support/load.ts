@@ -25,7 +25,17 @@ export async function wrk(
   url: string,
   options: { connections: number; seconds: number; threads: number; script?: string },
 ): Promise<HttpLoadResult> {
-  const args = ['-t', String(options.threads), '-c', String(options.connections), '-d', `${options.seconds}s`, '--timeout', '10s', '--latency'];
+  const args = [
+    '-t',
+    String(options.threads),
+    '-c',
+    String(options.connections),
+    '-d',
+    `${options.seconds}s`,
+    '--timeout',
+    '10s',
+    '--latency',
+  ];
   if (options.script !== undefined) args.push('-s', options.script);
   const { stdout } = await runOk('wrk', [...args, url], { timeoutMs: (options.seconds + 30) * 1000 });
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);

@@ -39,7 +39,10 @@ interface Scene {
   run: (policy?: PinPolicy, extra?: Partial<AcceptOptions>) => ReturnType<typeof acceptBundle>;
 }
 
-async function scene(spec: Omit<BundleSpec, 'keys' | 'confirmPort'> & { keys?: BundleSpec['keys']; confirmPort?: number }, home?: DcxHome): Promise<Scene & { data: Awaited<ReturnType<typeof makeBundle>>['data'] }> {
+async function scene(
+  spec: Omit<BundleSpec, 'keys' | 'confirmPort'> & { keys?: BundleSpec['keys']; confirmPort?: number },
+  home?: DcxHome,
+): Promise<Scene & { data: Awaited<ReturnType<typeof makeBundle>>['data'] }> {
   const dir = await tempDir();
   const { zip, data } = await makeBundle({ keys, confirmPort: endpoint.port, ...spec });
   endpoint.expect(data);
@@ -55,7 +58,14 @@ async function scene(spec: Omit<BundleSpec, 'keys' | 'confirmPort'> & { keys?: B
     notices,
     data,
     run: (policy = { kind: 'trust' }, extra = {}) =>
-      acceptBundle(bundlePath, clientHome, { outDir: out, pinPolicy: policy, notice: (l) => notices.push(l), progress: false, confirm: { retryDelayMs: () => 10 }, ...extra }),
+      acceptBundle(bundlePath, clientHome, {
+        outDir: out,
+        pinPolicy: policy,
+        notice: (l) => notices.push(l),
+        progress: false,
+        confirm: { retryDelayMs: () => 10 },
+        ...extra,
+      }),
   };
 }
 
@@ -112,7 +122,14 @@ describe('acceptBundle (open / fetch after download)', () => {
     const dir = await tempDir();
     const home = new DcxHome(join(dir, 'home'));
     const me = await home.identity();
-    const mine = await scene({ files: [{ name: 'a.txt', bytes: Buffer.from('mine') }], clientPublicKey: me.publicKey, data: { client: { fingerprint: me.fingerprint, address: '127.0.0.1' } } }, home);
+    const mine = await scene(
+      {
+        files: [{ name: 'a.txt', bytes: Buffer.from('mine') }],
+        clientPublicKey: me.publicKey,
+        data: { client: { fingerprint: me.fingerprint, address: '127.0.0.1' } },
+      },
+      home,
+    );
     expect((await mine.run()).status).toBe('accepted');
 
     const other = generateClientIdentity();
@@ -163,9 +180,14 @@ describe('acceptBundle (open / fetch after download)', () => {
     expect(endpoint.received.length).toBe(before);
   });
 
-  test('a refused confirmation is exit 5 with the server\'s reason; the verified file stays', async () => {
+  test("a refused confirmation is exit 5 with the server's reason; the verified file stays", async () => {
     const s = await scene({ files: [{ name: 'a.txt', bytes: Buffer.from('x') }] });
-    endpoint.override = (c) => ({ status: AnswerStatus.ClientMismatch, deliveryId: c.deliveryId, message: 'not the client it was sent to', receipt: null });
+    endpoint.override = (c) => ({
+      status: AnswerStatus.ClientMismatch,
+      deliveryId: c.deliveryId,
+      message: 'not the client it was sent to',
+      receipt: null,
+    });
     const error = await failure(s.run());
     expect(error.exitCode).toBe(ExitCode.ConfirmationRefused);
     expect(error.message).toBe('the server refused the confirmation: client_mismatch (not the client it was sent to)');
@@ -175,7 +197,8 @@ describe('acceptBundle (open / fetch after download)', () => {
   test('"try later" is retried', async () => {
     const s = await scene({ files: [{ name: 'a.txt', bytes: Buffer.from('x') }] });
     let calls = 0;
-    endpoint.override = (c) => (++calls < 3 ? { status: AnswerStatus.TryLater, deliveryId: c.deliveryId, message: 'busy', receipt: null } : null);
+    endpoint.override = (c) =>
+      ++calls < 3 ? { status: AnswerStatus.TryLater, deliveryId: c.deliveryId, message: 'busy', receipt: null } : null;
     expect((await s.run()).status).toBe('accepted');
     expect(calls).toBe(3);
   });
@@ -188,7 +211,16 @@ describe('acceptBundle (open / fetch after download)', () => {
       deliveryId: c.deliveryId,
       message: 'ok',
       receipt: signReceipt(
-        { keyId: keys.keyId, deliveryId: c.deliveryId, clientFingerprint: null, requesterAddress: '127.0.0.1', issuedAt: new Date(), sentAt: null, confirmedAt: new Date(), files: s.data.files },
+        {
+          keyId: keys.keyId,
+          deliveryId: c.deliveryId,
+          clientFingerprint: null,
+          requesterAddress: '127.0.0.1',
+          issuedAt: new Date(),
+          sentAt: null,
+          confirmedAt: new Date(),
+          files: s.data.files,
+        },
         generateServerKeySet(),
       ),
     });

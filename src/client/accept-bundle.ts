@@ -93,7 +93,12 @@ export async function prepareOutputDir(dir: string): Promise<string> {
  */
 export async function acceptBundle(input: string | BundleSource, home: DcxHome, options: AcceptOptions): Promise<DeliveryResult> {
   const outDir = await prepareOutputDir(options.outDir);
-  const opened = await openBundle(input, home, (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy), options.label);
+  const opened = await openBundle(
+    input,
+    home,
+    (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy),
+    options.label,
+  );
   const { bundle, envelope, data } = opened;
   // Decided now (a conflicting pin refuses the bundle at once), written only once the delivery is
   // confirmed: a bundle that fails pins nothing, and a failure prints nothing but its one error line.
@@ -136,19 +141,36 @@ export async function acceptBundle(input: string | BundleSource, home: DcxHome, 
   } catch (error) {
     if (!looksExpired) throw error;
     await Promise.all(saved.map((f) => rm(f.path, { force: true })));
-    throw unusableBundle(`delivery ${data.deliveryId} expired at ${data.expiresAt.toISOString()} (${messageOf(error)}); fetch it again`, error);
+    throw unusableBundle(
+      `delivery ${data.deliveryId} expired at ${data.expiresAt.toISOString()} (${messageOf(error)}); fetch it again`,
+      error,
+    );
   }
   const receiptPath = await home.saveReceipt(data.deliveryId, outcome.receipt);
   if (pin) await savePin(pin, home, options.notice);
-  return { deliveryId: data.deliveryId, status: outcome.status, files: saved, receipt: outcome.receipt, receiptPath, message: outcome.message };
+  return {
+    deliveryId: data.deliveryId,
+    status: outcome.status,
+    files: saved,
+    receipt: outcome.receipt,
+    receiptPath,
+    message: outcome.message,
+  };
 }
 
 /** Refuses an unpinned key before anything sealed is opened, unless the policy lets it be pinned. */
-async function checkKeyBeforeOpening(envelope: PluginEnvelope, pinned: PinnedServer | null, home: DcxHome, policy: PinPolicy): Promise<void> {
+async function checkKeyBeforeOpening(
+  envelope: PluginEnvelope,
+  pinned: PinnedServer | null,
+  home: DcxHome,
+  policy: PinPolicy,
+): Promise<void> {
   if (pinned) return;
   const short = fingerprint(envelope.signPublicKey).slice(0, 16);
   if (policy.kind === 'pinned') {
-    throw unusableBundle(`the bundle's server (key ${short}…) is not pinned; run \`dcx trust <server-url>\` or pass --trust (\`dcx inspect\` shows the server)`);
+    throw unusableBundle(
+      `the bundle's server (key ${short}…) is not pinned; run \`dcx trust <server-url>\` or pass --trust (\`dcx inspect\` shows the server)`,
+    );
   }
   if (policy.kind === 'first-use') await refuseOtherKey(home, policy.origin, short);
 }
@@ -184,7 +206,9 @@ async function pinToMake(opened: OpenedBundle, home: DcxHome, policy: PinPolicy)
 
 async function savePin(pin: Omit<PinnedServer, 'pinnedAt'>, home: DcxHome, notice: (line: string) => void): Promise<void> {
   const replaced = await home.pins().pin(pin);
-  notice(`pinned server ${originOf(pin.origin)} (key fingerprint ${pin.fingerprint})${replaced ? `, replacing key ${replaced.fingerprint.slice(0, 16)}…` : ''}`);
+  notice(
+    `pinned server ${originOf(pin.origin)} (key fingerprint ${pin.fingerprint})${replaced ? `, replacing key ${replaced.fingerprint.slice(0, 16)}…` : ''}`,
+  );
 }
 
 /** Runs a protocol call; its ProtocolError becomes "unusable bundle" with the protocol's own reason. */
@@ -194,9 +218,11 @@ export function protocolStep<T>(what: string, step: () => T): T {
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
     if (error.code === 'NOT_FOR_THIS_CLIENT') {
-      throw unusableBundle(`${what} is sealed for another client installation, not this one (${error.message}); fetch the bundle again with this client`, error);
+      throw unusableBundle(
+        `${what} is sealed for another client installation, not this one (${error.message}); fetch the bundle again with this client`,
+        error,
+      );
     }
     throw unusableBundle(`${what} is unusable: ${error.message}`, error);
   }
 }
-

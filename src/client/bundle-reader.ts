@@ -55,7 +55,10 @@ export class Bundle {
     let directory: unzipper.CentralDirectory;
     try {
       // unzipper asks for `length` bytes from `offset` as fs.createReadStream's inclusive `end` would.
-      directory = await unzipper.Open.custom({ size: () => source.size(), stream: (offset, length) => source.stream(offset, length ? offset + length : undefined) });
+      directory = await unzipper.Open.custom({
+        size: () => source.size(),
+        stream: (offset, length) => source.stream(offset, length ? offset + length : undefined),
+      });
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'ENOENT') throw new DcxError(ExitCode.Usage, `no such file: ${label}`);
@@ -114,7 +117,8 @@ export class Bundle {
       parts.push({ info, entry });
     }
     for (const entry of this.contentEntries) {
-      if (!listed.has(entry.name)) throw unusableBundle(`${this.label} holds ${JSON.stringify(entry.name)}, which its plug-in data does not list`);
+      if (!listed.has(entry.name))
+        throw unusableBundle(`${this.label} holds ${JSON.stringify(entry.name)}, which its plug-in data does not list`);
     }
     return parts;
   }
@@ -163,7 +167,8 @@ export class Bundle {
         await pipeline(source, meter, sink);
       } catch (error) {
         if (error instanceof DcxError) throw error;
-        if (readFailed) throw unusableBundle(`cannot read ${JSON.stringify(part.info.name)} from ${this.label}: ${messageOf(error)}`, error);
+        if (readFailed)
+          throw unusableBundle(`cannot read ${JSON.stringify(part.info.name)} from ${this.label}: ${messageOf(error)}`, error);
         // A local failure (disk full, permissions), not the bundle's fault.
         throw savingFailed(part.info.name, dir, error);
       }
@@ -228,7 +233,10 @@ function checkKeptEntries(files: unzipper.File[], kept: readonly KeptEntry[], la
       file.compressedSize === entry.size &&
       file.uncompressedSize === entry.size &&
       file.crc32 >>> 0 === entry.crc32 >>> 0;
-    if (!same) throw unusableBundle(`${label} is damaged: its central directory does not describe ${JSON.stringify(file.path)} as its local header does`);
+    if (!same)
+      throw unusableBundle(
+        `${label} is damaged: its central directory does not describe ${JSON.stringify(file.path)} as its local header does`,
+      );
   }
 }
 
@@ -256,7 +264,12 @@ class DigestMeter extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.expected) {
-      callback(new DcxError(ExitCode.DigestMismatch, `${JSON.stringify(this.name)} is not what the server sent (larger than the ${this.expected} bytes the plug-in data says); the file was removed`));
+      callback(
+        new DcxError(
+          ExitCode.DigestMismatch,
+          `${JSON.stringify(this.name)} is not what the server sent (larger than the ${this.expected} bytes the plug-in data says); the file was removed`,
+        ),
+      );
       return;
     }
     this.hash.update(chunk);

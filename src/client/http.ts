@@ -9,7 +9,8 @@ export function parseHttpUrl(text: string, what = 'URL'): URL {
   } catch {
     throw usageError(`${what} ${JSON.stringify(text)} is not a valid URL`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError(`${what} ${JSON.stringify(text)} must be http:// or https://`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw usageError(`${what} ${JSON.stringify(text)} must be http:// or https://`);
   return url;
 }
 

@@ -31,13 +31,20 @@ describe('the reference builder', () => {
 
 describe('encodeAnswer', () => {
   it('writes the worked example (accepted, with receipt) byte for byte', () => {
-    const answer: Answer = { status: AnswerStatus.Accepted, deliveryId: DELIVERY_ID, message: 'accepted', receipt: Buffer.from(RECEIPT_HEX, 'hex') };
+    const answer: Answer = {
+      status: AnswerStatus.Accepted,
+      deliveryId: DELIVERY_ID,
+      message: 'accepted',
+      receipt: Buffer.from(RECEIPT_HEX, 'hex'),
+    };
     expect(encodeAnswer(answer).toString('hex')).toBe(ACCEPTED.toString('hex'));
     expect(ACCEPTED.length).toBe(248);
   });
 
   it('writes an answer without receipt with a zero receipt length', () => {
-    expect(encodeAnswer({ status: AnswerStatus.Unknown, deliveryId: DELIVERY_ID, message: 'unknown', receipt: null }).equals(UNKNOWN)).toBe(true);
+    expect(encodeAnswer({ status: AnswerStatus.Unknown, deliveryId: DELIVERY_ID, message: 'unknown', receipt: null }).equals(UNKNOWN)).toBe(
+      true,
+    );
   });
 
   it('writes the all-zero id when no delivery could be named', () => {
@@ -46,11 +53,16 @@ describe('encodeAnswer', () => {
   });
 
   it('refuses a message over 1024 bytes: TOO_LARGE', () => {
-    expect(refusal(() => encodeAnswer({ status: AnswerStatus.TryLater, deliveryId: DELIVERY_ID, message: 'é'.repeat(513), receipt: null })).code).toBe('TOO_LARGE');
+    expect(
+      refusal(() => encodeAnswer({ status: AnswerStatus.TryLater, deliveryId: DELIVERY_ID, message: 'é'.repeat(513), receipt: null })).code,
+    ).toBe('TOO_LARGE');
   });
 
   it('refuses a receipt over 65535 bytes: TOO_LARGE', () => {
-    expect(refusal(() => encodeAnswer({ status: AnswerStatus.Accepted, deliveryId: DELIVERY_ID, message: '', receipt: Buffer.alloc(65536) })).code).toBe('TOO_LARGE');
+    expect(
+      refusal(() => encodeAnswer({ status: AnswerStatus.Accepted, deliveryId: DELIVERY_ID, message: '', receipt: Buffer.alloc(65536) }))
+        .code,
+    ).toBe('TOO_LARGE');
   });
 });
 
@@ -64,7 +76,12 @@ describe('decodeAnswer', () => {
   });
 
   it('reads an answer without receipt as receipt null', () => {
-    expect(decodeAnswer(parseOne(UNKNOWN))).toEqual({ status: AnswerStatus.Unknown, deliveryId: DELIVERY_ID, message: 'unknown', receipt: null });
+    expect(decodeAnswer(parseOne(UNKNOWN))).toEqual({
+      status: AnswerStatus.Unknown,
+      deliveryId: DELIVERY_ID,
+      message: 'unknown',
+      receipt: null,
+    });
   });
 
   it.each([

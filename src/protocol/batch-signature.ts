@@ -17,7 +17,11 @@ import { inclusionPathLength, leafHash, merkleTree, rootFromInclusionPath } from
  */
 
 function signedRoot(label: string, size: number, root: Buffer): Buffer {
-  return new BufferWriter(Buffer.byteLength(label) + 2 + SHA256_SIZE).addBytes(Buffer.from(label)).addUInt16(size).addFixed(root, SHA256_SIZE).flush();
+  return new BufferWriter(Buffer.byteLength(label) + 2 + SHA256_SIZE)
+    .addBytes(Buffer.from(label))
+    .addUInt16(size)
+    .addFixed(root, SHA256_SIZE)
+    .flush();
 }
 
 function trailerSize(pathLength: number): number {
@@ -31,7 +35,8 @@ export function batchTrailerSize(index: number, size: number): number {
 
 /** Signs the leaves of a batch (at least 2) with one signature; returns each leaf's trailer, in order. */
 export function signBatch(leaves: Buffer[], label: string, privateKey: KeyObject): Buffer[] {
-  if (leaves.length < 2 || leaves.length > MAX_BATCH_SIZE) throw new RangeError(`a batch signs 2 to ${MAX_BATCH_SIZE} records, not ${leaves.length}`);
+  if (leaves.length < 2 || leaves.length > MAX_BATCH_SIZE)
+    throw new RangeError(`a batch signs 2 to ${MAX_BATCH_SIZE} records, not ${leaves.length}`);
   const { root, paths } = merkleTree(leaves.map(leafHash));
   const signature = sign(null, signedRoot(label, leaves.length, root), privateKey);
   return paths.map((path, index) => {
@@ -62,13 +67,19 @@ interface BatchCheck {
 export function verifyBatchSignature(record: Buffer, check: BatchCheck): number {
   const signatureAt = record.length - ED25519_SIGNATURE_SIZE;
   const proofAt = signatureAt - BATCH_PROOF_SIZE;
-  if (proofAt < check.minLeafEnd) throw new ProtocolError('TRUNCATED', `${check.what} of ${record.length} bytes is too short for a batch signature`);
+  if (proofAt < check.minLeafEnd)
+    throw new ProtocolError('TRUNCATED', `${check.what} of ${record.length} bytes is too short for a batch signature`);
   const pathLength = record.readUInt8(proofAt);
   const index = record.readUInt16BE(proofAt + 1);
   const size = record.readUInt16BE(proofAt + 3);
-  if (pathLength > MAX_INCLUSION_PATH) throw new ProtocolError('MALFORMED', `${check.what} inclusion path of ${pathLength} hashes (at most ${MAX_INCLUSION_PATH})`);
+  if (pathLength > MAX_INCLUSION_PATH)
+    throw new ProtocolError('MALFORMED', `${check.what} inclusion path of ${pathLength} hashes (at most ${MAX_INCLUSION_PATH})`);
   const leafEnd = proofAt - pathLength * SHA256_SIZE;
-  if (leafEnd < check.minLeafEnd) throw new ProtocolError('TRUNCATED', `${check.what} of ${record.length} bytes is too short for its inclusion path of ${pathLength} hashes`);
+  if (leafEnd < check.minLeafEnd)
+    throw new ProtocolError(
+      'TRUNCATED',
+      `${check.what} of ${record.length} bytes is too short for its inclusion path of ${pathLength} hashes`,
+    );
   const path = Array.from({ length: pathLength }, (_, i) => record.subarray(leafEnd + i * SHA256_SIZE, leafEnd + (i + 1) * SHA256_SIZE));
   const root = rootFromInclusionPath(leafHash(record.subarray(check.leafStart, leafEnd)), index, size, path);
   if (root === null || !verify(null, signedRoot(check.label, size, root), check.publicKey, record.subarray(signatureAt))) {

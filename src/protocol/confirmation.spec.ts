@@ -8,7 +8,11 @@ const ID_BYTES = Buffer.from('0f1e2d3c4b5a49788796a5b4c3d2e1f0', 'hex');
 const SECRET = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
 const CONFIRM_KEY_HEX = '980c1539133cb176c6dadbd647f2e8a2f85df1d108f50a015415667176526839';
 const EXAMPLE_FRAME = Buffer.from(
-  '00000074' + '01' + '01' + '0f1e2d3c4b5a49788796a5b4c3d2e1f0' + 'a0a1a2a3a4a5a6a7a8a9aaab' +
+  '00000074' +
+    '01' +
+    '01' +
+    '0f1e2d3c4b5a49788796a5b4c3d2e1f0' +
+    'a0a1a2a3a4a5a6a7a8a9aaab' +
     'e9a0324451e93cb0403e59e95f08b042b8de33d2a2894c2724c1249521d8c8778af09540def6e59150d1ba7f96020fedf5d08fbad402cfee952e694dd092d2433a604aa37cb86cedb21c7fa3b8d2a5dd8732',
   'hex',
 );
@@ -94,11 +98,15 @@ describe('encodeConfirmation', () => {
 
   it('refuses more than 1024 digests as TOO_LARGE', () => {
     const digests = Array.from({ length: 1025 }, () => DIGEST);
-    expect(refusal(() => encodeConfirmation({ deliveryId: DELIVERY_ID, clientFingerprint: FINGERPRINT, digests }, SECRET)).code).toBe('TOO_LARGE');
+    expect(refusal(() => encodeConfirmation({ deliveryId: DELIVERY_ID, clientFingerprint: FINGERPRINT, digests }, SECRET)).code).toBe(
+      'TOO_LARGE',
+    );
   });
 
   it('refuses a malformed delivery id', () => {
-    expect(refusal(() => encodeConfirmation({ deliveryId: 'not-an-id', clientFingerprint: FINGERPRINT, digests: [] }, SECRET)).code).toBe('MALFORMED');
+    expect(refusal(() => encodeConfirmation({ deliveryId: 'not-an-id', clientFingerprint: FINGERPRINT, digests: [] }, SECRET)).code).toBe(
+      'MALFORMED',
+    );
   });
 });
 
@@ -108,7 +116,9 @@ describe('refusals', () => {
   it('opens nothing with the wrong secret: SEAL_INVALID', () => {
     const wrong = Buffer.from(SECRET);
     wrong[0] ^= 1;
-    expect(refusal(() => openConfirmation(decodeConfirmationFrame(frameOf(EXAMPLE_FRAME)), deriveConfirmKey(wrong, DELIVERY_ID))).code).toBe('SEAL_INVALID');
+    expect(
+      refusal(() => openConfirmation(decodeConfirmationFrame(frameOf(EXAMPLE_FRAME)), deriveConfirmKey(wrong, DELIVERY_ID))).code,
+    ).toBe('SEAL_INVALID');
   });
 
   it('refuses a flipped delivery id byte (clear, authenticated as AAD): SEAL_INVALID', () => {

@@ -1,6 +1,16 @@
 import { BufferReader } from './buffer-reader.js';
 import { BufferWriter } from './buffer-writer.js';
-import { DELIVERY_ID_SIZE, FINGERPRINT_SIZE, FRAME_HEADER_SIZE, FrameType, LABEL_CONFIRMATION, MAX_FILES, NONCE_SIZE, SHA256_SIZE, TAG_SIZE } from './constants.js';
+import {
+  DELIVERY_ID_SIZE,
+  FINGERPRINT_SIZE,
+  FRAME_HEADER_SIZE,
+  FrameType,
+  LABEL_CONFIRMATION,
+  MAX_FILES,
+  NONCE_SIZE,
+  SHA256_SIZE,
+  TAG_SIZE,
+} from './constants.js';
 import { ProtocolError } from './errors.js';
 import { Frame, frameHeader } from './frame.js';
 import { deliveryIdToBytes, deliveryIdToString } from './delivery-id.js';

@@ -5,7 +5,9 @@ import { refusal } from './testing/test-buffers.js';
 // Frames written out byte by byte from the layout in docs/PROTOCOL.md, never by the code under test.
 // Confirmation: [len u32][version 01][type 01][delivery id 16][nonce 12][sealed payload + tag]
 const CONFIRMATION = Buffer.from(
-  '00000074' + '01' + '01' +
+  '00000074' +
+    '01' +
+    '01' +
     '0f1e2d3c4b5a49788796a5b4c3d2e1f0' +
     'a0a1a2a3a4a5a6a7a8a9aaab' +
     'e9a0324451e93cb0403e59e95f08b042b8de33d2a2894c2724c1249521d8c8778af09540def6e59150d1ba7f96020fedf5d08fbad402cfee952e694dd092d2433a604aa37cb86cedb21c7fa3b8d2a5dd8732',
@@ -75,7 +77,10 @@ describe('FrameParser', () => {
   it('reads frames fed one byte at a time', () => {
     const parser = new FrameParser();
     const stream = Buffer.concat([CONFIRMATION, ANSWER]);
-    const frames = parseAll(parser, [...stream].map((byte) => Buffer.from([byte])));
+    const frames = parseAll(
+      parser,
+      [...stream].map((byte) => Buffer.from([byte])),
+    );
     expect(frames).toHaveLength(2);
     expectFrame(frames[0], CONFIRMATION, FrameType.Confirmation);
     expectFrame(frames[1], ANSWER, FrameType.Answer);

@@ -1,5 +1,16 @@
 import { createHash, createPublicKey, sign, verify } from 'node:crypto';
-import { fingerprint, generateClientIdentity, generateServerKeySet, parseClientIdentity, parseServerKeySet, publicKeyFromRaw, rawPublicKey, serializeClientIdentity, serializeServerKeySet, serverKeyId } from './keys.js';
+import {
+  fingerprint,
+  generateClientIdentity,
+  generateServerKeySet,
+  parseClientIdentity,
+  parseServerKeySet,
+  publicKeyFromRaw,
+  rawPublicKey,
+  serializeClientIdentity,
+  serializeServerKeySet,
+  serverKeyId,
+} from './keys.js';
 import { refusal } from './testing/test-buffers.js';
 
 const b64u = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
@@ -23,7 +34,11 @@ describe('server key set', () => {
     const keys = parseServerKeySet(SERVER_FILE);
     expect(keys.signPublicKey.toString('hex')).toBe(SIGN_X);
     expect(keys.sealPublicKey.toString('hex')).toBe(SEAL_X);
-    const expectedId = createHash('sha256').update(Buffer.from(SIGN_X + SEAL_X, 'hex')).digest().subarray(0, 8).toString('hex');
+    const expectedId = createHash('sha256')
+      .update(Buffer.from(SIGN_X + SEAL_X, 'hex'))
+      .digest()
+      .subarray(0, 8)
+      .toString('hex');
     expect(keys.keyId).toBe(expectedId);
     expect(keys.keyId).toBe('c1f978d18794bc8d');
     expect(serverKeyId(keys.signPublicKey, keys.sealPublicKey)).toBe(expectedId);

@@ -14,7 +14,9 @@ function referencePath(m: number, data: Buffer[]): Buffer[] {
   if (data.length === 1) return [];
   let k = 1;
   while (k * 2 < data.length) k *= 2;
-  return m < k ? [...referencePath(m, data.slice(0, k)), mth(data.slice(k))] : [...referencePath(m - k, data.slice(k)), mth(data.slice(0, k))];
+  return m < k
+    ? [...referencePath(m, data.slice(0, k)), mth(data.slice(k))]
+    : [...referencePath(m - k, data.slice(k)), mth(data.slice(0, k))];
 }
 
 // The test vectors of the Certificate Transparency reference code: eight leaves, the root of each prefix.

@@ -1,7 +1,25 @@
-import { createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, hkdfSync, KeyObject, sign, verify } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  KeyObject,
+  sign,
+  verify,
+} from 'node:crypto';
 import { ClientIdentity, generateClientIdentity, generateServerKeySet, ServerKeySet } from './keys.js';
 import { leafHash, merkleTree } from './merkle.js';
-import { clientSealSecret, openPluginData, PluginData, PluginSealRequest, readPluginEnvelope, sealPluginData, sealPluginDataBatch } from './plugin-data.js';
+import {
+  clientSealSecret,
+  openPluginData,
+  PluginData,
+  PluginSealRequest,
+  readPluginEnvelope,
+  sealPluginData,
+  sealPluginDataBatch,
+} from './plugin-data.js';
 import { refusal } from './testing/test-buffers.js';
 import { DIGEST, ISSUED, NONCE, pkcs8, SERVER } from './testing/worked-example.js';
 
@@ -35,7 +53,8 @@ const EXAMPLE_HEADER =
   'a0a1a2a3a4a5a6a7a8a9aaab'; // nonce
 // Its first and last bytes after the header (sealed payload + tag, then signature), as in the doc.
 const EXAMPLE_SEALED_START = 'eaaab8bcdec2f62746e8d1f61b5a71ec';
-const EXAMPLE_SIGNATURE = '1ae63182a534423d37aa9b7f69e4a89f1329b2cb65de3b2e8ee2816de18ebfaa348f30a66096b54cea3b97820081bbbc09b772f38c052b09ee0d01b8ee374d06';
+const EXAMPLE_SIGNATURE =
+  '1ae63182a534423d37aa9b7f69e4a89f1329b2cb65de3b2e8ee2816de18ebfaa348f30a66096b54cea3b97820081bbbc09b772f38c052b09ee0d01b8ee374d06';
 
 // ---- Reference implementation, straight from the layout (Buffer writes and node:crypto only) ----
 
@@ -102,13 +121,19 @@ function recordBytes(spec: RecordSpec): Buffer {
   salt.copy(header, 110);
   nonce.copy(header, 126);
   const ikm = client
-    ? diffieHellman({ privateKey: keys.sealPrivateKey, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: client.toString('base64url') }, format: 'jwk' }) })
+    ? diffieHellman({
+        privateKey: keys.sealPrivateKey,
+        publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: client.toString('base64url') }, format: 'jwk' }),
+      })
     : keys.sealPublicKey;
   const key = Buffer.from(hkdfSync('sha256', ikm, salt, client ? 'dcx/1 plug-in data, client seal' : 'dcx/1 plug-in data, bundle key', 32));
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(header);
   const unsigned = Buffer.concat([header, cipher.update(spec.payload), cipher.final(), cipher.getAuthTag()]);
-  return Buffer.concat([unsigned, sign(null, Buffer.concat([Buffer.from('dcx/1 plug-in data signature'), unsigned]), spec.signWith ?? keys.signPrivateKey)]);
+  return Buffer.concat([
+    unsigned,
+    sign(null, Buffer.concat([Buffer.from('dcx/1 plug-in data signature'), unsigned]), spec.signWith ?? keys.signPrivateKey),
+  ]);
 }
 
 const EXAMPLE = recordBytes({ payload: payloadBytes(DATA), clientPublicKey: ALICE.publicKey });
@@ -158,7 +183,9 @@ describe('sealPluginData', () => {
     const salt = record.subarray(110, 126);
     const nonce = record.subarray(126, 138);
     expect(salt.equals(SALT)).toBe(false);
-    expect(record.toString('hex')).toBe(recordBytes({ payload: payloadBytes(DATA), clientPublicKey: ALICE.publicKey, salt, nonce }).toString('hex'));
+    expect(record.toString('hex')).toBe(
+      recordBytes({ payload: payloadBytes(DATA), clientPublicKey: ALICE.publicKey, salt, nonce }).toString('hex'),
+    );
   });
 
   it('writes exactly the reference bytes in anonymous mode', () => {
@@ -167,7 +194,9 @@ describe('sealPluginData', () => {
     const nonce = record.subarray(126, 138);
     expect(record[5]).toBe(1);
     expect(record.subarray(78, 110).equals(Buffer.alloc(32))).toBe(true);
-    expect(record.toString('hex')).toBe(recordBytes({ payload: payloadBytes(ANONYMOUS_DATA), clientPublicKey: null, salt, nonce }).toString('hex'));
+    expect(record.toString('hex')).toBe(
+      recordBytes({ payload: payloadBytes(ANONYMOUS_DATA), clientPublicKey: null, salt, nonce }).toString('hex'),
+    );
   });
 
   it('round-trips client-sealed data to identical PluginData', () => {
@@ -210,9 +239,15 @@ describe('sealPluginData', () => {
   });
 
   it('refuses strings over their limits: TOO_LARGE', () => {
-    expect(refusal(() => sealPluginData({ ...DATA, server: { ...DATA.server, host: 'h'.repeat(1025) } }, SERVER, null)).code).toBe('TOO_LARGE');
-    expect(refusal(() => sealPluginData({ ...DATA, server: { ...DATA.server, url: 'u'.repeat(1025) } }, SERVER, null)).code).toBe('TOO_LARGE');
-    expect(refusal(() => sealPluginData({ ...DATA, client: { ...DATA.client, address: 'a'.repeat(256) } }, SERVER, null)).code).toBe('TOO_LARGE');
+    expect(refusal(() => sealPluginData({ ...DATA, server: { ...DATA.server, host: 'h'.repeat(1025) } }, SERVER, null)).code).toBe(
+      'TOO_LARGE',
+    );
+    expect(refusal(() => sealPluginData({ ...DATA, server: { ...DATA.server, url: 'u'.repeat(1025) } }, SERVER, null)).code).toBe(
+      'TOO_LARGE',
+    );
+    expect(refusal(() => sealPluginData({ ...DATA, client: { ...DATA.client, address: 'a'.repeat(256) } }, SERVER, null)).code).toBe(
+      'TOO_LARGE',
+    );
     const longName = [{ name: 'n'.repeat(1025), size: 1, sha256: DIGEST }];
     expect(refusal(() => sealPluginData({ ...DATA, files: longName }, SERVER, null)).code).toBe('TOO_LARGE');
   });
@@ -241,9 +276,13 @@ describe('readPluginEnvelope and the pinned key', () => {
 
   it('refuses a record that names the pinned signing key but was signed by another: BAD_SIGNATURE', () => {
     const impostor = generateServerKeySet();
-    expect(refusal(() => readPluginEnvelope(recordBytes({ payload: payloadBytes(DATA), clientPublicKey: ALICE.publicKey, signWith: impostor.signPrivateKey }))).code).toBe(
-      'BAD_SIGNATURE',
-    );
+    expect(
+      refusal(() =>
+        readPluginEnvelope(
+          recordBytes({ payload: payloadBytes(DATA), clientPublicKey: ALICE.publicKey, signWith: impostor.signPrivateKey }),
+        ),
+      ).code,
+    ).toBe('BAD_SIGNATURE');
   });
 
   it('refuses a record whose key id is not the hash of its keys (the pinned id with other keys): MALFORMED', () => {
@@ -282,7 +321,10 @@ describe('openPluginData refusals', () => {
     header[5] = 2;
     Buffer.from(ALICE.fingerprint, 'hex').copy(header, 78);
     const record = Buffer.concat([header, unsigned.subarray(138)]);
-    const signed = Buffer.concat([record, sign(null, Buffer.concat([Buffer.from('dcx/1 plug-in data signature'), record]), attacker.signPrivateKey)]);
+    const signed = Buffer.concat([
+      record,
+      sign(null, Buffer.concat([Buffer.from('dcx/1 plug-in data signature'), record]), attacker.signPrivateKey),
+    ]);
     expect(readPluginEnvelope(signed).mode).toBe('client');
     expect(refusal(() => openPluginData(signed, { identity: ALICE })).code).toBe('MALFORMED');
   });
@@ -299,8 +341,10 @@ describe('openPluginData refusals', () => {
         const code = refusal(() => openPluginData(tampered, { identity: ALICE })).code;
         if (position < 4) expect(['TRUNCATED', 'MALFORMED']).toContain(code);
         else if (position === 4) expect(code).toBe('UNSUPPORTED_VERSION');
-        else if (position === 5) expect(code).toBe('MALFORMED'); // 1^1=0, 2^1=3, 1^0x80, 2^0x80: no such mode
-        else if (position < 78) expect(code).toBe('MALFORMED'); // key id and keys: the id no longer matches
+        else if (position === 5)
+          expect(code).toBe('MALFORMED'); // 1^1=0, 2^1=3, 1^0x80, 2^0x80: no such mode
+        else if (position < 78)
+          expect(code).toBe('MALFORMED'); // key id and keys: the id no longer matches
         else expect(code).toBe('BAD_SIGNATURE');
       }
     }
@@ -329,7 +373,10 @@ describe('openPluginData refusals', () => {
   });
 
   it('refuses a validly sealed and signed payload whose host is not UTF-8: MALFORMED', () => {
-    const record = recordBytes({ payload: payloadBytes(DATA, { host: Buffer.from([0x64, 0xff, 0x78]) }), clientPublicKey: ALICE.publicKey });
+    const record = recordBytes({
+      payload: payloadBytes(DATA, { host: Buffer.from([0x64, 0xff, 0x78]) }),
+      clientPublicKey: ALICE.publicKey,
+    });
     expect(refusal(() => openPluginData(record, { identity: ALICE })).code).toBe('MALFORMED');
   });
 
@@ -359,12 +406,20 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
       const deliveryId = `${i.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`;
       return i % 3 === 2
         ? { data: { ...ANONYMOUS_DATA, deliveryId }, clientPublicKey: null }
-        : { data: { ...DATA, deliveryId, client: { fingerprint: client.fingerprint, address: '192.0.2.10' } }, clientPublicKey: client.publicKey };
+        : {
+            data: { ...DATA, deliveryId, client: { fingerprint: client.fingerprint, address: '192.0.2.10' } },
+            clientPublicKey: client.publicKey,
+          };
     });
   /** The trailer of a version 2 record, read from its end by hand. */
   const trailerOf = (record: Buffer) => {
     const p = record[record.length - 69]!;
-    return { p, index: record.readUInt16BE(record.length - 68), size: record.readUInt16BE(record.length - 66), leafEnd: record.length - 69 - 32 * p };
+    return {
+      p,
+      index: record.readUInt16BE(record.length - 68),
+      size: record.readUInt16BE(record.length - 66),
+      leafEnd: record.length - 69 - 32 * p,
+    };
   };
 
   it('signs a lone record on its own: version 1, as sealPluginData', () => {
@@ -388,14 +443,22 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
     const leaves = records.map((record, i) => record.subarray(0, trailers[i]!.leafEnd));
     const { root, paths } = merkleTree(leaves.map(leafHash));
     const signed = Buffer.concat([Buffer.from('dcx/1 plug-in data batch signature'), u16(n), root]);
-    expect(verify(null, signed, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: SERVER.signPublicKey.toString('base64url') }, format: 'jwk' }), records[0]!.subarray(-64))).toBe(true);
+    expect(
+      verify(
+        null,
+        signed,
+        createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: SERVER.signPublicKey.toString('base64url') }, format: 'jwk' }),
+        records[0]!.subarray(-64),
+      ),
+    ).toBe(true);
     records.forEach((record, i) => {
       expect(Buffer.concat(paths[i]!).equals(record.subarray(trailers[i]!.leafEnd, record.length - 69))).toBe(true);
       // Each opens to its own data, only with its own key; the header is still the seal's additional data.
       const { envelope, data } = openPluginData(record, { identity: clients[i] });
       expect(envelope.version).toBe(2);
       expect(data).toEqual(batch[i]!.data);
-      if (batch[i]!.clientPublicKey) expect(refusal(() => openPluginData(record, { identity: clients[(i + 1) % n] })).code).toBe('NOT_FOR_THIS_CLIENT');
+      if (batch[i]!.clientPublicKey)
+        expect(refusal(() => openPluginData(record, { identity: clients[(i + 1) % n] })).code).toBe('NOT_FOR_THIS_CLIENT');
     });
   });
 
@@ -411,7 +474,8 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
         else if (position === 4) expect(code).toBe('UNSUPPORTED_VERSION');
         else if (position === 5) expect(code).toBe('MALFORMED');
         else if (position < 78) expect(code).toBe('MALFORMED');
-        else if (position === pathLengthAt && mask === 0x80) expect(code).toBe('MALFORMED'); // a path of over 16 hashes
+        else if (position === pathLengthAt && mask === 0x80)
+          expect(code).toBe('MALFORMED'); // a path of over 16 hashes
         else expect(code).toBe('BAD_SIGNATURE');
       }
     }
@@ -438,7 +502,9 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
   });
 
   it('refuses the proof of another record of the batch, and another index or tree size: BAD_SIGNATURE', () => {
-    const same = clients.slice(0, 8).map((client, i) => ({ data: { ...DATA, deliveryId: `0000000${i}-0000-4000-8000-000000000000` }, clientPublicKey: ALICE.publicKey }));
+    const same = clients
+      .slice(0, 8)
+      .map((client, i) => ({ data: { ...DATA, deliveryId: `0000000${i}-0000-4000-8000-000000000000` }, clientPublicKey: ALICE.publicKey }));
     const records = sealPluginDataBatch(same, SERVER);
     const [first, second] = [records[0]!, records[1]!];
     const { leafEnd } = trailerOf(first);

@@ -147,7 +147,13 @@ export interface PluginSealRequest {
  * The header and sealed payload of a record whose signature part (single signature, or batch trailer)
  * will take `signatureSize` bytes: the header states the whole record's length.
  */
-function sealedPart({ data, clientPublicKey }: PluginSealRequest, keys: ServerKeySet, version: number, signatureSize: number, secretOf: ClientSealSecretSource): Buffer {
+function sealedPart(
+  { data, clientPublicKey }: PluginSealRequest,
+  keys: ServerKeySet,
+  version: number,
+  signatureSize: number,
+  secretOf: ClientSealSecretSource,
+): Buffer {
   const mode = clientPublicKey ? SealMode.Client : SealMode.Anonymous;
   const salt = secureRandomBytes(SALT_SIZE);
   const nonce = newNonce();
@@ -190,9 +196,17 @@ export function sealPluginData(
  * signature (version 2, batch-signature.ts). A lone one, or every one when not `together`
  * (BATCH_SIGNATURES=false, for clients that predate version 2), is signed on its own (version 1).
  */
-export function sealPluginDataBatch(batch: PluginSealRequest[], keys: ServerKeySet, secretOf: ClientSealSecretSource = clientSealSecret, together = true): Buffer[] {
-  if (!together || batch.length <= 1) return batch.map(({ data, clientPublicKey }) => sealPluginData(data, keys, clientPublicKey, secretOf));
-  const leaves = batch.map((request, index) => sealedPart(request, keys, PLUGIN_VERSION_BATCH, batchTrailerSize(index, batch.length), secretOf));
+export function sealPluginDataBatch(
+  batch: PluginSealRequest[],
+  keys: ServerKeySet,
+  secretOf: ClientSealSecretSource = clientSealSecret,
+  together = true,
+): Buffer[] {
+  if (!together || batch.length <= 1)
+    return batch.map(({ data, clientPublicKey }) => sealPluginData(data, keys, clientPublicKey, secretOf));
+  const leaves = batch.map((request, index) =>
+    sealedPart(request, keys, PLUGIN_VERSION_BATCH, batchTrailerSize(index, batch.length), secretOf),
+  );
   const trailers = signBatch(leaves, LABEL_PLUGIN_BATCH_SIGNATURE, keys.signPrivateKey);
   return leaves.map((leaf, index) => Buffer.concat([leaf, trailers[index]!]));
 }
@@ -206,30 +220,39 @@ interface ParsedRecord {
 }
 
 function parseRecord(record: Buffer): ParsedRecord {
-  if (record.length < MIN_RECORD_SIZE) throw new ProtocolError('TRUNCATED', `plug-in data of ${record.length} bytes is shorter than the minimum ${MIN_RECORD_SIZE}`);
-  if (record.length > MAX_PLUGIN_DATA_SIZE) throw new ProtocolError('TOO_LARGE', `plug-in data of ${record.length} bytes exceeds ${MAX_PLUGIN_DATA_SIZE}`);
+  if (record.length < MIN_RECORD_SIZE)
+    throw new ProtocolError('TRUNCATED', `plug-in data of ${record.length} bytes is shorter than the minimum ${MIN_RECORD_SIZE}`);
+  if (record.length > MAX_PLUGIN_DATA_SIZE)
+    throw new ProtocolError('TOO_LARGE', `plug-in data of ${record.length} bytes exceeds ${MAX_PLUGIN_DATA_SIZE}`);
   const reader = new BufferReader(record, 'plug-in data');
   const total = reader.uint32('total length');
   if (total > record.length) throw new ProtocolError('TRUNCATED', `plug-in data says ${total} bytes but has ${record.length}`);
-  if (total < record.length) throw new ProtocolError('MALFORMED', `plug-in data says ${total} bytes but has ${record.length - total} trailing bytes`);
+  if (total < record.length)
+    throw new ProtocolError('MALFORMED', `plug-in data says ${total} bytes but has ${record.length - total} trailing bytes`);
   const version = reader.uint8('version');
   if (version !== PLUGIN_VERSION_SINGLE && version !== PLUGIN_VERSION_BATCH) {
-    throw new ProtocolError('UNSUPPORTED_VERSION', `plug-in data version ${version} is not supported (expected ${PLUGIN_VERSION_SINGLE} or ${PLUGIN_VERSION_BATCH})`);
+    throw new ProtocolError(
+      'UNSUPPORTED_VERSION',
+      `plug-in data version ${version} is not supported (expected ${PLUGIN_VERSION_SINGLE} or ${PLUGIN_VERSION_BATCH})`,
+    );
   }
   const modeByte = reader.uint8('mode');
-  if (modeByte !== SealMode.Anonymous && modeByte !== SealMode.Client) throw new ProtocolError('MALFORMED', `unknown seal mode ${modeByte}`);
+  if (modeByte !== SealMode.Anonymous && modeByte !== SealMode.Client)
+    throw new ProtocolError('MALFORMED', `unknown seal mode ${modeByte}`);
   const keyId = reader.bytes(KEY_ID_SIZE, 'key id').toString('hex');
   const signPublicKey = Buffer.from(reader.bytes(PUBLIC_KEY_SIZE, 'signing key'));
   const sealPublicKey = Buffer.from(reader.bytes(PUBLIC_KEY_SIZE, 'sealing key'));
   // The key id is a function of the two keys; one that lies could pass a pin check done by key id.
-  if (keyId !== serverKeyId(signPublicKey, sealPublicKey)) throw new ProtocolError('MALFORMED', `plug-in data key id ${keyId} does not match its keys`);
+  if (keyId !== serverKeyId(signPublicKey, sealPublicKey))
+    throw new ProtocolError('MALFORMED', `plug-in data key id ${keyId} does not match its keys`);
   const recipient = reader.bytes(FINGERPRINT_SIZE, 'recipient');
   const salt = reader.bytes(SALT_SIZE, 'salt');
   const nonce = reader.bytes(NONCE_SIZE, 'nonce');
   const publicKey = publicKeyFromRaw(signPublicKey, 'Ed25519');
   let sealedEnd = record.length - ED25519_SIGNATURE_SIZE;
   if (version === PLUGIN_VERSION_SINGLE) {
-    if (!verify(null, signedBytes(record.subarray(0, sealedEnd)), publicKey, record.subarray(sealedEnd))) throw new ProtocolError('BAD_SIGNATURE', BAD_SIGNATURE_MESSAGE);
+    if (!verify(null, signedBytes(record.subarray(0, sealedEnd)), publicKey, record.subarray(sealedEnd)))
+      throw new ProtocolError('BAD_SIGNATURE', BAD_SIGNATURE_MESSAGE);
   } else {
     sealedEnd = verifyBatchSignature(record, {
       leafStart: 0,
@@ -268,12 +291,21 @@ export function openPluginData(record: Buffer, options: { identity?: ClientIdent
   let ikm: Buffer;
   if (envelope.mode === 'client') {
     if (!options.identity || options.identity.fingerprint !== envelope.recipient) {
-      throw new ProtocolError('NOT_FOR_THIS_CLIENT', `plug-in data is sealed to client ${envelope.recipient?.slice(0, 16)}…, not to this one`);
+      throw new ProtocolError(
+        'NOT_FOR_THIS_CLIENT',
+        `plug-in data is sealed to client ${envelope.recipient?.slice(0, 16)}…, not to this one`,
+      );
     }
     ikm = x25519(options.identity.privateKey, publicKeyFromRaw(envelope.sealPublicKey, 'X25519'));
   } else {
     ikm = envelope.sealPublicKey;
   }
-  const payload = open(sealKeyFor(envelope.mode === 'client' ? SealMode.Client : SealMode.Anonymous, parsed.salt, ikm), parsed.nonce, parsed.sealed, parsed.header, 'plug-in data');
+  const payload = open(
+    sealKeyFor(envelope.mode === 'client' ? SealMode.Client : SealMode.Anonymous, parsed.salt, ikm),
+    parsed.nonce,
+    parsed.sealed,
+    parsed.header,
+    'plug-in data',
+  );
   return { envelope, data: decodePayload(payload) };
 }

@@ -159,7 +159,11 @@ describe('verifyReceipt', () => {
 
 describe('signReceipts (one signature for a batch)', () => {
   const batchOf = (n: number): ReceiptFields[] =>
-    Array.from({ length: n }, (_, i) => ({ ...FIELDS, deliveryId: `0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1${(i % 256).toString(16).padStart(2, '0')}`, confirmedAt: new Date(ISSUED + 2250 + i) }));
+    Array.from({ length: n }, (_, i) => ({
+      ...FIELDS,
+      deliveryId: `0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1${(i % 256).toString(16).padStart(2, '0')}`,
+      confirmedAt: new Date(ISSUED + 2250 + i),
+    }));
   /** The parts of a batch receipt, read from its end as section 5 lays them out. */
   const partsOf = (receipt: Buffer) => {
     const trailerAt = receipt.length - 64 - 5;
@@ -204,7 +208,14 @@ describe('signReceipts (one signature for a batch)', () => {
       expect(path.equals(Buffer.concat(paths[i]!))).toBe(true);
       // The statement is that of the lone receipt with version 2.
       expect(statement.equals(Buffer.from(signReceipt(batchOf(5)[i]!, SERVER).subarray(4, -64)).fill(2, 0, 1))).toBe(true);
-      expect(verify(null, Buffer.concat([Buffer.from('dcx/1 receipt batch signature'), size, root]), createPublicKey(SERVER.signPrivateKey), signature)).toBe(true);
+      expect(
+        verify(
+          null,
+          Buffer.concat([Buffer.from('dcx/1 receipt batch signature'), size, root]),
+          createPublicKey(SERVER.signPrivateKey),
+          signature,
+        ),
+      ).toBe(true);
     }
   });
 
@@ -221,7 +232,8 @@ describe('signReceipts (one signature for a batch)', () => {
       const shortened = Buffer.from(receipt.subarray(0, length));
       shortened.writeUInt32BE(length);
       const error = refusal(() => verifyReceipt(shortened, SERVER.signPublicKey));
-      if (length < proofFits) expect([error.code, error.message]).toEqual(['TRUNCATED', `batch receipt of ${length} bytes is too short for a batch signature`]);
+      if (length < proofFits)
+        expect([error.code, error.message]).toEqual(['TRUNCATED', `batch receipt of ${length} bytes is too short for a batch signature`]);
       else expect(['TRUNCATED', 'MALFORMED', 'BAD_SIGNATURE']).toContain(error.code);
     }
   });
@@ -232,7 +244,10 @@ describe('signReceipts (one signature for a batch)', () => {
     const swapped = Buffer.concat([b.subarray(0, 4 + a.statement.length), receipts[0]!.subarray(4 + a.statement.length)]); // its salt, path and signature
     swapped.writeUInt32BE(swapped.length);
     expect(refusal(() => verifyReceipt(swapped, SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');
-    for (const [offset, value] of [[-64 - 2, 5], [-64 - 4, 1]] as const) {
+    for (const [offset, value] of [
+      [-64 - 2, 5],
+      [-64 - 4, 1],
+    ] as const) {
       const changed = Buffer.from(receipts[0]!);
       changed.writeUInt16BE(value, changed.length + offset);
       expect(refusal(() => verifyReceipt(changed, SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');

@@ -90,7 +90,12 @@ export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
 export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet, together = true): Buffer[] {
   if (!together || batch.length <= 1) return batch.map((fields) => signReceipt(fields, keys));
   const salts = secureRandomBytes(RECEIPT_SALT_SIZE * batch.length);
-  const writers = batch.map((fields, i) => startReceipt(fields, keys, RECEIPT_VERSION_BATCH).addFixed(salts.subarray(i * RECEIPT_SALT_SIZE, (i + 1) * RECEIPT_SALT_SIZE), RECEIPT_SALT_SIZE));
+  const writers = batch.map((fields, i) =>
+    startReceipt(fields, keys, RECEIPT_VERSION_BATCH).addFixed(
+      salts.subarray(i * RECEIPT_SALT_SIZE, (i + 1) * RECEIPT_SALT_SIZE),
+      RECEIPT_SALT_SIZE,
+    ),
+  );
   // Each leaf: the statement and its salt, as they lie in the receipt after its length field.
   const trailers = signBatch(
     writers.map((writer) => writer.flush().subarray(LENGTH_SIZE)),
@@ -113,7 +118,8 @@ function verifiedStatement(receipt: Buffer, serverSignPublicKey: Buffer): Buffer
   const signature = receipt.subarray(signatureAt);
   const publicKey = publicKeyFromRaw(serverSignPublicKey, 'Ed25519');
   if (version === RECEIPT_VERSION_SINGLE) {
-    if (!verify(null, signedBytes(receipt.subarray(0, signatureAt)), publicKey, signature)) throw new ProtocolError('BAD_SIGNATURE', BAD_SIGNATURE_MESSAGE);
+    if (!verify(null, signedBytes(receipt.subarray(0, signatureAt)), publicKey, signature))
+      throw new ProtocolError('BAD_SIGNATURE', BAD_SIGNATURE_MESSAGE);
     return receipt.subarray(LENGTH_SIZE, signatureAt);
   }
   if (version !== RECEIPT_VERSION_BATCH) throw new ProtocolError('UNSUPPORTED_VERSION', `receipt version ${version} is not supported`);
@@ -134,7 +140,8 @@ export function verifyReceipt(receipt: Buffer, serverSignPublicKey: Buffer): Rec
   if (receipt.length < MIN_RECEIPT_SIZE) throw new ProtocolError('TRUNCATED', `receipt of ${receipt.length} bytes is too short`);
   const total = receipt.readUInt32BE(0);
   if (total > receipt.length) throw new ProtocolError('TRUNCATED', `receipt says ${total} bytes but has ${receipt.length}`);
-  if (total < receipt.length) throw new ProtocolError('MALFORMED', `receipt says ${total} bytes but has ${receipt.length - total} trailing bytes`);
+  if (total < receipt.length)
+    throw new ProtocolError('MALFORMED', `receipt says ${total} bytes but has ${receipt.length - total} trailing bytes`);
   const reader = new BufferReader(verifiedStatement(receipt, serverSignPublicKey), 'receipt');
   reader.uint8('version');
   const keyId = reader.bytes(KEY_ID_SIZE, 'key id').toString('hex');
@@ -148,7 +155,11 @@ export function verifyReceipt(receipt: Buffer, serverSignPublicKey: Buffer): Rec
   if (count > MAX_FILES) throw new ProtocolError('TOO_LARGE', `receipt lists ${count} files`);
   const files: ContentFileInfo[] = [];
   for (let i = 0; i < count; i++) {
-    files.push({ name: reader.string(`file ${i} name`), size: reader.uint64(`file ${i} size`), sha256: reader.bytes(SHA256_SIZE, `file ${i} sha256`).toString('hex') });
+    files.push({
+      name: reader.string(`file ${i} name`),
+      size: reader.uint64(`file ${i} size`),
+      sha256: reader.bytes(SHA256_SIZE, `file ${i} sha256`).toString('hex'),
+    });
   }
   reader.end();
   return {

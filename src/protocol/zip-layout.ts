@@ -40,8 +40,7 @@ export interface ZipEntrySpec<Source> {
 }
 
 export type ZipSegment<Source> =
-  | { kind: 'bytes'; offset: number; bytes: Buffer }
-  | { kind: 'source'; offset: number; length: number; source: Source };
+  { kind: 'bytes'; offset: number; bytes: Buffer } | { kind: 'source'; offset: number; length: number; source: Source };
 
 export interface ZipLayout<Source> {
   /** Exact length of the archive. */

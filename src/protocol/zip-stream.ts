@@ -177,7 +177,11 @@ function parseLocalHeader(header: Buffer, index: number, headerOffset: number): 
   let uncompressedSize = header.readUInt32LE(LOCAL_UNCOMPRESSED_SIZE_OFFSET);
   if (compressedSize === MAX_32 || uncompressedSize === MAX_32) {
     // ZIP64: the extra field holds the sizes that overflowed, uncompressed first.
-    const sizes = zip64Sizes(header.subarray(LOCAL_HEADER_SIZE + nameLength, LOCAL_HEADER_SIZE + nameLength + extraLength), uncompressedSize === MAX_32, compressedSize === MAX_32);
+    const sizes = zip64Sizes(
+      header.subarray(LOCAL_HEADER_SIZE + nameLength, LOCAL_HEADER_SIZE + nameLength + extraLength),
+      uncompressedSize === MAX_32,
+      compressedSize === MAX_32,
+    );
     if (!sizes) return null;
     if (uncompressedSize === MAX_32) uncompressedSize = sizes.shift()!;
     if (compressedSize === MAX_32) compressedSize = sizes.shift()!;
@@ -197,7 +201,7 @@ function parseLocalHeader(header: Buffer, index: number, headerOffset: number): 
 
 /** The 8-byte sizes of a ZIP64 extra field, or null when it is missing, short, or beyond 2^53 − 1. */
 function zip64Sizes(extra: Buffer, uncompressed: boolean, compressed: boolean): number[] | null {
-  for (let at = 0; at + EXTRA_HEADER_SIZE <= extra.length; ) {
+  for (let at = 0; at + EXTRA_HEADER_SIZE <= extra.length;) {
     const id = extra.readUInt16LE(at);
     const size = extra.readUInt16LE(at + 2);
     const body = extra.subarray(at + EXTRA_HEADER_SIZE, at + EXTRA_HEADER_SIZE + size);

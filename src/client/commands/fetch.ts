@@ -51,7 +51,8 @@ export async function fetchCommand(urlText: string, options: FetchOptions, ctx: 
         progress: ctx.progress,
       });
     } catch (error) {
-      const keep = pending.resumable && error instanceof DcxError && (error.exitCode === ExitCode.ServerUnreachable || keepsPartialDownload(error));
+      const keep =
+        pending.resumable && error instanceof DcxError && (error.exitCode === ExitCode.ServerUnreachable || keepsPartialDownload(error));
       if (!keep) {
         await pending.discard();
         throw error;

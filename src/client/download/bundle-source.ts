@@ -66,7 +66,11 @@ async function* readPieces(pieces: FilePiece[], start: number, end: number): Asy
     const to = Math.min(end + 1, pieceEnd);
     if (from < to) {
       const first = piece.start + (from - pieceStart);
-      yield* createReadStream(piece.path, { start: first, end: first + (to - from) - 1, highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>;
+      yield* createReadStream(piece.path, {
+        start: first,
+        end: first + (to - from) - 1,
+        highWaterMark: READ_CHUNK,
+      }) as AsyncIterable<Buffer>;
     }
     pieceStart = pieceEnd;
   }

@@ -210,7 +210,10 @@ interface Run {
 }
 
 function start(args: string[], home: string): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH, DCX_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { PATH: process.env.PATH, DCX_HOME: home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));
@@ -248,7 +251,11 @@ async function client(url = `${base}/api/contents/c1/bundle`): Promise<Client> {
   };
 }
 
-const listing = (dir: string) => readdir(dir).then((names) => names.sort(), () => [] as string[]);
+const listing = (dir: string) =>
+  readdir(dir).then(
+    (names) => names.sort(),
+    () => [] as string[],
+  );
 const bundleRequests = () => server.seen.filter((s) => s.path === '/api/contents/c1/bundle');
 const deliveryRequests = () => server.seen.filter((s) => s.path.startsWith('/api/deliveries/'));
 const onlyDelivery = () => [...server.deliveries.values()][0];
@@ -312,7 +319,9 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     server.cuts = [150_000];
     const first = await c.fetch('--access-token', 'tok-7');
     expect(first.code).toBe(ExitCode.ServerUnreachable);
-    expect(first.stderr).toMatch(/^dcx: the download from http:\/\/127\.0\.0\.1:\d+ was interrupted at \d+ of \d+ bytes: .*; the partial download is kept: running the same command again resumes it\n$/);
+    expect(first.stderr).toMatch(
+      /^dcx: the download from http:\/\/127\.0\.0\.1:\d+ was interrupted at \d+ of \d+ bytes: .*; the partial download is kept: running the same command again resumes it\n$/,
+    );
     const { id, zip } = onlyDelivery();
     await expectPartialFiles(c);
     expect(JSON.parse(await readFile(c.state, 'utf8'))).toEqual({
@@ -381,7 +390,9 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     server.deliveries.clear();
 
     const second = await c.fetch();
-    expect(second.stderr).toContain(`cannot resume the download of delivery ${id} (404 Not Found); starting over with a new download from ${c.url}`);
+    expect(second.stderr).toContain(
+      `cannot resume the download of delivery ${id} (404 Not Found); starting over with a new download from ${c.url}`,
+    );
     const fresh = onlyDelivery();
     expect(fresh.id).not.toBe(id);
     await expectDelivered(c, second, fresh.id);
@@ -399,7 +410,9 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
 
     const refused = await c.fetch();
     expect(refused.code).toBe(ExitCode.Failure);
-    expect(refused.stderr).toMatch(/^dcx: resuming the download from .* failed: 403 Forbidden \(wrong access token\); the partial download is kept: running the same command again resumes it\n$/);
+    expect(refused.stderr).toMatch(
+      /^dcx: resuming the download from .* failed: 403 Forbidden \(wrong access token\); the partial download is kept: running the same command again resumes it\n$/,
+    );
     expect((await downloadedBytes(c)).length).toBe(size);
 
     await expectDelivered(c, await c.fetch('--access-token', 'tok-1'), id);
@@ -416,7 +429,11 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     const { id } = onlyDelivery();
     server.wrongTotal = true;
     const second = await c.fetch();
-    expect(second.stderr).toMatch(new RegExp(`cannot resume the download of delivery ${id} \\(asked for bytes \\d+- of \\d+, the server sent Content-Range bytes \\d+-\\d+/\\d+\\)`));
+    expect(second.stderr).toMatch(
+      new RegExp(
+        `cannot resume the download of delivery ${id} \\(asked for bytes \\d+- of \\d+, the server sent Content-Range bytes \\d+-\\d+/\\d+\\)`,
+      ),
+    );
     server.wrongTotal = false;
     const fresh = [...server.deliveries.values()].find((d) => d.id !== id)!;
     await expectDelivered(c, second, fresh.id);
@@ -482,7 +499,9 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     const before = endpoint.received.length;
     const run = await c.fetch();
     expect(run.code).toBe(ExitCode.DigestMismatch);
-    expect(run.stderr).toMatch(/^dcx: "movie\.mp4" is not what the server sent \(SHA-256 [0-9a-f]{64} differs from the plug-in data's [0-9a-f]{64}\); the file was removed\n$/);
+    expect(run.stderr).toMatch(
+      /^dcx: "movie\.mp4" is not what the server sent \(SHA-256 [0-9a-f]{64} differs from the plug-in data's [0-9a-f]{64}\); the file was removed\n$/,
+    );
     expect(await listing(c.out)).toEqual([]);
     expect(await listing(join(c.home, 'downloads'))).toEqual([]);
     expect(endpoint.received.length).toBe(before);

@@ -17,12 +17,19 @@ export function keepsPartialDownload(error: object): boolean {
 }
 
 /** Downloads the whole bundle under DCX_HOME/downloads: resumed where a saved state says, or afresh. */
-export async function downloadBundle(url: URL, headers: Record<string, string>, pending: PendingDownload, ctx: CommandContext): Promise<BundleSource> {
+export async function downloadBundle(
+  url: URL,
+  headers: Record<string, string>,
+  pending: PendingDownload,
+  ctx: CommandContext,
+): Promise<BundleSource> {
   const saved = await pending.load();
   if (saved) {
     const outcome = await resume(saved, headers, pending, ctx);
     if (!('reason' in outcome)) return outcome;
-    ctx.notice(`cannot resume the download of delivery ${saved.deliveryId} (${outcome.reason}); starting over with a new download from ${url.href}`);
+    ctx.notice(
+      `cannot resume the download of delivery ${saved.deliveryId} (${outcome.reason}); starting over with a new download from ${url.href}`,
+    );
     await pending.discard();
   }
   const response = await httpDownload(url, headers);
@@ -31,7 +38,12 @@ export async function downloadBundle(url: URL, headers: Record<string, string>, 
 }
 
 /** Asks the delivery's URL for the bytes after the partial download; the bundle, or why not to resume. */
-async function resume(state: DownloadState, headers: Record<string, string>, pending: PendingDownload, ctx: CommandContext): Promise<BundleSource | { reason: string }> {
+async function resume(
+  state: DownloadState,
+  headers: Record<string, string>,
+  pending: PendingDownload,
+  ctx: CommandContext,
+): Promise<BundleSource | { reason: string }> {
   const writer = await DownloadWriter.resume(pending, state);
   if ('reason' in writer) return writer;
   const offset = writer.offset;
@@ -42,7 +54,9 @@ async function resume(state: DownloadState, headers: Record<string, string>, pen
     const range = parseContentRange(header);
     if (!range || range.start !== offset || range.end !== state.total - 1 || range.total !== state.total) {
       response.cancel();
-      return { reason: `asked for bytes ${offset}- of ${state.total}, the server sent ${header === null ? 'no Content-Range' : `Content-Range ${header}`}` };
+      return {
+        reason: `asked for bytes ${offset}- of ${state.total}, the server sent ${header === null ? 'no Content-Range' : `Content-Range ${header}`}`,
+      };
     }
     return receive(response, state.url, { writer, total: state.total }, pending, ctx);
   }
@@ -128,7 +142,10 @@ async function receive(
     throw unreachable(`the download from ${origin} ended at ${offset + received} of ${total} bytes`);
   }
   if (total !== null && offset + received > total) {
-    throw new DcxError(ExitCode.Failure, `the download from ${origin} sent ${offset + received} bytes, more than the ${total} it announced`);
+    throw new DcxError(
+      ExitCode.Failure,
+      `the download from ${origin} sent ${offset + received} bytes, more than the ${total} it announced`,
+    );
   }
   return writer.source();
 }

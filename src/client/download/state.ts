@@ -149,7 +149,8 @@ function parseState(text: string): DownloadState | null {
     const value = JSON.parse(text) as Record<string, unknown>;
     const { url, deliveryUrl, etag, total, deliveryId, entries } = value;
     if (value.version !== 1) return null;
-    if (typeof url !== 'string' || typeof deliveryUrl !== 'string' || typeof etag !== 'string' || typeof deliveryId !== 'string') return null;
+    if (typeof url !== 'string' || typeof deliveryUrl !== 'string' || typeof etag !== 'string' || typeof deliveryId !== 'string')
+      return null;
     if (!isSize(total)) return null;
     new URL(deliveryUrl);
     if (entries === undefined) return { url, deliveryUrl, etag, total, deliveryId };

@@ -60,7 +60,11 @@ describe('DownloadWriter', () => {
     const key = downloadKey(url);
     expect((await readdir(dir)).sort()).toEqual([`${key}.0.data`, `${key}.json`, `${key}.part`]);
     expect((await readFile(pending.dataPath(0))).equals(content)).toBe(true);
-    expect((await readFile(pending.partPath)).equals(Buffer.concat([zip.subarray(0, contentStart), zip.subarray(contentStart + content.length)]))).toBe(true);
+    expect(
+      (await readFile(pending.partPath)).equals(
+        Buffer.concat([zip.subarray(0, contentStart), zip.subarray(contentStart + content.length)]),
+      ),
+    ).toBe(true);
     expect((await stat(pending.partPath)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(pending.statePath, 'utf8')).entries).toEqual([{ offset: contentStart, size: content.length }]);
 
@@ -68,7 +72,15 @@ describe('DownloadWriter', () => {
     expect((await wholeOf(source)).equals(zip)).toBe(true);
     expect((await readRange(source, contentStart - 10, 20)).equals(zip.subarray(contentStart - 10, contentStart + 10))).toBe(true);
     expect(source.kept).toEqual([
-      { name: 'movie.mp4', headerOffset: contentStart - 30 - 'movie.mp4'.length, dataOffset: contentStart, size: content.length, crc32: expect.any(Number), path: pending.dataPath(0), sha256: sha256(content) },
+      {
+        name: 'movie.mp4',
+        headerOffset: contentStart - 30 - 'movie.mp4'.length,
+        dataOffset: contentStart,
+        size: content.length,
+        crc32: expect.any(Number),
+        path: pending.dataPath(0),
+        sha256: sha256(content),
+      },
     ]);
   });
 
@@ -87,7 +99,24 @@ describe('DownloadWriter', () => {
     expect((await wholeOf(writer.source())).equals(archiverZip)).toBe(true);
   });
 
-  const cuts = [1, 4, 29, 30, 31, 30 + PLUGIN_ENTRY_NAME.length + 100, contentStart - 30, contentStart - 1, contentStart, contentStart + 1, contentStart + 250_000, contentStart + content.length - 1, contentStart + content.length, contentStart + content.length + 3, zip.length - 1, zip.length];
+  const cuts = [
+    1,
+    4,
+    29,
+    30,
+    31,
+    30 + PLUGIN_ENTRY_NAME.length + 100,
+    contentStart - 30,
+    contentStart - 1,
+    contentStart,
+    contentStart + 1,
+    contentStart + 250_000,
+    contentStart + content.length - 1,
+    contentStart + content.length,
+    contentStart + content.length + 3,
+    zip.length - 1,
+    zip.length,
+  ];
   test.each(cuts)('cut after %i bytes: read back, it carries on to the same bundle and the same SHA-256', async (cut) => {
     const { pending } = await pendingIn();
     const saved = await cutDownload(pending, zip, cut, [cut % 9_973 || 1, 65_536]);
@@ -137,9 +166,15 @@ describe('DownloadWriter', () => {
 
     const other = await pendingIn();
     const moved = await cutDownload(other.pending, zip, contentStart + 1000);
-    expect(await DownloadWriter.resume(other.pending, { ...moved, entries: [{ offset: contentStart + 1, size: content.length }] })).toEqual({ reason: 'the partial download does not match its saved state' });
-    expect(await DownloadWriter.resume(other.pending, { ...moved, entries: [{ offset: contentStart, size: 10 }] })).toEqual({ reason: 'the partial download does not match its saved state' });
-    expect(await DownloadWriter.resume(other.pending, { ...moved, total: contentStart })).toEqual({ reason: `the partial download has ${contentStart + 1000} bytes, more than the bundle's ${contentStart}` });
+    expect(await DownloadWriter.resume(other.pending, { ...moved, entries: [{ offset: contentStart + 1, size: content.length }] })).toEqual(
+      { reason: 'the partial download does not match its saved state' },
+    );
+    expect(await DownloadWriter.resume(other.pending, { ...moved, entries: [{ offset: contentStart, size: 10 }] })).toEqual({
+      reason: 'the partial download does not match its saved state',
+    });
+    expect(await DownloadWriter.resume(other.pending, { ...moved, total: contentStart })).toEqual({
+      reason: `the partial download has ${contentStart + 1000} bytes, more than the bundle's ${contentStart}`,
+    });
     // A state that lists no kept entry: the data file is not the download's; it carries on after the header.
     const unlisted = await DownloadWriter.resume(other.pending, { ...moved, entries: [] });
     expect('reason' in unlisted ? unlisted.reason : unlisted.offset).toBe(contentStart);

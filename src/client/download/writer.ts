@@ -87,7 +87,12 @@ export class DownloadWriter {
     const size = pieces.reduce((sum, p) => sum + p.length, 0);
     if (size > state.total) return { reason: `the partial download has ${size} bytes, more than the bundle's ${state.total}` };
     // A state without `entries` was saved by a client that kept the whole bundle: it stays whole.
-    const writer = new DownloadWriter(pending, { ...state, entries: state.entries && [...state.entries] }, state.entries !== undefined, expected);
+    const writer = new DownloadWriter(
+      pending,
+      { ...state, entries: state.entries && [...state.entries] },
+      state.entries !== undefined,
+      expected,
+    );
     writer.replaying = true;
     try {
       for (const piece of pieces) if (!(await writer.replay(piece))) return inconsistent;
@@ -196,7 +201,7 @@ export class DownloadWriter {
     const handle = await open(piece.path, 'r');
     try {
       const end = piece.start + piece.length;
-      for (let at = piece.start; at < end; ) {
+      for (let at = piece.start; at < end;) {
         // Meta the splitter need not look at (the rest once it cannot follow the entries) is not read.
         const skip = piece.data ? 0 : Math.min(this.splitter.skippable, end - at);
         if (skip > 0) {
@@ -292,7 +297,7 @@ class Appender {
   }
 
   append(bytes: Buffer, from = 0): void | Promise<void> {
-    for (let at = from; at < bytes.length; ) {
+    for (let at = from; at < bytes.length;) {
       if (this.failure) throw this.failure.error;
       this.block ??= this.free.pop() ?? (this.blocks < WRITE_BLOCKS ? (this.blocks++, Buffer.allocUnsafe(WRITE_BLOCK)) : null);
       if (!this.block) return this.queued[0].then(() => this.append(bytes, at));
@@ -323,7 +328,7 @@ class Appender {
       try {
         if (this.failure) return;
         this.handle ??= await open(this.path, 'a', this.mode);
-        for (let done = 0; done < length; ) {
+        for (let done = 0; done < length;) {
           const { bytesWritten } = await this.handle.write(block, done, length - done);
           if (bytesWritten === 0) throw new Error('the file system accepts no more bytes');
           done += bytesWritten;

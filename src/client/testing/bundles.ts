@@ -24,7 +24,12 @@ export interface ZipEntryInput {
  * and sizes in their local headers, so that `dcx fetch` keeps their data apart as it downloads.
  */
 export function makeServerZip(entries: { name: string; data: Buffer }[]): Buffer {
-  return renderLayout(layoutZip(entries.map((e) => bufferEntry(e.name, e.data)), FIXED_DATE));
+  return renderLayout(
+    layoutZip(
+      entries.map((e) => bufferEntry(e.name, e.data)),
+      FIXED_DATE,
+    ),
+  );
 }
 
 /** A ZIP as archiver writes it (streams get data descriptors; buffers do not). */
@@ -76,7 +81,8 @@ export async function makeBundle(spec: BundleSpec): Promise<BuiltBundle> {
   const record = sealPluginData(data, spec.keys, spec.clientPublicKey ?? null);
   if (spec.shape === 'server') {
     const entries = spec.entries ?? spec.files.map((f) => ({ name: f.name, data: f.bytes }));
-    if (!entries.every((e): e is { name: string; data: Buffer } => Buffer.isBuffer(e.data))) throw new Error('server-shaped bundles take buffers');
+    if (!entries.every((e): e is { name: string; data: Buffer } => Buffer.isBuffer(e.data)))
+      throw new Error('server-shaped bundles take buffers');
     return { zip: makeServerZip([{ name: PLUGIN_ENTRY_NAME, data: record }, ...entries]), data };
   }
   const entries = spec.entries ?? spec.files.map((f) => ({ name: f.name, data: Readable.from([f.bytes]) }));
@@ -85,7 +91,10 @@ export async function makeBundle(spec: BundleSpec): Promise<BuiltBundle> {
 }
 
 /** A bundle as the server answers a request: sealed to the client key its headers carry (if any), naming that client. */
-export function makeBundleForRequest(headers: IncomingHttpHeaders, spec: Omit<BundleSpec, 'clientPublicKey' | 'data'>): Promise<BuiltBundle> {
+export function makeBundleForRequest(
+  headers: IncomingHttpHeaders,
+  spec: Omit<BundleSpec, 'clientPublicKey' | 'data'>,
+): Promise<BuiltBundle> {
   const key = headers[CLIENT_KEY_HEADER] as string | undefined;
   const clientKey = key ? Buffer.from(key, 'base64url') : null;
   return makeBundle({

@@ -71,9 +71,15 @@ export class ConfirmEndpoint {
     this.received.push({ confirmation, remoteAddress });
     const forced = this.override?.(confirmation);
     if (forced) return forced;
-    if (known.receipt) return { status: AnswerStatus.AlreadyConfirmed, deliveryId: sealed.deliveryId, message: 'already confirmed', receipt: known.receipt };
+    if (known.receipt)
+      return { status: AnswerStatus.AlreadyConfirmed, deliveryId: sealed.deliveryId, message: 'already confirmed', receipt: known.receipt };
     if (known.data.expiresAt.getTime() < Date.now()) {
-      return { status: AnswerStatus.Expired, deliveryId: sealed.deliveryId, message: `the delivery expired at ${known.data.expiresAt.toISOString()}`, receipt: null };
+      return {
+        status: AnswerStatus.Expired,
+        deliveryId: sealed.deliveryId,
+        message: `the delivery expired at ${known.data.expiresAt.toISOString()}`,
+        receipt: null,
+      };
     }
     const expected = known.data.files.map((f) => f.sha256);
     if (confirmation.digests.join() !== expected.join()) {

@@ -18,4 +18,3 @@ export async function tempDir(prefix = 'dcx-client-'): Promise<string> {
 export async function removeTempDirs(): Promise<void> {
   await Promise.all(madeDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 }
-

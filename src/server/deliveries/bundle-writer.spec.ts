@@ -67,7 +67,16 @@ describe('BundleWriter: large contents streamed through read buffers', () => {
       const temp = join(storage.tmpDir, `upload-${name}`);
       await writeFile(temp, bytes);
       const storageKey = await storage.commit(temp, sha256);
-      const content = { id: randomUUID(), name, mediaType: 'application/octet-stream', size: bytes.length, sha256, crc32: crc32(bytes), storageKey, createdAt: new Date() } as Content;
+      const content = {
+        id: randomUUID(),
+        name,
+        mediaType: 'application/octet-stream',
+        size: bytes.length,
+        sha256,
+        crc32: crc32(bytes),
+        storageKey,
+        createdAt: new Date(),
+      } as Content;
       contents.push({ content, bytes });
     }
   });

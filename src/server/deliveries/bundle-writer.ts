@@ -36,7 +36,8 @@ class ReadBuffers {
   /** Only buffers no write refers to any more: their bytes are overwritten by the next bundle's reads. */
   give(buffers: Buffer[]): void {
     for (const buffer of buffers) {
-      if (buffer.length === READ_HIGH_WATER_MARK && (this.free.length + 1) * READ_HIGH_WATER_MARK <= KEPT_READ_BUFFERS_BYTES) this.free.push(buffer);
+      if (buffer.length === READ_HIGH_WATER_MARK && (this.free.length + 1) * READ_HIGH_WATER_MARK <= KEPT_READ_BUFFERS_BYTES)
+        this.free.push(buffer);
     }
   }
 }
@@ -95,7 +96,7 @@ export class BundleWriter {
     const bytes = Buffer.allocUnsafe(length);
     const file = await open(this.storage.pathOf(storageKey), 'r');
     try {
-      for (let done = 0; done < length; ) {
+      for (let done = 0; done < length;) {
         const { bytesRead } = await file.read(bytes, done, length - done, start + done);
         if (bytesRead === 0) throw new Error(`the stored file of content ${contentId} is shorter than ${contentSize} bytes`);
         done += bytesRead;
@@ -180,7 +181,9 @@ export class BundleWriter {
         const file = await this.storage.readSmall(piece.source.storageKey, piece.source.size);
         at += file.copy(whole, at, piece.start, piece.start + piece.length);
       } else {
-        const bytes = await this.smallPieces.get(JSON.stringify([piece.source.storageKey, piece.start, piece.length, piece.source.id, piece.source.size]));
+        const bytes = await this.smallPieces.get(
+          JSON.stringify([piece.source.storageKey, piece.start, piece.length, piece.source.id, piece.source.size]),
+        );
         at += bytes.copy(whole, at);
       }
     }
