@@ -95,7 +95,8 @@ async function curl(url: string, out: string, headers: string[] = []): Promise<{
 const gbps = (s: Summary) => `${(s.median / 1e9).toFixed(2)} GB/s (${(s.min / 1e9).toFixed(2)}–${(s.max / 1e9).toFixed(2)})`;
 const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 const perSecond = (s: Summary, unit: string) =>
-  `${Math.round(s.median).toLocaleString('en-US')} ${unit}/s (${Math.round(s.min).toLocaleString('en-US')}–${Math.round(s.max).toLocaleString('en-US')})`;
+  `${Math.round(s.median).toLocaleString('en-US')} ${unit}/s ` +
+  `(${Math.round(s.min).toLocaleString('en-US')}–${Math.round(s.max).toLocaleString('en-US')})`;
 const ms = (s: Summary) => `p99 ${s.median.toFixed(1)} ms (${s.min.toFixed(1)}–${s.max.toFixed(1)})`;
 const ratio = (a: Summary, b: Summary) => `${(a.median / b.median).toFixed(2)}x`;
 
@@ -253,7 +254,8 @@ async function bench(): Promise<void> {
       (
         await db.query<{ issued: string; sent: string; events: string }>(
           `SELECT count(*) AS issued, count(*) FILTER (WHERE status = 'sent') AS sent,
-                  (SELECT count(*) FROM delivery_events e JOIN deliveries d2 ON d2.id = e.delivery_id WHERE d2.content_id = $1 AND e.type = 'issued') AS events
+                  (SELECT count(*) FROM delivery_events e JOIN deliveries d2 ON d2.id = e.delivery_id
+                    WHERE d2.content_id = $1 AND e.type = 'issued') AS events
              FROM deliveries WHERE content_id = $1`,
           [small.id],
         )
@@ -293,7 +295,8 @@ async function bench(): Promise<void> {
     });
     notes.push(
       `10 KiB bundles: wrk completed ${requests.toLocaleString('en-US')} responses (${failures} errors or non-2xx); PostgreSQL recorded ` +
-        `${issued.toLocaleString('en-US')} new deliveries with as many "issued" events (${events.toLocaleString('en-US')}), ${sent.toLocaleString('en-US')} of them "sent" ` +
+        `${issued.toLocaleString('en-US')} new deliveries with as many "issued" events (${events.toLocaleString('en-US')}), ` +
+        `${sent.toLocaleString('en-US')} of them "sent" ` +
         `(deliveries beyond the completed responses were cut off when wrk stopped).`,
     );
   }
@@ -303,7 +306,8 @@ async function bench(): Promise<void> {
     console.log('bench: confirmations over TCP with 100 clients, against pgbench single-row UPDATEs');
     const wanted = CONFIRMATIONS_PER_RUN * (RUNS + 1);
     const { rows: issued } = await db.query<{ plugin_data: Buffer; client_fingerprint: string }>(
-      `SELECT plugin_data, client_fingerprint FROM deliveries WHERE content_id = $1 AND client_fingerprint = ANY($2) AND status = 'sent' LIMIT $3`,
+      `SELECT plugin_data, client_fingerprint FROM deliveries WHERE content_id = $1 AND client_fingerprint = ANY($2) AND ` +
+        `status = 'sent' LIMIT $3`,
       [small.id, [...identityOf.keys()], wanted],
     );
     // The plug-in data of each delivery, opened with the client key it was sealed to, gives its confirmation secret.
@@ -334,13 +338,16 @@ async function bench(): Promise<void> {
     rows.push({
       name: 'confirmations over TCP, 100 concurrent clients, PostgreSQL',
       dcx: `${perSecond(rate, 'confirmations')}, ${ms(p99)}`,
-      baseline: `pgbench, 1-row UPDATE transactions, 10 connections (the DCX pool size): ${perSecond(baseline.tps, 'tx')}, ${ms(baseline.p99)}`,
+      baseline:
+        `pgbench, 1-row UPDATE transactions, 10 connections (the DCX pool size): ${perSecond(baseline.tps, 'tx')}, ` +
+        `${ms(baseline.p99)}`,
       ratio: ratio(rate, baseline.tps),
       target: '>= 5,000 confirmations/s, p99 < 50 ms',
       met: rate.median >= 5000 && p99.median < 50 && accepted === perRun * (RUNS + 1),
     });
     notes.push(
-      `Confirmations: ${perRun.toLocaleString('en-US')} per run over 100 persistent connections (one frame in flight each); answers: ${JSON.stringify(statuses)}.`,
+      `Confirmations: ${perRun.toLocaleString('en-US')} per run over 100 persistent connections (one frame in flight each); ` +
+        `answers: ${JSON.stringify(statuses)}.`,
     );
   }
 
@@ -375,7 +382,9 @@ async function bench(): Promise<void> {
     const firstError = results.find((r) => r.code !== 0);
     rows.push({
       name: `${CONCURRENT_FETCHES} concurrent \`dcx fetch\` of 10 MiB (separate CLI processes)`,
-      dcx: `${ok}/${CONCURRENT_FETCHES} confirmed, ${newlyConfirmed} confirmed in PostgreSQL, ${seconds.toFixed(1)} s, server peak RSS ${mb(peak)}`,
+      dcx:
+        `${ok}/${CONCURRENT_FETCHES} confirmed, ${newlyConfirmed} confirmed in PostgreSQL, ${seconds.toFixed(1)} s, ` +
+        `server peak RSS ${mb(peak)}`,
       baseline: '–',
       ratio: '–',
       target: 'all complete and confirmed, no error, RSS <= 300 MB',
@@ -416,9 +425,12 @@ async function bench(): Promise<void> {
       fetched.code === 0 ? (JSON.parse(fetched.stdout) as { status: string; files: { sha256: string; size: number }[] }) : null;
     const fetchOk = report?.status === 'accepted' && report.files[0].sha256 === huge.sha256 && report.files[0].size === ZIP64_SIZE;
     await rm(out, { recursive: true, force: true });
+    const fetchVerdict = fetchOk ? 'saved, SHA-256 equal, confirmed' : `FAILED (${fetched.code}: ${fetched.stderr.trim().slice(0, 200)})`;
     rows.push({
       name: 'ZIP64: 4.5 GiB content through the HTTP API',
-      dcx: `bundle ${(downloaded.bytes / GiB).toFixed(2)} GiB; \`unzip -t\`: ${unzipOk ? 'No errors detected' : `FAILED (${test.code})`}; \`dcx fetch\`: ${fetchOk ? 'saved, SHA-256 equal, confirmed' : `FAILED (${fetched.code}: ${fetched.stderr.trim().slice(0, 200)})`}`,
+      dcx:
+        `bundle ${(downloaded.bytes / GiB).toFixed(2)} GiB; \`unzip -t\`: ${unzipOk ? 'No errors detected' : `FAILED (${test.code})`}; ` +
+        `\`dcx fetch\`: ${fetchVerdict}`,
       baseline: '–',
       ratio: '–',
       target: 'unzip -t and dcx fetch succeed',
@@ -430,9 +442,12 @@ async function bench(): Promise<void> {
   const finished = new Date();
   const machine = [
     `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / GiB).toFixed(1)} GiB memory`,
-    `Node ${process.version}, ${nginx.version}, ${(await db.query<{ version: string }>('SELECT version()')).rows[0].version.split(' on ')[0]}`,
-    `${started.toISOString()} → ${finished.toISOString()} (${((finished.getTime() - started.getTime()) / 60_000).toFixed(1)} min), ${RUNS} measured runs per figure after a warm-up`,
-    `1-minute load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the same 2 cores counts in it)`,
+    `Node ${process.version}, ${nginx.version}, ` +
+      `${(await db.query<{ version: string }>('SELECT version()')).rows[0].version.split(' on ')[0]}`,
+    `${started.toISOString()} → ${finished.toISOString()} (${((finished.getTime() - started.getTime()) / 60_000).toFixed(1)} ` +
+      `min), ${RUNS} measured runs per figure after a warm-up`,
+    `1-minute load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the ` +
+      `same 2 cores counts in it)`,
   ];
   const report = formatReport(rows, machine, notes);
   console.log(`\n${report}`);
@@ -491,7 +506,7 @@ async function main(): Promise<void> {
   try {
     await bench();
   } catch (error) {
-    console.error(`bench: failed: ${(error as Error).stack ?? error}`);
+    console.error(`bench: failed: ${(error as Error).stack ?? String(error)}`);
     process.exitCode = 1;
   } finally {
     clearTimeout(deadline);

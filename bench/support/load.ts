@@ -1,5 +1,5 @@
 import { connect, Socket } from 'node:net';
-import { AnswerStatus, answerStatusName, decodeAnswer } from '../../src/protocol/answer.js';
+import { answerStatusName, decodeAnswer } from '../../src/protocol/answer.js';
 import { FrameParser } from '../../src/protocol/frame.js';
 import { percentile } from './stats.js';
 import { runOk } from './proc.js';
@@ -105,7 +105,7 @@ export async function confirmLoad(port: number, frames: Buffer[], clients: numbe
         try {
           parser.parse(chunk, (frame) => {
             latencies.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
-            const name = answerStatusName(decodeAnswer(frame).status as AnswerStatus);
+            const name = answerStatusName(decodeAnswer(frame).status);
             statuses[name] = (statuses[name] ?? 0) + 1;
             send();
           });

@@ -169,7 +169,8 @@ async function checkKeyBeforeOpening(
   const short = fingerprint(envelope.signPublicKey).slice(0, 16);
   if (policy.kind === 'pinned') {
     throw unusableBundle(
-      `the bundle's server (key ${short}…) is not pinned; run \`dcx trust <server-url>\` or pass --trust (\`dcx inspect\` shows the server)`,
+      `the bundle's server (key ${short}…) is not pinned; run \`dcx trust <server-url>\` or pass --trust (\`dcx inspect\` ` +
+        `shows the server)`,
     );
   }
   if (policy.kind === 'first-use') await refuseOtherKey(home, policy.origin, short);
@@ -180,7 +181,8 @@ async function refuseOtherKey(home: DcxHome, origin: string | null, short: strin
   const existing = await home.pins().findByOrigin(origin);
   if (existing) {
     throw unusableBundle(
-      `the bundle from ${existing.origin} is signed with key ${short}…, not the pinned key ${existing.fingerprint.slice(0, 16)}…; if the server changed its key, run \`dcx trust ${existing.origin}\``,
+      `the bundle from ${existing.origin} is signed with key ${short}…, not the pinned key ` +
+        `${existing.fingerprint.slice(0, 16)}…; if the server changed its key, run \`dcx trust ${existing.origin}\``,
     );
   }
 }
@@ -207,7 +209,8 @@ async function pinToMake(opened: OpenedBundle, home: DcxHome, policy: PinPolicy)
 async function savePin(pin: Omit<PinnedServer, 'pinnedAt'>, home: DcxHome, notice: (line: string) => void): Promise<void> {
   const replaced = await home.pins().pin(pin);
   notice(
-    `pinned server ${originOf(pin.origin)} (key fingerprint ${pin.fingerprint})${replaced ? `, replacing key ${replaced.fingerprint.slice(0, 16)}…` : ''}`,
+    `pinned server ${originOf(pin.origin)} (key fingerprint ` +
+      `${pin.fingerprint})${replaced ? `, replacing key ${replaced.fingerprint.slice(0, 16)}…` : ''}`,
   );
 }
 

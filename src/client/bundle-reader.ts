@@ -267,7 +267,8 @@ class DigestMeter extends Transform {
       callback(
         new DcxError(
           ExitCode.DigestMismatch,
-          `${JSON.stringify(this.name)} is not what the server sent (larger than the ${this.expected} bytes the plug-in data says); the file was removed`,
+          `${JSON.stringify(this.name)} is not what the server sent (larger than the ${this.expected} bytes the plug-in data ` +
+            `says); the file was removed`,
         ),
       );
       return;

@@ -131,7 +131,7 @@ describe('dcx command line', () => {
     [['bogus'], /^unknown command 'bogus'/],
     [['open', 'x.dcx', '--frob'], /^unknown option '--frob'/],
   ])('%j is a usage error (exit 2) with one line', async (args, message) => {
-    const result = await dcx(args as string[]);
+    const result = await dcx(args);
     expect(result.code).toBe(ExitCode.Usage);
     expect(result.error).toMatch(message);
     expect(result.error).not.toContain('\n');
@@ -270,7 +270,7 @@ describe('dcx command line', () => {
     });
 
     const text = await dcx(['publish', file, '--server', base, '--access', 'token'], { env: { DCX_ADMIN_TOKEN: 'admin-secret' } });
-    expect(text.stdout).toMatch(/^content c2\nbundle  http:\/\/.*\/api\/contents\/c2\/bundle\naccess token tok-123/);
+    expect(text.stdout).toMatch(/^content c2\nbundle {2}http:\/\/.*\/api\/contents\/c2\/bundle\naccess token tok-123/);
 
     const noToken = await dcx(['publish', file, '--server', base]);
     expect(noToken.code).toBe(ExitCode.Usage);

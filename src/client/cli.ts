@@ -39,6 +39,13 @@ Exit codes: 0 confirmed (verify-receipt: valid), 1 other failure, 2 usage, 3 unu
 Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
     );
 
+  addDeliveryCommands(program, ctx);
+  addServerCommands(program, ctx, env);
+  return program;
+}
+
+/** The commands that take a delivery: fetch, open, inspect. */
+function addDeliveryCommands(program: Command, ctx: CommandContext): void {
   program
     .command('fetch')
     .description('download a bundle sealed for this client, save its content, confirm the delivery')
@@ -69,7 +76,10 @@ Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
     .action(async (file: string, options: { json?: boolean }) => {
       await inspectCommand(file, options, ctx);
     });
+}
 
+/** The commands that talk to a server or check its receipts: trust, publish, verify-receipt. */
+function addServerCommands(program: Command, ctx: CommandContext, env: NodeJS.ProcessEnv): void {
   program
     .command('trust')
     .description("pin a server's public key (from <url>/.well-known/dcx) and show its fingerprint")
@@ -95,15 +105,14 @@ Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
     .description('check a delivery receipt offline against the pinned server keys (exit 0 valid, 7 invalid)')
     .argument(
       '<file>',
-      'a receipt kept by the client (DCX_HOME/receipts/<id>.receipt), or the JSON of GET /api/deliveries/<id>/receipt or `dcx fetch --json`',
+      'a receipt kept by the client (DCX_HOME/receipts/<id>.receipt), or the JSON of GET /api/deliveries/<id>/receipt or ' +
+        '`dcx fetch --json`',
     )
     .option('--server <url>', 'check against this pinned server only')
     .option('--json', 'print one JSON object on stdout')
     .action(async (file: string, options: { server?: string; json?: boolean }) => {
       await verifyReceiptCommand(file, options, ctx);
     });
-
-  return program;
 }
 
 /** Runs one command line; returns the exit code and the one-line error message, if any. */

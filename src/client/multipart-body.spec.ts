@@ -40,9 +40,9 @@ describe('multipartFileBody', () => {
       const parsed = await parse(body, form.contentType);
       expect(parsed.fields).toEqual({ access: 'token' });
       expect(parsed.files).toHaveLength(1);
-      expect(parsed.files[0]!.field).toBe('file');
-      expect(parsed.files[0]!.name).toBe('clip.mp4');
-      expect(createHash('sha256').update(parsed.files[0]!.bytes).digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
+      expect(parsed.files[0].field).toBe('file');
+      expect(parsed.files[0].name).toBe('clip.mp4');
+      expect(createHash('sha256').update(parsed.files[0].bytes).digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
     },
   );
 
@@ -62,6 +62,6 @@ describe('multipartFileBody', () => {
     const form = multipartFileBody({}, { field: 'file', path, name: 'growing', size: 4 });
     const body = await buffer(form.body);
     expect(body.length).toBe(form.contentLength);
-    expect((await parse(body, form.contentType)).files[0]!.bytes.toString()).toBe('abcd');
+    expect((await parse(body, form.contentType)).files[0].bytes.toString()).toBe('abcd');
   });
 });

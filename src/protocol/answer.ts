@@ -69,5 +69,5 @@ export function decodeAnswer(frame: Frame): Answer {
   const receiptLength = reader.uint16('receipt length');
   const receipt = receiptLength ? Buffer.from(reader.bytes(receiptLength, 'receipt')) : null;
   reader.end();
-  return { status: status as AnswerStatus, deliveryId, message, receipt };
+  return { status: status, deliveryId, message, receipt };
 }

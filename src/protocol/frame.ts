@@ -46,7 +46,7 @@ export class FrameParser {
       // Copy: the frame outlives this chunk's buffer.
       const raw = Buffer.from(this.buffer.subarray(offset, offset + length));
       offset += length;
-      onFrame({ version, type: raw.readUInt8(LENGTH_SIZE + VERSION_SIZE) as FrameType, body: raw.subarray(FRAME_HEADER_SIZE), raw });
+      onFrame({ version, type: raw.readUInt8(LENGTH_SIZE + VERSION_SIZE), body: raw.subarray(FRAME_HEADER_SIZE), raw });
     }
     this.buffer = offset === this.buffer.length ? EMPTY : this.buffer.subarray(offset);
   }

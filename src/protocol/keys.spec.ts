@@ -27,6 +27,8 @@ const SERVER_FILE = JSON.stringify({
   sign: { kty: 'OKP', crv: 'Ed25519', d: b64u(SIGN_D), x: b64u(SIGN_X) },
   seal: { kty: 'OKP', crv: 'X25519', d: b64u(SEAL_D), x: b64u(SEAL_X) },
 });
+/** A server key file as JSON.parse reads it back. */
+type KeyFile = { sign: Record<string, unknown>; seal: Record<string, unknown> };
 const ALICE_FILE = JSON.stringify({ kind: 'dcx-client-identity', key: { kty: 'OKP', crv: 'X25519', d: b64u(ALICE_D), x: b64u(ALICE_X) } });
 
 describe('server key set', () => {
@@ -61,10 +63,10 @@ describe('server key set', () => {
 
   it('refuses files that are not server key files', () => {
     expect(() => parseServerKeySet(ALICE_FILE)).toThrow('not a DCX server key file');
-    const swapped = JSON.parse(SERVER_FILE);
+    const swapped = JSON.parse(SERVER_FILE) as KeyFile;
     [swapped.sign, swapped.seal] = [swapped.seal, swapped.sign];
     expect(() => parseServerKeySet(JSON.stringify(swapped))).toThrow('expected an Ed25519 private key');
-    const publicOnly = JSON.parse(SERVER_FILE);
+    const publicOnly = JSON.parse(SERVER_FILE) as KeyFile;
     delete publicOnly.seal.d;
     expect(() => parseServerKeySet(JSON.stringify(publicOnly))).toThrow('expected an X25519 private key');
   });
@@ -90,7 +92,7 @@ describe('client identity', () => {
 
   it('refuses files that are not client identities', () => {
     expect(() => parseClientIdentity(SERVER_FILE)).toThrow('not a DCX client identity file');
-    const ed = JSON.stringify({ kind: 'dcx-client-identity', key: JSON.parse(SERVER_FILE).sign });
+    const ed = JSON.stringify({ kind: 'dcx-client-identity', key: (JSON.parse(SERVER_FILE) as KeyFile).sign });
     expect(() => parseClientIdentity(ed)).toThrow('expected an X25519 private key');
   });
 });

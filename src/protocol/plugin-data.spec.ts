@@ -254,7 +254,9 @@ describe('sealPluginData', () => {
 
   it('refuses more than 1024 files, and a record over 64 KiB: TOO_LARGE', () => {
     const file = { name: 'f', size: 1, sha256: DIGEST };
-    expect(refusal(() => sealPluginData({ ...DATA, files: Array(1025).fill(file) }, SERVER, null)).code).toBe('TOO_LARGE');
+    expect(refusal(() => sealPluginData({ ...DATA, files: Array.from({ length: 1025 }, () => file) }, SERVER, null)).code).toBe(
+      'TOO_LARGE',
+    );
     const big = Array.from({ length: 70 }, (_, i) => ({ name: `${i}`.padEnd(1000, 'x'), size: 1, sha256: DIGEST }));
     expect(refusal(() => sealPluginData({ ...DATA, files: big }, SERVER, null)).code).toBe('TOO_LARGE');
   });
@@ -413,7 +415,7 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
     });
   /** The trailer of a version 2 record, read from its end by hand. */
   const trailerOf = (record: Buffer) => {
-    const p = record[record.length - 69]!;
+    const p = record[record.length - 69];
     return {
       p,
       index: record.readUInt16BE(record.length - 68),
@@ -424,8 +426,8 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
 
   it('signs a lone record on its own: version 1, as sealPluginData', () => {
     const [record] = sealPluginDataBatch(requests(1), SERVER);
-    expect(record![4]).toBe(1);
-    expect(openPluginData(record!, { identity: clients[0] }).envelope.version).toBe(1);
+    expect(record[4]).toBe(1);
+    expect(openPluginData(record, { identity: clients[0] }).envelope.version).toBe(1);
   });
 
   it.each([2, 3, 5, 8, 17])('signs a batch of %i once: version 2 records whose leaves lead to one signed Merkle root', (n) => {
@@ -438,9 +440,9 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
       expect(record.readUInt32BE(0)).toBe(record.length);
       expect(record[4]).toBe(2);
       expect(trailers[i]).toMatchObject({ index: i, size: n });
-      expect(record.subarray(-64).equals(records[0]!.subarray(-64))).toBe(true);
+      expect(record.subarray(-64).equals(records[0].subarray(-64))).toBe(true);
     });
-    const leaves = records.map((record, i) => record.subarray(0, trailers[i]!.leafEnd));
+    const leaves = records.map((record, i) => record.subarray(0, trailers[i].leafEnd));
     const { root, paths } = merkleTree(leaves.map(leafHash));
     const signed = Buffer.concat([Buffer.from('dcx/1 plug-in data batch signature'), u16(n), root]);
     expect(
@@ -448,22 +450,22 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
         null,
         signed,
         createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: SERVER.signPublicKey.toString('base64url') }, format: 'jwk' }),
-        records[0]!.subarray(-64),
+        records[0].subarray(-64),
       ),
     ).toBe(true);
     records.forEach((record, i) => {
-      expect(Buffer.concat(paths[i]!).equals(record.subarray(trailers[i]!.leafEnd, record.length - 69))).toBe(true);
+      expect(Buffer.concat(paths[i]).equals(record.subarray(trailers[i].leafEnd, record.length - 69))).toBe(true);
       // Each opens to its own data, only with its own key; the header is still the seal's additional data.
       const { envelope, data } = openPluginData(record, { identity: clients[i] });
       expect(envelope.version).toBe(2);
-      expect(data).toEqual(batch[i]!.data);
-      if (batch[i]!.clientPublicKey)
+      expect(data).toEqual(batch[i].data);
+      if (batch[i].clientPublicKey)
         expect(refusal(() => openPluginData(record, { identity: clients[(i + 1) % n] })).code).toBe('NOT_FOR_THIS_CLIENT');
     });
   });
 
   it('refuses every flipped byte of a batch record with a ProtocolError', () => {
-    const record = sealPluginDataBatch(requests(5), SERVER)[3]!;
+    const record = sealPluginDataBatch(requests(5), SERVER)[3];
     const pathLengthAt = record.length - 69;
     for (const mask of [0x01, 0x80]) {
       for (let position = 0; position < record.length; position++) {
@@ -481,22 +483,26 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
     }
   });
 
-  it('refuses every truncation of a batch record, also with its length field rewritten to match: TRUNCATED while no proof fits after a header and a tag', () => {
-    const record = sealPluginDataBatch(requests(5), SERVER)[4]!;
-    const proofFits = 138 + 16 + 5 + 64;
-    for (let length = 0; length < record.length; length++) {
-      expect(refusal(() => openPluginData(record.subarray(0, length), { identity: clients[4] })).code).toBe('TRUNCATED');
-      if (length < 4) continue;
-      const shortened = Buffer.from(record.subarray(0, length));
-      shortened.writeUInt32BE(length);
-      const code = refusal(() => openPluginData(shortened, { identity: clients[4] })).code;
-      if (length < proofFits) expect(code).toBe('TRUNCATED');
-      else expect(['TRUNCATED', 'MALFORMED', 'BAD_SIGNATURE']).toContain(code);
-    }
-  });
+  it(
+    'refuses every truncation of a batch record, also with its length field rewritten to match: TRUNCATED while no proof ' +
+      'fits after a header and a tag',
+    () => {
+      const record = sealPluginDataBatch(requests(5), SERVER)[4];
+      const proofFits = 138 + 16 + 5 + 64;
+      for (let length = 0; length < record.length; length++) {
+        expect(refusal(() => openPluginData(record.subarray(0, length), { identity: clients[4] })).code).toBe('TRUNCATED');
+        if (length < 4) continue;
+        const shortened = Buffer.from(record.subarray(0, length));
+        shortened.writeUInt32BE(length);
+        const code = refusal(() => openPluginData(shortened, { identity: clients[4] })).code;
+        if (length < proofFits) expect(code).toBe('TRUNCATED');
+        else expect(['TRUNCATED', 'MALFORMED', 'BAD_SIGNATURE']).toContain(code);
+      }
+    },
+  );
 
   it('refuses a batch record whose stated path does not fit before its proof (length otherwise right): TRUNCATED', () => {
-    const record = Buffer.from(sealPluginDataBatch(requests(2), SERVER)[0]!);
+    const record = Buffer.from(sealPluginDataBatch(requests(2), SERVER)[0]);
     record[record.length - 69] = 16; // 16 hashes: allowed, but 512 bytes reach back past the header
     expect(refusal(() => openPluginData(record, { identity: clients[0] })).code).toBe('TRUNCATED');
   });
@@ -506,7 +512,7 @@ describe('sealPluginDataBatch (bundles issued together)', () => {
       .slice(0, 8)
       .map((client, i) => ({ data: { ...DATA, deliveryId: `0000000${i}-0000-4000-8000-000000000000` }, clientPublicKey: ALICE.publicKey }));
     const records = sealPluginDataBatch(same, SERVER);
-    const [first, second] = [records[0]!, records[1]!];
+    const [first, second] = [records[0], records[1]];
     const { leafEnd } = trailerOf(first);
     const swapped = Buffer.concat([first.subarray(0, leafEnd), second.subarray(leafEnd)]);
     expect(refusal(() => openPluginData(swapped, { identity: ALICE })).code).toBe('BAD_SIGNATURE');

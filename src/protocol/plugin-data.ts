@@ -62,6 +62,7 @@ export interface PluginEnvelope {
   recipient: string | null;
 }
 
+const SEAL_MODES: readonly number[] = [SealMode.Anonymous, SealMode.Client];
 const MIN_RECORD_SIZE = PLUGIN_HEADER_SIZE + TAG_SIZE + ED25519_SIGNATURE_SIZE;
 const ZERO_FINGERPRINT = Buffer.alloc(FINGERPRINT_SIZE);
 const BAD_SIGNATURE_MESSAGE = 'plug-in data signature does not verify: the bundle was altered or not made by this server';
@@ -208,7 +209,7 @@ export function sealPluginDataBatch(
     sealedPart(request, keys, PLUGIN_VERSION_BATCH, batchTrailerSize(index, batch.length), secretOf),
   );
   const trailers = signBatch(leaves, LABEL_PLUGIN_BATCH_SIGNATURE, keys.signPrivateKey);
-  return leaves.map((leaf, index) => Buffer.concat([leaf, trailers[index]!]));
+  return leaves.map((leaf, index) => Buffer.concat([leaf, trailers[index]]));
 }
 
 interface ParsedRecord {
@@ -237,8 +238,7 @@ function parseRecord(record: Buffer): ParsedRecord {
     );
   }
   const modeByte = reader.uint8('mode');
-  if (modeByte !== SealMode.Anonymous && modeByte !== SealMode.Client)
-    throw new ProtocolError('MALFORMED', `unknown seal mode ${modeByte}`);
+  if (!SEAL_MODES.includes(modeByte)) throw new ProtocolError('MALFORMED', `unknown seal mode ${modeByte}`);
   const keyId = reader.bytes(KEY_ID_SIZE, 'key id').toString('hex');
   const signPublicKey = Buffer.from(reader.bytes(PUBLIC_KEY_SIZE, 'signing key'));
   const sealPublicKey = Buffer.from(reader.bytes(PUBLIC_KEY_SIZE, 'sealing key'));
@@ -266,11 +266,11 @@ function parseRecord(record: Buffer): ParsedRecord {
   return {
     envelope: {
       version,
-      mode: modeByte === SealMode.Client ? 'client' : 'anonymous',
+      mode: modeByte === (SealMode.Client as number) ? 'client' : 'anonymous',
       keyId,
       signPublicKey,
       sealPublicKey,
-      recipient: modeByte === SealMode.Client ? recipient.toString('hex') : null,
+      recipient: modeByte === (SealMode.Client as number) ? recipient.toString('hex') : null,
     },
     header: record.subarray(0, PLUGIN_HEADER_SIZE),
     salt,

@@ -167,7 +167,7 @@ describe('signReceipts (one signature for a batch)', () => {
   /** The parts of a batch receipt, read from its end as section 5 lays them out. */
   const partsOf = (receipt: Buffer) => {
     const trailerAt = receipt.length - 64 - 5;
-    const pathLength = receipt[trailerAt]!;
+    const pathLength = receipt[trailerAt];
     return {
       statement: receipt.subarray(4, trailerAt - 32 * pathLength - 16),
       salt: receipt.subarray(trailerAt - 32 * pathLength - 16, trailerAt - 32 * pathLength),
@@ -204,10 +204,10 @@ describe('signReceipts (one signature for a batch)', () => {
     const { root, paths } = merkleTree(parts.map(({ statement, salt }) => leafHash(Buffer.concat([statement, salt]))));
     const size = Buffer.from([0x00, 0x05]);
     for (const [i, { signature, path, statement }] of parts.entries()) {
-      expect(signature.equals(parts[0]!.signature)).toBe(true);
-      expect(path.equals(Buffer.concat(paths[i]!))).toBe(true);
+      expect(signature.equals(parts[0].signature)).toBe(true);
+      expect(path.equals(Buffer.concat(paths[i]))).toBe(true);
       // The statement is that of the lone receipt with version 2.
-      expect(statement.equals(Buffer.from(signReceipt(batchOf(5)[i]!, SERVER).subarray(4, -64)).fill(2, 0, 1))).toBe(true);
+      expect(statement.equals(Buffer.from(signReceipt(batchOf(5)[i], SERVER).subarray(4, -64)).fill(2, 0, 1))).toBe(true);
       expect(
         verify(
           null,
@@ -220,42 +220,47 @@ describe('signReceipts (one signature for a batch)', () => {
   });
 
   it('refuses every single tampered byte and every truncation of a batch receipt', () => {
-    const receipt = signReceipts(batchOf(6), SERVER)[3]!;
+    const receipt = signReceipts(batchOf(6), SERVER)[3];
     expectTamperingRefused(receipt);
     expectTruncationRefused(receipt);
   });
 
-  it('refuses a batch receipt cut short with its length field rewritten to match: TRUNCATED while no proof fits after the fields up to the delivery id and the salt', () => {
-    const receipt = signReceipts(batchOf(6), SERVER)[3]!;
-    const proofFits = 4 + 1 + 8 + 16 + 16 + 5 + 64;
-    for (let length = 4 + 1 + 8 + 16 + 64; length < receipt.length; length++) {
-      const shortened = Buffer.from(receipt.subarray(0, length));
-      shortened.writeUInt32BE(length);
-      const error = refusal(() => verifyReceipt(shortened, SERVER.signPublicKey));
-      if (length < proofFits)
-        expect([error.code, error.message]).toEqual(['TRUNCATED', `batch receipt of ${length} bytes is too short for a batch signature`]);
-      else expect(['TRUNCATED', 'MALFORMED', 'BAD_SIGNATURE']).toContain(error.code);
-    }
-  });
+  it(
+    'refuses a batch receipt cut short with its length field rewritten to match: TRUNCATED while no proof fits after the ' +
+      'fields up to the delivery id and the salt',
+    () => {
+      const receipt = signReceipts(batchOf(6), SERVER)[3];
+      const proofFits = 4 + 1 + 8 + 16 + 16 + 5 + 64;
+      for (let length = 4 + 1 + 8 + 16 + 64; length < receipt.length; length++) {
+        const shortened = Buffer.from(receipt.subarray(0, length));
+        shortened.writeUInt32BE(length);
+        const error = refusal(() => verifyReceipt(shortened, SERVER.signPublicKey));
+        if (length < proofFits)
+          expect([error.code, error.message]).toEqual(['TRUNCATED', `batch receipt of ${length} bytes is too short for a batch signature`]);
+        else expect(['TRUNCATED', 'MALFORMED', 'BAD_SIGNATURE']).toContain(error.code);
+      }
+    },
+  );
 
   it('refuses a statement with the proof of another receipt of the batch, a changed tree size or index: BAD_SIGNATURE', () => {
     const receipts = signReceipts(batchOf(8), SERVER);
-    const [a, b] = [partsOf(receipts[0]!), receipts[1]!];
-    const swapped = Buffer.concat([b.subarray(0, 4 + a.statement.length), receipts[0]!.subarray(4 + a.statement.length)]); // its salt, path and signature
+    const [a, b] = [partsOf(receipts[0]), receipts[1]];
+    // b's statement with the first receipt's salt, path and signature.
+    const swapped = Buffer.concat([b.subarray(0, 4 + a.statement.length), receipts[0].subarray(4 + a.statement.length)]);
     swapped.writeUInt32BE(swapped.length);
     expect(refusal(() => verifyReceipt(swapped, SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');
     for (const [offset, value] of [
       [-64 - 2, 5],
       [-64 - 4, 1],
     ] as const) {
-      const changed = Buffer.from(receipts[0]!);
+      const changed = Buffer.from(receipts[0]);
       changed.writeUInt16BE(value, changed.length + offset);
       expect(refusal(() => verifyReceipt(changed, SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');
     }
   });
 
   it('refuses an inclusion path of more than 16 hashes: MALFORMED; one longer than the receipt: TRUNCATED', () => {
-    const receipt = Buffer.from(signReceipts(batchOf(2), SERVER)[0]!);
+    const receipt = Buffer.from(signReceipts(batchOf(2), SERVER)[0]);
     receipt[receipt.length - 64 - 5] = 17;
     expect(refusal(() => verifyReceipt(receipt, SERVER.signPublicKey)).code).toBe('MALFORMED');
     receipt[receipt.length - 64 - 5] = 16;

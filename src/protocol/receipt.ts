@@ -103,7 +103,7 @@ export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet, togethe
     keys.signPrivateKey,
   );
   return writers.map((writer, index) => {
-    writer.addBytes(trailers[index]!);
+    writer.addBytes(trailers[index]);
     return Buffer.from(writer.patchUInt32(0, writer.length).flush());
   });
 }
@@ -113,7 +113,7 @@ export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet, togethe
  * before any field is decoded: the trailer of a batch receipt is read from the end.
  */
 function verifiedStatement(receipt: Buffer, serverSignPublicKey: Buffer): Buffer {
-  const version = receipt[LENGTH_SIZE]!;
+  const version = receipt[LENGTH_SIZE];
   const signatureAt = receipt.length - ED25519_SIGNATURE_SIZE;
   const signature = receipt.subarray(signatureAt);
   const publicKey = publicKeyFromRaw(serverSignPublicKey, 'Ed25519');

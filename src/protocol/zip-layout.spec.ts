@@ -64,7 +64,8 @@ describe('store-only ZIP layout', () => {
 
   test("Python's zipfile reads both entries intact", () => {
     const script =
-      'import sys, zipfile, hashlib\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nfor i in z.infolist(): print(i.filename, i.file_size, hashlib.sha256(z.read(i)).hexdigest())';
+      'import sys, zipfile, hashlib\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nfor i in z.infolist(): ' +
+      'print(i.filename, i.file_size, hashlib.sha256(z.read(i)).hexdigest())';
     const lines = execFileSync('python3', ['-c', script, path]).toString().trim().split('\n');
     expect(lines).toEqual([
       `dcx-plugin-data.bin ${plugin.length} ${createHash('sha256').update(plugin).digest('hex')}`,
@@ -80,7 +81,7 @@ describe('store-only ZIP layout', () => {
     const streamed: Buffer[] = [];
     await new Promise<void>((resolve, reject) => {
       const parser = unzipper.Parse();
-      parser.on('entry', async (entry: unzipper.Entry) => streamed.push(await entry.buffer()));
+      parser.on('entry', (entry: unzipper.Entry) => void entry.buffer().then((bytes) => streamed.push(bytes)));
       parser.on('close', resolve);
       parser.on('error', reject);
       parser.end(archive);

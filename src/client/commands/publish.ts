@@ -60,7 +60,7 @@ export async function publishCommand(
       'content-type': form.contentType,
       'content-length': String(form.contentLength),
     },
-  } as RequestInit);
+  });
   if (!response.ok) throw await httpFailure(response, `publishing ${basename(file)} to ${server.origin}`);
   const body = (await response.json().catch(() => null)) as Partial<PublishResult> | null;
   if (!body || typeof body.id !== 'string') throw new DcxError(ExitCode.Failure, `${endpoint.href} answered without a content id`);

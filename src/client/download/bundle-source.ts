@@ -52,7 +52,7 @@ export function fileSource(path: string): BundleSource {
 export function piecedSource(pieces: FilePiece[], kept: KeptEntry[]): BundleSource {
   const size = pieces.reduce((sum, p) => sum + p.length, 0);
   return {
-    size: async () => size,
+    size: () => Promise.resolve(size),
     stream: (start, end = size - 1) => Readable.from(readPieces(pieces, start, Math.min(end, size - 1))),
     kept,
   };

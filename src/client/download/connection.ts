@@ -135,11 +135,11 @@ class Connection implements DownloadResponse {
           } as ConnectionOptions)
         : netConnect({ host, port, onread });
     connection = new Connection(url.href, socket);
-    const answered = new Promise<void>((resolve, reject) => (connection!.headDone = { resolve, reject }));
+    const answered = new Promise<void>((resolve, reject) => (connection.headDone = { resolve, reject }));
     socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy(new Error(`nothing received for ${IDLE_TIMEOUT_MS / 1000} s`)));
-    socket.on('error', (error) => connection!.fail(error));
-    socket.on('end', () => connection!.ended());
-    socket.on('close', () => connection!.ended());
+    socket.on('error', (error) => connection.fail(error));
+    socket.on('end', () => connection.ended());
+    socket.on('close', () => connection.ended());
     socket.write(request);
     await answered;
     return connection;

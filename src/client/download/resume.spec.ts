@@ -216,8 +216,8 @@ function start(args: string[], home: string): { child: ChildProcess; done: Promi
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
   const done = new Promise<Run>((resolveRun, reject) => {
     child.once('error', reject);
     child.once('close', (code) => resolveRun({ code, stdout, stderr }));
@@ -314,58 +314,64 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     server.shape = shape;
   });
 
-  test('a cut exits 6 and keeps part + state; each next run asks for the rest from the part size; the same delivery is confirmed once', async () => {
-    const c = await client();
-    server.cuts = [150_000];
-    const first = await c.fetch('--access-token', 'tok-7');
-    expect(first.code).toBe(ExitCode.ServerUnreachable);
-    expect(first.stderr).toMatch(
-      /^dcx: the download from http:\/\/127\.0\.0\.1:\d+ was interrupted at \d+ of \d+ bytes: .*; the partial download is kept: running the same command again resumes it\n$/,
-    );
-    const { id, zip } = onlyDelivery();
-    await expectPartialFiles(c);
-    expect(JSON.parse(await readFile(c.state, 'utf8'))).toEqual({
-      version: 1,
-      url: c.url,
-      deliveryUrl: `${base}/api/deliveries/${id}/bundle`,
-      etag: `"${id}"`,
-      total: zip.length,
-      deliveryId: id,
-      entries: shape === 'server' ? [{ offset: zip.indexOf(content.subarray(0, 64)), size: content.length }] : [],
-    });
-    expect((await stat(c.part)).mode & 0o777).toBe(0o600);
-    const firstSize = await expectPrefix(c, zip);
-    expect(await listing(c.out)).toEqual([]);
+  test(
+    'a cut exits 6 and keeps part + state; each next run asks for the rest from the part size; the same delivery is ' + 'confirmed once',
+    async () => {
+      const c = await client();
+      server.cuts = [150_000];
+      const first = await c.fetch('--access-token', 'tok-7');
+      expect(first.code).toBe(ExitCode.ServerUnreachable);
+      expect(first.stderr).toMatch(
+        new RegExp(
+          String.raw`^dcx: the download from http:\/\/127\.0\.0\.1:\d+ was interrupted at \d+ of \d+ bytes: .*; ` +
+            String.raw`the partial download is kept: running the same command again resumes it\n$`,
+        ),
+      );
+      const { id, zip } = onlyDelivery();
+      await expectPartialFiles(c);
+      expect(JSON.parse(await readFile(c.state, 'utf8'))).toEqual({
+        version: 1,
+        url: c.url,
+        deliveryUrl: `${base}/api/deliveries/${id}/bundle`,
+        etag: `"${id}"`,
+        total: zip.length,
+        deliveryId: id,
+        entries: shape === 'server' ? [{ offset: zip.indexOf(content.subarray(0, 64)), size: content.length }] : [],
+      });
+      expect((await stat(c.part)).mode & 0o777).toBe(0o600);
+      const firstSize = await expectPrefix(c, zip);
+      expect(await listing(c.out)).toEqual([]);
 
-    // Cut again while resuming: the part grows by exactly what arrived, still a prefix.
-    server.cuts = [200_000];
-    const second = await c.fetch('--access-token', 'tok-7');
-    expect(second.code).toBe(ExitCode.ServerUnreachable);
-    const secondSize = await expectPrefix(c, zip);
-    expect(secondSize).toBeGreaterThan(firstSize);
+      // Cut again while resuming: the part grows by exactly what arrived, still a prefix.
+      server.cuts = [200_000];
+      const second = await c.fetch('--access-token', 'tok-7');
+      expect(second.code).toBe(ExitCode.ServerUnreachable);
+      const secondSize = await expectPrefix(c, zip);
+      expect(secondSize).toBeGreaterThan(firstSize);
 
-    const third = await c.fetch('--access-token', 'tok-7');
-    await expectDelivered(c, third, id);
+      const third = await c.fetch('--access-token', 'tok-7');
+      await expectDelivered(c, third, id);
 
-    // One delivery issued; every resume asked its own URL for the bytes after the part, with the same credentials.
-    expect(bundleRequests()).toHaveLength(1);
-    const identityKey = bundleRequests()[0].headers[CLIENT_KEY_HEADER];
-    expect(deliveryRequests().map((r) => [r.status, r.headers.range, r.headers['if-range']])).toEqual([
-      [206, `bytes=${firstSize}-`, `"${id}"`],
-      [206, `bytes=${secondSize}-`, `"${id}"`],
-    ]);
-    for (const r of [...bundleRequests(), ...deliveryRequests()]) {
-      expect(r.headers[CLIENT_KEY_HEADER]).toBe(identityKey);
-      expect(r.headers['dcx-access-token']).toBe('tok-7');
-      expect(r.headers['accept-encoding']).toBe('identity');
-    }
+      // One delivery issued; every resume asked its own URL for the bytes after the part, with the same credentials.
+      expect(bundleRequests()).toHaveLength(1);
+      const identityKey = bundleRequests()[0].headers[CLIENT_KEY_HEADER];
+      expect(deliveryRequests().map((r) => [r.status, r.headers.range, r.headers['if-range']])).toEqual([
+        [206, `bytes=${firstSize}-`, `"${id}"`],
+        [206, `bytes=${secondSize}-`, `"${id}"`],
+      ]);
+      for (const r of [...bundleRequests(), ...deliveryRequests()]) {
+        expect(r.headers[CLIENT_KEY_HEADER]).toBe(identityKey);
+        expect(r.headers['dcx-access-token']).toBe('tok-7');
+        expect(r.headers['accept-encoding']).toBe('identity');
+      }
 
-    // Done and confirmed: the next fetch is a new delivery.
-    const again = await c.fetch('--access-token', 'tok-7');
-    expect(again.code).toBe(0);
-    expect(bundleRequests()).toHaveLength(2);
-    expect(JSON.parse(again.stdout).deliveryId).not.toBe(id);
-  });
+      // Done and confirmed: the next fetch is a new delivery.
+      const again = await c.fetch('--access-token', 'tok-7');
+      expect(again.code).toBe(0);
+      expect(bundleRequests()).toHaveLength(2);
+      expect((JSON.parse(again.stdout) as { deliveryId: string }).deliveryId).not.toBe(id);
+    },
+  );
 
   test('a 200 instead of a 206 starts the same delivery over from byte 0', async () => {
     const c = await client();
@@ -411,7 +417,10 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     const refused = await c.fetch();
     expect(refused.code).toBe(ExitCode.Failure);
     expect(refused.stderr).toMatch(
-      /^dcx: resuming the download from .* failed: 403 Forbidden \(wrong access token\); the partial download is kept: running the same command again resumes it\n$/,
+      new RegExp(
+        String.raw`^dcx: resuming the download from .* failed: 403 Forbidden \(wrong access token\); ` +
+          String.raw`the partial download is kept: running the same command again resumes it\n$`,
+      ),
     );
     expect((await downloadedBytes(c)).length).toBe(size);
 
@@ -431,7 +440,8 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     const second = await c.fetch();
     expect(second.stderr).toMatch(
       new RegExp(
-        `cannot resume the download of delivery ${id} \\(asked for bytes \\d+- of \\d+, the server sent Content-Range bytes \\d+-\\d+/\\d+\\)`,
+        `cannot resume the download of delivery ${id} \\(asked for bytes \\d+- of \\d+, the server sent Content-Range bytes ` +
+          `\\d+-\\d+/\\d+\\)`,
       ),
     );
     server.wrongTotal = false;
@@ -500,7 +510,10 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     const run = await c.fetch();
     expect(run.code).toBe(ExitCode.DigestMismatch);
     expect(run.stderr).toMatch(
-      /^dcx: "movie\.mp4" is not what the server sent \(SHA-256 [0-9a-f]{64} differs from the plug-in data's [0-9a-f]{64}\); the file was removed\n$/,
+      new RegExp(
+        String.raw`^dcx: "movie\.mp4" is not what the server sent \(SHA-256 [0-9a-f]{64} differs from the plug-in data's [0-9a-f]{64}\); ` +
+          String.raw`the file was removed\n$`,
+      ),
     );
     expect(await listing(c.out)).toEqual([]);
     expect(await listing(join(c.home, 'downloads'))).toEqual([]);

@@ -55,7 +55,9 @@ async function resume(
     if (!range || range.start !== offset || range.end !== state.total - 1 || range.total !== state.total) {
       response.cancel();
       return {
-        reason: `asked for bytes ${offset}- of ${state.total}, the server sent ${header === null ? 'no Content-Range' : `Content-Range ${header}`}`,
+        reason:
+          `asked for bytes ${offset}- of ${state.total}, the server sent ` +
+          `${header === null ? 'no Content-Range' : `Content-Range ${header}`}`,
       };
     }
     return receive(response, state.url, { writer, total: state.total }, pending, ctx);
@@ -95,19 +97,7 @@ async function receive(
   const length = contentLength(response);
   const total = resumed ? resumed.total : length;
   const offset = resumed ? resumed.writer.offset : 0;
-  let writer: DownloadWriter;
-  try {
-    if (resumed) {
-      writer = resumed.writer;
-    } else {
-      // Whatever was there goes; without a state to resume with, a failed download leaves nothing behind.
-      await pending.discard();
-      writer = await DownloadWriter.start(pending, resumableState(response, url, length));
-    }
-  } catch (error) {
-    response.cancel();
-    throw cannotWrite(pending, error);
-  }
+  const writer = resumed ? resumed.writer : await startWriter(response, url, length, pending);
   const bar = byteProgress('download', total, ctx.progress, offset);
   let received = 0;
   // Whether a failure is the disk's (exit 1) or the connection's (exit 6, the download kept).
@@ -138,16 +128,37 @@ async function receive(
   } finally {
     bar.stop();
   }
-  if (total !== null && offset + received < total) {
-    throw unreachable(`the download from ${origin} ended at ${offset + received} of ${total} bytes`);
-  }
-  if (total !== null && offset + received > total) {
-    throw new DcxError(
-      ExitCode.Failure,
-      `the download from ${origin} sent ${offset + received} bytes, more than the ${total} it announced`,
-    );
-  }
+  checkLength(origin, offset + received, total);
   return writer.source();
+}
+
+/**
+ * A writer for a whole-bundle response. Whatever was there goes; without a state to resume with, a
+ * failed download leaves nothing behind.
+ */
+async function startWriter(
+  response: DownloadResponse,
+  url: string,
+  length: number | null,
+  pending: PendingDownload,
+): Promise<DownloadWriter> {
+  try {
+    await pending.discard();
+    return await DownloadWriter.start(pending, resumableState(response, url, length));
+  } catch (error) {
+    response.cancel();
+    throw cannotWrite(pending, error);
+  }
+}
+
+/** A body that ended before or after the length it announced. */
+function checkLength(origin: string, received: number, total: number | null): void {
+  if (total !== null && received < total) {
+    throw unreachable(`the download from ${origin} ended at ${received} of ${total} bytes`);
+  }
+  if (total !== null && received > total) {
+    throw new DcxError(ExitCode.Failure, `the download from ${origin} sent ${received} bytes, more than the ${total} it announced`);
+  }
 }
 
 /** A local failure to write the download (disk full, permissions), not the server's. */

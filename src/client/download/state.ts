@@ -96,13 +96,13 @@ export class PendingDownload {
 
   /** The command is over: Ctrl-C no longer concerns this download. */
   forget(): void {
-    if (active === this) active = null;
+    if (resumable.active === this) resumable.active = null;
   }
 
   private markResumable(on: boolean): void {
     this.hasState = on;
-    if (on) active = this;
-    else if (active === this) active = null;
+    if (on) resumable.active = this;
+    else if (resumable.active === this) resumable.active = null;
   }
 
   /**
@@ -130,7 +130,8 @@ export class PendingDownload {
         if (attempt > 0 || (Number.isInteger(pid) && pid > 0 && isRunning(pid))) {
           throw new DcxError(
             ExitCode.Failure,
-            `another dcx fetch of ${this.url} is running${Number.isInteger(pid) ? ` (pid ${pid})` : ''}; wait for it to finish, or remove ${this.lockPath} if it is not running`,
+            `another dcx fetch of ${this.url} is running${Number.isInteger(pid) ? ` (pid ${pid})` : ''}; wait for it to ` +
+              `finish, or remove ${this.lockPath} if it is not running`,
           );
         }
         await rm(this.lockPath, { force: true });
@@ -181,8 +182,8 @@ function isRunning(pid: number): boolean {
 }
 
 /** The resumable download under way, if any: Ctrl-C leaves it for the next run, and says so. */
-let active: PendingDownload | null = null;
+const resumable: { active: PendingDownload | null } = { active: null };
 
 export function resumableDownload(): PendingDownload | null {
-  return active;
+  return resumable.active;
 }

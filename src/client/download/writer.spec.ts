@@ -66,7 +66,9 @@ describe('DownloadWriter', () => {
       ),
     ).toBe(true);
     expect((await stat(pending.partPath)).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(await readFile(pending.statePath, 'utf8')).entries).toEqual([{ offset: contentStart, size: content.length }]);
+    expect((JSON.parse(await readFile(pending.statePath, 'utf8')) as { entries: unknown }).entries).toEqual([
+      { offset: contentStart, size: content.length },
+    ]);
 
     const source = writer.source();
     expect((await wholeOf(source)).equals(zip)).toBe(true);
@@ -77,7 +79,7 @@ describe('DownloadWriter', () => {
         headerOffset: contentStart - 30 - 'movie.mp4'.length,
         dataOffset: contentStart,
         size: content.length,
-        crc32: expect.any(Number),
+        crc32: expect.any(Number) as number,
         path: pending.dataPath(0),
         sha256: sha256(content),
       },

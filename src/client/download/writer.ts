@@ -336,7 +336,7 @@ class Appender {
       } catch (error) {
         this.failure ??= { error };
       } finally {
-        this.queued.shift();
+        void this.queued.shift();
         this.free.push(block);
       }
       if (this.queued.length === 0 && this.used > 0) this.submit();

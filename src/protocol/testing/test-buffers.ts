@@ -1,6 +1,5 @@
 // Shared builders of the protocol specs (as pg-protocol's test-buffers): frames and fixed bytes made
 // without the serializers under test, and the one way a spec catches a refusal.
-import { FrameType } from '../constants.js';
 import { ProtocolError } from '../errors.js';
 import { Frame, FrameParser } from '../frame.js';
 
@@ -9,7 +8,7 @@ export function refusal(run: () => unknown): ProtocolError {
   try {
     run();
   } catch (error) {
-    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
+    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`, { cause: error });
     return error;
   }
   throw new Error('expected a ProtocolError, nothing was thrown');
@@ -17,7 +16,7 @@ export function refusal(run: () => unknown): ProtocolError {
 
 /** A Frame as FrameParser would hand it out, built without the parser (to feed it bytes the parser would refuse). */
 export function frameOf(raw: Buffer): Frame {
-  return { version: raw[4], type: raw[5] as FrameType, body: raw.subarray(6), raw };
+  return { version: raw[4], type: raw[5], body: raw.subarray(6), raw };
 }
 
 /** The one frame `bytes` hold, through the parser; fails the spec when they hold another count. */
