@@ -7,9 +7,8 @@ import { DownloadState, KeptData, PendingDownload } from './state.js';
 import { trackTemp } from '../temp-files.js';
 
 /**
- * Bytes to a file are written in blocks of this size, at most this many at once per file. Measured
- * here (2 cores, 2 MiB of L2 each): 1 MiB blocks copy into the page cache at a steady ~0.45 s of
- * system time per GiB; 2 and 4 MiB blocks, written once they have left the cache, often took 1-2 s.
+ * Bytes to a file are written in blocks of this size, at most this many at once per file: larger
+ * blocks leave the CPU cache before they are written (docs/PERFORMANCE.md, the download writer).
  */
 const WRITE_BLOCK = 1024 * 1024;
 const WRITE_BLOCKS = 4;

@@ -19,12 +19,10 @@ const MIN_READ_SIZE = 64 * 1024;
 const KEPT_READ_BUFFERS_BYTES = 8 * 1024 * 1024;
 
 /**
- * Full-size (READ_HIGH_WATER_MARK) read buffers handed on from bundles that finished to the next ones. A
- * bundle's buffers live through many scavenges, so V8 moves them to the old generation and frees them only
- * at a full collection, which an idle heap rarely needs: without reuse every large download left its 2 MiB
- * behind, and the server's memory grew with each one (measured: 122 → 136 MB RSS over 14 downloads, back
- * to 126 after a full GC). Smaller buffers (many downloads sharing the budget, a short piece) are not kept:
- * kept buffers of sizes no longer asked for would hold memory for nothing.
+ * Full-size (READ_HIGH_WATER_MARK) read buffers handed on from finished bundles to the next ones: V8 frees
+ * old-generation buffers only at a full collection, so without reuse the server's memory grew with each
+ * large download (docs/PERFORMANCE.md). Smaller ones are not kept: sizes no longer asked for would hold
+ * memory for nothing.
  */
 class ReadBuffers {
   private readonly free: Buffer[] = [];
