@@ -1,3 +1,5 @@
+// HTTP for the client's API calls (fetch: publish, trust) and what both HTTP clients share: URL checks,
+// failure messages. Bundles download through download/connection.ts, which streams into one buffer.
 import { DcxError, messageOf, unreachable, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 

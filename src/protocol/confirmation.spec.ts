@@ -1,22 +1,12 @@
 import { createCipheriv, createHash, hkdfSync } from 'node:crypto';
 import { decodeConfirmationFrame, deriveConfirmKey, encodeConfirmation, openConfirmation, SealedConfirmation } from './confirmation.js';
 import { frameOf, parseOne, refusal } from './testing/test-buffers.js';
-import { DELIVERY_ID, DIGEST, FINGERPRINT, NONCE } from './testing/worked-example.js';
+import { CONFIRMATION_FRAME as EXAMPLE_FRAME, DELIVERY_ID, DIGEST, FINGERPRINT, NONCE } from './testing/worked-example.js';
 
 // Fixed values of the worked example in docs/PROTOCOL.md.
 const ID_BYTES = Buffer.from('0f1e2d3c4b5a49788796a5b4c3d2e1f0', 'hex');
 const SECRET = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
 const CONFIRM_KEY_HEX = '980c1539133cb176c6dadbd647f2e8a2f85df1d108f50a015415667176526839';
-const EXAMPLE_FRAME = Buffer.from(
-  '00000074' +
-    '01' +
-    '01' +
-    '0f1e2d3c4b5a49788796a5b4c3d2e1f0' +
-    'a0a1a2a3a4a5a6a7a8a9aaab' +
-    'e9a0324451e93cb0403e59e95f08b042b8de33d2a2894c2724c1249521d8c8778af09540def6e59150d1ba7f96020fedf5d0' +
-    '8fbad402cfee952e694dd092d2433a604aa37cb86cedb21c7fa3b8d2a5dd8732',
-  'hex',
-);
 
 /** Reference: HKDF-SHA256(ikm = secret, salt = 16 id bytes, info = label), 32 bytes. */
 function referenceKey(secret: Buffer, idBytes: Buffer): Buffer {

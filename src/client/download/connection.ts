@@ -1,3 +1,5 @@
+// The bundle download's own HTTP/1.1 client: the body is read into one reused 1 MiB buffer and handed to
+// the download writer, with no allocation per chunk (fetch cannot). API calls use fetch, in ../http.ts.
 import { connect as netConnect, isIP, Socket } from 'node:net';
 import { connect as tlsConnect, ConnectionOptions } from 'node:tls';
 import { DcxError, unreachable, usageError } from '../errors.js';

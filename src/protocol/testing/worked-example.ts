@@ -23,3 +23,18 @@ export const FINGERPRINT = '300c9c9603b92a4b39ed3958bf9240114804db4fd373012c0ca4
 export const DIGEST = '32e6a81f1fe552d2a8fd4ca7dd98d872e09eccfe0c4e28b4844eb50c5d440b2a';
 export const NONCE = Buffer.from('a0a1a2a3a4a5a6a7a8a9aaab', 'hex');
 export const ISSUED = Date.UTC(2026, 10, 2, 9, 0, 0);
+
+/**
+ * The confirmation frame of the worked example, written out byte by byte from the layout:
+ * [len u32][version 01][type 01][delivery id 16][nonce 12][sealed payload + tag].
+ */
+export const CONFIRMATION_FRAME = Buffer.from(
+  '00000074' +
+    '01' +
+    '01' +
+    '0f1e2d3c4b5a49788796a5b4c3d2e1f0' +
+    'a0a1a2a3a4a5a6a7a8a9aaab' +
+    'e9a0324451e93cb0403e59e95f08b042b8de33d2a2894c2724c1249521d8c8778af09540def6e59150d1ba7f96020fedf5d0' +
+    '8fbad402cfee952e694dd092d2433a604aa37cb86cedb21c7fa3b8d2a5dd8732',
+  'hex',
+);
