@@ -5,7 +5,7 @@ import { Readable, Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import unzipper from 'unzipper';
 import { MAX_FILES, MAX_PLUGIN_DATA_SIZE, PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
-import { ContentFileInfo } from '../protocol/plugin-data.js';
+import { ContentFileInfo } from '../protocol/file-list.js';
 import { LOCAL_HEADER_SIGNATURE, LOCAL_HEADER_SIZE, localHeaderLength, METHOD_STORE } from '../protocol/zip-format.js';
 import { BundleSource, fileSource, KeptEntry, readRange } from './download/bundle-source.js';
 import { DcxError, errnoCode, messageOf, unusableBundle } from './errors.js';

@@ -20,22 +20,15 @@ import {
   SALT_SIZE,
   SealMode,
   SECRET_SIZE,
-  SHA256_SIZE,
   ED25519_SIGNATURE_SIZE,
   TAG_SIZE,
 } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { ClientIdentity, fingerprint, publicKeyFromRaw, ServerKeySet, serverKeyId } from './keys.js';
 import { deliveryIdToBytes, deliveryIdToString } from './delivery-id.js';
+import { ContentFileInfo, readFileList, writeFileList } from './file-list.js';
 import { secureRandomBytes } from './random.js';
 import { deriveKey, newNonce, open, seal, x25519 } from './seal.js';
-
-export interface ContentFileInfo {
-  name: string;
-  size: number;
-  /** hex */
-  sha256: string;
-}
 
 /** What the server tells the client about one delivery [40]. */
 export interface PluginData {
@@ -86,12 +79,8 @@ function encodePayload(data: PluginData): Buffer {
     .addString(data.server.url)
     .addFixed(data.confirmSecret, SECRET_SIZE)
     .addUInt64(data.issuedAt.getTime())
-    .addUInt64(data.expiresAt.getTime())
-    .addUInt16(data.files.length);
-  for (const file of data.files) {
-    writer.addString(file.name).addUInt64(file.size).addFixed(Buffer.from(file.sha256, 'hex'), SHA256_SIZE);
-  }
-  return writer.flush();
+    .addUInt64(data.expiresAt.getTime());
+  return writeFileList(writer, data.files).flush();
 }
 
 function decodePayload(payload: Buffer): PluginData {
@@ -105,16 +94,7 @@ function decodePayload(payload: Buffer): PluginData {
   const confirmSecret = Buffer.from(reader.bytes(SECRET_SIZE, 'confirmation secret'));
   const issuedAt = new Date(reader.uint64('issued at'));
   const expiresAt = new Date(reader.uint64('expires at'));
-  const count = reader.uint16('file count');
-  if (count > MAX_FILES) throw new ProtocolError('TOO_LARGE', `plug-in data lists ${count} files, more than ${MAX_FILES}`);
-  const files: ContentFileInfo[] = [];
-  for (let i = 0; i < count; i++) {
-    files.push({
-      name: reader.string(`file ${i} name`),
-      size: reader.uint64(`file ${i} size`),
-      sha256: reader.bytes(SHA256_SIZE, `file ${i} sha256`).toString('hex'),
-    });
-  }
+  const files = readFileList(reader, (count) => `plug-in data lists ${count} files, more than ${MAX_FILES}`);
   reader.end();
   return {
     deliveryId,

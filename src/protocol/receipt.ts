@@ -9,18 +9,16 @@ import {
   LABEL_RECEIPT_BATCH_SIGNATURE,
   LABEL_RECEIPT_SIGNATURE,
   LENGTH_SIZE,
-  MAX_FILES,
   RECEIPT_SALT_SIZE,
   RECEIPT_VERSION_BATCH,
   RECEIPT_VERSION_SINGLE,
-  SHA256_SIZE,
   ED25519_SIGNATURE_SIZE,
   VERSION_SIZE,
 } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { publicKeyFromRaw, ServerKeySet } from './keys.js';
 import { deliveryIdToBytes, deliveryIdToString } from './delivery-id.js';
-import { ContentFileInfo } from './plugin-data.js';
+import { ContentFileInfo, readFileList, writeFileList } from './file-list.js';
 import { secureRandomBytes } from './random.js';
 
 /** Proof of delivery: what the server attests once a confirmation is accepted. */
@@ -66,10 +64,8 @@ function startReceipt(fields: ReceiptFields, keys: ServerKeySet, version: number
     .addShortString(fields.requesterAddress)
     .addUInt64(fields.issuedAt.getTime())
     .addUInt64(fields.sentAt?.getTime() ?? 0)
-    .addUInt64(fields.confirmedAt.getTime())
-    .addUInt16(fields.files.length);
-  for (const file of fields.files) writer.addString(file.name).addUInt64(file.size).addFixed(Buffer.from(file.sha256, 'hex'), SHA256_SIZE);
-  return writer;
+    .addUInt64(fields.confirmedAt.getTime());
+  return writeFileList(writer, fields.files);
 }
 
 /** A receipt signed on its own (version 1): Ed25519 over the label and every byte before the signature. */
@@ -151,16 +147,7 @@ export function verifyReceipt(receipt: Buffer, serverSignPublicKey: Buffer): Rec
   const issuedAt = new Date(reader.uint64('issued at'));
   const sentAtMs = reader.uint64('sent at');
   const confirmedAt = new Date(reader.uint64('confirmed at'));
-  const count = reader.uint16('file count');
-  if (count > MAX_FILES) throw new ProtocolError('TOO_LARGE', `receipt lists ${count} files`);
-  const files: ContentFileInfo[] = [];
-  for (let i = 0; i < count; i++) {
-    files.push({
-      name: reader.string(`file ${i} name`),
-      size: reader.uint64(`file ${i} size`),
-      sha256: reader.bytes(SHA256_SIZE, `file ${i} sha256`).toString('hex'),
-    });
-  }
+  const files = readFileList(reader, (count) => `receipt lists ${count} files`);
   reader.end();
   return {
     keyId,
