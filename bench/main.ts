@@ -38,7 +38,7 @@ async function randomFile(path: string, size: number): Promise<void> {
   const block = randomFillSync(Buffer.alloc(Math.min(size, 16 * MiB)));
   const file = await open(path, 'w');
   try {
-    for (let written = 0; written < size; ) {
+    for (let written = 0; written < size;) {
       const n = Math.min(block.length, size - written);
       await file.write(block, 0, n, written);
       written += n;
@@ -61,7 +61,10 @@ async function sparseFile(path: string, size: number): Promise<void> {
 
 /** The real `dcx` CLI as a process (as test/support/cli-process.ts runs it), timed and killed after `timeoutMs`. */
 function dcxCli(args: string[], env: Record<string, string>, timeoutMs: number): Promise<RunResult> {
-  return run(process.execPath, [join(ROOT, 'dist/src/client/main.js'), ...args], { timeoutMs, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } });
+  return run(process.execPath, [join(ROOT, 'dist/src/client/main.js'), ...args], {
+    timeoutMs,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+  });
 }
 
 interface Published {
@@ -72,27 +75,41 @@ interface Published {
 }
 
 async function publish(server: RunningServer, path: string): Promise<Published> {
-  const result = await dcxCli(['publish', path, '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken }, 600_000);
+  const result = await dcxCli(
+    ['publish', path, '--server', server.url, '--json'],
+    { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken },
+    600_000,
+  );
   if (result.code !== 0) throw new Error(`dcx publish ${path} failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as Published;
 }
 
 /** curl a URL to `out`; returns bytes and wall seconds. */
 async function curl(url: string, out: string, headers: string[] = []): Promise<{ bytes: number; seconds: number }> {
-  const result = await runOk('curl', ['-sS', '--fail', '-o', out, '-w', '%{size_download}', ...headers.flatMap((h) => ['-H', h]), url], { timeoutMs: 300_000 });
+  const result = await runOk('curl', ['-sS', '--fail', '-o', out, '-w', '%{size_download}', ...headers.flatMap((h) => ['-H', h]), url], {
+    timeoutMs: 300_000,
+  });
   return { bytes: Number(result.stdout), seconds: result.ms / 1000 };
 }
 
 const gbps = (s: Summary) => `${(s.median / 1e9).toFixed(2)} GB/s (${(s.min / 1e9).toFixed(2)}–${(s.max / 1e9).toFixed(2)})`;
 const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
-const perSecond = (s: Summary, unit: string) => `${Math.round(s.median).toLocaleString('en-US')} ${unit}/s (${Math.round(s.min).toLocaleString('en-US')}–${Math.round(s.max).toLocaleString('en-US')})`;
+const perSecond = (s: Summary, unit: string) =>
+  `${Math.round(s.median).toLocaleString('en-US')} ${unit}/s ` +
+  `(${Math.round(s.min).toLocaleString('en-US')}–${Math.round(s.max).toLocaleString('en-US')})`;
 const ms = (s: Summary) => `p99 ${s.median.toFixed(1)} ms (${s.min.toFixed(1)}–${s.max.toFixed(1)})`;
 const ratio = (a: Summary, b: Summary) => `${(a.median / b.median).toFixed(2)}x`;
 
 async function bench(): Promise<void> {
   const started = new Date();
   const loadAtStart = loadavg()[0];
-  for (const [command, pkg] of [['curl', 'curl'], ['wrk', 'wrk'], ['unzip', 'unzip'], ['pgbench', 'postgresql-client']]) await ensureCommand(command, pkg);
+  for (const [command, pkg] of [
+    ['curl', 'curl'],
+    ['wrk', 'wrk'],
+    ['unzip', 'unzip'],
+    ['pgbench', 'postgresql-client'],
+  ])
+    await ensureCommand(command, pkg);
   const workDir = await mkdtemp(join(tmpdir(), 'dcx-bench-'));
   cleanup.add('work directory', () => rm(workDir, { recursive: true, force: true }));
   const dataDir = join(workDir, 'server');
@@ -115,7 +132,11 @@ async function bench(): Promise<void> {
   // One DATA_DIR and database for every server start: contents uploaded once, then a fresh process.
   let serverStarts = 0;
   const startDcx = async () => {
-    const server = await startServer('pglite', { DATABASE_URL: database.url, DATA_DIR: dataDir, ADMIN_TOKEN: adminToken }, { logFile: join(workDir, `server-${++serverStarts}.log`) });
+    const server = await startServer(
+      'pglite',
+      { DATABASE_URL: database.url, DATA_DIR: dataDir, ADMIN_TOKEN: adminToken },
+      { logFile: join(workDir, `server-${++serverStarts}.log`) },
+    );
     cleanup.add('dcx server', () => server.stop());
     return { ...server, adminToken }; // ours, not the one the helper generated (overridden above)
   };
@@ -152,7 +173,8 @@ async function bench(): Promise<void> {
       sampler.start();
       const ours = await curl(big.bundleUrl, '/dev/null');
       bigPeaks.push(sampler.stop());
-      if (ours.bytes !== bigBundle || baseline.bytes !== bigBundle) throw new Error(`sizes differ: ${ours.bytes}, ${baseline.bytes}, ${bigBundle}`);
+      if (ours.bytes !== bigBundle || baseline.bytes !== bigBundle)
+        throw new Error(`sizes differ: ${ours.bytes}, ${baseline.bytes}, ${bigBundle}`);
       if (i === 0) continue; // warm-up
       nginxRates.push(baseline.bytes / baseline.seconds);
       dcxRates.push(ours.bytes / ours.seconds);
@@ -194,7 +216,8 @@ async function bench(): Promise<void> {
       await rm(join(out, 'big.dcx'));
       const result = await dcxCli(['fetch', big.bundleUrl, '--out', out, '--json'], { DCX_HOME: home }, 300_000);
       const report = result.code === 0 ? (JSON.parse(result.stdout) as { status: string; files: { sha256: string }[] }) : null;
-      if (!report || report.status !== 'accepted' || report.files[0].sha256 !== big.sha256) throw new Error(`dcx fetch failed (${result.code}): ${result.stderr || result.stdout}`);
+      if (!report || report.status !== 'accepted' || report.files[0].sha256 !== big.sha256)
+        throw new Error(`dcx fetch failed (${result.code}): ${result.stderr || result.stdout}`);
       await rm(out, { recursive: true, force: true });
       if (i === 0) continue; // warm-up; this one also pins the server key on first use
       curlRates.push(baseline.bytes / baseline.seconds);
@@ -220,12 +243,19 @@ async function bench(): Promise<void> {
     console.log('bench: 10 KiB bundles with 50 connections (wrk), against nginx');
     if (!SECTIONS.has('stream')) await curl(small.bundleUrl, join(nginx.root, 'small.dcx'));
     const clients = join(workDir, 'clients.lua');
-    await writeFile(clients, headerCycleScript(CLIENT_KEY_HEADER, identities.map((identity) => identity.publicKey.toString('base64url'))));
+    await writeFile(
+      clients,
+      headerCycleScript(
+        CLIENT_KEY_HEADER,
+        identities.map((identity) => identity.publicKey.toString('base64url')),
+      ),
+    );
     const countDeliveries = async () =>
       (
         await db.query<{ issued: string; sent: string; events: string }>(
           `SELECT count(*) AS issued, count(*) FILTER (WHERE status = 'sent') AS sent,
-                  (SELECT count(*) FROM delivery_events e JOIN deliveries d2 ON d2.id = e.delivery_id WHERE d2.content_id = $1 AND e.type = 'issued') AS events
+                  (SELECT count(*) FROM delivery_events e JOIN deliveries d2 ON d2.id = e.delivery_id
+                    WHERE d2.content_id = $1 AND e.type = 'issued') AS events
              FROM deliveries WHERE content_id = $1`,
           [small.id],
         )
@@ -265,7 +295,8 @@ async function bench(): Promise<void> {
     });
     notes.push(
       `10 KiB bundles: wrk completed ${requests.toLocaleString('en-US')} responses (${failures} errors or non-2xx); PostgreSQL recorded ` +
-        `${issued.toLocaleString('en-US')} new deliveries with as many "issued" events (${events.toLocaleString('en-US')}), ${sent.toLocaleString('en-US')} of them "sent" ` +
+        `${issued.toLocaleString('en-US')} new deliveries with as many "issued" events (${events.toLocaleString('en-US')}), ` +
+        `${sent.toLocaleString('en-US')} of them "sent" ` +
         `(deliveries beyond the completed responses were cut off when wrk stopped).`,
     );
   }
@@ -275,14 +306,18 @@ async function bench(): Promise<void> {
     console.log('bench: confirmations over TCP with 100 clients, against pgbench single-row UPDATEs');
     const wanted = CONFIRMATIONS_PER_RUN * (RUNS + 1);
     const { rows: issued } = await db.query<{ plugin_data: Buffer; client_fingerprint: string }>(
-      `SELECT plugin_data, client_fingerprint FROM deliveries WHERE content_id = $1 AND client_fingerprint = ANY($2) AND status = 'sent' LIMIT $3`,
+      `SELECT plugin_data, client_fingerprint FROM deliveries WHERE content_id = $1 AND client_fingerprint = ANY($2) AND ` +
+        `status = 'sent' LIMIT $3`,
       [small.id, [...identityOf.keys()], wanted],
     );
     // The plug-in data of each delivery, opened with the client key it was sealed to, gives its confirmation secret.
     const frames = issued.map(({ plugin_data, client_fingerprint }) => {
       const identity = identityOf.get(client_fingerprint)!;
       const { data } = openPluginData(plugin_data, { identity });
-      return encodeConfirmation({ deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [small.sha256] }, data.confirmSecret);
+      return encodeConfirmation(
+        { deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [small.sha256] },
+        data.confirmSecret,
+      );
     });
     const perRun = Math.floor(frames.length / (RUNS + 1));
     if (perRun < 100) throw new Error(`only ${frames.length} deliveries to confirm`);
@@ -303,12 +338,17 @@ async function bench(): Promise<void> {
     rows.push({
       name: 'confirmations over TCP, 100 concurrent clients, PostgreSQL',
       dcx: `${perSecond(rate, 'confirmations')}, ${ms(p99)}`,
-      baseline: `pgbench, 1-row UPDATE transactions, 10 connections (the DCX pool size): ${perSecond(baseline.tps, 'tx')}, ${ms(baseline.p99)}`,
+      baseline:
+        `pgbench, 1-row UPDATE transactions, 10 connections (the DCX pool size): ${perSecond(baseline.tps, 'tx')}, ` +
+        `${ms(baseline.p99)}`,
       ratio: ratio(rate, baseline.tps),
       target: '>= 5,000 confirmations/s, p99 < 50 ms',
       met: rate.median >= 5000 && p99.median < 50 && accepted === perRun * (RUNS + 1),
     });
-    notes.push(`Confirmations: ${perRun.toLocaleString('en-US')} per run over 100 persistent connections (one frame in flight each); answers: ${JSON.stringify(statuses)}.`);
+    notes.push(
+      `Confirmations: ${perRun.toLocaleString('en-US')} per run over 100 persistent connections (one frame in flight each); ` +
+        `answers: ${JSON.stringify(statuses)}.`,
+    );
   }
 
   // --- 200 concurrent dcx fetches of 10 MiB ---
@@ -318,12 +358,22 @@ async function bench(): Promise<void> {
     cleanup.add('client homes', async () => void (await Promise.all(homes.map((home) => rm(home, { recursive: true, force: true })))));
     const out = await mkdtemp(join(workDir, 'concurrent-'));
     const confirmed = async () =>
-      Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM deliveries WHERE content_id = $1 AND status = 'confirmed'`, [medium.id])).rows[0].n);
+      Number(
+        (await db.query<{ n: string }>(`SELECT count(*) AS n FROM deliveries WHERE content_id = $1 AND status = 'confirmed'`, [medium.id]))
+          .rows[0].n,
+      );
     const before = await confirmed();
     sampler.start();
     const started = process.hrtime.bigint();
     const results = await Promise.all(
-      homes.map((home, i) => dcxCli(['fetch', medium.bundleUrl, '--out', join(out, String(i)), '--json'], { DCX_HOME: home }, 300_000).catch((error: Error) => ({ code: -1, stdout: '', stderr: error.message, ms: 0 }))),
+      homes.map((home, i) =>
+        dcxCli(['fetch', medium.bundleUrl, '--out', join(out, String(i)), '--json'], { DCX_HOME: home }, 300_000).catch((error: Error) => ({
+          code: -1,
+          stdout: '',
+          stderr: error.message,
+          ms: 0,
+        })),
+      ),
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const peak = Math.max(sampler.stop(), 0);
@@ -332,7 +382,9 @@ async function bench(): Promise<void> {
     const firstError = results.find((r) => r.code !== 0);
     rows.push({
       name: `${CONCURRENT_FETCHES} concurrent \`dcx fetch\` of 10 MiB (separate CLI processes)`,
-      dcx: `${ok}/${CONCURRENT_FETCHES} confirmed, ${newlyConfirmed} confirmed in PostgreSQL, ${seconds.toFixed(1)} s, server peak RSS ${mb(peak)}`,
+      dcx:
+        `${ok}/${CONCURRENT_FETCHES} confirmed, ${newlyConfirmed} confirmed in PostgreSQL, ${seconds.toFixed(1)} s, ` +
+        `server peak RSS ${mb(peak)}`,
       baseline: '–',
       ratio: '–',
       target: 'all complete and confirmed, no error, RSS <= 300 MB',
@@ -369,12 +421,16 @@ async function bench(): Promise<void> {
     cleanup.add('client home', () => rm(home, { recursive: true, force: true }));
     const fetched = await dcxCli(['fetch', huge.bundleUrl, '--out', out, '--json'], { DCX_HOME: home }, 300_000);
     const fetchTime = lap();
-    const report = fetched.code === 0 ? (JSON.parse(fetched.stdout) as { status: string; files: { sha256: string; size: number }[] }) : null;
+    const report =
+      fetched.code === 0 ? (JSON.parse(fetched.stdout) as { status: string; files: { sha256: string; size: number }[] }) : null;
     const fetchOk = report?.status === 'accepted' && report.files[0].sha256 === huge.sha256 && report.files[0].size === ZIP64_SIZE;
     await rm(out, { recursive: true, force: true });
+    const fetchVerdict = fetchOk ? 'saved, SHA-256 equal, confirmed' : `FAILED (${fetched.code}: ${fetched.stderr.trim().slice(0, 200)})`;
     rows.push({
       name: 'ZIP64: 4.5 GiB content through the HTTP API',
-      dcx: `bundle ${(downloaded.bytes / GiB).toFixed(2)} GiB; \`unzip -t\`: ${unzipOk ? 'No errors detected' : `FAILED (${test.code})`}; \`dcx fetch\`: ${fetchOk ? 'saved, SHA-256 equal, confirmed' : `FAILED (${fetched.code}: ${fetched.stderr.trim().slice(0, 200)})`}`,
+      dcx:
+        `bundle ${(downloaded.bytes / GiB).toFixed(2)} GiB; \`unzip -t\`: ${unzipOk ? 'No errors detected' : `FAILED (${test.code})`}; ` +
+        `\`dcx fetch\`: ${fetchVerdict}`,
       baseline: '–',
       ratio: '–',
       target: 'unzip -t and dcx fetch succeed',
@@ -386,9 +442,12 @@ async function bench(): Promise<void> {
   const finished = new Date();
   const machine = [
     `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / GiB).toFixed(1)} GiB memory`,
-    `Node ${process.version}, ${nginx.version}, ${(await db.query<{ version: string }>('SELECT version()')).rows[0].version.split(' on ')[0]}`,
-    `${started.toISOString()} → ${finished.toISOString()} (${((finished.getTime() - started.getTime()) / 60_000).toFixed(1)} min), ${RUNS} measured runs per figure after a warm-up`,
-    `1-minute load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the same 2 cores counts in it)`,
+    `Node ${process.version}, ${nginx.version}, ` +
+      `${(await db.query<{ version: string }>('SELECT version()')).rows[0].version.split(' on ')[0]}`,
+    `${started.toISOString()} → ${finished.toISOString()} (${((finished.getTime() - started.getTime()) / 60_000).toFixed(1)} ` +
+      `min), ${RUNS} measured runs per figure after a warm-up`,
+    `1-minute load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the ` +
+      `same 2 cores counts in it)`,
   ];
   const report = formatReport(rows, machine, notes);
   console.log(`\n${report}`);
@@ -411,7 +470,11 @@ async function pgbenchUpdates(url: string, workDir: string, clients: number): Pr
   const p99: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const logDir = await mkdtemp(join(workDir, 'pgbench-'));
-    const result = await runOk('pgbench', ['-n', '-c', String(clients), '-j', '2', '-T', '3', '-f', script, '--log', `--log-prefix=${join(logDir, 'log')}`, url], { timeoutMs: 60_000 });
+    const result = await runOk(
+      'pgbench',
+      ['-n', '-c', String(clients), '-j', '2', '-T', '3', '-f', script, '--log', `--log-prefix=${join(logDir, 'log')}`, url],
+      { timeoutMs: 60_000 },
+    );
     const match = /tps = ([\d.]+)/.exec(result.stdout);
     if (!match) throw new Error(`cannot read pgbench's output: ${result.stdout}`);
     tps.push(Number(match[1]));
@@ -443,7 +506,7 @@ async function main(): Promise<void> {
   try {
     await bench();
   } catch (error) {
-    console.error(`bench: failed: ${(error as Error).stack ?? error}`);
+    console.error(`bench: failed: ${(error as Error).stack ?? String(error)}`);
     process.exitCode = 1;
   } finally {
     clearTimeout(deadline);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { AnswerStatus } from '../src/protocol/answer.js';
 import { encodeConfirmation } from '../src/protocol/confirmation.js';
-import { newDeliveryId } from '../src/protocol/keys.js';
+import { newDeliveryId } from '../src/protocol/delivery-id.js';
 import { RunningServer, startServer } from './support/server-process.js';
 import { exchange } from './support/tcp.js';
 

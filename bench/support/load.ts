@@ -1,5 +1,5 @@
 import { connect, Socket } from 'node:net';
-import { AnswerStatus, answerStatusName, decodeAnswer } from '../../src/protocol/answer.js';
+import { answerStatusName, decodeAnswer } from '../../src/protocol/answer.js';
 import { FrameParser } from '../../src/protocol/frame.js';
 import { percentile } from './stats.js';
 import { runOk } from './proc.js';
@@ -25,7 +25,17 @@ export async function wrk(
   url: string,
   options: { connections: number; seconds: number; threads: number; script?: string },
 ): Promise<HttpLoadResult> {
-  const args = ['-t', String(options.threads), '-c', String(options.connections), '-d', `${options.seconds}s`, '--timeout', '10s', '--latency'];
+  const args = [
+    '-t',
+    String(options.threads),
+    '-c',
+    String(options.connections),
+    '-d',
+    `${options.seconds}s`,
+    '--timeout',
+    '10s',
+    '--latency',
+  ];
   if (options.script !== undefined) args.push('-s', options.script);
   const { stdout } = await runOk('wrk', [...args, url], { timeoutMs: (options.seconds + 30) * 1000 });
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
@@ -95,7 +105,7 @@ export async function confirmLoad(port: number, frames: Buffer[], clients: numbe
         try {
           parser.parse(chunk, (frame) => {
             latencies.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
-            const name = answerStatusName(decodeAnswer(frame).status as AnswerStatus);
+            const name = answerStatusName(decodeAnswer(frame).status);
             statuses[name] = (statuses[name] ?? 0) + 1;
             send();
           });

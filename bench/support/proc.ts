@@ -75,7 +75,8 @@ export function run(command: string, args: string[], options: { timeoutMs: numbe
 /** Runs a command that must succeed; returns its result. */
 export async function runOk(command: string, args: string[], options: { timeoutMs: number; env?: NodeJS.ProcessEnv }): Promise<RunResult> {
   const result = await run(command, args, options);
-  if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${result.code}: ${(result.stderr || result.stdout).slice(0, 2000)}`);
+  if (result.code !== 0)
+    throw new Error(`${command} ${args.join(' ')} exited with ${result.code}: ${(result.stderr || result.stdout).slice(0, 2000)}`);
   return result;
 }
 

@@ -21,7 +21,9 @@ export function formatReport(rows: Row[], machine: string[], notes: string[]): s
     '',
     '| what | DCX | baseline | ratio | target | met |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...rows.map((row) => `| ${[row.name, row.dcx, row.baseline, row.ratio, row.target, row.met ? 'yes' : '**no**'].map(cell).join(' | ')} |`),
+    ...rows.map(
+      (row) => `| ${[row.name, row.dcx, row.baseline, row.ratio, row.target, row.met ? 'yes' : '**no**'].map(cell).join(' | ')} |`,
+    ),
     '',
     ...notes.map((note) => `- ${note}`),
     '',

@@ -5,13 +5,14 @@ import { Readable } from 'node:stream';
 import { MAX_PLUGIN_DATA_SIZE, PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
 import { generateServerKeySet } from '../protocol/keys.js';
 import { openPluginData } from '../protocol/plugin-data.js';
-import { BundleWriter } from './bundle-download.js';
+import { DownloadWriter } from './download/writer.js';
 import { Bundle } from './bundle-reader.js';
-import { BundleSource } from './bundle-source.js';
-import { PendingDownload } from './download-state.js';
+import { BundleSource } from './download/bundle-source.js';
+import { PendingDownload } from './download/state.js';
 import { DcxError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { makeBundle, makeZip, patchEntryName, removeTempDirs, sha256, tempDir } from './spec-support.js';
+import { makeBundle, makeZip, patchEntryName } from './testing/bundles.js';
+import { removeTempDirs, sha256, tempDir } from './testing/temp-dirs.js';
 
 afterAll(removeTempDirs);
 
@@ -77,18 +78,21 @@ describe('Bundle', () => {
     expect(await readdir(base)).toEqual(['trick.dcx']);
   });
 
-  test.each(['/etc/passwd', 'sub/dir.txt', 'win\\dows.txt', 'dir/', 'C:\\x.txt', '..', 'nul\u0000.txt'])('refuses entry name %j', async (name) => {
-    const placeholder = 'Q'.repeat(Buffer.byteLength(name));
-    const zip = patchEntryName(
-      await makeZip([
-        { name: PLUGIN_ENTRY_NAME, data: Buffer.alloc(300, 1) },
-        { name: placeholder, data: Buffer.from('x') },
-      ]),
-      placeholder,
-      name,
-    );
-    expect(await exitCodeOf(Bundle.open((await writeTemp(zip)).path))).toBe(ExitCode.UnusableBundle);
-  });
+  test.each(['/etc/passwd', 'sub/dir.txt', 'win\\dows.txt', 'dir/', 'C:\\x.txt', '..', 'nul\u0000.txt'])(
+    'refuses entry name %j',
+    async (name) => {
+      const placeholder = 'Q'.repeat(Buffer.byteLength(name));
+      const zip = patchEntryName(
+        await makeZip([
+          { name: PLUGIN_ENTRY_NAME, data: Buffer.alloc(300, 1) },
+          { name: placeholder, data: Buffer.from('x') },
+        ]),
+        placeholder,
+        name,
+      );
+      expect(await exitCodeOf(Bundle.open((await writeTemp(zip)).path))).toBe(ExitCode.UnusableBundle);
+    },
+  );
 
   test('refuses a ZIP without plug-in data first', async () => {
     const later = await makeZip([
@@ -124,7 +128,15 @@ describe('Bundle', () => {
 
   test('entries must match the plug-in data file list exactly', async () => {
     const files = [{ name: 'a.txt', bytes: Buffer.from('a') }];
-    const extra = await makeBundle({ keys, confirmPort: 1, files, entries: [{ name: 'a.txt', data: Buffer.from('a') }, { name: 'b.txt', data: Buffer.from('b') }] });
+    const extra = await makeBundle({
+      keys,
+      confirmPort: 1,
+      files,
+      entries: [
+        { name: 'a.txt', data: Buffer.from('a') },
+        { name: 'b.txt', data: Buffer.from('b') },
+      ],
+    });
     const bundle = await Bundle.open((await writeTemp(extra.zip)).path);
     expect(() => bundle.match(extra.data.files)).toThrow(/does not list/);
     const missing = await makeBundle({ keys, confirmPort: 1, files, entries: [] });
@@ -135,7 +147,12 @@ describe('Bundle', () => {
   test('a digest mismatch leaves nothing in DIR', async () => {
     const genuine = Buffer.from('the real content');
     const forged = Buffer.from('the fake content');
-    const { zip, data } = await makeBundle({ keys, confirmPort: 1, files: [{ name: 'a.txt', bytes: genuine }], entries: [{ name: 'a.txt', data: Readable.from([forged]) }] });
+    const { zip, data } = await makeBundle({
+      keys,
+      confirmPort: 1,
+      files: [{ name: 'a.txt', bytes: genuine }],
+      entries: [{ name: 'a.txt', data: Readable.from([forged]) }],
+    });
     const { dir, path } = await writeTemp(zip);
     const bundle = await Bundle.open(path);
     const out = join(dir, 'out');
@@ -168,10 +185,10 @@ describe('Bundle', () => {
   });
 });
 
-/** `zip` as `dcx fetch` keeps a download: written through BundleWriter into a downloads directory. */
+/** `zip` as `dcx fetch` keeps a download: written through DownloadWriter into a downloads directory. */
 async function downloaded(zip: Buffer): Promise<{ source: BundleSource; downloads: string }> {
   const downloads = await tempDir('dcx-downloads-');
-  const writer = await BundleWriter.start(new PendingDownload(downloads, 'http://dcx.test/bundle'), null);
+  const writer = await DownloadWriter.start(new PendingDownload(downloads, 'http://dcx.test/bundle'), null);
   for (let at = 0; at < zip.length; at += 100_000) await writer.write(zip.subarray(at, at + 100_000));
   await writer.close();
   return { source: writer.source(), downloads };
@@ -226,13 +243,21 @@ describe('Bundle of a download whose content was kept apart', () => {
   test('a kept file whose digest differs from the plug-in data: exit 4, nothing in DIR', async () => {
     const forged = Buffer.from(content);
     forged[1234] ^= 1;
-    const { zip, data } = await makeBundle({ keys, confirmPort: 1, files: [{ name: 'big.bin', bytes: content }], entries: [{ name: 'big.bin', data: forged }], shape: 'server' });
+    const { zip, data } = await makeBundle({
+      keys,
+      confirmPort: 1,
+      files: [{ name: 'big.bin', bytes: content }],
+      entries: [{ name: 'big.bin', data: forged }],
+      shape: 'server',
+    });
     const { source } = await downloaded(zip);
     const bundle = await Bundle.open(source);
     const out = join(await tempDir(), 'out');
     const error = await bundle.extract(bundle.match(data.files)[0], out).catch((e: unknown) => e);
     expect((error as DcxError).exitCode).toBe(ExitCode.DigestMismatch);
-    expect((error as DcxError).message).toMatch(/"big\.bin" is not what the server sent \(SHA-256 [0-9a-f]{64} differs from the plug-in data's/);
+    expect((error as DcxError).message).toMatch(
+      /"big\.bin" is not what the server sent \(SHA-256 [0-9a-f]{64} differs from the plug-in data's/,
+    );
     expect(await readdir(out)).toEqual([]);
   });
 
@@ -245,7 +270,9 @@ describe('Bundle of a download whose content was kept apart', () => {
     tampered.writeUInt32LE((tampered.readUInt32LE(lastCentralHeader(zip) + field) ^ 1) >>> 0, lastCentralHeader(zip) + field);
     const error = await Bundle.open((await downloaded(tampered)).source, 'the bundle').catch((e: unknown) => e);
     expect((error as DcxError).exitCode).toBe(ExitCode.UnusableBundle);
-    expect((error as DcxError).message).toBe('the bundle is damaged: its central directory does not describe "big.bin" as its local header does');
+    expect((error as DcxError).message).toBe(
+      'the bundle is damaged: its central directory does not describe "big.bin" as its local header does',
+    );
   });
 
   test('a streamed entry the central directory does not list is unusable (exit 3)', async () => {
@@ -259,7 +286,9 @@ describe('Bundle of a download whose content was kept apart', () => {
 
   test('entry names with path tricks are refused as before', async () => {
     const { zip } = await makeBundle({ keys, confirmPort: 1, files: [{ name: 'QQQQQQQQQQQQ', bytes: content }], shape: 'server' });
-    const error = await Bundle.open((await downloaded(patchEntryName(zip, 'QQQQQQQQQQQQ', '../../x.txt!'))).source, 'the bundle').catch((e: unknown) => e);
+    const error = await Bundle.open((await downloaded(patchEntryName(zip, 'QQQQQQQQQQQQ', '../../x.txt!'))).source, 'the bundle').catch(
+      (e: unknown) => e,
+    );
     expect((error as DcxError).exitCode).toBe(ExitCode.UnusableBundle);
     expect((error as DcxError).message).toMatch(/entry name "\.\.\/\.\.\/x\.txt!" is not a plain file name/);
   });

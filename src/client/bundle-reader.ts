@@ -5,8 +5,9 @@ import { Readable, Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import unzipper from 'unzipper';
 import { MAX_FILES, MAX_PLUGIN_DATA_SIZE, PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
-import { ContentFileInfo } from '../protocol/plugin-data.js';
-import { BundleSource, fileSource, KeptEntry, readRange } from './bundle-source.js';
+import { ContentFileInfo } from '../protocol/file-list.js';
+import { LOCAL_HEADER_SIGNATURE, LOCAL_HEADER_SIZE, localHeaderLength, METHOD_STORE } from '../protocol/zip-format.js';
+import { BundleSource, fileSource, KeptEntry, readRange } from './download/bundle-source.js';
 import { DcxError, errnoCode, messageOf, unusableBundle } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { hasPathTricks, linkToFreeName, moveToFreeName, NO_LINK_CODES, sanitizeFileName } from './safe-path.js';
@@ -32,10 +33,6 @@ export interface SavedFile {
 }
 
 const WRITE_CHUNK = 1024 * 1024;
-const METHOD_STORE = 0;
-const LOCAL_HEADER_SIGNATURE = 0x04034b50;
-/** Fixed part of a ZIP local file header; name and extra-field lengths are at offsets 26 and 28. */
-const LOCAL_HEADER_SIZE = 30;
 
 /**
  * A `.dcx` bundle, read through the ZIP central directory (unzipper's streaming parser truncates
@@ -58,7 +55,10 @@ export class Bundle {
     let directory: unzipper.CentralDirectory;
     try {
       // unzipper asks for `length` bytes from `offset` as fs.createReadStream's inclusive `end` would.
-      directory = await unzipper.Open.custom({ size: () => source.size(), stream: (offset, length) => source.stream(offset, length ? offset + length : undefined) });
+      directory = await unzipper.Open.custom({
+        size: () => source.size(),
+        stream: (offset, length) => source.stream(offset, length ? offset + length : undefined),
+      });
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'ENOENT') throw new DcxError(ExitCode.Usage, `no such file: ${label}`);
@@ -117,7 +117,8 @@ export class Bundle {
       parts.push({ info, entry });
     }
     for (const entry of this.contentEntries) {
-      if (!listed.has(entry.name)) throw unusableBundle(`${this.label} holds ${JSON.stringify(entry.name)}, which its plug-in data does not list`);
+      if (!listed.has(entry.name))
+        throw unusableBundle(`${this.label} holds ${JSON.stringify(entry.name)}, which its plug-in data does not list`);
     }
     return parts;
   }
@@ -133,7 +134,7 @@ export class Bundle {
     if (header.length < LOCAL_HEADER_SIZE || header.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) {
       throw unusableBundle(`${this.label} is damaged: no local header for ${JSON.stringify(entry.name)}`);
     }
-    const start = file.offsetToLocalFileHeader + LOCAL_HEADER_SIZE + header.readUInt16LE(26) + header.readUInt16LE(28);
+    const start = file.offsetToLocalFileHeader + localHeaderLength(header);
     if (entry.uncompressedSize === 0) return Readable.from([]);
     return this.source.stream(start, start + entry.uncompressedSize - 1);
   }
@@ -166,7 +167,8 @@ export class Bundle {
         await pipeline(source, meter, sink);
       } catch (error) {
         if (error instanceof DcxError) throw error;
-        if (readFailed) throw unusableBundle(`cannot read ${JSON.stringify(part.info.name)} from ${this.label}: ${messageOf(error)}`, error);
+        if (readFailed)
+          throw unusableBundle(`cannot read ${JSON.stringify(part.info.name)} from ${this.label}: ${messageOf(error)}`, error);
         // A local failure (disk full, permissions), not the bundle's fault.
         throw savingFailed(part.info.name, dir, error);
       }
@@ -231,7 +233,10 @@ function checkKeptEntries(files: unzipper.File[], kept: readonly KeptEntry[], la
       file.compressedSize === entry.size &&
       file.uncompressedSize === entry.size &&
       file.crc32 >>> 0 === entry.crc32 >>> 0;
-    if (!same) throw unusableBundle(`${label} is damaged: its central directory does not describe ${JSON.stringify(file.path)} as its local header does`);
+    if (!same)
+      throw unusableBundle(
+        `${label} is damaged: its central directory does not describe ${JSON.stringify(file.path)} as its local header does`,
+      );
   }
 }
 
@@ -259,7 +264,13 @@ class DigestMeter extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.expected) {
-      callback(new DcxError(ExitCode.DigestMismatch, `${JSON.stringify(this.name)} is not what the server sent (larger than the ${this.expected} bytes the plug-in data says); the file was removed`));
+      callback(
+        new DcxError(
+          ExitCode.DigestMismatch,
+          `${JSON.stringify(this.name)} is not what the server sent (larger than the ${this.expected} bytes the plug-in data ` +
+            `says); the file was removed`,
+        ),
+      );
       return;
     }
     this.hash.update(chunk);

@@ -9,7 +9,9 @@ import { run } from './cli.js';
 import { CommandContext } from './context.js';
 import { ExitCode } from './exit-codes.js';
 import { DcxHome } from './home.js';
-import { ConfirmEndpoint, makeBundle, removeTempDirs, sha256, tempDir } from './spec-support.js';
+import { makeBundle, makeBundleForRequest } from './testing/bundles.js';
+import { ConfirmEndpoint } from './testing/confirm-endpoint.js';
+import { removeTempDirs, sha256, tempDir } from './testing/temp-dirs.js';
 
 afterAll(removeTempDirs);
 
@@ -30,14 +32,10 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(wellKnown));
   } else if (req.url === '/api/contents/c1/bundle') {
-    const key = req.headers[CLIENT_KEY_HEADER] as string | undefined;
-    const clientKey = key ? Buffer.from(key, 'base64url') : null;
-    const { zip, data } = await makeBundle({
+    const { zip, data } = await makeBundleForRequest(req.headers, {
       keys,
       confirmPort: endpoint.port,
       files: [{ name: 'report.pdf', bytes: content }],
-      clientPublicKey: clientKey,
-      data: { client: { fingerprint: clientKey ? fingerprint(clientKey) : null, address: '127.0.0.1' } },
     });
     endpoint.expect(data);
     res.setHeader('content-type', 'application/vnd.dcx.bundle+zip');
@@ -58,7 +56,17 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     res.setHeader('content-type', 'application/json');
     res.statusCode = 201;
     const access = form.get('access');
-    res.end(JSON.stringify({ id: 'c2', name: file.name, size: file.size, sha256: sha256(Buffer.from(await file.arrayBuffer())), access, bundleUrl: `${base}/api/contents/c2/bundle`, accessToken: access === 'token' ? 'tok-123' : null }));
+    res.end(
+      JSON.stringify({
+        id: 'c2',
+        name: file.name,
+        size: file.size,
+        sha256: sha256(Buffer.from(await file.arrayBuffer())),
+        access,
+        bundleUrl: `${base}/api/contents/c2/bundle`,
+        accessToken: access === 'token' ? 'tok-123' : null,
+      }),
+    );
   } else {
     res.statusCode = 404;
     res.setHeader('content-type', 'application/json');
@@ -123,7 +131,7 @@ describe('dcx command line', () => {
     [['bogus'], /^unknown command 'bogus'/],
     [['open', 'x.dcx', '--frob'], /^unknown option '--frob'/],
   ])('%j is a usage error (exit 2) with one line', async (args, message) => {
-    const result = await dcx(args as string[]);
+    const result = await dcx(args);
     expect(result.code).toBe(ExitCode.Usage);
     expect(result.error).toMatch(message);
     expect(result.error).not.toContain('\n');
@@ -141,11 +149,18 @@ describe('dcx command line', () => {
     const result = await dcx(['fetch', `${base}/api/contents/c1/bundle`, '--out', out, '--json', '--access-token', 'tok-9']);
     expect(result.error).toBeUndefined();
     expect(result.code).toBe(0);
-    const report = JSON.parse(result.stdout) as { deliveryId: string; status: string; files: { path: string; size: number; sha256: string }[]; receipt: string };
+    const report = JSON.parse(result.stdout) as {
+      deliveryId: string;
+      status: string;
+      files: { path: string; size: number; sha256: string }[];
+      receipt: string;
+    };
     expect(report.status).toBe('accepted');
     expect(report.files).toEqual([{ path: join(out, 'report.pdf'), size: content.length, sha256: sha256(content) }]);
     expect((await readFile(join(out, 'report.pdf'))).equals(content)).toBe(true);
-    expect(Buffer.from(report.receipt, 'base64').equals(await readFile(join(result.home.dir, 'receipts', `${report.deliveryId}.receipt`)))).toBe(true);
+    expect(
+      Buffer.from(report.receipt, 'base64').equals(await readFile(join(result.home.dir, 'receipts', `${report.deliveryId}.receipt`))),
+    ).toBe(true);
 
     const request = seen.filter((r) => r.url === '/api/contents/c1/bundle').at(-1)!;
     const identity = await result.home.identity();
@@ -163,7 +178,7 @@ describe('dcx command line', () => {
     expect((await readdir(out)).sort()).toEqual(['report (1).pdf', 'report.pdf']);
   });
 
-  test('fetch: HTTP 404 is exit 1 with the server\'s message; a closed port is exit 6', async () => {
+  test("fetch: HTTP 404 is exit 1 with the server's message; a closed port is exit 6", async () => {
     const missing = await dcx(['fetch', `${base}/api/contents/nope/bundle`]);
     expect(missing.code).toBe(ExitCode.Failure);
     expect(missing.error).toMatch(/404.*no such content/);
@@ -186,11 +201,13 @@ describe('dcx command line', () => {
   test('fetch of something that is not a bundle is exit 3, names the URL, and leaves no download behind', async () => {
     const result = await dcx(['fetch', `${base}/login`]);
     expect(result.code).toBe(ExitCode.UnusableBundle);
-    expect(result.error).toBe(`the bundle from ${base}/login is not a DCX bundle: not a readable ZIP file (no ZIP central directory; not a ZIP, or cut short)`);
+    expect(result.error).toBe(
+      `the bundle from ${base}/login is not a DCX bundle: not a readable ZIP file (no ZIP central directory; not a ZIP, or cut short)`,
+    );
     expect(await readdir(join(result.home.dir, 'downloads'))).toEqual([]);
   });
 
-  test('trust pins the published key; open then accepts the server\'s bundles; inspect shows it pinned', async () => {
+  test("trust pins the published key; open then accepts the server's bundles; inspect shows it pinned", async () => {
     const trusted = await dcx(['trust', base]);
     expect(trusted.code).toBe(0);
     expect(trusted.stdout).toContain(fingerprint(keys.signPublicKey));
@@ -238,12 +255,22 @@ describe('dcx command line', () => {
     const file = join(dir, 'policy.pdf');
     const bytes = randomBytes(70_000);
     await writeFile(file, bytes);
-    const result = await dcx(['publish', file, '--server', base, '--access', 'token', '--json'], { env: { DCX_ADMIN_TOKEN: 'admin-secret' } });
+    const result = await dcx(['publish', file, '--server', base, '--access', 'token', '--json'], {
+      env: { DCX_ADMIN_TOKEN: 'admin-secret' },
+    });
     expect(result.error).toBeUndefined();
-    expect(JSON.parse(result.stdout)).toMatchObject({ id: 'c2', bundleUrl: `${base}/api/contents/c2/bundle`, accessToken: 'tok-123', name: 'policy.pdf', size: bytes.length, sha256: sha256(bytes), access: 'token' });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      id: 'c2',
+      bundleUrl: `${base}/api/contents/c2/bundle`,
+      accessToken: 'tok-123',
+      name: 'policy.pdf',
+      size: bytes.length,
+      sha256: sha256(bytes),
+      access: 'token',
+    });
 
     const text = await dcx(['publish', file, '--server', base, '--access', 'token'], { env: { DCX_ADMIN_TOKEN: 'admin-secret' } });
-    expect(text.stdout).toMatch(/^content c2\nbundle  http:\/\/.*\/api\/contents\/c2\/bundle\naccess token tok-123/);
+    expect(text.stdout).toMatch(/^content c2\nbundle {2}http:\/\/.*\/api\/contents\/c2\/bundle\naccess token tok-123/);
 
     const noToken = await dcx(['publish', file, '--server', base]);
     expect(noToken.code).toBe(ExitCode.Usage);

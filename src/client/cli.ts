@@ -39,6 +39,13 @@ Exit codes: 0 confirmed (verify-receipt: valid), 1 other failure, 2 usage, 3 unu
 Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
     );
 
+  addDeliveryCommands(program, ctx);
+  addServerCommands(program, ctx, env);
+  return program;
+}
+
+/** The commands that take a delivery: fetch, open, inspect. */
+function addDeliveryCommands(program: Command, ctx: CommandContext): void {
   program
     .command('fetch')
     .description('download a bundle sealed for this client, save its content, confirm the delivery')
@@ -55,7 +62,7 @@ Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
     .description('verify a .dcx file (e.g. saved by a browser), save its content, confirm the delivery')
     .argument('<file>', '.dcx bundle')
     .option('-o, --out <dir>', 'directory to save the content in', '.')
-    .option('--trust', 'accept and pin the bundle\'s server when it is not pinned yet')
+    .option('--trust', "accept and pin the bundle's server when it is not pinned yet")
     .option('--json', 'print one JSON object on stdout')
     .action(async (file: string, options: { out: string; trust?: boolean; json?: boolean }) => {
       await openCommand(file, options, ctx);
@@ -69,11 +76,14 @@ Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
     .action(async (file: string, options: { json?: boolean }) => {
       await inspectCommand(file, options, ctx);
     });
+}
 
+/** The commands that talk to a server or check its receipts: trust, publish, verify-receipt. */
+function addServerCommands(program: Command, ctx: CommandContext, env: NodeJS.ProcessEnv): void {
   program
     .command('trust')
-    .description('pin a server\'s public key (from <url>/.well-known/dcx) and show its fingerprint')
-    .argument('<server-url>', 'the server\'s base URL')
+    .description("pin a server's public key (from <url>/.well-known/dcx) and show its fingerprint")
+    .argument('<server-url>', "the server's base URL")
     .option('--json', 'print one JSON object on stdout')
     .action(async (url: string, options: { json?: boolean }) => {
       await trustCommand(url, options, ctx);
@@ -83,7 +93,7 @@ Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
     .command('publish')
     .description('upload a content (admin; token in DCX_ADMIN_TOKEN) and print its bundle URL')
     .argument('<file>', 'file to publish')
-    .requiredOption('--server <url>', 'the server\'s base URL')
+    .requiredOption('--server <url>', "the server's base URL")
     .addOption(new Option('--access <mode>', 'who may fetch it').choices(['public', 'token']).default('public'))
     .option('--json', 'print one JSON object on stdout')
     .action(async (file: string, options: { server: string; access: 'public' | 'token'; json?: boolean }) => {
@@ -93,18 +103,24 @@ Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
   program
     .command('verify-receipt')
     .description('check a delivery receipt offline against the pinned server keys (exit 0 valid, 7 invalid)')
-    .argument('<file>', 'a receipt kept by the client (DCX_HOME/receipts/<id>.receipt), or the JSON of GET /api/deliveries/<id>/receipt or `dcx fetch --json`')
+    .argument(
+      '<file>',
+      'a receipt kept by the client (DCX_HOME/receipts/<id>.receipt), or the JSON of GET /api/deliveries/<id>/receipt or ' +
+        '`dcx fetch --json`',
+    )
     .option('--server <url>', 'check against this pinned server only')
     .option('--json', 'print one JSON object on stdout')
     .action(async (file: string, options: { server?: string; json?: boolean }) => {
       await verifyReceiptCommand(file, options, ctx);
     });
-
-  return program;
 }
 
 /** Runs one command line; returns the exit code and the one-line error message, if any. */
-export async function run(argv: string[], ctx: CommandContext, env: NodeJS.ProcessEnv = process.env): Promise<{ code: ExitCode; error?: string }> {
+export async function run(
+  argv: string[],
+  ctx: CommandContext,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: ExitCode; error?: string }> {
   const program = buildProgram(ctx, env);
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -120,7 +136,12 @@ function failure(error: unknown): { code: ExitCode; error?: string } {
     if (error.code === 'commander.help' || error.code === 'commander.executeSubCommandAsync') {
       return { code: ExitCode.Usage, error: 'missing command; run `dcx --help`' };
     }
-    return { code: ExitCode.Usage, error: `${messageOf(error).replace(/^error:\s*/, '').replace(/\.$/, '')}; run \`dcx --help\`` };
+    return {
+      code: ExitCode.Usage,
+      error: `${messageOf(error)
+        .replace(/^error:\s*/, '')
+        .replace(/\.$/, '')}; run \`dcx --help\``,
+    };
   }
   if (error instanceof DcxError) return { code: error.exitCode, error: messageOf(error) };
   if (error instanceof ProtocolError) return { code: ExitCode.UnusableBundle, error: messageOf(error) };

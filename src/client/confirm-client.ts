@@ -64,7 +64,9 @@ export function exchange(target: ConfirmTarget, frame: Buffer, timeouts: Confirm
       try {
         parser.parse(chunk, (answerFrame) => finish(null, decodeAnswer(answerFrame)));
       } catch (error) {
-        finish(new DcxError(ExitCode.Failure, `the confirmation server ${where} sent a malformed answer: ${messageOf(error)}`, { cause: error }));
+        finish(
+          new DcxError(ExitCode.Failure, `the confirmation server ${where} sent a malformed answer: ${messageOf(error)}`, { cause: error }),
+        );
       }
     });
 
@@ -127,7 +129,10 @@ export async function confirmDelivery(request: ConfirmRequest, options: ConfirmO
 
   const name = answerStatusName(answer.status);
   if (answer.status !== AnswerStatus.Accepted && answer.status !== AnswerStatus.AlreadyConfirmed) {
-    throw new DcxError(ExitCode.ConfirmationRefused, `the server refused the confirmation: ${name}${answer.message ? ` (${answer.message})` : ''}`);
+    throw new DcxError(
+      ExitCode.ConfirmationRefused,
+      `the server refused the confirmation: ${name}${answer.message ? ` (${answer.message})` : ''}`,
+    );
   }
   if (!answer.receipt) throw new DcxError(ExitCode.Failure, `the server answered ${name} without a receipt`);
   let receiptFields: ReceiptFields;

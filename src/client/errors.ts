@@ -27,7 +27,8 @@ export function unreachable(message: string, cause?: unknown): DcxError {
 /** The message of anything thrown, on one line. */
 export function messageOf(error: unknown): string {
   // Duck-typed: errors from another realm (Node's fetch under a test VM) fail `instanceof Error`.
-  const text = typeof error === 'object' && error !== null && 'message' in error && typeof error.message === 'string' ? error.message : String(error);
+  const text =
+    typeof error === 'object' && error !== null && 'message' in error && typeof error.message === 'string' ? error.message : String(error);
   return text.replace(/\s*\n\s*/g, ' ').trim() || 'unknown error';
 }
 

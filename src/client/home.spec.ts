@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { generateServerKeySet } from '../protocol/keys.js';
 import { DcxError } from './errors.js';
 import { defaultHomeDir, DcxHome, IDENTITY_FILE } from './home.js';
-import { removeTempDirs, tempDir } from './spec-support.js';
+import { removeTempDirs, tempDir } from './testing/temp-dirs.js';
 
 afterAll(removeTempDirs);
 

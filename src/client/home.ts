@@ -85,13 +85,8 @@ export class DcxHome {
   }
 
   private async readIdentity(): Promise<ClientIdentity | null> {
-    let text: string;
-    try {
-      text = await readFile(this.identityPath, 'utf8');
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return null;
-      throw new DcxError(ExitCode.Failure, `cannot read the client identity ${this.identityPath}: ${messageOf(error)}`);
-    }
+    const text = await readTextIfPresent(this.identityPath, 'the client identity');
+    if (text === null) return null;
     try {
       return parseClientIdentity(text);
     } catch (error) {
@@ -218,6 +213,25 @@ export class PinStore {
 }
 
 /** `https://Example.org:443/x` → `https://example.org`. */
+/** A file's text, or null when it does not exist; `what` names it in the error for any other failure. */
+export async function readTextIfPresent(path: string, what: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return null;
+    throw new DcxError(ExitCode.Failure, `cannot read ${what} ${path}: ${messageOf(error)}`);
+  }
+}
+
 export function originOf(url: string): string {
   return new URL(url).origin;
+}
+
+/** `originOf`, or null for a URL that does not parse (a server URL read from a bundle or a receipt). */
+export function safeOrigin(url: string): string | null {
+  try {
+    return originOf(url);
+  } catch {
+    return null;
+  }
 }

@@ -1,3 +1,5 @@
+// HTTP for the client's API calls (fetch: publish, trust) and what both HTTP clients share: URL checks,
+// failure messages. Bundles download through download/connection.ts, which streams into one buffer.
 import { DcxError, messageOf, unreachable, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -9,7 +11,8 @@ export function parseHttpUrl(text: string, what = 'URL'): URL {
   } catch {
     throw usageError(`${what} ${JSON.stringify(text)} is not a valid URL`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError(`${what} ${JSON.stringify(text)} must be http:// or https://`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw usageError(`${what} ${JSON.stringify(text)} must be http:// or https://`);
   return url;
 }
 

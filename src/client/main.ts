@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { run } from './cli.js';
 import { processContext } from './context.js';
-import { resumableDownload } from './download-state.js';
+import { resumableDownload } from './download/state.js';
 import { removeAllTempsSync } from './temp-files.js';
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

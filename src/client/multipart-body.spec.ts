@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { buffer } from 'node:stream/consumers';
 import { join } from 'node:path';
 import { multipartFileBody } from './multipart-body.js';
-import { tempDir } from './spec-support.js';
+import { tempDir } from './testing/temp-dirs.js';
 
 interface Parsed {
   fields: Record<string, string>;
@@ -18,7 +18,7 @@ function parse(body: Buffer, contentType: string): Promise<Parsed> {
     const reader = busboy({ headers: { 'content-type': contentType } });
     reader.on('field', (name, value) => (parsed.fields[name] = value));
     reader.on('file', (field, stream, info) => {
-      void buffer(stream).then((bytes) => parsed.files.push({ field, name: info.filename ?? "", bytes }));
+      void buffer(stream).then((bytes) => parsed.files.push({ field, name: info.filename ?? '', bytes }));
     });
     reader.on('close', () => setImmediate(() => resolve(parsed)));
     reader.on('error', reject);
@@ -27,21 +27,24 @@ function parse(body: Buffer, contentType: string): Promise<Parsed> {
 }
 
 describe('multipartFileBody', () => {
-  test.each([0, 1, 1024 * 1024 - 1, 3 * 1024 * 1024 + 7])('a %i-byte file: exact length, and busboy reads back the fields and the same bytes', async (size) => {
-    const dir = await tempDir('dcx-multipart-');
-    const path = join(dir, 'clip.mp4');
-    const content = randomBytes(size);
-    await writeFile(path, content);
-    const form = multipartFileBody({ access: 'token' }, { field: 'file', path, name: 'clip.mp4', size });
-    const body = await buffer(form.body);
-    expect(body.length).toBe(form.contentLength);
-    const parsed = await parse(body, form.contentType);
-    expect(parsed.fields).toEqual({ access: 'token' });
-    expect(parsed.files).toHaveLength(1);
-    expect(parsed.files[0]!.field).toBe('file');
-    expect(parsed.files[0]!.name).toBe('clip.mp4');
-    expect(createHash('sha256').update(parsed.files[0]!.bytes).digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
-  });
+  test.each([0, 1, 1024 * 1024 - 1, 3 * 1024 * 1024 + 7])(
+    'a %i-byte file: exact length, and busboy reads back the fields and the same bytes',
+    async (size) => {
+      const dir = await tempDir('dcx-multipart-');
+      const path = join(dir, 'clip.mp4');
+      const content = randomBytes(size);
+      await writeFile(path, content);
+      const form = multipartFileBody({ access: 'token' }, { field: 'file', path, name: 'clip.mp4', size });
+      const body = await buffer(form.body);
+      expect(body.length).toBe(form.contentLength);
+      const parsed = await parse(body, form.contentType);
+      expect(parsed.fields).toEqual({ access: 'token' });
+      expect(parsed.files).toHaveLength(1);
+      expect(parsed.files[0].field).toBe('file');
+      expect(parsed.files[0].name).toBe('clip.mp4');
+      expect(createHash('sha256').update(parsed.files[0].bytes).digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
+    },
+  );
 
   test('quotes and line breaks in the file name cannot break out of its header', async () => {
     const dir = await tempDir('dcx-multipart-');
@@ -59,6 +62,6 @@ describe('multipartFileBody', () => {
     const form = multipartFileBody({}, { field: 'file', path, name: 'growing', size: 4 });
     const body = await buffer(form.body);
     expect(body.length).toBe(form.contentLength);
-    expect((await parse(body, form.contentType)).files[0]!.bytes.toString()).toBe('abcd');
+    expect((await parse(body, form.contentType)).files[0].bytes.toString()).toBe('abcd');
   });
 });

@@ -29,7 +29,9 @@ export function multipartFileBody(fields: Record<string, string>, file: Multipar
   const boundary = `----dcx-${randomBytes(16).toString('hex')}`;
   const head =
     Object.entries(fields)
-      .map(([name, value]) => `--${boundary}${CRLF}Content-Disposition: form-data; name="${escapeQuoted(name)}"${CRLF}${CRLF}${value}${CRLF}`)
+      .map(
+        ([name, value]) => `--${boundary}${CRLF}Content-Disposition: form-data; name="${escapeQuoted(name)}"${CRLF}${CRLF}${value}${CRLF}`,
+      )
       .join('') +
     `--${boundary}${CRLF}Content-Disposition: form-data; name="${escapeQuoted(file.field)}"; filename="${escapeQuoted(file.name)}"${CRLF}` +
     `Content-Type: application/octet-stream${CRLF}${CRLF}`;
@@ -39,7 +41,8 @@ export function multipartFileBody(fields: Record<string, string>, file: Multipar
   async function* parts(): AsyncGenerator<Buffer> {
     yield headBytes;
     // `end` is inclusive: exactly the announced size is sent even if the file grows meanwhile.
-    if (file.size > 0) yield* createReadStream(file.path, { highWaterMark: UPLOAD_CHUNK_SIZE, end: file.size - 1 }) as AsyncIterable<Buffer>;
+    if (file.size > 0)
+      yield* createReadStream(file.path, { highWaterMark: UPLOAD_CHUNK_SIZE, end: file.size - 1 }) as AsyncIterable<Buffer>;
     yield tailBytes;
   }
   return {

@@ -25,7 +25,10 @@ export function byteProgress(label: string, total: number | null, enabled = proc
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: total === null ? `${label} {value} | {duration_formatted}` : `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}`,
+      format:
+        total === null
+          ? `${label} {value} | {duration_formatted}`
+          : `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}`,
       formatValue: (value, _options, type) => (type === 'value' || type === 'total' ? formatBytes(value) : String(value)),
       hideCursor: true,
       clearOnComplete: true,

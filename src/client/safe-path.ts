@@ -8,7 +8,7 @@ export const FALLBACK_NAME = 'content';
 
 const MAX_NAME_BYTES = 255;
 // C0 controls, DEL and C1 controls.
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/g;
+const CONTROL_CHARS = /\p{Cc}/gu;
 // Characters Windows refuses in a file name (the separators are handled before).
 const RESERVED_CHARS = /[<>:"|?*]/g;
 // Windows device names, with or without an extension: `CON`, `nul.txt`, `COM1.tar.gz`.
@@ -55,7 +55,8 @@ export function hasPathTricks(entryName: string): boolean {
   if (entryName.length === 0 || entryName === '.' || entryName === '..') return true;
   if (entryName.includes('/') || entryName.includes('\\')) return true;
   if (/^[a-zA-Z]:/.test(entryName)) return true;
-  return /[\u0000-\u001f\u007f]/.test(entryName);
+  // C0 controls and DEL (C1 controls are left to sanitizeFileName).
+  return /(?![\u0080-\u009f])\p{Cc}/u.test(entryName);
 }
 
 /**

@@ -6,7 +6,7 @@ import { run } from './cli.js';
 import { CommandContext } from './context.js';
 import { ExitCode } from './exit-codes.js';
 import { DcxHome } from './home.js';
-import { removeTempDirs, tempDir } from './spec-support.js';
+import { removeTempDirs, tempDir } from './testing/temp-dirs.js';
 
 afterAll(removeTempDirs);
 
@@ -43,7 +43,11 @@ async function homePinning(...pinned: ServerKeySet[]): Promise<DcxHome> {
   return home;
 }
 
-async function verify(home: DcxHome, bytes: Buffer | string, extra: string[] = []): Promise<{ code: number; error?: string; stdout: string }> {
+async function verify(
+  home: DcxHome,
+  bytes: Buffer | string,
+  extra: string[] = [],
+): Promise<{ code: number; error?: string; stdout: string }> {
   const file = join(await tempDir(), 'r.receipt');
   await writeFile(file, bytes);
   let stdout = '';
@@ -56,7 +60,12 @@ describe('dcx verify-receipt', () => {
     const home = await homePinning(generateServerKeySet(), keys);
     const result = await verify(home, receipt, ['--json']);
     expect(result.code).toBe(ExitCode.Confirmed);
-    expect(JSON.parse(result.stdout)).toMatchObject({ valid: true, deliveryId, server: 'http://server1.test', requesterAddress: '192.0.2.7' });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      valid: true,
+      deliveryId,
+      server: 'http://server1.test',
+      requesterAddress: '192.0.2.7',
+    });
   });
 
   test('the JSON of the receipt endpoint is accepted, and must agree with the signed bytes', async () => {

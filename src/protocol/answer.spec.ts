@@ -1,13 +1,13 @@
 import { Answer, AnswerStatus, answerStatusName, decodeAnswer, encodeAnswer, NO_DELIVERY_ID } from './answer.js';
-import { FrameType } from './constants.js';
-import { ProtocolError } from './errors.js';
-import { Frame, FrameParser } from './frame.js';
+import { frameOf, parseOne, refusal } from './testing/test-buffers.js';
+import { DELIVERY_ID, ID_HEX } from './testing/worked-example.js';
 
-const DELIVERY_ID = '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0';
-const ID_HEX = '0f1e2d3c4b5a49788796a5b4c3d2e1f0';
 // The receipt of the worked example (receipt.spec.ts checks its fields and signature).
 const RECEIPT_HEX =
-  '000000d501c1f978d18794bc8d0f1e2d3c4b5a49788796a5b4c3d2e1f0300c9c9603b92a4b39ed3958bf9240114804db4fd373012c0ca47432d63425ae0a3139322e302e322e3130000001a19b7ca680000001a19b7cac5c000001a19b7caf4a0001000968656c6c6f2e747874000000000000000b32e6a81f1fe552d2a8fd4ca7dd98d872e09eccfe0c4e28b4844eb50c5d440b2adb3aa96ce8b7ed08354d75277eb75ff2193b5aee94354c765e855eeebc928cb369115d181ca92845129ec30a21a1826c902d01096db51532bc91515849786c02';
+  '000000d501c1f978d18794bc8d0f1e2d3c4b5a49788796a5b4c3d2e1f0300c9c9603b92a4b39ed3958bf9240114804db4fd373012c0ca47432d63425' +
+  'ae0a3139322e302e322e3130000001a19b7ca680000001a19b7cac5c000001a19b7caf4a0001000968656c6c6f2e747874000000000000000b32e6a8' +
+  '1f1fe552d2a8fd4ca7dd98d872e09eccfe0c4e28b4844eb50c5d440b2adb3aa96ce8b7ed08354d75277eb75ff2193b5aee94354c765e855eeebc928c' +
+  'b369115d181ca92845129ec30a21a1826c902d01096db51532bc91515849786c02';
 
 /** Reference: [len u32][01][02][status u8][id 16][message: u16 length + UTF-8][receipt: u16 length + bytes]. */
 function answerBytes(status: number, idHex: string, message: Buffer, receipt: Buffer): Buffer {
@@ -26,27 +26,6 @@ function answerBytes(status: number, idHex: string, message: Buffer, receipt: Bu
 const ACCEPTED = answerBytes(0, ID_HEX, Buffer.from('accepted'), Buffer.from(RECEIPT_HEX, 'hex'));
 const UNKNOWN = Buffer.from('00000022' + '01' + '02' + '02' + ID_HEX + '0007' + Buffer.from('unknown').toString('hex') + '0000', 'hex');
 
-function frameOf(raw: Buffer): Frame {
-  return { version: raw[4], type: raw[5] as FrameType, body: raw.subarray(6), raw };
-}
-
-function parseOne(bytes: Buffer): Frame {
-  const frames: Frame[] = [];
-  new FrameParser().parse(bytes, (frame) => frames.push(frame));
-  expect(frames).toHaveLength(1);
-  return frames[0];
-}
-
-function refusal(run: () => unknown): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
-    return error;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}
-
 describe('the reference builder', () => {
   it('agrees with the hex literal of an answer without receipt', () => {
     expect(answerBytes(2, ID_HEX, Buffer.from('unknown'), Buffer.alloc(0)).equals(UNKNOWN)).toBe(true);
@@ -55,13 +34,20 @@ describe('the reference builder', () => {
 
 describe('encodeAnswer', () => {
   it('writes the worked example (accepted, with receipt) byte for byte', () => {
-    const answer: Answer = { status: AnswerStatus.Accepted, deliveryId: DELIVERY_ID, message: 'accepted', receipt: Buffer.from(RECEIPT_HEX, 'hex') };
+    const answer: Answer = {
+      status: AnswerStatus.Accepted,
+      deliveryId: DELIVERY_ID,
+      message: 'accepted',
+      receipt: Buffer.from(RECEIPT_HEX, 'hex'),
+    };
     expect(encodeAnswer(answer).toString('hex')).toBe(ACCEPTED.toString('hex'));
     expect(ACCEPTED.length).toBe(248);
   });
 
   it('writes an answer without receipt with a zero receipt length', () => {
-    expect(encodeAnswer({ status: AnswerStatus.Unknown, deliveryId: DELIVERY_ID, message: 'unknown', receipt: null }).equals(UNKNOWN)).toBe(true);
+    expect(encodeAnswer({ status: AnswerStatus.Unknown, deliveryId: DELIVERY_ID, message: 'unknown', receipt: null }).equals(UNKNOWN)).toBe(
+      true,
+    );
   });
 
   it('writes the all-zero id when no delivery could be named', () => {
@@ -70,11 +56,16 @@ describe('encodeAnswer', () => {
   });
 
   it('refuses a message over 1024 bytes: TOO_LARGE', () => {
-    expect(refusal(() => encodeAnswer({ status: AnswerStatus.TryLater, deliveryId: DELIVERY_ID, message: 'é'.repeat(513), receipt: null })).code).toBe('TOO_LARGE');
+    expect(
+      refusal(() => encodeAnswer({ status: AnswerStatus.TryLater, deliveryId: DELIVERY_ID, message: 'é'.repeat(513), receipt: null })).code,
+    ).toBe('TOO_LARGE');
   });
 
   it('refuses a receipt over 65535 bytes: TOO_LARGE', () => {
-    expect(refusal(() => encodeAnswer({ status: AnswerStatus.Accepted, deliveryId: DELIVERY_ID, message: '', receipt: Buffer.alloc(65536) })).code).toBe('TOO_LARGE');
+    expect(
+      refusal(() => encodeAnswer({ status: AnswerStatus.Accepted, deliveryId: DELIVERY_ID, message: '', receipt: Buffer.alloc(65536) }))
+        .code,
+    ).toBe('TOO_LARGE');
   });
 });
 
@@ -88,7 +79,12 @@ describe('decodeAnswer', () => {
   });
 
   it('reads an answer without receipt as receipt null', () => {
-    expect(decodeAnswer(parseOne(UNKNOWN))).toEqual({ status: AnswerStatus.Unknown, deliveryId: DELIVERY_ID, message: 'unknown', receipt: null });
+    expect(decodeAnswer(parseOne(UNKNOWN))).toEqual({
+      status: AnswerStatus.Unknown,
+      deliveryId: DELIVERY_ID,
+      message: 'unknown',
+      receipt: null,
+    });
   });
 
   it.each([

@@ -3,7 +3,7 @@ import { BufferWriter } from './buffer-writer.js';
 import { DELIVERY_ID_SIZE, FrameType } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { Frame, serializeFrame } from './frame.js';
-import { deliveryIdToBytes, deliveryIdToString } from './keys.js';
+import { deliveryIdToBytes, deliveryIdToString } from './delivery-id.js';
 
 /** The server's answer to a confirmation. */
 export const enum AnswerStatus {
@@ -69,5 +69,5 @@ export function decodeAnswer(frame: Frame): Answer {
   const receiptLength = reader.uint16('receipt length');
   const receipt = receiptLength ? Buffer.from(reader.bytes(receiptLength, 'receipt')) : null;
   reader.end();
-  return { status: status as AnswerStatus, deliveryId, message, receipt };
+  return { status: status, deliveryId, message, receipt };
 }

@@ -1,6 +1,6 @@
 import { KeyObject, sign, verify } from 'node:crypto';
 import { BufferWriter } from './buffer-writer.js';
-import { BATCH_PROOF_SIZE, MAX_BATCH_SIZE, MAX_INCLUSION_PATH, SHA256_SIZE, SIGNATURE_SIZE } from './constants.js';
+import { BATCH_PROOF_SIZE, MAX_BATCH_SIZE, MAX_INCLUSION_PATH, SHA256_SIZE, ED25519_SIGNATURE_SIZE } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { inclusionPathLength, leafHash, merkleTree, rootFromInclusionPath } from './merkle.js';
 
@@ -17,11 +17,15 @@ import { inclusionPathLength, leafHash, merkleTree, rootFromInclusionPath } from
  */
 
 function signedRoot(label: string, size: number, root: Buffer): Buffer {
-  return new BufferWriter(Buffer.byteLength(label) + 2 + SHA256_SIZE).addBytes(Buffer.from(label)).addUInt16(size).addFixed(root, SHA256_SIZE).flush();
+  return new BufferWriter(Buffer.byteLength(label) + 2 + SHA256_SIZE)
+    .addBytes(Buffer.from(label))
+    .addUInt16(size)
+    .addFixed(root, SHA256_SIZE)
+    .flush();
 }
 
 function trailerSize(pathLength: number): number {
-  return pathLength * SHA256_SIZE + BATCH_PROOF_SIZE + SIGNATURE_SIZE;
+  return pathLength * SHA256_SIZE + BATCH_PROOF_SIZE + ED25519_SIGNATURE_SIZE;
 }
 
 /** The trailer length of leaf `index` of a batch of `size`: known before the leaves, for records that state their own length. */
@@ -31,13 +35,14 @@ export function batchTrailerSize(index: number, size: number): number {
 
 /** Signs the leaves of a batch (at least 2) with one signature; returns each leaf's trailer, in order. */
 export function signBatch(leaves: Buffer[], label: string, privateKey: KeyObject): Buffer[] {
-  if (leaves.length < 2 || leaves.length > MAX_BATCH_SIZE) throw new RangeError(`a batch signs 2 to ${MAX_BATCH_SIZE} records, not ${leaves.length}`);
+  if (leaves.length < 2 || leaves.length > MAX_BATCH_SIZE)
+    throw new RangeError(`a batch signs 2 to ${MAX_BATCH_SIZE} records, not ${leaves.length}`);
   const { root, paths } = merkleTree(leaves.map(leafHash));
   const signature = sign(null, signedRoot(label, leaves.length, root), privateKey);
   return paths.map((path, index) => {
     const writer = new BufferWriter(trailerSize(path.length));
     for (const hash of path) writer.addFixed(hash, SHA256_SIZE);
-    return writer.addUInt8(path.length).addUInt16(index).addUInt16(leaves.length).addFixed(signature, SIGNATURE_SIZE).flush();
+    return writer.addUInt8(path.length).addUInt16(index).addUInt16(leaves.length).addFixed(signature, ED25519_SIGNATURE_SIZE).flush();
   });
 }
 
@@ -60,15 +65,21 @@ interface BatchCheck {
  * TRUNCATED; an index outside the tree or a path that does not fit it leads to no root: BAD_SIGNATURE.
  */
 export function verifyBatchSignature(record: Buffer, check: BatchCheck): number {
-  const signatureAt = record.length - SIGNATURE_SIZE;
+  const signatureAt = record.length - ED25519_SIGNATURE_SIZE;
   const proofAt = signatureAt - BATCH_PROOF_SIZE;
-  if (proofAt < check.minLeafEnd) throw new ProtocolError('TRUNCATED', `${check.what} of ${record.length} bytes is too short for a batch signature`);
+  if (proofAt < check.minLeafEnd)
+    throw new ProtocolError('TRUNCATED', `${check.what} of ${record.length} bytes is too short for a batch signature`);
   const pathLength = record.readUInt8(proofAt);
   const index = record.readUInt16BE(proofAt + 1);
   const size = record.readUInt16BE(proofAt + 3);
-  if (pathLength > MAX_INCLUSION_PATH) throw new ProtocolError('MALFORMED', `${check.what} inclusion path of ${pathLength} hashes (at most ${MAX_INCLUSION_PATH})`);
+  if (pathLength > MAX_INCLUSION_PATH)
+    throw new ProtocolError('MALFORMED', `${check.what} inclusion path of ${pathLength} hashes (at most ${MAX_INCLUSION_PATH})`);
   const leafEnd = proofAt - pathLength * SHA256_SIZE;
-  if (leafEnd < check.minLeafEnd) throw new ProtocolError('TRUNCATED', `${check.what} of ${record.length} bytes is too short for its inclusion path of ${pathLength} hashes`);
+  if (leafEnd < check.minLeafEnd)
+    throw new ProtocolError(
+      'TRUNCATED',
+      `${check.what} of ${record.length} bytes is too short for its inclusion path of ${pathLength} hashes`,
+    );
   const path = Array.from({ length: pathLength }, (_, i) => record.subarray(leafEnd + i * SHA256_SIZE, leafEnd + (i + 1) * SHA256_SIZE));
   const root = rootFromInclusionPath(leafHash(record.subarray(check.leafStart, leafEnd)), index, size, path);
   if (root === null || !verify(null, signedRoot(check.label, size, root), check.publicKey, record.subarray(signatureAt))) {

@@ -12,7 +12,10 @@ export class BufferReader {
 
   private take(size: number, field: string): number {
     if (this.offset + size > this.buffer.length) {
-      throw new ProtocolError('TRUNCATED', `${this.what} truncated: ${field} needs ${size} bytes at offset ${this.offset}, ${this.buffer.length - this.offset} left`);
+      throw new ProtocolError(
+        'TRUNCATED',
+        `${this.what} truncated: ${field} needs ${size} bytes at offset ${this.offset}, ${this.buffer.length - this.offset} left`,
+      );
     }
     const at = this.offset;
     this.offset += size;

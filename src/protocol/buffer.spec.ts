@@ -1,16 +1,6 @@
 import { BufferReader } from './buffer-reader.js';
 import { BufferWriter } from './buffer-writer.js';
-import { ProtocolError } from './errors.js';
-
-function refusal(run: () => unknown): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
-    return error;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}
+import { refusal } from './testing/test-buffers.js';
 
 describe('BufferWriter', () => {
   it('writes big-endian integers and length-prefixed strings', () => {
@@ -46,7 +36,10 @@ describe('BufferWriter', () => {
 
 describe('BufferReader', () => {
   it('reads what the layout says', () => {
-    const reader = new BufferReader(Buffer.from('ab' + '0102' + '03040506' + '0000010000000007' + '03' + '68c3a9' + '0001' + '78', 'hex'), 'test');
+    const reader = new BufferReader(
+      Buffer.from('ab' + '0102' + '03040506' + '0000010000000007' + '03' + '68c3a9' + '0001' + '78', 'hex'),
+      'test',
+    );
     expect(reader.uint8('a')).toBe(0xab);
     expect(reader.uint16('b')).toBe(0x0102);
     expect(reader.uint32('c')).toBe(0x03040506);

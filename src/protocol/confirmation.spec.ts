@@ -1,23 +1,12 @@
 import { createCipheriv, createHash, hkdfSync } from 'node:crypto';
 import { decodeConfirmationFrame, deriveConfirmKey, encodeConfirmation, openConfirmation, SealedConfirmation } from './confirmation.js';
-import { FrameType } from './constants.js';
-import { ProtocolError } from './errors.js';
-import { Frame, FrameParser } from './frame.js';
+import { frameOf, parseOne, refusal } from './testing/test-buffers.js';
+import { CONFIRMATION_FRAME as EXAMPLE_FRAME, DELIVERY_ID, DIGEST, FINGERPRINT, NONCE } from './testing/worked-example.js';
 
 // Fixed values of the worked example in docs/PROTOCOL.md.
-const DELIVERY_ID = '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0';
 const ID_BYTES = Buffer.from('0f1e2d3c4b5a49788796a5b4c3d2e1f0', 'hex');
 const SECRET = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
-const NONCE = Buffer.from('a0a1a2a3a4a5a6a7a8a9aaab', 'hex');
-// SHA-256 of the RFC 7748 Alice public key, and SHA-256 of "hello, DCX\n".
-const FINGERPRINT = '300c9c9603b92a4b39ed3958bf9240114804db4fd373012c0ca47432d63425ae';
-const DIGEST = '32e6a81f1fe552d2a8fd4ca7dd98d872e09eccfe0c4e28b4844eb50c5d440b2a';
 const CONFIRM_KEY_HEX = '980c1539133cb176c6dadbd647f2e8a2f85df1d108f50a015415667176526839';
-const EXAMPLE_FRAME = Buffer.from(
-  '00000074' + '01' + '01' + '0f1e2d3c4b5a49788796a5b4c3d2e1f0' + 'a0a1a2a3a4a5a6a7a8a9aaab' +
-    'e9a0324451e93cb0403e59e95f08b042b8de33d2a2894c2724c1249521d8c8778af09540def6e59150d1ba7f96020fedf5d08fbad402cfee952e694dd092d2433a604aa37cb86cedb21c7fa3b8d2a5dd8732',
-  'hex',
-);
 
 /** Reference: HKDF-SHA256(ikm = secret, salt = 16 id bytes, info = label), 32 bytes. */
 function referenceKey(secret: Buffer, idBytes: Buffer): Buffer {
@@ -41,28 +30,6 @@ function plaintextOf(fingerprintHex: string, digests: string[]): Buffer {
   const count = Buffer.alloc(2);
   count.writeUInt16BE(digests.length);
   return Buffer.concat([Buffer.from(fingerprintHex, 'hex'), count, ...digests.map((d) => Buffer.from(d, 'hex'))]);
-}
-
-/** A Frame as FrameParser would hand it out, built without the parser (to feed it bytes the parser would refuse). */
-function frameOf(raw: Buffer): Frame {
-  return { version: raw[4], type: raw[5] as FrameType, body: raw.subarray(6), raw };
-}
-
-function parseOne(bytes: Buffer): Frame {
-  const frames: Frame[] = [];
-  new FrameParser().parse(bytes, (frame) => frames.push(frame));
-  expect(frames).toHaveLength(1);
-  return frames[0];
-}
-
-function refusal(run: () => unknown): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
-    return error;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
 }
 
 const digestOf = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -122,11 +89,15 @@ describe('encodeConfirmation', () => {
 
   it('refuses more than 1024 digests as TOO_LARGE', () => {
     const digests = Array.from({ length: 1025 }, () => DIGEST);
-    expect(refusal(() => encodeConfirmation({ deliveryId: DELIVERY_ID, clientFingerprint: FINGERPRINT, digests }, SECRET)).code).toBe('TOO_LARGE');
+    expect(refusal(() => encodeConfirmation({ deliveryId: DELIVERY_ID, clientFingerprint: FINGERPRINT, digests }, SECRET)).code).toBe(
+      'TOO_LARGE',
+    );
   });
 
   it('refuses a malformed delivery id', () => {
-    expect(refusal(() => encodeConfirmation({ deliveryId: 'not-an-id', clientFingerprint: FINGERPRINT, digests: [] }, SECRET)).code).toBe('MALFORMED');
+    expect(refusal(() => encodeConfirmation({ deliveryId: 'not-an-id', clientFingerprint: FINGERPRINT, digests: [] }, SECRET)).code).toBe(
+      'MALFORMED',
+    );
   });
 });
 
@@ -136,7 +107,9 @@ describe('refusals', () => {
   it('opens nothing with the wrong secret: SEAL_INVALID', () => {
     const wrong = Buffer.from(SECRET);
     wrong[0] ^= 1;
-    expect(refusal(() => openConfirmation(decodeConfirmationFrame(frameOf(EXAMPLE_FRAME)), deriveConfirmKey(wrong, DELIVERY_ID))).code).toBe('SEAL_INVALID');
+    expect(
+      refusal(() => openConfirmation(decodeConfirmationFrame(frameOf(EXAMPLE_FRAME)), deriveConfirmKey(wrong, DELIVERY_ID))).code,
+    ).toBe('SEAL_INVALID');
   });
 
   it('refuses a flipped delivery id byte (clear, authenticated as AAD): SEAL_INVALID', () => {

@@ -8,13 +8,12 @@ import {
   LABEL_CONFIRMATION,
   MAX_FILES,
   NONCE_SIZE,
-  PROTOCOL_VERSION,
   SHA256_SIZE,
   TAG_SIZE,
 } from './constants.js';
 import { ProtocolError } from './errors.js';
-import { Frame } from './frame.js';
-import { deliveryIdToBytes, deliveryIdToString } from './keys.js';
+import { Frame, frameHeader } from './frame.js';
+import { deliveryIdToBytes, deliveryIdToString } from './delivery-id.js';
 import { deriveKey, newNonce, open, seal } from './seal.js';
 
 /** What the client proves [50]: who it is and the SHA-256 of every file it saved. */
@@ -30,7 +29,9 @@ export function deriveConfirmKey(confirmSecret: Buffer, deliveryId: string): Buf
   return deriveKey(confirmSecret, deliveryIdToBytes(deliveryId), LABEL_CONFIRMATION);
 }
 
-const CLEAR_PART_SIZE = FRAME_HEADER_SIZE + DELIVERY_ID_SIZE + NONCE_SIZE;
+/** Sent in the clear after the frame header: the delivery id (to look the delivery up) and the nonce. */
+const CLEAR_FIELDS_SIZE = DELIVERY_ID_SIZE + NONCE_SIZE;
+const CLEAR_PART_SIZE = FRAME_HEADER_SIZE + CLEAR_FIELDS_SIZE;
 
 export function encodeConfirmation(confirmation: Confirmation, confirmSecret: Buffer): Buffer {
   if (confirmation.digests.length > MAX_FILES) throw new ProtocolError('TOO_LARGE', `more than ${MAX_FILES} digests`);
@@ -41,14 +42,9 @@ export function encodeConfirmation(confirmation: Confirmation, confirmSecret: Bu
   const plaintext = payload.flush();
   const nonce = newNonce();
   const idBytes = deliveryIdToBytes(confirmation.deliveryId);
+  const clearFields = new BufferWriter(CLEAR_FIELDS_SIZE).addFixed(idBytes, DELIVERY_ID_SIZE).addFixed(nonce, NONCE_SIZE).flush();
   // The frame header and clear fields are the AEAD's additional data, so none can be altered in transit.
-  const clear = new BufferWriter(CLEAR_PART_SIZE)
-    .addUInt32(CLEAR_PART_SIZE + plaintext.length + TAG_SIZE)
-    .addUInt8(PROTOCOL_VERSION)
-    .addUInt8(FrameType.Confirmation)
-    .addFixed(idBytes, DELIVERY_ID_SIZE)
-    .addFixed(nonce, NONCE_SIZE)
-    .flush();
+  const clear = Buffer.concat([frameHeader(FrameType.Confirmation, CLEAR_FIELDS_SIZE + plaintext.length + TAG_SIZE), clearFields]);
   const sealed = seal(deriveConfirmKey(confirmSecret, confirmation.deliveryId), nonce, plaintext, clear);
   return Buffer.concat([clear, sealed]);
 }

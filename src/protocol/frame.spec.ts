@@ -1,16 +1,9 @@
 import { FrameType } from './constants.js';
-import { ProtocolError } from './errors.js';
 import { Frame, FrameParser, serializeFrame } from './frame.js';
+import { refusal } from './testing/test-buffers.js';
+import { CONFIRMATION_FRAME as CONFIRMATION } from './testing/worked-example.js';
 
 // Frames written out byte by byte from the layout in docs/PROTOCOL.md, never by the code under test.
-// Confirmation: [len u32][version 01][type 01][delivery id 16][nonce 12][sealed payload + tag]
-const CONFIRMATION = Buffer.from(
-  '00000074' + '01' + '01' +
-    '0f1e2d3c4b5a49788796a5b4c3d2e1f0' +
-    'a0a1a2a3a4a5a6a7a8a9aaab' +
-    'e9a0324451e93cb0403e59e95f08b042b8de33d2a2894c2724c1249521d8c8778af09540def6e59150d1ba7f96020fedf5d08fbad402cfee952e694dd092d2433a604aa37cb86cedb21c7fa3b8d2a5dd8732',
-  'hex',
-);
 // Answer: [len u32][version 01][type 02][status u8][delivery id 16][message u16+utf8][receipt u16+bytes]
 const ANSWER = Buffer.from(
   '00000022' + '01' + '02' + '02' + '0f1e2d3c4b5a49788796a5b4c3d2e1f0' + '0007' + Buffer.from('unknown').toString('hex') + '0000',
@@ -28,16 +21,6 @@ function expectFrame(frame: Frame, whole: Buffer, type: FrameType): void {
   expect(frame.type).toBe(type);
   expect(frame.raw.equals(whole)).toBe(true);
   expect(frame.body.equals(whole.subarray(6))).toBe(true);
-}
-
-function refusal(run: () => void): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProtocolError);
-    return error as ProtocolError;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
 }
 
 describe('hand-built frames', () => {
@@ -85,7 +68,10 @@ describe('FrameParser', () => {
   it('reads frames fed one byte at a time', () => {
     const parser = new FrameParser();
     const stream = Buffer.concat([CONFIRMATION, ANSWER]);
-    const frames = parseAll(parser, [...stream].map((byte) => Buffer.from([byte])));
+    const frames = parseAll(
+      parser,
+      [...stream].map((byte) => Buffer.from([byte])),
+    );
     expect(frames).toHaveLength(2);
     expectFrame(frames[0], CONFIRMATION, FrameType.Confirmation);
     expectFrame(frames[1], ANSWER, FrameType.Answer);

@@ -46,7 +46,7 @@ export class FrameParser {
       // Copy: the frame outlives this chunk's buffer.
       const raw = Buffer.from(this.buffer.subarray(offset, offset + length));
       offset += length;
-      onFrame({ version, type: raw.readUInt8(LENGTH_SIZE + VERSION_SIZE) as FrameType, body: raw.subarray(FRAME_HEADER_SIZE), raw });
+      onFrame({ version, type: raw.readUInt8(LENGTH_SIZE + VERSION_SIZE), body: raw.subarray(FRAME_HEADER_SIZE), raw });
     }
     this.buffer = offset === this.buffer.length ? EMPTY : this.buffer.subarray(offset);
   }
@@ -57,11 +57,16 @@ export class FrameParser {
   }
 }
 
+/** The header of a frame whose body is `bodyLength` bytes (a sealed frame's AAD starts with it). */
+export function frameHeader(type: FrameType, bodyLength: number): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+  header.writeUInt32BE(FRAME_HEADER_SIZE + bodyLength, 0);
+  header.writeUInt8(PROTOCOL_VERSION, LENGTH_SIZE);
+  header.writeUInt8(type, LENGTH_SIZE + VERSION_SIZE);
+  return header;
+}
+
 /** Prefixes a body with the frame header. */
 export function serializeFrame(type: FrameType, body: Buffer): Buffer {
-  const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
-  header.writeUInt32BE(FRAME_HEADER_SIZE + body.length, 0);
-  header.writeUInt8(PROTOCOL_VERSION, LENGTH_SIZE);
-  header.writeUInt8(type, LENGTH_SIZE + 1);
-  return Buffer.concat([header, body]);
+  return Buffer.concat([frameHeader(type, body.length), body]);
 }

@@ -1,12 +1,8 @@
 import { createHash, createPublicKey, sign, verify } from 'node:crypto';
-import { ProtocolError } from './errors.js';
 import {
-  deliveryIdToBytes,
-  deliveryIdToString,
   fingerprint,
   generateClientIdentity,
   generateServerKeySet,
-  newDeliveryId,
   parseClientIdentity,
   parseServerKeySet,
   publicKeyFromRaw,
@@ -15,6 +11,7 @@ import {
   serializeServerKeySet,
   serverKeyId,
 } from './keys.js';
+import { refusal } from './testing/test-buffers.js';
 
 const b64u = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
 // RFC 8032 7.1 test 1 and RFC 7748 6.1 (Bob as server seal key, Alice as client), as JWK files by hand.
@@ -30,24 +27,20 @@ const SERVER_FILE = JSON.stringify({
   sign: { kty: 'OKP', crv: 'Ed25519', d: b64u(SIGN_D), x: b64u(SIGN_X) },
   seal: { kty: 'OKP', crv: 'X25519', d: b64u(SEAL_D), x: b64u(SEAL_X) },
 });
+/** A server key file as JSON.parse reads it back. */
+type KeyFile = { sign: Record<string, unknown>; seal: Record<string, unknown> };
 const ALICE_FILE = JSON.stringify({ kind: 'dcx-client-identity', key: { kty: 'OKP', crv: 'X25519', d: b64u(ALICE_D), x: b64u(ALICE_X) } });
-
-function refusal(run: () => unknown): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
-    return error;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}
 
 describe('server key set', () => {
   it('reads a hand-written key file: raw public keys and key id = SHA-256(sign || seal)[0..8]', () => {
     const keys = parseServerKeySet(SERVER_FILE);
     expect(keys.signPublicKey.toString('hex')).toBe(SIGN_X);
     expect(keys.sealPublicKey.toString('hex')).toBe(SEAL_X);
-    const expectedId = createHash('sha256').update(Buffer.from(SIGN_X + SEAL_X, 'hex')).digest().subarray(0, 8).toString('hex');
+    const expectedId = createHash('sha256')
+      .update(Buffer.from(SIGN_X + SEAL_X, 'hex'))
+      .digest()
+      .subarray(0, 8)
+      .toString('hex');
     expect(keys.keyId).toBe(expectedId);
     expect(keys.keyId).toBe('c1f978d18794bc8d');
     expect(serverKeyId(keys.signPublicKey, keys.sealPublicKey)).toBe(expectedId);
@@ -70,10 +63,10 @@ describe('server key set', () => {
 
   it('refuses files that are not server key files', () => {
     expect(() => parseServerKeySet(ALICE_FILE)).toThrow('not a DCX server key file');
-    const swapped = JSON.parse(SERVER_FILE);
+    const swapped = JSON.parse(SERVER_FILE) as KeyFile;
     [swapped.sign, swapped.seal] = [swapped.seal, swapped.sign];
     expect(() => parseServerKeySet(JSON.stringify(swapped))).toThrow('expected an Ed25519 private key');
-    const publicOnly = JSON.parse(SERVER_FILE);
+    const publicOnly = JSON.parse(SERVER_FILE) as KeyFile;
     delete publicOnly.seal.d;
     expect(() => parseServerKeySet(JSON.stringify(publicOnly))).toThrow('expected an X25519 private key');
   });
@@ -99,7 +92,7 @@ describe('client identity', () => {
 
   it('refuses files that are not client identities', () => {
     expect(() => parseClientIdentity(SERVER_FILE)).toThrow('not a DCX client identity file');
-    const ed = JSON.stringify({ kind: 'dcx-client-identity', key: JSON.parse(SERVER_FILE).sign });
+    const ed = JSON.stringify({ kind: 'dcx-client-identity', key: (JSON.parse(SERVER_FILE) as KeyFile).sign });
     expect(() => parseClientIdentity(ed)).toThrow('expected an X25519 private key');
   });
 });
@@ -112,41 +105,5 @@ describe('raw public keys', () => {
 
   it.each([0, 31, 33])('refuse %i bytes: MALFORMED', (length) => {
     expect(refusal(() => publicKeyFromRaw(Buffer.alloc(length, 9), 'X25519')).code).toBe('MALFORMED');
-  });
-});
-
-describe('delivery ids', () => {
-  const BYTES = Buffer.from('0f1e2d3c4b5a49788796a5b4c3d2e1f0', 'hex');
-  const TEXT = '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0';
-
-  it('write 16 bytes in UUID notation (8-4-4-4-12, lower case)', () => {
-    expect(deliveryIdToString(BYTES)).toBe(TEXT);
-    expect(deliveryIdToString(Buffer.alloc(16))).toBe('00000000-0000-0000-0000-000000000000');
-  });
-
-  it('read UUID notation back to the same 16 bytes, upper case too', () => {
-    expect(deliveryIdToBytes(TEXT).equals(BYTES)).toBe(true);
-    expect(deliveryIdToBytes(TEXT.toUpperCase()).equals(BYTES)).toBe(true);
-  });
-
-  it('are fresh and well-formed', () => {
-    const ids = new Set(Array.from({ length: 1000 }, () => newDeliveryId()));
-    expect(ids.size).toBe(1000);
-    for (const id of ids) expect(deliveryIdToString(deliveryIdToBytes(id))).toBe(id);
-  });
-
-  it.each([
-    '',
-    '0f1e2d3c4b5a49788796a5b4c3d2e1f0',
-    '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f',
-    '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f00',
-    '0f1e2d3c-4b5a4-978-8796-a5b4c3d2e1f0',
-    '0f1e2d3g-4b5a-4978-8796-a5b4c3d2e1f0',
-    '{0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0}',
-    ' 0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0',
-    '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0\n',
-    '../../etc/passwd',
-  ])('refuse %j: MALFORMED', (id) => {
-    expect(refusal(() => deliveryIdToBytes(id)).code).toBe('MALFORMED');
   });
 });

@@ -1,13 +1,6 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  KeyObject,
-} from 'node:crypto';
-import { DELIVERY_ID_SIZE, KEY_ID_SIZE, PUBLIC_KEY_SIZE } from './constants.js';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject } from 'node:crypto';
+import { KEY_ID_SIZE, PUBLIC_KEY_SIZE } from './constants.js';
 import { ProtocolError } from './errors.js';
-import { secureRandomBytes } from './random.js';
 
 type OkpCurve = 'Ed25519' | 'X25519';
 
@@ -109,22 +102,4 @@ export function parseClientIdentity(text: string): ClientIdentity {
   const privateKey = privateKeyFromJwk(parsed.key, 'X25519', 'identity');
   const publicKey = rawPublicKey(createPublicKey(privateKey));
   return { publicKey, privateKey, fingerprint: fingerprint(publicKey) };
-}
-
-/** A fresh, unguessable 128-bit delivery confirmation ID [871]. */
-export function newDeliveryId(): string {
-  return deliveryIdToString(secureRandomBytes(DELIVERY_ID_SIZE));
-}
-
-/** The 16 ID bytes in UUID notation, so PostgreSQL stores them in a uuid column. */
-export function deliveryIdToString(bytes: Buffer): string {
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-const DELIVERY_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function deliveryIdToBytes(id: string): Buffer {
-  if (!DELIVERY_ID_PATTERN.test(id)) throw new ProtocolError('MALFORMED', `not a delivery id: ${JSON.stringify(id)}`);
-  return Buffer.from(id.replaceAll('-', ''), 'hex');
 }

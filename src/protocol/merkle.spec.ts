@@ -5,7 +5,7 @@ const sha256 = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat
 
 // RFC 9162 2.1.1 and 2.1.3.1 written out as defined (recursion on the data, not on hashes), to check against.
 function mth(data: Buffer[]): Buffer {
-  if (data.length === 1) return sha256(Buffer.from([0]), data[0]!);
+  if (data.length === 1) return sha256(Buffer.from([0]), data[0]);
   let k = 1;
   while (k * 2 < data.length) k *= 2;
   return sha256(Buffer.from([1]), mth(data.slice(0, k)), mth(data.slice(k)));
@@ -14,7 +14,9 @@ function referencePath(m: number, data: Buffer[]): Buffer[] {
   if (data.length === 1) return [];
   let k = 1;
   while (k * 2 < data.length) k *= 2;
-  return m < k ? [...referencePath(m, data.slice(0, k)), mth(data.slice(k))] : [...referencePath(m - k, data.slice(k)), mth(data.slice(0, k))];
+  return m < k
+    ? [...referencePath(m, data.slice(0, k)), mth(data.slice(k))]
+    : [...referencePath(m - k, data.slice(k)), mth(data.slice(0, k))];
 }
 
 // The test vectors of the Certificate Transparency reference code: eight leaves, the root of each prefix.
@@ -68,7 +70,7 @@ describe('rootFromInclusionPath', () => {
     for (let n = 1; n <= 70; n++) {
       const hashes = leavesOf(n).map(leafHash);
       const { root, paths } = merkleTree(hashes);
-      hashes.forEach((leaf, m) => expect(rootFromInclusionPath(leaf, m, n, paths[m]!)?.equals(root)).toBe(true));
+      hashes.forEach((leaf, m) => expect(rootFromInclusionPath(leaf, m, n, paths[m])?.equals(root)).toBe(true));
     }
   });
 
@@ -79,14 +81,14 @@ describe('rootFromInclusionPath', () => {
       const hashes = leavesOf(n).map(leafHash);
       const { root, paths } = merkleTree(hashes);
       hashes.forEach((leaf, m) => {
-        const path = paths[m]!;
+        const path = paths[m];
         const leads = (r: Buffer | null) => r !== null && r.equals(root);
         for (let other = 0; other < n + 2; other++) if (other !== m) expect(leads(rootFromInclusionPath(leaf, other, n, path))).toBe(false);
-        expect(leads(rootFromInclusionPath(hashes[(m + 1) % n]!, m, n, path))).toBe(false);
+        expect(leads(rootFromInclusionPath(hashes[(m + 1) % n], m, n, path))).toBe(false);
         expect(leads(rootFromInclusionPath(leaf, m, n, [...path, root]))).toBe(false);
         expect(leads(rootFromInclusionPath(leaf, m, n, path.slice(1)))).toBe(false);
         const flipped = path.map((h) => Buffer.from(h));
-        flipped[0]![0] ^= 1;
+        flipped[0][0] ^= 1;
         expect(leads(rootFromInclusionPath(leaf, m, n, flipped))).toBe(false);
       });
     }

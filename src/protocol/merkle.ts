@@ -42,12 +42,12 @@ export function merkleTree(leafHashes: Buffer[]): { root: Buffer; paths: Buffer[
   const paths: Buffer[][] = leafHashes.map(() => []);
   // MTH(D[lo:hi]); every leaf below one half gets the other half's hash, deepest level first.
   const subtree = (lo: number, hi: number): Buffer => {
-    if (hi - lo === 1) return leafHashes[lo]!;
+    if (hi - lo === 1) return leafHashes[lo];
     const middle = lo + split(hi - lo);
     const left = subtree(lo, middle);
     const right = subtree(middle, hi);
-    for (let i = lo; i < middle; i++) paths[i]!.push(right);
-    for (let i = middle; i < hi; i++) paths[i]!.push(left);
+    for (let i = lo; i < middle; i++) paths[i].push(right);
+    for (let i = middle; i < hi; i++) paths[i].push(left);
     return nodeHash(left, right);
   };
   return { root: subtree(0, leafHashes.length), paths };

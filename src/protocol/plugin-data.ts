@@ -20,21 +20,15 @@ import {
   SALT_SIZE,
   SealMode,
   SECRET_SIZE,
-  SHA256_SIZE,
-  SIGNATURE_SIZE,
+  ED25519_SIGNATURE_SIZE,
   TAG_SIZE,
 } from './constants.js';
 import { ProtocolError } from './errors.js';
-import { ClientIdentity, deliveryIdToBytes, deliveryIdToString, fingerprint, publicKeyFromRaw, ServerKeySet, serverKeyId } from './keys.js';
+import { ClientIdentity, fingerprint, publicKeyFromRaw, ServerKeySet, serverKeyId } from './keys.js';
+import { deliveryIdToBytes, deliveryIdToString } from './delivery-id.js';
+import { ContentFileInfo, readFileList, writeFileList } from './file-list.js';
 import { secureRandomBytes } from './random.js';
 import { deriveKey, newNonce, open, seal, x25519 } from './seal.js';
-
-export interface ContentFileInfo {
-  name: string;
-  size: number;
-  /** hex */
-  sha256: string;
-}
 
 /** What the server tells the client about one delivery [40]. */
 export interface PluginData {
@@ -61,7 +55,8 @@ export interface PluginEnvelope {
   recipient: string | null;
 }
 
-const MIN_RECORD_SIZE = PLUGIN_HEADER_SIZE + TAG_SIZE + SIGNATURE_SIZE;
+const SEAL_MODES: readonly number[] = [SealMode.Anonymous, SealMode.Client];
+const MIN_RECORD_SIZE = PLUGIN_HEADER_SIZE + TAG_SIZE + ED25519_SIGNATURE_SIZE;
 const ZERO_FINGERPRINT = Buffer.alloc(FINGERPRINT_SIZE);
 const BAD_SIGNATURE_MESSAGE = 'plug-in data signature does not verify: the bundle was altered or not made by this server';
 
@@ -84,12 +79,8 @@ function encodePayload(data: PluginData): Buffer {
     .addString(data.server.url)
     .addFixed(data.confirmSecret, SECRET_SIZE)
     .addUInt64(data.issuedAt.getTime())
-    .addUInt64(data.expiresAt.getTime())
-    .addUInt16(data.files.length);
-  for (const file of data.files) {
-    writer.addString(file.name).addUInt64(file.size).addFixed(Buffer.from(file.sha256, 'hex'), SHA256_SIZE);
-  }
-  return writer.flush();
+    .addUInt64(data.expiresAt.getTime());
+  return writeFileList(writer, data.files).flush();
 }
 
 function decodePayload(payload: Buffer): PluginData {
@@ -103,16 +94,7 @@ function decodePayload(payload: Buffer): PluginData {
   const confirmSecret = Buffer.from(reader.bytes(SECRET_SIZE, 'confirmation secret'));
   const issuedAt = new Date(reader.uint64('issued at'));
   const expiresAt = new Date(reader.uint64('expires at'));
-  const count = reader.uint16('file count');
-  if (count > MAX_FILES) throw new ProtocolError('TOO_LARGE', `plug-in data lists ${count} files, more than ${MAX_FILES}`);
-  const files: ContentFileInfo[] = [];
-  for (let i = 0; i < count; i++) {
-    files.push({
-      name: reader.string(`file ${i} name`),
-      size: reader.uint64(`file ${i} size`),
-      sha256: reader.bytes(SHA256_SIZE, `file ${i} sha256`).toString('hex'),
-    });
-  }
+  const files = readFileList(reader, (count) => `plug-in data lists ${count} files, more than ${MAX_FILES}`);
   reader.end();
   return {
     deliveryId,
@@ -146,7 +128,13 @@ export interface PluginSealRequest {
  * The header and sealed payload of a record whose signature part (single signature, or batch trailer)
  * will take `signatureSize` bytes: the header states the whole record's length.
  */
-function sealedPart({ data, clientPublicKey }: PluginSealRequest, keys: ServerKeySet, version: number, signatureSize: number, secretOf: ClientSealSecretSource): Buffer {
+function sealedPart(
+  { data, clientPublicKey }: PluginSealRequest,
+  keys: ServerKeySet,
+  version: number,
+  signatureSize: number,
+  secretOf: ClientSealSecretSource,
+): Buffer {
   const mode = clientPublicKey ? SealMode.Client : SealMode.Anonymous;
   const salt = secureRandomBytes(SALT_SIZE);
   const nonce = newNonce();
@@ -179,7 +167,7 @@ export function sealPluginData(
   clientPublicKey: Buffer | null,
   secretOf: ClientSealSecretSource = clientSealSecret,
 ): Buffer {
-  const unsigned = sealedPart({ data, clientPublicKey }, keys, PLUGIN_VERSION_SINGLE, SIGNATURE_SIZE, secretOf);
+  const unsigned = sealedPart({ data, clientPublicKey }, keys, PLUGIN_VERSION_SINGLE, ED25519_SIGNATURE_SIZE, secretOf);
   return Buffer.concat([unsigned, sign(null, signedBytes(unsigned), keys.signPrivateKey)]);
 }
 
@@ -189,11 +177,19 @@ export function sealPluginData(
  * signature (version 2, batch-signature.ts). A lone one, or every one when not `together`
  * (BATCH_SIGNATURES=false, for clients that predate version 2), is signed on its own (version 1).
  */
-export function sealPluginDataBatch(batch: PluginSealRequest[], keys: ServerKeySet, secretOf: ClientSealSecretSource = clientSealSecret, together = true): Buffer[] {
-  if (!together || batch.length <= 1) return batch.map(({ data, clientPublicKey }) => sealPluginData(data, keys, clientPublicKey, secretOf));
-  const leaves = batch.map((request, index) => sealedPart(request, keys, PLUGIN_VERSION_BATCH, batchTrailerSize(index, batch.length), secretOf));
+export function sealPluginDataBatch(
+  batch: PluginSealRequest[],
+  keys: ServerKeySet,
+  secretOf: ClientSealSecretSource = clientSealSecret,
+  together = true,
+): Buffer[] {
+  if (!together || batch.length <= 1)
+    return batch.map(({ data, clientPublicKey }) => sealPluginData(data, keys, clientPublicKey, secretOf));
+  const leaves = batch.map((request, index) =>
+    sealedPart(request, keys, PLUGIN_VERSION_BATCH, batchTrailerSize(index, batch.length), secretOf),
+  );
   const trailers = signBatch(leaves, LABEL_PLUGIN_BATCH_SIGNATURE, keys.signPrivateKey);
-  return leaves.map((leaf, index) => Buffer.concat([leaf, trailers[index]!]));
+  return leaves.map((leaf, index) => Buffer.concat([leaf, trailers[index]]));
 }
 
 interface ParsedRecord {
@@ -205,30 +201,38 @@ interface ParsedRecord {
 }
 
 function parseRecord(record: Buffer): ParsedRecord {
-  if (record.length < MIN_RECORD_SIZE) throw new ProtocolError('TRUNCATED', `plug-in data of ${record.length} bytes is shorter than the minimum ${MIN_RECORD_SIZE}`);
-  if (record.length > MAX_PLUGIN_DATA_SIZE) throw new ProtocolError('TOO_LARGE', `plug-in data of ${record.length} bytes exceeds ${MAX_PLUGIN_DATA_SIZE}`);
+  if (record.length < MIN_RECORD_SIZE)
+    throw new ProtocolError('TRUNCATED', `plug-in data of ${record.length} bytes is shorter than the minimum ${MIN_RECORD_SIZE}`);
+  if (record.length > MAX_PLUGIN_DATA_SIZE)
+    throw new ProtocolError('TOO_LARGE', `plug-in data of ${record.length} bytes exceeds ${MAX_PLUGIN_DATA_SIZE}`);
   const reader = new BufferReader(record, 'plug-in data');
   const total = reader.uint32('total length');
   if (total > record.length) throw new ProtocolError('TRUNCATED', `plug-in data says ${total} bytes but has ${record.length}`);
-  if (total < record.length) throw new ProtocolError('MALFORMED', `plug-in data says ${total} bytes but has ${record.length - total} trailing bytes`);
+  if (total < record.length)
+    throw new ProtocolError('MALFORMED', `plug-in data says ${total} bytes but has ${record.length - total} trailing bytes`);
   const version = reader.uint8('version');
   if (version !== PLUGIN_VERSION_SINGLE && version !== PLUGIN_VERSION_BATCH) {
-    throw new ProtocolError('UNSUPPORTED_VERSION', `plug-in data version ${version} is not supported (expected ${PLUGIN_VERSION_SINGLE} or ${PLUGIN_VERSION_BATCH})`);
+    throw new ProtocolError(
+      'UNSUPPORTED_VERSION',
+      `plug-in data version ${version} is not supported (expected ${PLUGIN_VERSION_SINGLE} or ${PLUGIN_VERSION_BATCH})`,
+    );
   }
   const modeByte = reader.uint8('mode');
-  if (modeByte !== SealMode.Anonymous && modeByte !== SealMode.Client) throw new ProtocolError('MALFORMED', `unknown seal mode ${modeByte}`);
+  if (!SEAL_MODES.includes(modeByte)) throw new ProtocolError('MALFORMED', `unknown seal mode ${modeByte}`);
   const keyId = reader.bytes(KEY_ID_SIZE, 'key id').toString('hex');
   const signPublicKey = Buffer.from(reader.bytes(PUBLIC_KEY_SIZE, 'signing key'));
   const sealPublicKey = Buffer.from(reader.bytes(PUBLIC_KEY_SIZE, 'sealing key'));
   // The key id is a function of the two keys; one that lies could pass a pin check done by key id.
-  if (keyId !== serverKeyId(signPublicKey, sealPublicKey)) throw new ProtocolError('MALFORMED', `plug-in data key id ${keyId} does not match its keys`);
+  if (keyId !== serverKeyId(signPublicKey, sealPublicKey))
+    throw new ProtocolError('MALFORMED', `plug-in data key id ${keyId} does not match its keys`);
   const recipient = reader.bytes(FINGERPRINT_SIZE, 'recipient');
   const salt = reader.bytes(SALT_SIZE, 'salt');
   const nonce = reader.bytes(NONCE_SIZE, 'nonce');
   const publicKey = publicKeyFromRaw(signPublicKey, 'Ed25519');
-  let sealedEnd = record.length - SIGNATURE_SIZE;
+  let sealedEnd = record.length - ED25519_SIGNATURE_SIZE;
   if (version === PLUGIN_VERSION_SINGLE) {
-    if (!verify(null, signedBytes(record.subarray(0, sealedEnd)), publicKey, record.subarray(sealedEnd))) throw new ProtocolError('BAD_SIGNATURE', BAD_SIGNATURE_MESSAGE);
+    if (!verify(null, signedBytes(record.subarray(0, sealedEnd)), publicKey, record.subarray(sealedEnd)))
+      throw new ProtocolError('BAD_SIGNATURE', BAD_SIGNATURE_MESSAGE);
   } else {
     sealedEnd = verifyBatchSignature(record, {
       leafStart: 0,
@@ -242,11 +246,11 @@ function parseRecord(record: Buffer): ParsedRecord {
   return {
     envelope: {
       version,
-      mode: modeByte === SealMode.Client ? 'client' : 'anonymous',
+      mode: modeByte === (SealMode.Client as number) ? 'client' : 'anonymous',
       keyId,
       signPublicKey,
       sealPublicKey,
-      recipient: modeByte === SealMode.Client ? recipient.toString('hex') : null,
+      recipient: modeByte === (SealMode.Client as number) ? recipient.toString('hex') : null,
     },
     header: record.subarray(0, PLUGIN_HEADER_SIZE),
     salt,
@@ -267,12 +271,21 @@ export function openPluginData(record: Buffer, options: { identity?: ClientIdent
   let ikm: Buffer;
   if (envelope.mode === 'client') {
     if (!options.identity || options.identity.fingerprint !== envelope.recipient) {
-      throw new ProtocolError('NOT_FOR_THIS_CLIENT', `plug-in data is sealed to client ${envelope.recipient?.slice(0, 16)}…, not to this one`);
+      throw new ProtocolError(
+        'NOT_FOR_THIS_CLIENT',
+        `plug-in data is sealed to client ${envelope.recipient?.slice(0, 16)}…, not to this one`,
+      );
     }
     ikm = x25519(options.identity.privateKey, publicKeyFromRaw(envelope.sealPublicKey, 'X25519'));
   } else {
     ikm = envelope.sealPublicKey;
   }
-  const payload = open(sealKeyFor(envelope.mode === 'client' ? SealMode.Client : SealMode.Anonymous, parsed.salt, ikm), parsed.nonce, parsed.sealed, parsed.header, 'plug-in data');
+  const payload = open(
+    sealKeyFor(envelope.mode === 'client' ? SealMode.Client : SealMode.Anonymous, parsed.salt, ikm),
+    parsed.nonce,
+    parsed.sealed,
+    parsed.header,
+    'plug-in data',
+  );
   return { envelope, data: decodePayload(payload) };
 }

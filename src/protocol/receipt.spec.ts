@@ -1,24 +1,10 @@
-import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
-import { ProtocolError } from './errors.js';
-import { generateServerKeySet, ServerKeySet } from './keys.js';
+import { createPublicKey, sign, verify } from 'node:crypto';
+import { generateServerKeySet } from './keys.js';
 import { leafHash, merkleTree } from './merkle.js';
 import { ReceiptFields, signReceipt, signReceipts, verifyReceipt } from './receipt.js';
+import { refusal } from './testing/test-buffers.js';
+import { DELIVERY_ID, DIGEST, FINGERPRINT, ISSUED, SERVER } from './testing/worked-example.js';
 
-// The server keys of the worked example: RFC 8032 7.1 test 1 (Ed25519) and RFC 7748 6.1 Bob (X25519).
-function pkcs8(oid: '70' | '6e', seed: string) {
-  return createPrivateKey({ key: Buffer.from(`302e020100300506032b65${oid}04220420${seed}`, 'hex'), format: 'der', type: 'pkcs8' });
-}
-const SERVER: ServerKeySet = {
-  keyId: 'c1f978d18794bc8d',
-  signPublicKey: Buffer.from('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a', 'hex'),
-  signPrivateKey: pkcs8('70', '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'),
-  sealPublicKey: Buffer.from('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f', 'hex'),
-  sealPrivateKey: pkcs8('6e', '5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb'),
-};
-const DELIVERY_ID = '0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0';
-const FINGERPRINT = '300c9c9603b92a4b39ed3958bf9240114804db4fd373012c0ca47432d63425ae';
-const DIGEST = '32e6a81f1fe552d2a8fd4ca7dd98d872e09eccfe0c4e28b4844eb50c5d440b2a';
-const ISSUED = Date.UTC(2026, 10, 2, 9, 0, 0);
 const FIELDS: ReceiptFields = {
   keyId: SERVER.keyId,
   deliveryId: DELIVERY_ID,
@@ -64,16 +50,6 @@ function withAddress(address: Buffer): Buffer {
   const body = RECEIPT.subarray(4, RECEIPT.length - 64);
   const at = 1 + 8 + 16 + 32;
   return signByHand(Buffer.concat([body.subarray(0, at), Buffer.from([address.length]), address, body.subarray(at + 1 + 10)]));
-}
-
-function refusal(run: () => unknown): ProtocolError {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw new Error(`expected a ProtocolError, got ${String(error)}`);
-    return error;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
 }
 
 /** Each byte flipped in turn: the length says TRUNCATED or MALFORMED, the version UNSUPPORTED_VERSION, any other byte BAD_SIGNATURE. */
@@ -183,11 +159,15 @@ describe('verifyReceipt', () => {
 
 describe('signReceipts (one signature for a batch)', () => {
   const batchOf = (n: number): ReceiptFields[] =>
-    Array.from({ length: n }, (_, i) => ({ ...FIELDS, deliveryId: `0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1${(i % 256).toString(16).padStart(2, '0')}`, confirmedAt: new Date(ISSUED + 2250 + i) }));
+    Array.from({ length: n }, (_, i) => ({
+      ...FIELDS,
+      deliveryId: `0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1${(i % 256).toString(16).padStart(2, '0')}`,
+      confirmedAt: new Date(ISSUED + 2250 + i),
+    }));
   /** The parts of a batch receipt, read from its end as section 5 lays them out. */
   const partsOf = (receipt: Buffer) => {
     const trailerAt = receipt.length - 64 - 5;
-    const pathLength = receipt[trailerAt]!;
+    const pathLength = receipt[trailerAt];
     return {
       statement: receipt.subarray(4, trailerAt - 32 * pathLength - 16),
       salt: receipt.subarray(trailerAt - 32 * pathLength - 16, trailerAt - 32 * pathLength),
@@ -224,47 +204,63 @@ describe('signReceipts (one signature for a batch)', () => {
     const { root, paths } = merkleTree(parts.map(({ statement, salt }) => leafHash(Buffer.concat([statement, salt]))));
     const size = Buffer.from([0x00, 0x05]);
     for (const [i, { signature, path, statement }] of parts.entries()) {
-      expect(signature.equals(parts[0]!.signature)).toBe(true);
-      expect(path.equals(Buffer.concat(paths[i]!))).toBe(true);
+      expect(signature.equals(parts[0].signature)).toBe(true);
+      expect(path.equals(Buffer.concat(paths[i]))).toBe(true);
       // The statement is that of the lone receipt with version 2.
-      expect(statement.equals(Buffer.from(signReceipt(batchOf(5)[i]!, SERVER).subarray(4, -64)).fill(2, 0, 1))).toBe(true);
-      expect(verify(null, Buffer.concat([Buffer.from('dcx/1 receipt batch signature'), size, root]), createPublicKey(SERVER.signPrivateKey), signature)).toBe(true);
+      expect(statement.equals(Buffer.from(signReceipt(batchOf(5)[i], SERVER).subarray(4, -64)).fill(2, 0, 1))).toBe(true);
+      expect(
+        verify(
+          null,
+          Buffer.concat([Buffer.from('dcx/1 receipt batch signature'), size, root]),
+          createPublicKey(SERVER.signPrivateKey),
+          signature,
+        ),
+      ).toBe(true);
     }
   });
 
   it('refuses every single tampered byte and every truncation of a batch receipt', () => {
-    const receipt = signReceipts(batchOf(6), SERVER)[3]!;
+    const receipt = signReceipts(batchOf(6), SERVER)[3];
     expectTamperingRefused(receipt);
     expectTruncationRefused(receipt);
   });
 
-  it('refuses a batch receipt cut short with its length field rewritten to match: TRUNCATED while no proof fits after the fields up to the delivery id and the salt', () => {
-    const receipt = signReceipts(batchOf(6), SERVER)[3]!;
-    const proofFits = 4 + 1 + 8 + 16 + 16 + 5 + 64;
-    for (let length = 4 + 1 + 8 + 16 + 64; length < receipt.length; length++) {
-      const shortened = Buffer.from(receipt.subarray(0, length));
-      shortened.writeUInt32BE(length);
-      const error = refusal(() => verifyReceipt(shortened, SERVER.signPublicKey));
-      if (length < proofFits) expect([error.code, error.message]).toEqual(['TRUNCATED', `batch receipt of ${length} bytes is too short for a batch signature`]);
-      else expect(['TRUNCATED', 'MALFORMED', 'BAD_SIGNATURE']).toContain(error.code);
-    }
-  });
+  it(
+    'refuses a batch receipt cut short with its length field rewritten to match: TRUNCATED while no proof fits after the ' +
+      'fields up to the delivery id and the salt',
+    () => {
+      const receipt = signReceipts(batchOf(6), SERVER)[3];
+      const proofFits = 4 + 1 + 8 + 16 + 16 + 5 + 64;
+      for (let length = 4 + 1 + 8 + 16 + 64; length < receipt.length; length++) {
+        const shortened = Buffer.from(receipt.subarray(0, length));
+        shortened.writeUInt32BE(length);
+        const error = refusal(() => verifyReceipt(shortened, SERVER.signPublicKey));
+        if (length < proofFits)
+          expect([error.code, error.message]).toEqual(['TRUNCATED', `batch receipt of ${length} bytes is too short for a batch signature`]);
+        else expect(['TRUNCATED', 'MALFORMED', 'BAD_SIGNATURE']).toContain(error.code);
+      }
+    },
+  );
 
   it('refuses a statement with the proof of another receipt of the batch, a changed tree size or index: BAD_SIGNATURE', () => {
     const receipts = signReceipts(batchOf(8), SERVER);
-    const [a, b] = [partsOf(receipts[0]!), receipts[1]!];
-    const swapped = Buffer.concat([b.subarray(0, 4 + a.statement.length), receipts[0]!.subarray(4 + a.statement.length)]); // its salt, path and signature
+    const [a, b] = [partsOf(receipts[0]), receipts[1]];
+    // b's statement with the first receipt's salt, path and signature.
+    const swapped = Buffer.concat([b.subarray(0, 4 + a.statement.length), receipts[0].subarray(4 + a.statement.length)]);
     swapped.writeUInt32BE(swapped.length);
     expect(refusal(() => verifyReceipt(swapped, SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');
-    for (const [offset, value] of [[-64 - 2, 5], [-64 - 4, 1]] as const) {
-      const changed = Buffer.from(receipts[0]!);
+    for (const [offset, value] of [
+      [-64 - 2, 5],
+      [-64 - 4, 1],
+    ] as const) {
+      const changed = Buffer.from(receipts[0]);
       changed.writeUInt16BE(value, changed.length + offset);
       expect(refusal(() => verifyReceipt(changed, SERVER.signPublicKey)).code).toBe('BAD_SIGNATURE');
     }
   });
 
   it('refuses an inclusion path of more than 16 hashes: MALFORMED; one longer than the receipt: TRUNCATED', () => {
-    const receipt = Buffer.from(signReceipts(batchOf(2), SERVER)[0]!);
+    const receipt = Buffer.from(signReceipts(batchOf(2), SERVER)[0]);
     receipt[receipt.length - 64 - 5] = 17;
     expect(refusal(() => verifyReceipt(receipt, SERVER.signPublicKey)).code).toBe('MALFORMED');
     receipt[receipt.length - 64 - 5] = 16;

@@ -9,17 +9,16 @@ import {
   LABEL_RECEIPT_BATCH_SIGNATURE,
   LABEL_RECEIPT_SIGNATURE,
   LENGTH_SIZE,
-  MAX_FILES,
   RECEIPT_SALT_SIZE,
   RECEIPT_VERSION_BATCH,
   RECEIPT_VERSION_SINGLE,
-  SHA256_SIZE,
-  SIGNATURE_SIZE,
+  ED25519_SIGNATURE_SIZE,
   VERSION_SIZE,
 } from './constants.js';
 import { ProtocolError } from './errors.js';
-import { deliveryIdToBytes, deliveryIdToString, publicKeyFromRaw, ServerKeySet } from './keys.js';
-import { ContentFileInfo } from './plugin-data.js';
+import { publicKeyFromRaw, ServerKeySet } from './keys.js';
+import { deliveryIdToBytes, deliveryIdToString } from './delivery-id.js';
+import { ContentFileInfo, readFileList, writeFileList } from './file-list.js';
 import { secureRandomBytes } from './random.js';
 
 /** Proof of delivery: what the server attests once a confirmation is accepted. */
@@ -38,7 +37,7 @@ export interface ReceiptFields {
 const ZERO_FINGERPRINT = Buffer.alloc(FINGERPRINT_SIZE);
 /** Where the key id sits in a receipt's clear header (PROTOCOL.md §5): after the length and the version. */
 const KEY_ID_OFFSET = LENGTH_SIZE + VERSION_SIZE;
-const MIN_RECEIPT_SIZE = LENGTH_SIZE + VERSION_SIZE + KEY_ID_SIZE + DELIVERY_ID_SIZE + SIGNATURE_SIZE;
+const MIN_RECEIPT_SIZE = LENGTH_SIZE + VERSION_SIZE + KEY_ID_SIZE + DELIVERY_ID_SIZE + ED25519_SIGNATURE_SIZE;
 const BAD_SIGNATURE_MESSAGE = 'receipt signature does not verify against the server key';
 
 /**
@@ -65,16 +64,14 @@ function startReceipt(fields: ReceiptFields, keys: ServerKeySet, version: number
     .addShortString(fields.requesterAddress)
     .addUInt64(fields.issuedAt.getTime())
     .addUInt64(fields.sentAt?.getTime() ?? 0)
-    .addUInt64(fields.confirmedAt.getTime())
-    .addUInt16(fields.files.length);
-  for (const file of fields.files) writer.addString(file.name).addUInt64(file.size).addFixed(Buffer.from(file.sha256, 'hex'), SHA256_SIZE);
-  return writer;
+    .addUInt64(fields.confirmedAt.getTime());
+  return writeFileList(writer, fields.files);
 }
 
 /** A receipt signed on its own (version 1): Ed25519 over the label and every byte before the signature. */
 export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
   const writer = startReceipt(fields, keys, RECEIPT_VERSION_SINGLE);
-  const unsigned = writer.patchUInt32(0, writer.length + SIGNATURE_SIZE).flush();
+  const unsigned = writer.patchUInt32(0, writer.length + ED25519_SIGNATURE_SIZE).flush();
   return Buffer.concat([unsigned, sign(null, signedBytes(unsigned), keys.signPrivateKey)]);
 }
 
@@ -89,7 +86,12 @@ export function signReceipt(fields: ReceiptFields, keys: ServerKeySet): Buffer {
 export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet, together = true): Buffer[] {
   if (!together || batch.length <= 1) return batch.map((fields) => signReceipt(fields, keys));
   const salts = secureRandomBytes(RECEIPT_SALT_SIZE * batch.length);
-  const writers = batch.map((fields, i) => startReceipt(fields, keys, RECEIPT_VERSION_BATCH).addFixed(salts.subarray(i * RECEIPT_SALT_SIZE, (i + 1) * RECEIPT_SALT_SIZE), RECEIPT_SALT_SIZE));
+  const writers = batch.map((fields, i) =>
+    startReceipt(fields, keys, RECEIPT_VERSION_BATCH).addFixed(
+      salts.subarray(i * RECEIPT_SALT_SIZE, (i + 1) * RECEIPT_SALT_SIZE),
+      RECEIPT_SALT_SIZE,
+    ),
+  );
   // Each leaf: the statement and its salt, as they lie in the receipt after its length field.
   const trailers = signBatch(
     writers.map((writer) => writer.flush().subarray(LENGTH_SIZE)),
@@ -97,7 +99,7 @@ export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet, togethe
     keys.signPrivateKey,
   );
   return writers.map((writer, index) => {
-    writer.addBytes(trailers[index]!);
+    writer.addBytes(trailers[index]);
     return Buffer.from(writer.patchUInt32(0, writer.length).flush());
   });
 }
@@ -107,19 +109,20 @@ export function signReceipts(batch: ReceiptFields[], keys: ServerKeySet, togethe
  * before any field is decoded: the trailer of a batch receipt is read from the end.
  */
 function verifiedStatement(receipt: Buffer, serverSignPublicKey: Buffer): Buffer {
-  const version = receipt[LENGTH_SIZE]!;
-  const signatureAt = receipt.length - SIGNATURE_SIZE;
+  const version = receipt[LENGTH_SIZE];
+  const signatureAt = receipt.length - ED25519_SIGNATURE_SIZE;
   const signature = receipt.subarray(signatureAt);
   const publicKey = publicKeyFromRaw(serverSignPublicKey, 'Ed25519');
   if (version === RECEIPT_VERSION_SINGLE) {
-    if (!verify(null, signedBytes(receipt.subarray(0, signatureAt)), publicKey, signature)) throw new ProtocolError('BAD_SIGNATURE', BAD_SIGNATURE_MESSAGE);
+    if (!verify(null, signedBytes(receipt.subarray(0, signatureAt)), publicKey, signature))
+      throw new ProtocolError('BAD_SIGNATURE', BAD_SIGNATURE_MESSAGE);
     return receipt.subarray(LENGTH_SIZE, signatureAt);
   }
   if (version !== RECEIPT_VERSION_BATCH) throw new ProtocolError('UNSUPPORTED_VERSION', `receipt version ${version} is not supported`);
   // The leaf: the statement and its salt, after the length field.
   const leafEnd = verifyBatchSignature(receipt, {
     leafStart: LENGTH_SIZE,
-    minLeafEnd: MIN_RECEIPT_SIZE - SIGNATURE_SIZE + RECEIPT_SALT_SIZE,
+    minLeafEnd: MIN_RECEIPT_SIZE - ED25519_SIGNATURE_SIZE + RECEIPT_SALT_SIZE,
     label: LABEL_RECEIPT_BATCH_SIGNATURE,
     publicKey,
     what: 'batch receipt',
@@ -133,7 +136,8 @@ export function verifyReceipt(receipt: Buffer, serverSignPublicKey: Buffer): Rec
   if (receipt.length < MIN_RECEIPT_SIZE) throw new ProtocolError('TRUNCATED', `receipt of ${receipt.length} bytes is too short`);
   const total = receipt.readUInt32BE(0);
   if (total > receipt.length) throw new ProtocolError('TRUNCATED', `receipt says ${total} bytes but has ${receipt.length}`);
-  if (total < receipt.length) throw new ProtocolError('MALFORMED', `receipt says ${total} bytes but has ${receipt.length - total} trailing bytes`);
+  if (total < receipt.length)
+    throw new ProtocolError('MALFORMED', `receipt says ${total} bytes but has ${receipt.length - total} trailing bytes`);
   const reader = new BufferReader(verifiedStatement(receipt, serverSignPublicKey), 'receipt');
   reader.uint8('version');
   const keyId = reader.bytes(KEY_ID_SIZE, 'key id').toString('hex');
@@ -143,12 +147,7 @@ export function verifyReceipt(receipt: Buffer, serverSignPublicKey: Buffer): Rec
   const issuedAt = new Date(reader.uint64('issued at'));
   const sentAtMs = reader.uint64('sent at');
   const confirmedAt = new Date(reader.uint64('confirmed at'));
-  const count = reader.uint16('file count');
-  if (count > MAX_FILES) throw new ProtocolError('TOO_LARGE', `receipt lists ${count} files`);
-  const files: ContentFileInfo[] = [];
-  for (let i = 0; i < count; i++) {
-    files.push({ name: reader.string(`file ${i} name`), size: reader.uint64(`file ${i} size`), sha256: reader.bytes(SHA256_SIZE, `file ${i} sha256`).toString('hex') });
-  }
+  const files = readFileList(reader, (count) => `receipt lists ${count} files`);
   reader.end();
   return {
     keyId,

@@ -5,14 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import unzipper from 'unzipper';
-import { bufferEntry, layoutZip, sliceLayout, ZipEntrySpec, ZipLayout } from './zip-layout.js';
+import { bufferEntry, layoutZip, ZipEntrySpec } from './zip-layout.js';
+import { renderLayout } from './testing/zip-bytes.js';
 
 const DATE = new Date(Date.UTC(2026, 10, 22, 13, 45, 30));
-
-/** Materialises a layout whose sources are buffers. */
-function render(layout: ZipLayout<Buffer>, start = 0, end = layout.size - 1): Buffer {
-  return Buffer.concat(sliceLayout(layout, start, end).map((piece) => (piece.kind === 'bytes' ? piece.bytes : piece.source.subarray(piece.start, piece.start + piece.length))));
-}
 
 function pseudoRandom(size: number, seed: number): Buffer {
   const bytes = Buffer.alloc(size);
@@ -31,15 +27,18 @@ describe('store-only ZIP layout', () => {
   // The content deliberately contains the data-descriptor signature that trips unzipper's streaming Parse.
   const content = Buffer.concat([pseudoRandom(700_000, 7), Buffer.from('PK\x07\x08'), pseudoRandom(1_400_000, 9)]);
   const plugin = pseudoRandom(517, 3);
-  const entries: ZipEntrySpec<Buffer>[] = [bufferEntry('dcx-plugin-data.bin', plugin), { name: 'clip – été.mp4', size: content.length, crc32: crc32(content), source: content }];
+  const entries: ZipEntrySpec<Buffer>[] = [
+    bufferEntry('dcx-plugin-data.bin', plugin),
+    { name: 'clip – été.mp4', size: content.length, crc32: crc32(content), source: content },
+  ];
   const layout = layoutZip(entries, DATE);
-  const archive = render(layout);
+  const archive = renderLayout(layout);
   const path = join(dir, 'bundle.dcx');
   writeFileSync(path, archive);
 
   test('size is exact and the layout is deterministic', () => {
     expect(archive.length).toBe(layout.size);
-    expect(render(layoutZip(entries, DATE)).equals(archive)).toBe(true);
+    expect(renderLayout(layoutZip(entries, DATE)).equals(archive)).toBe(true);
     // local headers (2 × 30 + names) + data + central (2 × 46 + names) + end (22)
     const names = Buffer.byteLength('dcx-plugin-data.bin') + Buffer.byteLength('clip – été.mp4');
     expect(layout.size).toBe(60 + names + plugin.length + content.length + 92 + names + 22);
@@ -64,7 +63,9 @@ describe('store-only ZIP layout', () => {
   });
 
   test("Python's zipfile reads both entries intact", () => {
-    const script = 'import sys, zipfile, hashlib\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nfor i in z.infolist(): print(i.filename, i.file_size, hashlib.sha256(z.read(i)).hexdigest())';
+    const script =
+      'import sys, zipfile, hashlib\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nfor i in z.infolist(): ' +
+      'print(i.filename, i.file_size, hashlib.sha256(z.read(i)).hexdigest())';
     const lines = execFileSync('python3', ['-c', script, path]).toString().trim().split('\n');
     expect(lines).toEqual([
       `dcx-plugin-data.bin ${plugin.length} ${createHash('sha256').update(plugin).digest('hex')}`,
@@ -72,7 +73,7 @@ describe('store-only ZIP layout', () => {
     ]);
   });
 
-  test("unzipper reads it through the central directory and through its streaming parser", async () => {
+  test('unzipper reads it through the central directory and through its streaming parser', async () => {
     const directory = await unzipper.Open.file(path);
     expect(directory.files.map((f) => f.path)).toEqual(['dcx-plugin-data.bin', 'clip – été.mp4']);
     expect((await directory.files[1].buffer()).equals(content)).toBe(true);
@@ -80,7 +81,7 @@ describe('store-only ZIP layout', () => {
     const streamed: Buffer[] = [];
     await new Promise<void>((resolve, reject) => {
       const parser = unzipper.Parse();
-      parser.on('entry', async (entry: unzipper.Entry) => streamed.push(await entry.buffer()));
+      parser.on('entry', (entry: unzipper.Entry) => void entry.buffer().then((bytes) => streamed.push(bytes)));
       parser.on('close', resolve);
       parser.on('error', reject);
       parser.end(archive);
@@ -91,20 +92,37 @@ describe('store-only ZIP layout', () => {
   });
 
   test('every range equals the same bytes of the whole archive', () => {
-    const points = [0, 1, 29, 30, 48, 49, 49 + plugin.length - 1, 49 + plugin.length, 1000, 700_000, layout.size - 23, layout.size - 22, layout.size - 1];
+    const points = [
+      0,
+      1,
+      29,
+      30,
+      48,
+      49,
+      49 + plugin.length - 1,
+      49 + plugin.length,
+      1000,
+      700_000,
+      layout.size - 23,
+      layout.size - 22,
+      layout.size - 1,
+    ];
     for (const start of points) {
       for (const end of points) {
         if (end < start) continue;
         // Buffer.equals, not toEqual: jest's deep equality walks megabytes element by element.
-        expect(render(layout, start, end).equals(archive.subarray(start, end + 1))).toBe(true);
+        expect(renderLayout(layout, start, end).equals(archive.subarray(start, end + 1))).toBe(true);
       }
     }
   });
 
   test('an empty content entry is valid', () => {
-    const empty = layoutZip([bufferEntry('dcx-plugin-data.bin', plugin), { name: 'empty.txt', size: 0, crc32: 0, source: Buffer.alloc(0) }], DATE);
+    const empty = layoutZip(
+      [bufferEntry('dcx-plugin-data.bin', plugin), { name: 'empty.txt', size: 0, crc32: 0, source: Buffer.alloc(0) }],
+      DATE,
+    );
     const file = join(dir, 'empty.dcx');
-    writeFileSync(file, render(empty));
+    writeFileSync(file, renderLayout(empty));
     expect(execFileSync('unzip', ['-t', file]).toString()).toMatch(/No errors detected/);
   });
 
@@ -115,7 +133,13 @@ describe('store-only ZIP layout', () => {
     const zeros = Buffer.alloc(64 * 1024 ** 2);
     let crc = 0;
     for (let left = size; left > 0; left -= zeros.length) crc = crc32(zeros.subarray(0, Math.min(left, zeros.length)), crc);
-    const big = layoutZip<null>([{ name: 'dcx-plugin-data.bin', size: plugin.length, crc32: crc32(plugin), source: null }, { name: 'big.bin', size, crc32: crc, source: null }], DATE);
+    const big = layoutZip<null>(
+      [
+        { name: 'dcx-plugin-data.bin', size: plugin.length, crc32: crc32(plugin), source: null },
+        { name: 'big.bin', size, crc32: crc, source: null },
+      ],
+      DATE,
+    );
     const file = join(dir, 'big.dcx');
     const fd = openSync(file, 'w');
     for (const segment of big.segments) {

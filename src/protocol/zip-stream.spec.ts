@@ -6,15 +6,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { ZipArchive } from 'archiver';
-import { bufferEntry, layoutZip, sliceLayout, ZipLayout } from './zip-layout.js';
+import { bufferEntry, layoutZip } from './zip-layout.js';
+import { renderLayout } from './testing/zip-bytes.js';
 import { StreamedEntry, ZipStreamPiece, ZipStreamSplitter } from './zip-stream.js';
 
 const DATE = new Date(Date.UTC(2026, 10, 22, 13, 45, 30));
 const afterFirst = (entry: StreamedEntry) => entry.index > 0;
-
-function render(layout: ZipLayout<Buffer>): Buffer {
-  return Buffer.concat(sliceLayout(layout, 0, layout.size - 1).map((p) => (p.kind === 'bytes' ? p.bytes : p.source.subarray(p.start, p.start + p.length))));
-}
 
 interface Split {
   /** Every byte, meta and data, in the order the pieces came: must be the archive again. */
@@ -63,7 +60,8 @@ function split(chunks: Buffer[], policy = afterFirst): Split {
   };
 }
 
-const cut = (bytes: Buffer, ...at: number[]): Buffer[] => [0, ...at, bytes.length].slice(1).map((end, i, ends) => bytes.subarray(i === 0 ? 0 : ends[i - 1], end));
+const cut = (bytes: Buffer, ...at: number[]): Buffer[] =>
+  [0, ...at, bytes.length].slice(1).map((end, i, ends) => bytes.subarray(i === 0 ? 0 : ends[i - 1], end));
 
 describe('ZipStreamSplitter', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dcx-zip-stream-'));
@@ -71,7 +69,15 @@ describe('ZipStreamSplitter', () => {
 
   const plugin = randomBytes(517);
   const content = Buffer.concat([randomBytes(3000), Buffer.from('PK\x07\x08PK\x01\x02PK\x03\x04'), randomBytes(2000)]);
-  const archive = render(layoutZip([bufferEntry('dcx-plugin-data.bin', plugin), { name: 'clip – été.mp4', size: content.length, crc32: crc32(content), source: content }], DATE));
+  const archive = renderLayout(
+    layoutZip(
+      [
+        bufferEntry('dcx-plugin-data.bin', plugin),
+        { name: 'clip – été.mp4', size: content.length, crc32: crc32(content), source: content },
+      ],
+      DATE,
+    ),
+  );
   const contentHeader = 30 + 19 + plugin.length;
   const contentStart = contentHeader + 30 + Buffer.byteLength('clip – été.mp4');
 
@@ -92,7 +98,9 @@ describe('ZipStreamSplitter', () => {
       },
     ]);
     expect(result.data.get(1)!.equals(content)).toBe(true);
-    expect(result.meta.equals(Buffer.concat([archive.subarray(0, contentStart), archive.subarray(contentStart + content.length)]))).toBe(true);
+    expect(result.meta.equals(Buffer.concat([archive.subarray(0, contentStart), archive.subarray(contentStart + content.length)]))).toBe(
+      true,
+    );
     // The central directory is not a local header: the entries are over.
     expect(result.ended).toBe(true);
     expect(result.offset).toBe(archive.length);
@@ -105,10 +113,18 @@ describe('ZipStreamSplitter', () => {
     expect(bytewise.entries).toEqual(whole.entries);
     for (let at = 1; at < archive.length; at++) {
       const two = split(cut(archive, at));
-      if (!two.meta.equals(whole.meta) || !two.data.get(1)!.equals(content) || two.entries[0].dataOffset !== contentStart) throw new Error(`differs when cut at ${at}`);
+      if (!two.meta.equals(whole.meta) || !two.data.get(1)!.equals(content) || two.entries[0].dataOffset !== contentStart)
+        throw new Error(`differs when cut at ${at}`);
     }
     for (const a of [1, 29, 30, 31, 48, 49, contentHeader - 1, contentHeader, contentHeader + 29, contentStart - 1]) {
-      for (const b of [contentStart, contentStart + 1, contentStart + content.length - 1, contentStart + content.length, contentStart + content.length + 1, archive.length - 1]) {
+      for (const b of [
+        contentStart,
+        contentStart + 1,
+        contentStart + content.length - 1,
+        contentStart + content.length,
+        contentStart + content.length + 1,
+        archive.length - 1,
+      ]) {
         const three = split(cut(archive, a, b));
         expect(three.all.equals(archive) && three.meta.equals(whole.meta) && three.data.get(1)!.equals(content)).toBe(true);
       }
@@ -173,7 +189,13 @@ describe('ZipStreamSplitter', () => {
 
   test('ZIP64: sizes from the local extra field', () => {
     const size = 4 * 1024 ** 3 + 5;
-    const big = layoutZip<null>([{ name: 'dcx-plugin-data.bin', size: plugin.length, crc32: crc32(plugin), source: null }, { name: 'big.bin', size, crc32: 0x12345678, source: null }], DATE);
+    const big = layoutZip<null>(
+      [
+        { name: 'dcx-plugin-data.bin', size: plugin.length, crc32: crc32(plugin), source: null },
+        { name: 'big.bin', size, crc32: 0x12345678, source: null },
+      ],
+      DATE,
+    );
     const bytesOf = (i: number) => {
       const segment = big.segments[i];
       if (segment.kind !== 'bytes') throw new Error(`segment ${i} is not a header`);
@@ -183,7 +205,9 @@ describe('ZipStreamSplitter', () => {
     const splitter = new ZipStreamSplitter(afterFirst);
     const pieces = splitter.write(Buffer.concat([head, Buffer.alloc(10)]));
     const entry = pieces.find((p) => p.kind === 'entry')!;
-    expect(entry.kind === 'entry' && [entry.entry.compressedSize, entry.entry.uncompressedSize, entry.entry.crc32, entry.entry.dataOffset]).toEqual([size, size, 0x12345678, head.length]);
+    expect(
+      entry.kind === 'entry' && [entry.entry.compressedSize, entry.entry.uncompressedSize, entry.entry.crc32, entry.entry.dataOffset],
+    ).toEqual([size, size, 0x12345678, head.length]);
     expect(pieces.at(-1)).toMatchObject({ kind: 'data', bytes: Buffer.alloc(10) });
     expect(splitter.skippable).toBe(0);
   });

@@ -1,3 +1,24 @@
+import {
+  EXTRA_HEADER_SIZE,
+  FLAG_DATA_DESCRIPTOR,
+  FLAG_ENCRYPTED,
+  LOCAL_COMPRESSED_SIZE_OFFSET,
+  LOCAL_CRC32_OFFSET,
+  LOCAL_EXTRA_LENGTH_OFFSET,
+  LOCAL_FLAGS_OFFSET,
+  LOCAL_HEADER_SIGNATURE,
+  LOCAL_HEADER_SIZE,
+  LOCAL_METHOD_OFFSET,
+  LOCAL_NAME_LENGTH_OFFSET,
+  LOCAL_UNCOMPRESSED_SIZE_OFFSET,
+  localHeaderLength,
+  MAX_32,
+  METHOD_STORE,
+  ZIP64_EXTRA_ID,
+  ZIP64_FIELD_SIZE,
+  ZIP_SIGNATURE_SIZE,
+} from './zip-format.js';
+
 /*
  * Reads a ZIP archive as it streams past, one chunk at a time, and tells which bytes are the data of
  * entries that can be kept apart: stored (not compressed, not encrypted) with their sizes in the
@@ -12,15 +33,6 @@
  * central directory as any ZIP. So does anything that is not a local header where one is expected
  * (the central directory, or bytes that are not a ZIP at all). Layout: APPNOTE.TXT 4.3.7, 4.5.3.
  */
-
-const LOCAL_HEADER_SIGNATURE = 0x04034b50;
-const LOCAL_HEADER_SIZE = 30;
-const SIGNATURE_SIZE = 4;
-const ZIP64_EXTRA_ID = 0x0001;
-const FLAG_ENCRYPTED = 0x0001;
-const FLAG_DATA_DESCRIPTOR = 0x0008;
-const METHOD_STORE = 0;
-const MAX_32 = 0xffffffff;
 
 /** One entry as its local header describes it. */
 export interface StreamedEntry {
@@ -130,12 +142,12 @@ export class ZipStreamSplitter {
   private headerProgress(state: Extract<State, { kind: 'header' }>, pieces: ZipStreamPiece[], end: number): void {
     const header = state.have.length === 1 ? state.have[0] : Buffer.concat(state.have, state.length);
     state.have = [header];
-    // The signature is judged on its own 4 bytes: what follows the entries ends the reading at once.
+    // The signature is judged on its own bytes: what follows the entries ends the reading at once.
     if (header.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) {
       this.state = { kind: 'rest' };
       return;
     }
-    const full = header.length < LOCAL_HEADER_SIZE ? LOCAL_HEADER_SIZE : LOCAL_HEADER_SIZE + header.readUInt16LE(26) + header.readUInt16LE(28);
+    const full = header.length < LOCAL_HEADER_SIZE ? LOCAL_HEADER_SIZE : localHeaderLength(header);
     if (state.need < full) {
       state.need = full;
       return;
@@ -154,18 +166,22 @@ export class ZipStreamSplitter {
 }
 
 function newHeaderState(): State {
-  return { kind: 'header', have: [], length: 0, need: SIGNATURE_SIZE };
+  return { kind: 'header', have: [], length: 0, need: ZIP_SIGNATURE_SIZE };
 }
 
 /** The entry a complete local header describes, or null when its sizes cannot be read. */
 function parseLocalHeader(header: Buffer, index: number, headerOffset: number): StreamedEntry | null {
-  const nameLength = header.readUInt16LE(26);
-  const extraLength = header.readUInt16LE(28);
-  let compressedSize = header.readUInt32LE(18);
-  let uncompressedSize = header.readUInt32LE(22);
+  const nameLength = header.readUInt16LE(LOCAL_NAME_LENGTH_OFFSET);
+  const extraLength = header.readUInt16LE(LOCAL_EXTRA_LENGTH_OFFSET);
+  let compressedSize = header.readUInt32LE(LOCAL_COMPRESSED_SIZE_OFFSET);
+  let uncompressedSize = header.readUInt32LE(LOCAL_UNCOMPRESSED_SIZE_OFFSET);
   if (compressedSize === MAX_32 || uncompressedSize === MAX_32) {
     // ZIP64: the extra field holds the sizes that overflowed, uncompressed first.
-    const sizes = zip64Sizes(header.subarray(LOCAL_HEADER_SIZE + nameLength, LOCAL_HEADER_SIZE + nameLength + extraLength), uncompressedSize === MAX_32, compressedSize === MAX_32);
+    const sizes = zip64Sizes(
+      header.subarray(LOCAL_HEADER_SIZE + nameLength, LOCAL_HEADER_SIZE + nameLength + extraLength),
+      uncompressedSize === MAX_32,
+      compressedSize === MAX_32,
+    );
     if (!sizes) return null;
     if (uncompressedSize === MAX_32) uncompressedSize = sizes.shift()!;
     if (compressedSize === MAX_32) compressedSize = sizes.shift()!;
@@ -175,9 +191,9 @@ function parseLocalHeader(header: Buffer, index: number, headerOffset: number): 
     name: header.subarray(LOCAL_HEADER_SIZE, LOCAL_HEADER_SIZE + nameLength).toString('utf8'),
     headerOffset,
     dataOffset: headerOffset + header.length,
-    method: header.readUInt16LE(8),
-    flags: header.readUInt16LE(6),
-    crc32: header.readUInt32LE(14),
+    method: header.readUInt16LE(LOCAL_METHOD_OFFSET),
+    flags: header.readUInt16LE(LOCAL_FLAGS_OFFSET),
+    crc32: header.readUInt32LE(LOCAL_CRC32_OFFSET),
     compressedSize,
     uncompressedSize,
   };
@@ -185,22 +201,22 @@ function parseLocalHeader(header: Buffer, index: number, headerOffset: number): 
 
 /** The 8-byte sizes of a ZIP64 extra field, or null when it is missing, short, or beyond 2^53 − 1. */
 function zip64Sizes(extra: Buffer, uncompressed: boolean, compressed: boolean): number[] | null {
-  for (let at = 0; at + 4 <= extra.length; ) {
+  for (let at = 0; at + EXTRA_HEADER_SIZE <= extra.length;) {
     const id = extra.readUInt16LE(at);
     const size = extra.readUInt16LE(at + 2);
-    const body = extra.subarray(at + 4, at + 4 + size);
+    const body = extra.subarray(at + EXTRA_HEADER_SIZE, at + EXTRA_HEADER_SIZE + size);
     if (id === ZIP64_EXTRA_ID) {
       const count = Number(uncompressed) + Number(compressed);
-      if (body.length < 8 * count) return null;
+      if (body.length < ZIP64_FIELD_SIZE * count) return null;
       const sizes: number[] = [];
       for (let i = 0; i < count; i++) {
-        const value = body.readBigUInt64LE(8 * i);
+        const value = body.readBigUInt64LE(ZIP64_FIELD_SIZE * i);
         if (value > BigInt(Number.MAX_SAFE_INTEGER)) return null;
         sizes.push(Number(value));
       }
       return sizes;
     }
-    at += 4 + size;
+    at += EXTRA_HEADER_SIZE + size;
   }
   return null;
 }

@@ -1,5 +1,5 @@
 import { CommandContext } from '../context.js';
-import { openBundle } from '../deliver.js';
+import { openBundle } from '../accept-bundle.js';
 
 export interface InspectOptions {
   json?: boolean;

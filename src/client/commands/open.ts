@@ -1,5 +1,5 @@
 import { CommandContext } from '../context.js';
-import { deliver, DeliveryResult } from '../deliver.js';
+import { acceptBundle, DeliveryResult } from '../accept-bundle.js';
 import { deliveryJson, deliveryText } from './report.js';
 
 export interface OpenOptions {
@@ -10,7 +10,7 @@ export interface OpenOptions {
 
 /** `dcx open <file.dcx>`: a bundle saved by a browser (or anything else) is verified, saved and confirmed. */
 export async function openCommand(file: string, options: OpenOptions, ctx: CommandContext): Promise<DeliveryResult> {
-  const result = await deliver(file, ctx.home, {
+  const result = await acceptBundle(file, ctx.home, {
     outDir: options.out,
     pinPolicy: options.trust ? { kind: 'trust' } : { kind: 'pinned' },
     notice: ctx.notice,

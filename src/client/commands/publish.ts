@@ -25,7 +25,12 @@ export interface PublishResult {
  * `dcx publish <file> --server URL`: uploads a content (admin token from DCX_ADMIN_TOKEN) as a
  * multipart form streamed from disk; prints the content id, the bundle URL and, for token access, the token.
  */
-export async function publishCommand(file: string, options: PublishOptions, ctx: CommandContext, env: NodeJS.ProcessEnv = process.env): Promise<PublishResult> {
+export async function publishCommand(
+  file: string,
+  options: PublishOptions,
+  ctx: CommandContext,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PublishResult> {
   const server = parseHttpUrl(options.server, 'server URL');
   const token = env.DCX_ADMIN_TOKEN;
   if (!token) throw usageError('publish needs the admin token in the environment variable DCX_ADMIN_TOKEN');
@@ -49,8 +54,13 @@ export async function publishCommand(file: string, options: PublishOptions, ctx:
     method: 'POST',
     body: form.body,
     duplex: 'half',
-    headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'content-type': form.contentType, 'content-length': String(form.contentLength) },
-  } as RequestInit);
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: 'application/json',
+      'content-type': form.contentType,
+      'content-length': String(form.contentLength),
+    },
+  });
   if (!response.ok) throw await httpFailure(response, `publishing ${basename(file)} to ${server.origin}`);
   const body = (await response.json().catch(() => null)) as Partial<PublishResult> | null;
   if (!body || typeof body.id !== 'string') throw new DcxError(ExitCode.Failure, `${endpoint.href} answered without a content id`);
@@ -64,7 +74,8 @@ export async function publishCommand(file: string, options: PublishOptions, ctx:
     ctx.out(JSON.stringify(result));
   } else {
     const lines = [`content ${result.id}`, `bundle  ${result.bundleUrl}`];
-    if (typeof result.accessToken === 'string') lines.push(`access token ${result.accessToken}  (send it as DCX-Access-Token, or: dcx fetch --access-token)`);
+    if (typeof result.accessToken === 'string')
+      lines.push(`access token ${result.accessToken}  (send it as DCX-Access-Token, or: dcx fetch --access-token)`);
     ctx.out(lines.join('\n'));
   }
   return result;

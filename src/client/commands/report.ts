@@ -1,4 +1,4 @@
-import { DeliveryResult } from '../deliver.js';
+import { DeliveryResult } from '../accept-bundle.js';
 
 /** The `--json` object of `open` and `fetch`. */
 export function deliveryJson(result: DeliveryResult): object {

@@ -35,7 +35,10 @@ export async function trustCommand(urlText: string, options: TrustOptions, ctx: 
   const sealKey = rawKey(info.sealKey, 'sealKey', infoUrl.href);
   const computed = fingerprint(signKey);
   if (info.fingerprint !== undefined && info.fingerprint.toLowerCase() !== computed) {
-    throw new DcxError(ExitCode.Failure, `${infoUrl.href} announces fingerprint ${info.fingerprint}, but its key's fingerprint is ${computed}: not pinned`);
+    throw new DcxError(
+      ExitCode.Failure,
+      `${infoUrl.href} announces fingerprint ${info.fingerprint}, but its key's fingerprint is ${computed}: not pinned`,
+    );
   }
 
   const pins = ctx.home.pins();
@@ -72,7 +75,13 @@ export async function trustCommand(urlText: string, options: TrustOptions, ctx: 
 
 function parseServerInfo(body: unknown, where: string): ServerInfo {
   const info = body as Partial<ServerInfo> | null;
-  if (!info || typeof info !== 'object' || typeof info.serverKey !== 'string' || typeof info.sealKey !== 'string' || typeof info.keyId !== 'string') {
+  if (
+    !info ||
+    typeof info !== 'object' ||
+    typeof info.serverKey !== 'string' ||
+    typeof info.sealKey !== 'string' ||
+    typeof info.keyId !== 'string'
+  ) {
     throw new DcxError(ExitCode.Failure, `${where} is not a DCX server description (needs serverKey, sealKey, keyId)`);
   }
   return info as ServerInfo;
@@ -80,6 +89,7 @@ function parseServerInfo(body: unknown, where: string): ServerInfo {
 
 function rawKey(text: string, field: string, where: string): Buffer {
   const key = /^[A-Za-z0-9_-]+={0,2}$/.test(text) ? Buffer.from(text, 'base64url') : Buffer.alloc(0);
-  if (key.length !== PUBLIC_KEY_SIZE) throw new DcxError(ExitCode.Failure, `${where}: ${field} is not a ${PUBLIC_KEY_SIZE}-byte key in base64url`);
+  if (key.length !== PUBLIC_KEY_SIZE)
+    throw new DcxError(ExitCode.Failure, `${where}: ${field} is not a ${PUBLIC_KEY_SIZE}-byte key in base64url`);
   return key;
 }

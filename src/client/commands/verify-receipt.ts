@@ -4,7 +4,7 @@ import { ReceiptFields, receiptKeyId, verifyReceipt } from '../../protocol/recei
 import { CommandContext } from '../context.js';
 import { DcxError, messageOf } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { originOf, PinnedServer } from '../home.js';
+import { PinnedServer, safeOrigin } from '../home.js';
 
 export interface VerifyReceiptOptions {
   /** Check against this pinned server only (its origin). */
@@ -80,7 +80,10 @@ export async function verifyReceiptCommand(file: string, options: VerifyReceiptO
     }
   }
   if (!verified) {
-    const why = lastError instanceof ProtocolError && lastError.code === 'BAD_SIGNATURE' ? `its signature verifies against no pinned server key (${pins.length} pinned)` : messageOf(lastError);
+    const why =
+      lastError instanceof ProtocolError && lastError.code === 'BAD_SIGNATURE'
+        ? `its signature verifies against no pinned server key (${pins.length} pinned)`
+        : messageOf(lastError);
     throw invalid(file, why, lastError);
   }
 
@@ -96,9 +99,12 @@ export async function verifyReceiptCommand(file: string, options: VerifyReceiptO
 /** A JSON field that contradicts the signed bytes, described; null when all agree. */
 function claimMismatch(claims: Record<string, unknown>, fields: ReceiptFields): string | null {
   if (claims.deliveryId !== undefined && claims.deliveryId !== fields.deliveryId) return `deliveryId ${JSON.stringify(claims.deliveryId)}`;
-  if (claims.contentSha256 !== undefined && claims.contentSha256 !== (fields.files[0]?.sha256 ?? null)) return `contentSha256 ${JSON.stringify(claims.contentSha256)}`;
-  if (claims.clientFingerprint !== undefined && claims.clientFingerprint !== fields.clientFingerprint) return `clientFingerprint ${JSON.stringify(claims.clientFingerprint)}`;
-  if (typeof claims.confirmedAt === 'string' && Date.parse(claims.confirmedAt) !== fields.confirmedAt.getTime()) return `confirmedAt ${claims.confirmedAt}`;
+  if (claims.contentSha256 !== undefined && claims.contentSha256 !== (fields.files[0]?.sha256 ?? null))
+    return `contentSha256 ${JSON.stringify(claims.contentSha256)}`;
+  if (claims.clientFingerprint !== undefined && claims.clientFingerprint !== fields.clientFingerprint)
+    return `clientFingerprint ${JSON.stringify(claims.clientFingerprint)}`;
+  if (typeof claims.confirmedAt === 'string' && Date.parse(claims.confirmedAt) !== fields.confirmedAt.getTime())
+    return `confirmedAt ${claims.confirmedAt}`;
   return null;
 }
 
@@ -111,12 +117,4 @@ function receiptText(r: VerifiedReceipt): string {
     `  sent      ${r.sentAt?.toISOString() ?? '(confirmation came first)'}`,
     ...r.files.map((f) => `  file      ${f.name}  ${f.size} bytes  sha256 ${f.sha256}`),
   ].join('\n');
-}
-
-function safeOrigin(url: string): string | null {
-  try {
-    return originOf(url);
-  } catch {
-    return null;
-  }
 }

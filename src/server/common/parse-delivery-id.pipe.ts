@@ -1,5 +1,5 @@
 import { BadRequestException, Injectable, PipeTransform } from '@nestjs/common';
-import { deliveryIdToBytes, deliveryIdToString } from '../../protocol/keys.js';
+import { deliveryIdToBytes, deliveryIdToString } from '../../protocol/delivery-id.js';
 
 /**
  * Delivery IDs are 128 random bits in UUID notation, not RFC 4122 UUIDs (no version digit),

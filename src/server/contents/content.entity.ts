@@ -1,13 +1,8 @@
-import { Column, CreateDateColumn, DeleteDateColumn, Entity, PrimaryGeneratedColumn, ValueTransformer } from 'typeorm';
+import { Column, CreateDateColumn, DeleteDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { bigintToNumber } from '../database/column-transformers.js';
 
 export const CONTENT_ACCESS = ['public', 'token'] as const;
 export type ContentAccess = (typeof CONTENT_ACCESS)[number];
-
-/** bigint columns arrive from pg as strings; every value DCX stores is below 2^53. */
-export const bigintToNumber: ValueTransformer = {
-  to: (value: number | null | undefined) => value,
-  from: (value: string | null) => (value === null ? null : Number(value)),
-};
 
 /** An uploaded content (D). Soft-deleted rows keep their id so deliveries still refer to them. */
 @Entity({ name: 'contents' })

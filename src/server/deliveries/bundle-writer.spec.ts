@@ -67,7 +67,16 @@ describe('BundleWriter: large contents streamed through read buffers', () => {
       const temp = join(storage.tmpDir, `upload-${name}`);
       await writeFile(temp, bytes);
       const storageKey = await storage.commit(temp, sha256);
-      const content = { id: randomUUID(), name, mediaType: 'application/octet-stream', size: bytes.length, sha256, crc32: crc32(bytes), storageKey, createdAt: new Date() } as Content;
+      const content = {
+        id: randomUUID(),
+        name,
+        mediaType: 'application/octet-stream',
+        size: bytes.length,
+        sha256,
+        crc32: crc32(bytes),
+        storageKey,
+        createdAt: new Date(),
+      } as Content;
       contents.push({ content, bytes });
     }
   });
@@ -82,7 +91,7 @@ describe('BundleWriter: large contents streamed through read buffers', () => {
 
   /** Writes the whole bundle of content `i`; checks its length and that the content sits where its header says. */
   async function writeWhole(i: number, options?: Parameters<typeof sink>[0]): Promise<Received> {
-    const { content, bytes } = contents[i]!;
+    const { content, bytes } = contents[i];
     const layout = writer.layout(randomBytes(300), content);
     const { out, received } = sink(options);
     await writer.write(layout, 0, layout.size - 1, out, () => undefined);
@@ -121,7 +130,7 @@ describe('BundleWriter: large contents streamed through read buffers', () => {
   });
 
   test('the buffers of a bundle whose destination went away are not handed on', async () => {
-    const { content } = contents[0]!;
+    const { content } = contents[0];
     const layout = writer.layout(randomBytes(300), content);
     const { out, received } = sink({ failAfter: 4 }); // the headers and the plug-in data, one chunk of content; gone at the next
     await expect(writer.write(layout, 0, layout.size - 1, out, () => undefined)).rejects.toBeInstanceOf(ConnectionClosedError);

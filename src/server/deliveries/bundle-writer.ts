@@ -8,9 +8,9 @@ import { ContentStorage, READ_HIGH_WATER_MARK, SMALL_FILE_MAX } from '../content
 import { Content } from '../contents/content.entity.js';
 
 /** Where bundle bytes come from: the plug-in data in memory, or the stored content file. */
-type BundleSource = Buffer | Content;
+type BundleEntrySource = Buffer | Content;
 
-export type BundleLayout = ZipLayout<BundleSource>;
+export type BundleLayout = ZipLayout<BundleEntrySource>;
 
 /** Read buffers of all bundles being sent share this budget: 200 downloads must not take 2 MiB each. */
 const READ_BUFFER_BUDGET = 64 * 1024 * 1024;
@@ -19,12 +19,10 @@ const MIN_READ_SIZE = 64 * 1024;
 const KEPT_READ_BUFFERS_BYTES = 8 * 1024 * 1024;
 
 /**
- * Full-size (READ_HIGH_WATER_MARK) read buffers handed on from bundles that finished to the next ones. A
- * bundle's buffers live through many scavenges, so V8 moves them to the old generation and frees them only
- * at a full collection, which an idle heap rarely needs: without reuse every large download left its 2 MiB
- * behind, and the server's memory grew with each one (measured: 122 → 136 MB RSS over 14 downloads, back
- * to 126 after a full GC). Smaller buffers (many downloads sharing the budget, a short piece) are not kept:
- * kept buffers of sizes no longer asked for would hold memory for nothing.
+ * Full-size (READ_HIGH_WATER_MARK) read buffers handed on from finished bundles to the next ones: V8 frees
+ * old-generation buffers only at a full collection, so without reuse the server's memory grew with each
+ * large download (docs/PERFORMANCE.md). Smaller ones are not kept: sizes no longer asked for would hold
+ * memory for nothing.
  */
 class ReadBuffers {
   private readonly free: Buffer[] = [];
@@ -36,7 +34,8 @@ class ReadBuffers {
   /** Only buffers no write refers to any more: their bytes are overwritten by the next bundle's reads. */
   give(buffers: Buffer[]): void {
     for (const buffer of buffers) {
-      if (buffer.length === READ_HIGH_WATER_MARK && (this.free.length + 1) * READ_HIGH_WATER_MARK <= KEPT_READ_BUFFERS_BYTES) this.free.push(buffer);
+      if (buffer.length === READ_HIGH_WATER_MARK && (this.free.length + 1) * READ_HIGH_WATER_MARK <= KEPT_READ_BUFFERS_BYTES)
+        this.free.push(buffer);
     }
   }
 }
@@ -95,7 +94,7 @@ export class BundleWriter {
     const bytes = Buffer.allocUnsafe(length);
     const file = await open(this.storage.pathOf(storageKey), 'r');
     try {
-      for (let done = 0; done < length; ) {
+      for (let done = 0; done < length;) {
         const { bytesRead } = await file.read(bytes, done, length - done, start + done);
         if (bytesRead === 0) throw new Error(`the stored file of content ${contentId} is shorter than ${contentSize} bytes`);
         done += bytesRead;
@@ -113,7 +112,7 @@ export class BundleWriter {
   }
 
   layout(pluginData: Buffer, content: Content): BundleLayout {
-    return layoutZip<BundleSource>(
+    return layoutZip<BundleEntrySource>(
       [bufferEntry(PLUGIN_ENTRY_NAME, pluginData), { name: content.name, size: content.size, crc32: content.crc32, source: content }],
       content.createdAt,
     );
@@ -180,7 +179,9 @@ export class BundleWriter {
         const file = await this.storage.readSmall(piece.source.storageKey, piece.source.size);
         at += file.copy(whole, at, piece.start, piece.start + piece.length);
       } else {
-        const bytes = await this.smallPieces.get(JSON.stringify([piece.source.storageKey, piece.start, piece.length, piece.source.id, piece.source.size]));
+        const bytes = await this.smallPieces.get(
+          JSON.stringify([piece.source.storageKey, piece.start, piece.length, piece.source.id, piece.source.size]),
+        );
         at += bytes.copy(whole, at);
       }
     }

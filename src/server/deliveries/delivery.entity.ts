@@ -1,12 +1,10 @@
 import { Column, Entity, JoinColumn, ManyToOne, PrimaryColumn, VirtualColumn } from 'typeorm';
 import type { Relation } from 'typeorm';
 import { Content } from '../contents/content.entity.js';
+import { bigintToNumber } from '../database/column-transformers.js';
 
 export const DELIVERY_STATUSES = ['issued', 'sent', 'confirmed', 'failed', 'expired'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
-
-/** bigint columns come back from pg as strings; sizes stay far below 2^53. */
-export const bigintToNumber = { to: (value: number) => value, from: (value: string | null) => (value === null ? null : Number(value)) };
 
 /** [872] One delivery: a confirmation ID issued for one content to one client. */
 @Entity('deliveries')

@@ -1,6 +1,7 @@
 import { SECRET_SIZE } from '../../protocol/constants.js';
 import { deriveConfirmKey } from '../../protocol/confirmation.js';
-import { fingerprint, newDeliveryId } from '../../protocol/keys.js';
+import { newDeliveryId } from '../../protocol/delivery-id.js';
+import { fingerprint } from '../../protocol/keys.js';
 import type { PluginData, PluginSealRequest } from '../../protocol/plugin-data.js';
 import { secureRandomBytes } from '../../protocol/random.js';
 import type { AppConfig } from '../config/app-config.js';

@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import type { ContentFileInfo } from '../../../protocol/plugin-data.js';
+import type { ContentFileInfo } from '../../../protocol/file-list.js';
 import { DeliveryView } from './delivery.view.js';
 
 /** POST /api/deliveries/:id/reissue: the new delivery and where its bundle is. */

@@ -52,7 +52,7 @@ export function fileSource(path: string): BundleSource {
 export function piecedSource(pieces: FilePiece[], kept: KeptEntry[]): BundleSource {
   const size = pieces.reduce((sum, p) => sum + p.length, 0);
   return {
-    size: async () => size,
+    size: () => Promise.resolve(size),
     stream: (start, end = size - 1) => Readable.from(readPieces(pieces, start, Math.min(end, size - 1))),
     kept,
   };
@@ -66,7 +66,11 @@ async function* readPieces(pieces: FilePiece[], start: number, end: number): Asy
     const to = Math.min(end + 1, pieceEnd);
     if (from < to) {
       const first = piece.start + (from - pieceStart);
-      yield* createReadStream(piece.path, { start: first, end: first + (to - from) - 1, highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>;
+      yield* createReadStream(piece.path, {
+        start: first,
+        end: first + (to - from) - 1,
+        highWaterMark: READ_CHUNK,
+      }) as AsyncIterable<Buffer>;
     }
     pieceStart = pieceEnd;
   }

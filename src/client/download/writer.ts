@@ -1,15 +1,14 @@
 import { createHash, Hash } from 'node:crypto';
 import { FileHandle, open, stat } from 'node:fs/promises';
-import { StreamedEntry, ZipStreamPiece, ZipStreamSplitter } from '../protocol/zip-stream.js';
+import { StreamedEntry, ZipStreamPiece, ZipStreamSplitter } from '../../protocol/zip-stream.js';
 import { BundleSource, FilePiece, KeptEntry, piecedSource } from './bundle-source.js';
-import { errnoCode } from './errors.js';
-import { DownloadState, KeptData, PendingDownload } from './download-state.js';
-import { trackTemp } from './temp-files.js';
+import { errnoCode } from '../errors.js';
+import { DownloadState, KeptData, PendingDownload } from './state.js';
+import { trackTemp } from '../temp-files.js';
 
 /**
- * Bytes to a file are written in blocks of this size, at most this many at once per file. Measured
- * here (2 cores, 2 MiB of L2 each): 1 MiB blocks copy into the page cache at a steady ~0.45 s of
- * system time per GiB; 2 and 4 MiB blocks, written once they have left the cache, often took 1-2 s.
+ * Bytes to a file are written in blocks of this size, at most this many at once per file: larger
+ * blocks leave the CPU cache before they are written (docs/PERFORMANCE.md, the download writer).
  */
 const WRITE_BLOCK = 1024 * 1024;
 const WRITE_BLOCKS = 4;
@@ -39,7 +38,7 @@ interface Kept {
  * kept entry (and the partial bundle is flushed first), so the files on disk are always a prefix of
  * the bundle that `resume` can read back.
  */
-export class BundleWriter {
+export class DownloadWriter {
   private readonly splitter: ZipStreamSplitter;
   private readonly kept: Kept[] = [];
   private readonly meta: Appender;
@@ -66,8 +65,8 @@ export class BundleWriter {
    * caller). `state`: the download can be resumed, and its state is saved before the first byte;
    * null: it cannot, and every file is a temp file (removed on Ctrl-C).
    */
-  static async start(pending: PendingDownload, state: DownloadState | null): Promise<BundleWriter> {
-    const writer = new BundleWriter(pending, state && { ...state, entries: [] }, true);
+  static async start(pending: PendingDownload, state: DownloadState | null): Promise<DownloadWriter> {
+    const writer = new DownloadWriter(pending, state && { ...state, entries: [] }, true);
     if (writer.state) await pending.save(writer.state);
     else trackTemp(pending.partPath);
     await writer.meta.create();
@@ -79,7 +78,7 @@ export class BundleWriter {
    * hashed again, so that the download carries on from `offset` as if it had never stopped. Or why
    * not, when the files do not fit the state (then the download starts over).
    */
-  static async resume(pending: PendingDownload, state: DownloadState): Promise<BundleWriter | { reason: string }> {
+  static async resume(pending: PendingDownload, state: DownloadState): Promise<DownloadWriter | { reason: string }> {
     const expected = state.entries ?? [];
     const pieces = await prefixPieces(pending, expected);
     const inconsistent = { reason: 'the partial download does not match its saved state' };
@@ -87,7 +86,12 @@ export class BundleWriter {
     const size = pieces.reduce((sum, p) => sum + p.length, 0);
     if (size > state.total) return { reason: `the partial download has ${size} bytes, more than the bundle's ${state.total}` };
     // A state without `entries` was saved by a client that kept the whole bundle: it stays whole.
-    const writer = new BundleWriter(pending, { ...state, entries: state.entries && [...state.entries] }, state.entries !== undefined, expected);
+    const writer = new DownloadWriter(
+      pending,
+      { ...state, entries: state.entries && [...state.entries] },
+      state.entries !== undefined,
+      expected,
+    );
     writer.replaying = true;
     try {
       for (const piece of pieces) if (!(await writer.replay(piece))) return inconsistent;
@@ -196,7 +200,7 @@ export class BundleWriter {
     const handle = await open(piece.path, 'r');
     try {
       const end = piece.start + piece.length;
-      for (let at = piece.start; at < end; ) {
+      for (let at = piece.start; at < end;) {
         // Meta the splitter need not look at (the rest once it cannot follow the entries) is not read.
         const skip = piece.data ? 0 : Math.min(this.splitter.skippable, end - at);
         if (skip > 0) {
@@ -292,7 +296,7 @@ class Appender {
   }
 
   append(bytes: Buffer, from = 0): void | Promise<void> {
-    for (let at = from; at < bytes.length; ) {
+    for (let at = from; at < bytes.length;) {
       if (this.failure) throw this.failure.error;
       this.block ??= this.free.pop() ?? (this.blocks < WRITE_BLOCKS ? (this.blocks++, Buffer.allocUnsafe(WRITE_BLOCK)) : null);
       if (!this.block) return this.queued[0].then(() => this.append(bytes, at));
@@ -323,7 +327,7 @@ class Appender {
       try {
         if (this.failure) return;
         this.handle ??= await open(this.path, 'a', this.mode);
-        for (let done = 0; done < length; ) {
+        for (let done = 0; done < length;) {
           const { bytesWritten } = await this.handle.write(block, done, length - done);
           if (bytesWritten === 0) throw new Error('the file system accepts no more bytes');
           done += bytesWritten;
@@ -331,7 +335,7 @@ class Appender {
       } catch (error) {
         this.failure ??= { error };
       } finally {
-        this.queued.shift();
+        void this.queued.shift();
         this.free.push(block);
       }
       if (this.queued.length === 0 && this.used > 0) this.submit();

@@ -4,11 +4,11 @@ import { ProtocolError } from '../protocol/errors.js';
 import { fingerprint } from '../protocol/keys.js';
 import { openPluginData, PluginData, PluginEnvelope, readPluginEnvelope } from '../protocol/plugin-data.js';
 import { Bundle, SavedFile } from './bundle-reader.js';
-import { BundleSource } from './bundle-source.js';
+import { BundleSource } from './download/bundle-source.js';
 import { confirmDelivery, ConfirmOptions } from './confirm-client.js';
 import { DcxError, errnoCode, messageOf, unusableBundle, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { DcxHome, originOf, PinnedServer } from './home.js';
+import { DcxHome, originOf, PinnedServer, safeOrigin } from './home.js';
 import { byteProgress } from './progress.js';
 
 /**
@@ -20,7 +20,7 @@ import { byteProgress } from './progress.js';
  */
 export type PinPolicy = { kind: 'pinned' } | { kind: 'trust' } | { kind: 'first-use'; origin: string };
 
-export interface DeliverOptions {
+export interface AcceptOptions {
   outDir: string;
   /** How messages name the bundle (default: its path). */
   label?: string;
@@ -72,10 +72,6 @@ export async function openBundle(
 }
 
 /**
- * What `open` and `fetch` do with a bundle file: verify and open the plug-in data, check the server
- * against the pins, save and verify every content file in `outDir`, confirm over TCP, keep the receipt.
- */
-/**
  * The output directory, made if missing; checked before anything is downloaded or issued, so that a
  * wrong `--out` costs neither a delivery nor a download.
  */
@@ -91,9 +87,18 @@ export async function prepareOutputDir(dir: string): Promise<string> {
   return path;
 }
 
-export async function deliver(input: string | BundleSource, home: DcxHome, options: DeliverOptions): Promise<DeliveryResult> {
+/**
+ * What `open` and `fetch` do with a bundle file: verify and open the plug-in data, check the server
+ * against the pins, save and verify every content file in `outDir`, confirm over TCP, keep the receipt.
+ */
+export async function acceptBundle(input: string | BundleSource, home: DcxHome, options: AcceptOptions): Promise<DeliveryResult> {
   const outDir = await prepareOutputDir(options.outDir);
-  const opened = await openBundle(input, home, (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy), options.label);
+  const opened = await openBundle(
+    input,
+    home,
+    (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy),
+    options.label,
+  );
   const { bundle, envelope, data } = opened;
   // Decided now (a conflicting pin refuses the bundle at once), written only once the delivery is
   // confirmed: a bundle that fails pins nothing, and a failure prints nothing but its one error line.
@@ -136,19 +141,37 @@ export async function deliver(input: string | BundleSource, home: DcxHome, optio
   } catch (error) {
     if (!looksExpired) throw error;
     await Promise.all(saved.map((f) => rm(f.path, { force: true })));
-    throw unusableBundle(`delivery ${data.deliveryId} expired at ${data.expiresAt.toISOString()} (${messageOf(error)}); fetch it again`, error);
+    throw unusableBundle(
+      `delivery ${data.deliveryId} expired at ${data.expiresAt.toISOString()} (${messageOf(error)}); fetch it again`,
+      error,
+    );
   }
   const receiptPath = await home.saveReceipt(data.deliveryId, outcome.receipt);
   if (pin) await savePin(pin, home, options.notice);
-  return { deliveryId: data.deliveryId, status: outcome.status, files: saved, receipt: outcome.receipt, receiptPath, message: outcome.message };
+  return {
+    deliveryId: data.deliveryId,
+    status: outcome.status,
+    files: saved,
+    receipt: outcome.receipt,
+    receiptPath,
+    message: outcome.message,
+  };
 }
 
 /** Refuses an unpinned key before anything sealed is opened, unless the policy lets it be pinned. */
-async function checkKeyBeforeOpening(envelope: PluginEnvelope, pinned: PinnedServer | null, home: DcxHome, policy: PinPolicy): Promise<void> {
+async function checkKeyBeforeOpening(
+  envelope: PluginEnvelope,
+  pinned: PinnedServer | null,
+  home: DcxHome,
+  policy: PinPolicy,
+): Promise<void> {
   if (pinned) return;
   const short = fingerprint(envelope.signPublicKey).slice(0, 16);
   if (policy.kind === 'pinned') {
-    throw unusableBundle(`the bundle's server (key ${short}…) is not pinned; run \`dcx trust <server-url>\` or pass --trust (\`dcx inspect\` shows the server)`);
+    throw unusableBundle(
+      `the bundle's server (key ${short}…) is not pinned; run \`dcx trust <server-url>\` or pass --trust (\`dcx inspect\` ` +
+        `shows the server)`,
+    );
   }
   if (policy.kind === 'first-use') await refuseOtherKey(home, policy.origin, short);
 }
@@ -158,7 +181,8 @@ async function refuseOtherKey(home: DcxHome, origin: string | null, short: strin
   const existing = await home.pins().findByOrigin(origin);
   if (existing) {
     throw unusableBundle(
-      `the bundle from ${existing.origin} is signed with key ${short}…, not the pinned key ${existing.fingerprint.slice(0, 16)}…; if the server changed its key, run \`dcx trust ${existing.origin}\``,
+      `the bundle from ${existing.origin} is signed with key ${short}…, not the pinned key ` +
+        `${existing.fingerprint.slice(0, 16)}…; if the server changed its key, run \`dcx trust ${existing.origin}\``,
     );
   }
 }
@@ -184,15 +208,10 @@ async function pinToMake(opened: OpenedBundle, home: DcxHome, policy: PinPolicy)
 
 async function savePin(pin: Omit<PinnedServer, 'pinnedAt'>, home: DcxHome, notice: (line: string) => void): Promise<void> {
   const replaced = await home.pins().pin(pin);
-  notice(`pinned server ${originOf(pin.origin)} (key fingerprint ${pin.fingerprint})${replaced ? `, replacing key ${replaced.fingerprint.slice(0, 16)}…` : ''}`);
-}
-
-function safeOrigin(url: string): string | null {
-  try {
-    return originOf(url);
-  } catch {
-    return null;
-  }
+  notice(
+    `pinned server ${originOf(pin.origin)} (key fingerprint ` +
+      `${pin.fingerprint})${replaced ? `, replacing key ${replaced.fingerprint.slice(0, 16)}…` : ''}`,
+  );
 }
 
 /** Runs a protocol call; its ProtocolError becomes "unusable bundle" with the protocol's own reason. */
@@ -202,9 +221,11 @@ export function protocolStep<T>(what: string, step: () => T): T {
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
     if (error.code === 'NOT_FOR_THIS_CLIENT') {
-      throw unusableBundle(`${what} is sealed for another client installation, not this one (${error.message}); fetch the bundle again with this client`, error);
+      throw unusableBundle(
+        `${what} is sealed for another client installation, not this one (${error.message}); fetch the bundle again with this client`,
+        error,
+      );
     }
     throw unusableBundle(`${what} is unusable: ${error.message}`, error);
   }
 }
-

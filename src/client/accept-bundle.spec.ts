@@ -7,11 +7,13 @@ import { AnswerStatus } from '../protocol/answer.js';
 import { PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
 import { generateClientIdentity, generateServerKeySet } from '../protocol/keys.js';
 import { verifyReceipt } from '../protocol/receipt.js';
-import { deliver, DeliverOptions, PinPolicy } from './deliver.js';
+import { acceptBundle, AcceptOptions, PinPolicy } from './accept-bundle.js';
 import { DcxError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { DcxHome } from './home.js';
-import { BundleSpec, ConfirmEndpoint, makeBundle, removeTempDirs, sha256, tempDir } from './spec-support.js';
+import { BundleSpec, makeBundle } from './testing/bundles.js';
+import { ConfirmEndpoint } from './testing/confirm-endpoint.js';
+import { removeTempDirs, sha256, tempDir } from './testing/temp-dirs.js';
 
 afterAll(removeTempDirs);
 
@@ -34,10 +36,13 @@ interface Scene {
   out: string;
   bundlePath: string;
   notices: string[];
-  run: (policy?: PinPolicy, extra?: Partial<DeliverOptions>) => ReturnType<typeof deliver>;
+  run: (policy?: PinPolicy, extra?: Partial<AcceptOptions>) => ReturnType<typeof acceptBundle>;
 }
 
-async function scene(spec: Omit<BundleSpec, 'keys' | 'confirmPort'> & { keys?: BundleSpec['keys']; confirmPort?: number }, home?: DcxHome): Promise<Scene & { data: Awaited<ReturnType<typeof makeBundle>>['data'] }> {
+async function scene(
+  spec: Omit<BundleSpec, 'keys' | 'confirmPort'> & { keys?: BundleSpec['keys']; confirmPort?: number },
+  home?: DcxHome,
+): Promise<Scene & { data: Awaited<ReturnType<typeof makeBundle>>['data'] }> {
   const dir = await tempDir();
   const { zip, data } = await makeBundle({ keys, confirmPort: endpoint.port, ...spec });
   endpoint.expect(data);
@@ -53,7 +58,14 @@ async function scene(spec: Omit<BundleSpec, 'keys' | 'confirmPort'> & { keys?: B
     notices,
     data,
     run: (policy = { kind: 'trust' }, extra = {}) =>
-      deliver(bundlePath, clientHome, { outDir: out, pinPolicy: policy, notice: (l) => notices.push(l), progress: false, confirm: { retryDelayMs: () => 10 }, ...extra }),
+      acceptBundle(bundlePath, clientHome, {
+        outDir: out,
+        pinPolicy: policy,
+        notice: (l) => notices.push(l),
+        progress: false,
+        confirm: { retryDelayMs: () => 10 },
+        ...extra,
+      }),
   };
 }
 
@@ -69,7 +81,7 @@ async function failure(promise: Promise<unknown>): Promise<DcxError> {
 const listing = (dir: string) => readdir(dir).catch(() => [] as string[]);
 const movie = randomBytes(300_000);
 
-describe('deliver (open / fetch after download)', () => {
+describe('acceptBundle (open / fetch after download)', () => {
   test('an unpinned server is refused without --trust: nothing saved, nothing confirmed', async () => {
     const s = await scene({ files: [{ name: 'movie.mp4', bytes: movie }] });
     const before = endpoint.received.length;
@@ -110,7 +122,14 @@ describe('deliver (open / fetch after download)', () => {
     const dir = await tempDir();
     const home = new DcxHome(join(dir, 'home'));
     const me = await home.identity();
-    const mine = await scene({ files: [{ name: 'a.txt', bytes: Buffer.from('mine') }], clientPublicKey: me.publicKey, data: { client: { fingerprint: me.fingerprint, address: '127.0.0.1' } } }, home);
+    const mine = await scene(
+      {
+        files: [{ name: 'a.txt', bytes: Buffer.from('mine') }],
+        clientPublicKey: me.publicKey,
+        data: { client: { fingerprint: me.fingerprint, address: '127.0.0.1' } },
+      },
+      home,
+    );
     expect((await mine.run()).status).toBe('accepted');
 
     const other = generateClientIdentity();
@@ -161,9 +180,14 @@ describe('deliver (open / fetch after download)', () => {
     expect(endpoint.received.length).toBe(before);
   });
 
-  test('a refused confirmation is exit 5 with the server\'s reason; the verified file stays', async () => {
+  test("a refused confirmation is exit 5 with the server's reason; the verified file stays", async () => {
     const s = await scene({ files: [{ name: 'a.txt', bytes: Buffer.from('x') }] });
-    endpoint.override = (c) => ({ status: AnswerStatus.ClientMismatch, deliveryId: c.deliveryId, message: 'not the client it was sent to', receipt: null });
+    endpoint.override = (c) => ({
+      status: AnswerStatus.ClientMismatch,
+      deliveryId: c.deliveryId,
+      message: 'not the client it was sent to',
+      receipt: null,
+    });
     const error = await failure(s.run());
     expect(error.exitCode).toBe(ExitCode.ConfirmationRefused);
     expect(error.message).toBe('the server refused the confirmation: client_mismatch (not the client it was sent to)');
@@ -173,7 +197,8 @@ describe('deliver (open / fetch after download)', () => {
   test('"try later" is retried', async () => {
     const s = await scene({ files: [{ name: 'a.txt', bytes: Buffer.from('x') }] });
     let calls = 0;
-    endpoint.override = (c) => (++calls < 3 ? { status: AnswerStatus.TryLater, deliveryId: c.deliveryId, message: 'busy', receipt: null } : null);
+    endpoint.override = (c) =>
+      ++calls < 3 ? { status: AnswerStatus.TryLater, deliveryId: c.deliveryId, message: 'busy', receipt: null } : null;
     expect((await s.run()).status).toBe('accepted');
     expect(calls).toBe(3);
   });
@@ -186,7 +211,16 @@ describe('deliver (open / fetch after download)', () => {
       deliveryId: c.deliveryId,
       message: 'ok',
       receipt: signReceipt(
-        { keyId: keys.keyId, deliveryId: c.deliveryId, clientFingerprint: null, requesterAddress: '127.0.0.1', issuedAt: new Date(), sentAt: null, confirmedAt: new Date(), files: s.data.files },
+        {
+          keyId: keys.keyId,
+          deliveryId: c.deliveryId,
+          clientFingerprint: null,
+          requesterAddress: '127.0.0.1',
+          issuedAt: new Date(),
+          sentAt: null,
+          confirmedAt: new Date(),
+          files: s.data.files,
+        },
         generateServerKeySet(),
       ),
     });

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
-import { BundleWriter } from './bundle-download.js';
+import { PLUGIN_ENTRY_NAME } from '../../protocol/constants.js';
+import { DownloadWriter } from './writer.js';
 import { BundleSource, readRange } from './bundle-source.js';
-import { DownloadState, downloadKey, PendingDownload } from './download-state.js';
-import { makeServerZip, makeZip, removeTempDirs, sha256, tempDir } from './spec-support.js';
+import { DownloadState, downloadKey, PendingDownload } from './state.js';
+import { makeServerZip, makeZip } from '../testing/bundles.js';
+import { removeTempDirs, sha256, tempDir } from '../testing/temp-dirs.js';
 import { Readable } from 'node:stream';
 
 afterAll(removeTempDirs);
@@ -29,7 +29,7 @@ async function pendingIn(): Promise<{ dir: string; pending: PendingDownload }> {
 }
 
 /** Writes `bytes` in chunks of the given sizes (the last one repeated). */
-async function feed(writer: BundleWriter, bytes: Buffer, sizes = [65_536]): Promise<void> {
+async function feed(writer: DownloadWriter, bytes: Buffer, sizes = [65_536]): Promise<void> {
   for (let at = 0, i = 0; at < bytes.length; i++) {
     const n = sizes[Math.min(i, sizes.length - 1)];
     await writer.write(bytes.subarray(at, at + n));
@@ -43,16 +43,16 @@ async function wholeOf(source: BundleSource): Promise<Buffer> {
 
 /** A download cut after `cut` bytes (state saved as `dcx fetch` saves it), then its saved state as read back. */
 async function cutDownload(pending: PendingDownload, bytes: Buffer, cut: number, sizes?: number[]): Promise<DownloadState> {
-  const writer = await BundleWriter.start(pending, stateFor(bytes));
+  const writer = await DownloadWriter.start(pending, stateFor(bytes));
   await feed(writer, bytes.subarray(0, cut), sizes);
   await writer.close();
   return (await pending.load())!;
 }
 
-describe('BundleWriter', () => {
+describe('DownloadWriter', () => {
   test('a server bundle: the content is written once, to a file of its own, and hashed; the pieces read back as the bundle', async () => {
     const { dir, pending } = await pendingIn();
-    const writer = await BundleWriter.start(pending, stateFor(zip));
+    const writer = await DownloadWriter.start(pending, stateFor(zip));
     await feed(writer, zip, [7, 30, 1000, 65_536, 3, 1 << 20]);
     await writer.close();
     expect(writer.offset).toBe(zip.length);
@@ -60,15 +60,29 @@ describe('BundleWriter', () => {
     const key = downloadKey(url);
     expect((await readdir(dir)).sort()).toEqual([`${key}.0.data`, `${key}.json`, `${key}.part`]);
     expect((await readFile(pending.dataPath(0))).equals(content)).toBe(true);
-    expect((await readFile(pending.partPath)).equals(Buffer.concat([zip.subarray(0, contentStart), zip.subarray(contentStart + content.length)]))).toBe(true);
+    expect(
+      (await readFile(pending.partPath)).equals(
+        Buffer.concat([zip.subarray(0, contentStart), zip.subarray(contentStart + content.length)]),
+      ),
+    ).toBe(true);
     expect((await stat(pending.partPath)).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(await readFile(pending.statePath, 'utf8')).entries).toEqual([{ offset: contentStart, size: content.length }]);
+    expect((JSON.parse(await readFile(pending.statePath, 'utf8')) as { entries: unknown }).entries).toEqual([
+      { offset: contentStart, size: content.length },
+    ]);
 
     const source = writer.source();
     expect((await wholeOf(source)).equals(zip)).toBe(true);
     expect((await readRange(source, contentStart - 10, 20)).equals(zip.subarray(contentStart - 10, contentStart + 10))).toBe(true);
     expect(source.kept).toEqual([
-      { name: 'movie.mp4', headerOffset: contentStart - 30 - 'movie.mp4'.length, dataOffset: contentStart, size: content.length, crc32: expect.any(Number), path: pending.dataPath(0), sha256: sha256(content) },
+      {
+        name: 'movie.mp4',
+        headerOffset: contentStart - 30 - 'movie.mp4'.length,
+        dataOffset: contentStart,
+        size: content.length,
+        crc32: expect.any(Number) as number,
+        path: pending.dataPath(0),
+        sha256: sha256(content),
+      },
     ]);
   });
 
@@ -78,7 +92,7 @@ describe('BundleWriter', () => {
       { name: 'movie.mp4', data: Readable.from([content]) },
     ]);
     const { dir, pending } = await pendingIn();
-    const writer = await BundleWriter.start(pending, null);
+    const writer = await DownloadWriter.start(pending, null);
     await feed(writer, archiverZip);
     await writer.close();
     expect(await readdir(dir)).toEqual([`${downloadKey(url)}.part`]);
@@ -87,11 +101,28 @@ describe('BundleWriter', () => {
     expect((await wholeOf(writer.source())).equals(archiverZip)).toBe(true);
   });
 
-  const cuts = [1, 4, 29, 30, 31, 30 + PLUGIN_ENTRY_NAME.length + 100, contentStart - 30, contentStart - 1, contentStart, contentStart + 1, contentStart + 250_000, contentStart + content.length - 1, contentStart + content.length, contentStart + content.length + 3, zip.length - 1, zip.length];
+  const cuts = [
+    1,
+    4,
+    29,
+    30,
+    31,
+    30 + PLUGIN_ENTRY_NAME.length + 100,
+    contentStart - 30,
+    contentStart - 1,
+    contentStart,
+    contentStart + 1,
+    contentStart + 250_000,
+    contentStart + content.length - 1,
+    contentStart + content.length,
+    contentStart + content.length + 3,
+    zip.length - 1,
+    zip.length,
+  ];
   test.each(cuts)('cut after %i bytes: read back, it carries on to the same bundle and the same SHA-256', async (cut) => {
     const { pending } = await pendingIn();
     const saved = await cutDownload(pending, zip, cut, [cut % 9_973 || 1, 65_536]);
-    const resumed = await BundleWriter.resume(pending, saved);
+    const resumed = await DownloadWriter.resume(pending, saved);
     if ('reason' in resumed) throw new Error(resumed.reason);
     expect(resumed.offset).toBe(cut);
     await feed(resumed, zip.subarray(cut), [12_345]);
@@ -114,7 +145,7 @@ describe('BundleWriter', () => {
     const cut = two.indexOf(second.subarray(0, 64)) + 1000;
     const saved = await cutDownload(pending, two, cut);
     expect(saved.entries!.map((e) => e.size)).toEqual([content.length, 0, second.length]);
-    const resumed = await BundleWriter.resume(pending, saved);
+    const resumed = await DownloadWriter.resume(pending, saved);
     if ('reason' in resumed) throw new Error(resumed.reason);
     await feed(resumed, two.subarray(cut));
     await resumed.close();
@@ -133,15 +164,21 @@ describe('BundleWriter', () => {
     const saved = await cutDownload(pending, zip, contentStart + 1000);
 
     await truncate(pending.partPath, contentStart - 100);
-    expect(await BundleWriter.resume(pending, saved)).toEqual({ reason: 'the partial download does not match its saved state' });
+    expect(await DownloadWriter.resume(pending, saved)).toEqual({ reason: 'the partial download does not match its saved state' });
 
     const other = await pendingIn();
     const moved = await cutDownload(other.pending, zip, contentStart + 1000);
-    expect(await BundleWriter.resume(other.pending, { ...moved, entries: [{ offset: contentStart + 1, size: content.length }] })).toEqual({ reason: 'the partial download does not match its saved state' });
-    expect(await BundleWriter.resume(other.pending, { ...moved, entries: [{ offset: contentStart, size: 10 }] })).toEqual({ reason: 'the partial download does not match its saved state' });
-    expect(await BundleWriter.resume(other.pending, { ...moved, total: contentStart })).toEqual({ reason: `the partial download has ${contentStart + 1000} bytes, more than the bundle's ${contentStart}` });
+    expect(await DownloadWriter.resume(other.pending, { ...moved, entries: [{ offset: contentStart + 1, size: content.length }] })).toEqual(
+      { reason: 'the partial download does not match its saved state' },
+    );
+    expect(await DownloadWriter.resume(other.pending, { ...moved, entries: [{ offset: contentStart, size: 10 }] })).toEqual({
+      reason: 'the partial download does not match its saved state',
+    });
+    expect(await DownloadWriter.resume(other.pending, { ...moved, total: contentStart })).toEqual({
+      reason: `the partial download has ${contentStart + 1000} bytes, more than the bundle's ${contentStart}`,
+    });
     // A state that lists no kept entry: the data file is not the download's; it carries on after the header.
-    const unlisted = await BundleWriter.resume(other.pending, { ...moved, entries: [] });
+    const unlisted = await DownloadWriter.resume(other.pending, { ...moved, entries: [] });
     expect('reason' in unlisted ? unlisted.reason : unlisted.offset).toBe(contentStart);
   });
 
@@ -149,7 +186,7 @@ describe('BundleWriter', () => {
     const { dir, pending } = await pendingIn();
     const cut = contentStart + 5000;
     await writeFile(pending.partPath, zip.subarray(0, cut));
-    const resumed = await BundleWriter.resume(pending, stateFor(zip));
+    const resumed = await DownloadWriter.resume(pending, stateFor(zip));
     if ('reason' in resumed) throw new Error(resumed.reason);
     expect(resumed.offset).toBe(cut);
     await feed(resumed, zip.subarray(cut));
@@ -163,7 +200,7 @@ describe('BundleWriter', () => {
     const { pending } = await pendingIn();
     await writeFile(pending.partPath, zip.subarray(0, contentStart));
     await pending.save({ ...stateFor(zip), entries: [] });
-    const resumed = await BundleWriter.resume(pending, (await pending.load())!);
+    const resumed = await DownloadWriter.resume(pending, (await pending.load())!);
     if ('reason' in resumed) throw new Error(resumed.reason);
     expect((await pending.load())!.entries).toEqual([{ offset: contentStart, size: content.length }]);
     await feed(resumed, zip.subarray(contentStart));

@@ -8,13 +8,16 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { createServer as createHttpServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo, createServer as createTcpServer, connect, Server as TcpServer, Socket } from 'node:net';
 import { join, resolve } from 'node:path';
-import { CLIENT_KEY_HEADER } from '../protocol/constants.js';
-import { fingerprint, generateServerKeySet } from '../protocol/keys.js';
-import { downloadKey } from './download-state.js';
-import { ExitCode } from './exit-codes.js';
-import { ConfirmEndpoint, makeBundle, removeTempDirs, sha256, tempDir } from './spec-support.js';
+import { CLIENT_KEY_HEADER } from '../../protocol/constants.js';
+import { generateServerKeySet } from '../../protocol/keys.js';
+import { downloadKey } from './state.js';
+import { until } from '../../../test/support/eventually.js';
+import { ExitCode } from '../exit-codes.js';
+import { makeBundleForRequest } from '../testing/bundles.js';
+import { ConfirmEndpoint } from '../testing/confirm-endpoint.js';
+import { removeTempDirs, sha256, tempDir } from '../testing/temp-dirs.js';
 
-const MAIN = resolve(import.meta.dirname, '../../dist/src/client/main.js');
+const MAIN = resolve(import.meta.dirname, '../../../dist/src/client/main.js');
 
 const keys = generateServerKeySet();
 const content = randomBytes(700_000);
@@ -72,16 +75,12 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const path = req.url!;
   const record = (status: number) => server.seen.push({ path, status, headers: req.headers });
   if (path === '/api/contents/c1/bundle') {
-    const key = req.headers[CLIENT_KEY_HEADER] as string | undefined;
-    const clientKey = key ? Buffer.from(key, 'base64url') : null;
-    const { zip, data } = await makeBundle({
+    const { zip, data } = await makeBundleForRequest(req.headers, {
       keys,
       confirmPort: gate.port,
       files: [{ name: 'movie.mp4', bytes: content }],
       entries: server.forged ? [{ name: 'movie.mp4', data: server.forged }] : undefined,
       shape: server.shape,
-      clientPublicKey: clientKey,
-      data: { client: { fingerprint: clientKey ? fingerprint(clientKey) : null, address: '127.0.0.1' } },
     });
     endpoint.expect(data);
     const issued = { id: data.deliveryId, zip };
@@ -211,11 +210,14 @@ interface Run {
 }
 
 function start(args: string[], home: string): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH, DCX_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { PATH: process.env.PATH, DCX_HOME: home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
   const done = new Promise<Run>((resolveRun, reject) => {
     child.once('error', reject);
     child.once('close', (code) => resolveRun({ code, stdout, stderr }));
@@ -249,7 +251,11 @@ async function client(url = `${base}/api/contents/c1/bundle`): Promise<Client> {
   };
 }
 
-const listing = (dir: string) => readdir(dir).then((names) => names.sort(), () => [] as string[]);
+const listing = (dir: string) =>
+  readdir(dir).then(
+    (names) => names.sort(),
+    () => [] as string[],
+  );
 const bundleRequests = () => server.seen.filter((s) => s.path === '/api/contents/c1/bundle');
 const deliveryRequests = () => server.seen.filter((s) => s.path.startsWith('/api/deliveries/'));
 const onlyDelivery = () => [...server.deliveries.values()][0];
@@ -303,69 +309,69 @@ async function expectDelivered(c: Client, run: Run, deliveryId: string, name = '
   expect(await listing(join(c.home, 'downloads'))).toEqual([]);
 }
 
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off download (%s-shaped bundles)', (shape) => {
   beforeEach(() => {
     server.shape = shape;
   });
 
-  test('a cut exits 6 and keeps part + state; each next run asks for the rest from the part size; the same delivery is confirmed once', async () => {
-    const c = await client();
-    server.cuts = [150_000];
-    const first = await c.fetch('--access-token', 'tok-7');
-    expect(first.code).toBe(ExitCode.ServerUnreachable);
-    expect(first.stderr).toMatch(/^dcx: the download from http:\/\/127\.0\.0\.1:\d+ was interrupted at \d+ of \d+ bytes: .*; the partial download is kept: running the same command again resumes it\n$/);
-    const { id, zip } = onlyDelivery();
-    await expectPartialFiles(c);
-    expect(JSON.parse(await readFile(c.state, 'utf8'))).toEqual({
-      version: 1,
-      url: c.url,
-      deliveryUrl: `${base}/api/deliveries/${id}/bundle`,
-      etag: `"${id}"`,
-      total: zip.length,
-      deliveryId: id,
-      entries: shape === 'server' ? [{ offset: zip.indexOf(content.subarray(0, 64)), size: content.length }] : [],
-    });
-    expect((await stat(c.part)).mode & 0o777).toBe(0o600);
-    const firstSize = await expectPrefix(c, zip);
-    expect(await listing(c.out)).toEqual([]);
+  test(
+    'a cut exits 6 and keeps part + state; each next run asks for the rest from the part size; the same delivery is ' + 'confirmed once',
+    async () => {
+      const c = await client();
+      server.cuts = [150_000];
+      const first = await c.fetch('--access-token', 'tok-7');
+      expect(first.code).toBe(ExitCode.ServerUnreachable);
+      expect(first.stderr).toMatch(
+        new RegExp(
+          String.raw`^dcx: the download from http:\/\/127\.0\.0\.1:\d+ was interrupted at \d+ of \d+ bytes: .*; ` +
+            String.raw`the partial download is kept: running the same command again resumes it\n$`,
+        ),
+      );
+      const { id, zip } = onlyDelivery();
+      await expectPartialFiles(c);
+      expect(JSON.parse(await readFile(c.state, 'utf8'))).toEqual({
+        version: 1,
+        url: c.url,
+        deliveryUrl: `${base}/api/deliveries/${id}/bundle`,
+        etag: `"${id}"`,
+        total: zip.length,
+        deliveryId: id,
+        entries: shape === 'server' ? [{ offset: zip.indexOf(content.subarray(0, 64)), size: content.length }] : [],
+      });
+      expect((await stat(c.part)).mode & 0o777).toBe(0o600);
+      const firstSize = await expectPrefix(c, zip);
+      expect(await listing(c.out)).toEqual([]);
 
-    // Cut again while resuming: the part grows by exactly what arrived, still a prefix.
-    server.cuts = [200_000];
-    const second = await c.fetch('--access-token', 'tok-7');
-    expect(second.code).toBe(ExitCode.ServerUnreachable);
-    const secondSize = await expectPrefix(c, zip);
-    expect(secondSize).toBeGreaterThan(firstSize);
+      // Cut again while resuming: the part grows by exactly what arrived, still a prefix.
+      server.cuts = [200_000];
+      const second = await c.fetch('--access-token', 'tok-7');
+      expect(second.code).toBe(ExitCode.ServerUnreachable);
+      const secondSize = await expectPrefix(c, zip);
+      expect(secondSize).toBeGreaterThan(firstSize);
 
-    const third = await c.fetch('--access-token', 'tok-7');
-    await expectDelivered(c, third, id);
+      const third = await c.fetch('--access-token', 'tok-7');
+      await expectDelivered(c, third, id);
 
-    // One delivery issued; every resume asked its own URL for the bytes after the part, with the same credentials.
-    expect(bundleRequests()).toHaveLength(1);
-    const identityKey = bundleRequests()[0].headers[CLIENT_KEY_HEADER];
-    expect(deliveryRequests().map((r) => [r.status, r.headers.range, r.headers['if-range']])).toEqual([
-      [206, `bytes=${firstSize}-`, `"${id}"`],
-      [206, `bytes=${secondSize}-`, `"${id}"`],
-    ]);
-    for (const r of [...bundleRequests(), ...deliveryRequests()]) {
-      expect(r.headers[CLIENT_KEY_HEADER]).toBe(identityKey);
-      expect(r.headers['dcx-access-token']).toBe('tok-7');
-      expect(r.headers['accept-encoding']).toBe('identity');
-    }
+      // One delivery issued; every resume asked its own URL for the bytes after the part, with the same credentials.
+      expect(bundleRequests()).toHaveLength(1);
+      const identityKey = bundleRequests()[0].headers[CLIENT_KEY_HEADER];
+      expect(deliveryRequests().map((r) => [r.status, r.headers.range, r.headers['if-range']])).toEqual([
+        [206, `bytes=${firstSize}-`, `"${id}"`],
+        [206, `bytes=${secondSize}-`, `"${id}"`],
+      ]);
+      for (const r of [...bundleRequests(), ...deliveryRequests()]) {
+        expect(r.headers[CLIENT_KEY_HEADER]).toBe(identityKey);
+        expect(r.headers['dcx-access-token']).toBe('tok-7');
+        expect(r.headers['accept-encoding']).toBe('identity');
+      }
 
-    // Done and confirmed: the next fetch is a new delivery.
-    const again = await c.fetch('--access-token', 'tok-7');
-    expect(again.code).toBe(0);
-    expect(bundleRequests()).toHaveLength(2);
-    expect(JSON.parse(again.stdout).deliveryId).not.toBe(id);
-  });
+      // Done and confirmed: the next fetch is a new delivery.
+      const again = await c.fetch('--access-token', 'tok-7');
+      expect(again.code).toBe(0);
+      expect(bundleRequests()).toHaveLength(2);
+      expect((JSON.parse(again.stdout) as { deliveryId: string }).deliveryId).not.toBe(id);
+    },
+  );
 
   test('a 200 instead of a 206 starts the same delivery over from byte 0', async () => {
     const c = await client();
@@ -390,7 +396,9 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     server.deliveries.clear();
 
     const second = await c.fetch();
-    expect(second.stderr).toContain(`cannot resume the download of delivery ${id} (404 Not Found); starting over with a new download from ${c.url}`);
+    expect(second.stderr).toContain(
+      `cannot resume the download of delivery ${id} (404 Not Found); starting over with a new download from ${c.url}`,
+    );
     const fresh = onlyDelivery();
     expect(fresh.id).not.toBe(id);
     await expectDelivered(c, second, fresh.id);
@@ -408,7 +416,12 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
 
     const refused = await c.fetch();
     expect(refused.code).toBe(ExitCode.Failure);
-    expect(refused.stderr).toMatch(/^dcx: resuming the download from .* failed: 403 Forbidden \(wrong access token\); the partial download is kept: running the same command again resumes it\n$/);
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        String.raw`^dcx: resuming the download from .* failed: 403 Forbidden \(wrong access token\); ` +
+          String.raw`the partial download is kept: running the same command again resumes it\n$`,
+      ),
+    );
     expect((await downloadedBytes(c)).length).toBe(size);
 
     await expectDelivered(c, await c.fetch('--access-token', 'tok-1'), id);
@@ -425,7 +438,12 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     const { id } = onlyDelivery();
     server.wrongTotal = true;
     const second = await c.fetch();
-    expect(second.stderr).toMatch(new RegExp(`cannot resume the download of delivery ${id} \\(asked for bytes \\d+- of \\d+, the server sent Content-Range bytes \\d+-\\d+/\\d+\\)`));
+    expect(second.stderr).toMatch(
+      new RegExp(
+        `cannot resume the download of delivery ${id} \\(asked for bytes \\d+- of \\d+, the server sent Content-Range bytes ` +
+          `\\d+-\\d+/\\d+\\)`,
+      ),
+    );
     server.wrongTotal = false;
     const fresh = [...server.deliveries.values()].find((d) => d.id !== id)!;
     await expectDelivered(c, second, fresh.id);
@@ -452,7 +470,7 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     const c = await client();
     server.stallAfter = 250_000;
     const running = start(['fetch', c.url, '--out', c.out, '--json'], c.home);
-    await until(async () => (await downloadedBytes(c).catch(() => null))?.length === 250_000, 'the first 250000 bytes');
+    await until('the first 250000 bytes', async () => (await downloadedBytes(c).catch(() => null))?.length === 250_000);
 
     const concurrent = await c.fetch();
     expect(concurrent.code).toBe(ExitCode.Failure);
@@ -491,7 +509,12 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     const before = endpoint.received.length;
     const run = await c.fetch();
     expect(run.code).toBe(ExitCode.DigestMismatch);
-    expect(run.stderr).toMatch(/^dcx: "movie\.mp4" is not what the server sent \(SHA-256 [0-9a-f]{64} differs from the plug-in data's [0-9a-f]{64}\); the file was removed\n$/);
+    expect(run.stderr).toMatch(
+      new RegExp(
+        String.raw`^dcx: "movie\.mp4" is not what the server sent \(SHA-256 [0-9a-f]{64} differs from the plug-in data's [0-9a-f]{64}\); ` +
+          String.raw`the file was removed\n$`,
+      ),
+    );
     expect(await listing(c.out)).toEqual([]);
     expect(await listing(join(c.home, 'downloads'))).toEqual([]);
     expect(endpoint.received.length).toBe(before);

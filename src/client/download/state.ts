@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DcxError, errnoCode, messageOf } from './errors.js';
-import { ExitCode } from './exit-codes.js';
-import { writePrivateFileAtomic } from './home.js';
-import { trackTemp, untrackTemp } from './temp-files.js';
+import { DcxError, errnoCode, messageOf } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { readTextIfPresent, writePrivateFileAtomic } from '../home.js';
+import { trackTemp, untrackTemp } from '../temp-files.js';
 
 /**
  * What a resumable bundle download needs to carry on where it stopped: the delivery's own URL
@@ -61,13 +61,8 @@ export class PendingDownload {
 
   /** The saved state, or null when there is none or it is unusable (then it is forgotten). */
   async load(): Promise<DownloadState | null> {
-    let text: string;
-    try {
-      text = await readFile(this.statePath, 'utf8');
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return null;
-      throw new DcxError(ExitCode.Failure, `cannot read the download state ${this.statePath}: ${messageOf(error)}`);
-    }
+    const text = await readTextIfPresent(this.statePath, 'the download state');
+    if (text === null) return null;
     const state = parseState(text);
     if (!state || state.url !== this.url) {
       await this.discard();
@@ -101,13 +96,13 @@ export class PendingDownload {
 
   /** The command is over: Ctrl-C no longer concerns this download. */
   forget(): void {
-    if (active === this) active = null;
+    if (resumable.active === this) resumable.active = null;
   }
 
   private markResumable(on: boolean): void {
     this.hasState = on;
-    if (on) active = this;
-    else if (active === this) active = null;
+    if (on) resumable.active = this;
+    else if (resumable.active === this) resumable.active = null;
   }
 
   /**
@@ -135,7 +130,8 @@ export class PendingDownload {
         if (attempt > 0 || (Number.isInteger(pid) && pid > 0 && isRunning(pid))) {
           throw new DcxError(
             ExitCode.Failure,
-            `another dcx fetch of ${this.url} is running${Number.isInteger(pid) ? ` (pid ${pid})` : ''}; wait for it to finish, or remove ${this.lockPath} if it is not running`,
+            `another dcx fetch of ${this.url} is running${Number.isInteger(pid) ? ` (pid ${pid})` : ''}; wait for it to ` +
+              `finish, or remove ${this.lockPath} if it is not running`,
           );
         }
         await rm(this.lockPath, { force: true });
@@ -154,7 +150,8 @@ function parseState(text: string): DownloadState | null {
     const value = JSON.parse(text) as Record<string, unknown>;
     const { url, deliveryUrl, etag, total, deliveryId, entries } = value;
     if (value.version !== 1) return null;
-    if (typeof url !== 'string' || typeof deliveryUrl !== 'string' || typeof etag !== 'string' || typeof deliveryId !== 'string') return null;
+    if (typeof url !== 'string' || typeof deliveryUrl !== 'string' || typeof etag !== 'string' || typeof deliveryId !== 'string')
+      return null;
     if (!isSize(total)) return null;
     new URL(deliveryUrl);
     if (entries === undefined) return { url, deliveryUrl, etag, total, deliveryId };
@@ -185,8 +182,8 @@ function isRunning(pid: number): boolean {
 }
 
 /** The resumable download under way, if any: Ctrl-C leaves it for the next run, and says so. */
-let active: PendingDownload | null = null;
+const resumable: { active: PendingDownload | null } = { active: null };
 
 export function resumableDownload(): PendingDownload | null {
-  return active;
+  return resumable.active;
 }

@@ -7,10 +7,10 @@ import { createServer as createHttpServer, IncomingMessage, Server, ServerRespon
 import { createServer as createHttpsServer } from 'node:https';
 import { AddressInfo, createServer as createTcpServer, Server as TcpServer, Socket } from 'node:net';
 import { join } from 'node:path';
-import { DcxError } from './errors.js';
-import { ExitCode } from './exit-codes.js';
-import { ChunkedDecoder, DownloadResponse, httpDownload } from './http-download.js';
-import { removeTempDirs, sha256, tempDir } from './spec-support.js';
+import { DcxError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { ChunkedDecoder, DownloadResponse, httpDownload } from './connection.js';
+import { removeTempDirs, sha256, tempDir } from '../testing/temp-dirs.js';
 
 const body = randomBytes(5 * 1024 * 1024 + 17);
 let http: Server;
@@ -36,7 +36,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     case '/trickle': {
       // Many small writes with pauses: the client sees the body in odd pieces.
       res.writeHead(200, { 'content-length': body.length });
-      for (let at = 0; at < body.length; ) {
+      for (let at = 0; at < body.length;) {
         const n = Math.min(body.length - at, 1 + ((at * 7919) % 300_000));
         if (!res.write(body.subarray(at, at + n))) await new Promise((resolve) => res.once('drain', resolve));
         at += n;
@@ -77,7 +77,29 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 
 beforeAll(async () => {
   const dir = await tempDir('dcx-tls-');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   ca = await readFile(join(dir, 'cert.pem'));
   const key = await readFile(join(dir, 'key.pem'));
   http = createHttpServer((req, res) => void handle(req, res));
@@ -137,7 +159,12 @@ describe('httpDownload', () => {
     expect(response.headers.get('content-length')).toBe(String(body.length));
     expect(response.headers.get('set-cookie')).toBe('a=1, b=2');
     expect(sha256(await collect(response))).toBe(sha256(body));
-    expect(seen.at(-1)).toMatchObject({ accept: 'application/zip', 'dcx-access-token': 'tok', connection: 'close', host: base.slice('http://'.length) });
+    expect(seen.at(-1)).toMatchObject({
+      accept: 'application/zip',
+      'dcx-access-token': 'tok',
+      connection: 'close',
+      host: base.slice('http://'.length),
+    });
   });
 
   test('odd pieces, a sink that makes reading wait, chunked encoding with a trailer: the same bytes', async () => {
@@ -214,7 +241,7 @@ describe('httpDownload', () => {
     expect((error as DcxError).message).toMatch(/without answering/);
 
     rawAnswer = [Buffer.from('SSH-2.0-OpenSSH\r\n\r\n')];
-    expect((await failure(httpDownload(`${rawBase}/x`, {})) as DcxError).message).toMatch(/not an HTTP\/1\.1 response/);
+    expect(((await failure(httpDownload(`${rawBase}/x`, {}))) as DcxError).message).toMatch(/not an HTTP\/1\.1 response/);
   });
 
   test('a refused connection is exit 6 naming the origin; a line break in a header is a usage error', async () => {
@@ -225,7 +252,10 @@ describe('httpDownload', () => {
       });
     });
     const error = (await failure(httpDownload(`http://127.0.0.1:${closed}/x`, {}))) as DcxError;
-    expect([error.exitCode, error.message]).toEqual([ExitCode.ServerUnreachable, `cannot reach http://127.0.0.1:${closed}: connect ECONNREFUSED 127.0.0.1:${closed}`]);
+    expect([error.exitCode, error.message]).toEqual([
+      ExitCode.ServerUnreachable,
+      `cannot reach http://127.0.0.1:${closed}: connect ECONNREFUSED 127.0.0.1:${closed}`,
+    ]);
     const usage = (await failure(httpDownload(`${base}/body`, { 'dcx-access-token': 'a\r\nx-evil: 1' }))) as DcxError;
     expect(usage.exitCode).toBe(ExitCode.Usage);
   });
@@ -239,7 +269,12 @@ describe('ChunkedDecoder', () => {
       for (const size of [1, 3, 1000]) {
         const decoder = new ChunkedDecoder();
         const out: Buffer[] = [];
-        const pieces = [encoded.subarray(0, at), ...Array.from({ length: Math.ceil((encoded.length - at) / size) }, (_, i) => encoded.subarray(at + i * size, at + (i + 1) * size))];
+        const pieces = [
+          encoded.subarray(0, at),
+          ...Array.from({ length: Math.ceil((encoded.length - at) / size) }, (_, i) =>
+            encoded.subarray(at + i * size, at + (i + 1) * size),
+          ),
+        ];
         for (const piece of pieces) out.push(...decoder.write(piece));
         expect([Buffer.concat(out).toString(), decoder.done]).toEqual(['hello, world0123456789', true]);
       }

@@ -1,8 +1,10 @@
+// The bundle download's own HTTP/1.1 client: the body is read into one reused 1 MiB buffer and handed to
+// the download writer, with no allocation per chunk (fetch cannot). API calls use fetch, in ../http.ts.
 import { connect as netConnect, isIP, Socket } from 'node:net';
 import { connect as tlsConnect, ConnectionOptions } from 'node:tls';
-import { DcxError, unreachable, usageError } from './errors.js';
-import { ExitCode } from './exit-codes.js';
-import { networkReason, ResponseLike } from './http.js';
+import { DcxError, unreachable, usageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { networkReason, ResponseLike } from '../http.js';
 
 /** Each read fills (part of) this one buffer, over and over: no allocation per chunk. */
 const READ_BUFFER = 1024 * 1024;
@@ -46,7 +48,11 @@ export interface DownloadOptions {
  * allocation and copy of every chunk by node:http's parser and streams, nor fetch's web streams,
  * which cost several times the CPU per byte. Connection failures are exit 6, like `httpRequest`.
  */
-export async function httpDownload(url: URL | string, headers: Record<string, string>, options: DownloadOptions = {}): Promise<DownloadResponse> {
+export async function httpDownload(
+  url: URL | string,
+  headers: Record<string, string>,
+  options: DownloadOptions = {},
+): Promise<DownloadResponse> {
   for (const [name, value] of Object.entries(headers)) {
     if (/[\r\n\0]/.test(value)) throw usageError(`the ${name} header cannot hold a line break`);
   }
@@ -62,7 +68,8 @@ export async function httpDownload(url: URL | string, headers: Record<string, st
     if ([301, 302, 303, 307, 308].includes(response.status) && location !== null && redirects < MAX_REDIRECTS) {
       response.cancel();
       target = new URL(location, target);
-      if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new DcxError(ExitCode.Failure, `${target.origin} redirects to a ${target.protocol} URL`);
+      if (target.protocol !== 'http:' && target.protocol !== 'https:')
+        throw new DcxError(ExitCode.Failure, `${target.origin} redirects to a ${target.protocol} URL`);
       continue;
     }
     return response;
@@ -103,20 +110,38 @@ class Connection implements DownloadResponse {
   static async open(url: URL, headers: Record<string, string>, options: DownloadOptions): Promise<Connection> {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-    const request = [`GET ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`, 'user-agent: dcx', ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`), 'connection: close', '', ''].join('\r\n');
+    const request = [
+      `GET ${url.pathname}${url.search} HTTP/1.1`,
+      `host: ${url.host}`,
+      'user-agent: dcx',
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+      'connection: close',
+      '',
+      '',
+    ].join('\r\n');
     let connection: Connection | null = null;
-    const onread = { buffer: Buffer.allocUnsafe(READ_BUFFER), callback: (n: number, buffer: Uint8Array) => connection!.onRead(buffer as Buffer, n) };
+    const onread = {
+      buffer: Buffer.allocUnsafe(READ_BUFFER),
+      callback: (n: number, buffer: Uint8Array) => connection!.onRead(buffer as Buffer, n),
+    };
     const socket =
       url.protocol === 'https:'
         ? // Node's tls.connect takes `onread` as net.connect does (its typings miss it).
-          tlsConnect({ host, port, servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], onread, ...options.tls } as ConnectionOptions)
+          tlsConnect({
+            host,
+            port,
+            servername: isIP(host) ? undefined : host,
+            ALPNProtocols: ['http/1.1'],
+            onread,
+            ...options.tls,
+          } as ConnectionOptions)
         : netConnect({ host, port, onread });
     connection = new Connection(url.href, socket);
-    const answered = new Promise<void>((resolve, reject) => (connection!.headDone = { resolve, reject }));
+    const answered = new Promise<void>((resolve, reject) => (connection.headDone = { resolve, reject }));
     socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy(new Error(`nothing received for ${IDLE_TIMEOUT_MS / 1000} s`)));
-    socket.on('error', (error) => connection!.fail(error));
-    socket.on('end', () => connection!.ended());
-    socket.on('close', () => connection!.ended());
+    socket.on('error', (error) => connection.fail(error));
+    socket.on('end', () => connection.ended());
+    socket.on('close', () => connection.ended());
     socket.write(request);
     await answered;
     return connection;
@@ -299,7 +324,11 @@ class Connection implements DownloadResponse {
       if (this.early === null) this.finish();
       return;
     }
-    this.fail(new Error(this.headDone ? 'the server closed the connection without answering' : 'the connection was closed before the end of the body'));
+    this.fail(
+      new Error(
+        this.headDone ? 'the server closed the connection without answering' : 'the connection was closed before the end of the body',
+      ),
+    );
   }
 
   /** Settles `read` once the body is over or failed, and the sink done with what it was given. */
@@ -327,7 +356,8 @@ function framingOf(status: number, headers: Headers): Framing {
   const encoding = headers.get('transfer-encoding');
   if (encoding !== null && /(^|,)\s*chunked\s*$/i.test(encoding)) return { kind: 'chunked', decoder: new ChunkedDecoder() };
   const length = headers.get('content-length');
-  if (length !== null && /^\d+$/.test(length.trim()) && Number.isSafeInteger(Number(length))) return { kind: 'length', left: Number(length) };
+  if (length !== null && /^\d+$/.test(length.trim()) && Number.isSafeInteger(Number(length)))
+    return { kind: 'length', left: Number(length) };
   return { kind: 'close' };
 }
 
