@@ -16,7 +16,7 @@ import { exchange } from './support/tcp.js';
 
 /** The plug-in data record of a bundle (its first entry). */
 async function pluginRecordOf(bundle: Buffer): Promise<Buffer> {
-  return (await unzipper.Open.buffer(bundle)).files[0]!.buffer();
+  return (await unzipper.Open.buffer(bundle)).files[0].buffer();
 }
 
 /** Bundles of one content requested at once, each by its own client: the server issues them together. */
@@ -43,7 +43,10 @@ describe.each([true, false])('batch signatures over HTTP, TCP and the real dcx (
     work = await mkdtemp(join(tmpdir(), 'dcx-batch-'));
     original = randomBytes(64 * 1024 + 3);
     await writeFile(join(work, 'report.pdf'), original);
-    const published = await dcx(['publish', join(work, 'report.pdf'), '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+    const published = await dcx(['publish', join(work, 'report.pdf'), '--server', server.url, '--json'], {
+      DCX_HOME: await newClientHome(),
+      DCX_ADMIN_TOKEN: server.adminToken,
+    });
     expect(published.code).toBe(0);
     bundleUrl = (JSON.parse(published.stdout) as { bundleUrl: string }).bundleUrl;
   });
@@ -56,7 +59,8 @@ describe.each([true, false])('batch signatures over HTTP, TCP and the real dcx (
     test('a bundle issued with others is batch-signed (version 2): the real dcx opens it, saves the content and confirms it', async () => {
       // Which requests share a batch depends on when they arrive: a few rounds at most.
       let batched: { identity: ClientIdentity; bundle: Buffer } | undefined;
-      for (let round = 0; round < 5 && !batched; round++) batched = (await requestTogether(bundleUrl, 8)).find(({ record }) => record[4] === 2);
+      for (let round = 0; round < 5 && !batched; round++)
+        batched = (await requestTogether(bundleUrl, 8)).find(({ record }) => record[4] === 2);
       expect(batched).toBeDefined();
 
       const home = await newClientHome();
@@ -84,7 +88,7 @@ describe.each([true, false])('batch signatures over HTTP, TCP and the real dcx (
               'SELECT coalesce(max(n), 0)::int AS n FROM (SELECT count(*) AS n FROM delivery_events WHERE delivery_id = ANY($1) AND type = $2 GROUP BY xmin::text) AS batches',
               [ids, type],
             )
-          ).rows[0]!.n;
+          ).rows[0].n;
         const digest = createHash('sha256').update(original).digest('hex');
 
         // Which requests and confirmations share a batch depends on when they arrive: a few rounds at most,
@@ -99,11 +103,17 @@ describe.each([true, false])('batch signatures over HTTP, TCP and the real dcx (
 
           const answers = await Promise.all(
             opened.map(({ identity, data }) =>
-              exchange(server.confirmPort, encodeConfirmation({ deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [digest] }, data.confirmSecret)),
+              exchange(
+                server.confirmPort,
+                encodeConfirmation(
+                  { deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [digest] },
+                  data.confirmSecret,
+                ),
+              ),
             ),
           );
-          expect(answers.map(([answer]) => answer!.status)).toEqual(ids.map(() => AnswerStatus.Accepted));
-          expect(answers.map(([answer]) => answer!.receipt![4])).toEqual(ids.map(() => 1));
+          expect(answers.map(([answer]) => answer.status)).toEqual(ids.map(() => AnswerStatus.Accepted));
+          expect(answers.map(([answer]) => answer.receipt![4])).toEqual(ids.map(() => 1));
           seen.confirmed = Math.max(seen.confirmed, await largestBatch(ids, 'confirmed'));
         }
         expect(seen.issued).toBeGreaterThanOrEqual(2);

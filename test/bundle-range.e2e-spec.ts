@@ -20,7 +20,10 @@ describe('bundle responses: Content-Length, Range, one delivery per bundle', () 
     server = await startServer('postgres');
     work = await mkdtemp(join(tmpdir(), 'dcx-range-'));
     await writeFile(join(work, 'clip.mp4'), original);
-    const published = await dcx(['publish', join(work, 'clip.mp4'), '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+    const published = await dcx(['publish', join(work, 'clip.mp4'), '--server', server.url, '--json'], {
+      DCX_HOME: await newClientHome(),
+      DCX_ADMIN_TOKEN: server.adminToken,
+    });
     expect(published.code).toBe(0);
     ({ bundleUrl, id: contentId } = JSON.parse(published.stdout) as { bundleUrl: string; id: string });
   });
@@ -87,7 +90,10 @@ describe('bundle responses: Content-Length, Range, one delivery per bundle', () 
     expect(outOfRange.status).toBe(416);
     expect(outOfRange.headers.get('content-range')).toBe(`bytes */${size}`);
     // Malformed ranges and a stale If-Range are ignored: the whole body, 200.
-    for (const headers of [{ range: 'bytes=abc' }, { range: 'items=0-5' }, { range: 'bytes=0-5', 'if-range': '"another"' }] as Record<string, string>[]) {
+    for (const headers of [{ range: 'bytes=abc' }, { range: 'items=0-5' }, { range: 'bytes=0-5', 'if-range': '"another"' }] as Record<
+      string,
+      string
+    >[]) {
       const response = await http(location, { headers });
       expect(response.status).toBe(200);
       expect(Buffer.from(await response.arrayBuffer()).equals(body)).toBe(true);
@@ -137,7 +143,10 @@ describe('bundle responses: Content-Length, Range, one delivery per bundle', () 
     // A client that hangs up mid-body: the delivery of a fresh request is recorded as failed. The content
     // is far larger than loopback socket buffers, so the server cannot have written its last byte.
     await writeFile(join(work, 'long.mp4'), randomBytes(48 * 1024 * 1024));
-    const long = await dcx(['publish', join(work, 'long.mp4'), '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+    const long = await dcx(['publish', join(work, 'long.mp4'), '--server', server.url, '--json'], {
+      DCX_HOME: await newClientHome(),
+      DCX_ADMIN_TOKEN: server.adminToken,
+    });
     expect(long.code).toBe(0);
     const longBundleUrl = (JSON.parse(long.stdout) as { bundleUrl: string }).bundleUrl;
     const fresh = await new Promise<string>((resolve, reject) => {

@@ -21,7 +21,10 @@ describe('confirmation port limits', () => {
   });
 
   function unknownConfirmation(deliveryId = newDeliveryId()): Buffer {
-    return encodeConfirmation({ deliveryId, clientFingerprint: randomBytes(32).toString('hex'), digests: [randomBytes(32).toString('hex')] }, randomBytes(32));
+    return encodeConfirmation(
+      { deliveryId, clientFingerprint: randomBytes(32).toString('hex'), digests: [randomBytes(32).toString('hex')] },
+      randomBytes(32),
+    );
   }
 
   test('a frame trickled a byte at a time (slow-loris) is cut off one idle timeout after its first byte', async () => {

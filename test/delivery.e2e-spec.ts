@@ -18,7 +18,10 @@ import { exchange } from './support/tcp.js';
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 async function publish(server: RunningServer, path: string): Promise<{ id: string; bundleUrl: string }> {
-  const result = await dcx(['publish', path, '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+  const result = await dcx(['publish', path, '--server', server.url, '--json'], {
+    DCX_HOME: await newClientHome(),
+    DCX_ADMIN_TOKEN: server.adminToken,
+  });
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);
   return JSON.parse(result.stdout) as { id: string; bundleUrl: string };
@@ -59,7 +62,12 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     const out = await mkdtemp(join(tmpdir(), 'dcx-out-'));
     const result = await dcx(['fetch', content.bundleUrl, '--out', out, '--json'], { DCX_HOME: home });
     expect(result.code).toBe(0);
-    const report = JSON.parse(result.stdout) as { deliveryId: string; status: string; files: { path: string; size: number; sha256: string }[]; receipt: string };
+    const report = JSON.parse(result.stdout) as {
+      deliveryId: string;
+      status: string;
+      files: { path: string; size: number; sha256: string }[];
+      receipt: string;
+    };
     expect(report.status).toBe('accepted');
     expect(report.files).toHaveLength(1);
     expect(report.files[0].path).toBe(join(out, 'movie.mp4'));
@@ -121,15 +129,19 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     const lowOrderKey = Buffer.alloc(32).toString('base64url'); // X25519 agrees on nothing with it
     const [refused, ...answers] = await Promise.all([
       http(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: lowOrderKey } }),
-      ...identities.map((identity) => http(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } })),
+      ...identities.map((identity) =>
+        http(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } }),
+      ),
     ]);
     expect(refused.status).toBe(400);
     expect(((await refused.json()) as { message: string }).message).toBe('DCX-Client-Key is not a usable X25519 public key');
-    const bundles = await Promise.all(answers.map(async (answer) => (expect(answer.status).toBe(200), Buffer.from(await answer.arrayBuffer()))));
+    const bundles = await Promise.all(
+      answers.map(async (answer) => (expect(answer.status).toBe(200), Buffer.from(await answer.arrayBuffer()))),
+    );
     const ids = new Set<string>();
     for (const [i, bundle] of bundles.entries()) {
       const data = await pluginDataOf(bundle, identities[i]);
-      expect(data.client.fingerprint).toBe(createHash('sha256').update(identities[i]!.publicKey).digest('hex'));
+      expect(data.client.fingerprint).toBe(createHash('sha256').update(identities[i].publicKey).digest('hex'));
       ids.add(data.deliveryId);
       // Another client's key cannot open it.
       await expect(pluginDataOf(bundle, identities[(i + 1) % identities.length])).rejects.toThrow();
@@ -146,17 +158,30 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
 
     const [wrongSecret] = await exchange(server.confirmPort, encodeConfirmation(good, randomBytes(32)));
     expect(wrongSecret.status).toBe(AnswerStatus.SealInvalid);
-    const [wrongClient] = await exchange(server.confirmPort, encodeConfirmation({ ...good, clientFingerprint: generateClientIdentity().fingerprint }, data.confirmSecret));
+    const [wrongClient] = await exchange(
+      server.confirmPort,
+      encodeConfirmation({ ...good, clientFingerprint: generateClientIdentity().fingerprint }, data.confirmSecret),
+    );
     expect(wrongClient.status).toBe(AnswerStatus.ClientMismatch);
-    const [wrongDigest] = await exchange(server.confirmPort, encodeConfirmation({ ...good, digests: [sha256(Buffer.from('something else'))] }, data.confirmSecret));
+    const [wrongDigest] = await exchange(
+      server.confirmPort,
+      encodeConfirmation({ ...good, digests: [sha256(Buffer.from('something else'))] }, data.confirmSecret),
+    );
     expect(wrongDigest.status).toBe(AnswerStatus.DigestMismatch);
-    const [unknown] = await exchange(server.confirmPort, encodeConfirmation({ ...good, deliveryId: '00112233-4455-6677-8899-aabbccddeeff' }, data.confirmSecret));
+    const [unknown] = await exchange(
+      server.confirmPort,
+      encodeConfirmation({ ...good, deliveryId: '00112233-4455-6677-8899-aabbccddeeff' }, data.confirmSecret),
+    );
     expect(unknown.status).toBe(AnswerStatus.Unknown);
 
     const delivery = await deliveryOf(server, data.deliveryId);
     expect(delivery.status).toBe('sent');
     expect(delivery.confirmedAt).toBeNull();
-    expect(delivery.events.filter((e) => e.type === 'refused').map((e) => e.reason)).toEqual(['seal_invalid', 'client_mismatch', 'digest_mismatch']);
+    expect(delivery.events.filter((e) => e.type === 'refused').map((e) => e.reason)).toEqual([
+      'seal_invalid',
+      'client_mismatch',
+      'digest_mismatch',
+    ]);
 
     // The right one still works afterwards, and a repeat returns the same receipt.
     const [accepted] = await exchange(server.confirmPort, encodeConfirmation(good, data.confirmSecret));
@@ -171,8 +196,14 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     const identity = generateClientIdentity();
     const response = await http(content.bundleUrl, { headers: { [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url') } });
     const data = await pluginDataOf(Buffer.from(await response.arrayBuffer()), identity);
-    const frame = () => encodeConfirmation({ deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [sha256(original)] }, data.confirmSecret);
-    const answers = (await Promise.all(Array.from({ length: 12 }, () => exchange(server.confirmPort, Buffer.concat([frame(), frame()]), 2)))).flat();
+    const frame = () =>
+      encodeConfirmation(
+        { deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [sha256(original)] },
+        data.confirmSecret,
+      );
+    const answers = (
+      await Promise.all(Array.from({ length: 12 }, () => exchange(server.confirmPort, Buffer.concat([frame(), frame()]), 2)))
+    ).flat();
     expect(answers).toHaveLength(24);
     expect(answers.filter((a) => a.status === AnswerStatus.Accepted)).toHaveLength(1);
     expect(answers.filter((a) => a.status === AnswerStatus.AlreadyConfirmed)).toHaveLength(23);
@@ -197,7 +228,13 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     expect(huge[0].message).toMatch(/exceeds/);
     await exchange(server.confirmPort, randomBytes(4096), 1).catch(() => []);
 
-    const [accepted] = await exchange(server.confirmPort, encodeConfirmation({ deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [sha256(original)] }, data.confirmSecret));
+    const [accepted] = await exchange(
+      server.confirmPort,
+      encodeConfirmation(
+        { deliveryId: data.deliveryId, clientFingerprint: identity.fingerprint, digests: [sha256(original)] },
+        data.confirmSecret,
+      ),
+    );
     expect(accepted.status).toBe(AnswerStatus.Accepted);
   });
 

@@ -110,7 +110,10 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
     });
     work = await mkdtemp(join(tmpdir(), 'dcx-manager-'));
     await writeFile(join(work, 'policy.pdf'), randomBytes(100_000));
-    const published = await dcx(['publish', join(work, 'policy.pdf'), '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+    const published = await dcx(['publish', join(work, 'policy.pdf'), '--server', server.url, '--json'], {
+      DCX_HOME: await newClientHome(),
+      DCX_ADMIN_TOKEN: server.adminToken,
+    });
     expect(published.code).toBe(0);
     content = JSON.parse(published.stdout) as { id: string; bundleUrl: string };
   });
@@ -125,10 +128,15 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
     try {
       expect((await adminJson(server, 'POST', '/api/webhooks', { url: 'not a url' })).status).toBe(400);
       expect((await adminJson(server, 'POST', '/api/webhooks', { url: flaky.url, events: ['bogus'] })).status).toBe(400);
-      expect((await fetch(`${server.url}/api/webhooks`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401);
+      expect(
+        (await fetch(`${server.url}/api/webhooks`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status,
+      ).toBe(401);
 
       const secret = 'whsec_test_' + randomBytes(16).toString('hex');
-      const hook = await json<{ id: string; secret: string }>(await adminJson(server, 'POST', '/api/webhooks', { url: flaky.url, secret }), 201);
+      const hook = await json<{ id: string; secret: string }>(
+        await adminJson(server, 'POST', '/api/webhooks', { url: flaky.url, secret }),
+        201,
+      );
       expect(hook.secret).toBe(secret);
       const second = await json<{ id: string; secret: string; events: string[] }>(
         await adminJson(server, 'POST', '/api/webhooks', { url: confirmedOnly.url, events: ['confirmed'] }),
@@ -140,7 +148,9 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
       expect(listed.map((w) => w.id)).toEqual([hook.id, second.id]);
       expect(JSON.stringify(listed)).not.toContain(secret);
 
-      const fetched = await dcx(['fetch', content.bundleUrl, '--out', await mkdtemp(join(tmpdir(), 'dcx-out-')), '--json'], { DCX_HOME: await newClientHome() });
+      const fetched = await dcx(['fetch', content.bundleUrl, '--out', await mkdtemp(join(tmpdir(), 'dcx-out-')), '--json'], {
+        DCX_HOME: await newClientHome(),
+      });
       expect(fetched.code).toBe(0);
       const { deliveryId } = JSON.parse(fetched.stdout) as { deliveryId: string };
 
@@ -150,7 +160,8 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
       });
       // In the audit trail's order: the client may confirm before the server records its last byte sent,
       // and then the late "sent" leaves the delivery confirmed.
-      const trail = (await json<{ events: { id: string; type: string }[] }>(await server.admin(`/api/deliveries/${deliveryId}`), 200)).events;
+      const trail = (await json<{ events: { id: string; type: string }[] }>(await server.admin(`/api/deliveries/${deliveryId}`), 200))
+        .events;
       expect(events.map((e) => e.id)).toEqual(trail.map((e) => e.id));
       expect([...events.map((e) => e.type)].sort()).toEqual(['confirmed', 'issued', 'sent']);
       const confirmedAt = events.findIndex((e) => e.type === 'confirmed');
@@ -159,8 +170,22 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
 
       // Every request is signed over "<timestamp>.<body>".
       for (const request of flaky.requests) {
-        expect(verifyWebhookSignature(secret, request.headers['dcx-signature'] as string, request.headers['dcx-timestamp'] as string, request.body)).toBe(true);
-        expect(verifyWebhookSignature(secret, request.headers['dcx-signature'] as string, request.headers['dcx-timestamp'] as string, request.body + ' ')).toBe(false);
+        expect(
+          verifyWebhookSignature(
+            secret,
+            request.headers['dcx-signature'] as string,
+            request.headers['dcx-timestamp'] as string,
+            request.body,
+          ),
+        ).toBe(true);
+        expect(
+          verifyWebhookSignature(
+            secret,
+            request.headers['dcx-signature'] as string,
+            request.headers['dcx-timestamp'] as string,
+            request.body + ' ',
+          ),
+        ).toBe(false);
       }
       // The first event failed twice, then went through; later waits are longer (backoff), and
       // no later event of the delivery was sent before it succeeded.
@@ -174,7 +199,9 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
       const ids = mine.map((r) => Number(JSON.parse(r.body).id));
       expect(ids).toEqual([...ids].sort((a, b) => a - b));
 
-      const only = await until('the confirmed event at the second receiver', async () => confirmedOnly.delivered().find((e) => e.deliveryId === deliveryId));
+      const only = await until('the confirmed event at the second receiver', async () =>
+        confirmedOnly.delivered().find((e) => e.deliveryId === deliveryId),
+      );
       expect(only.type).toBe('confirmed');
       expect(confirmedOnly.delivered().filter((e) => e.deliveryId === deliveryId)).toHaveLength(1);
 
@@ -188,7 +215,10 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
         [2, 500, false],
         [3, 204, true],
       ]);
-      const detail = await json<{ jobs: { pending: number; delivered: number; failed: number }; recentAttempts: unknown[] }>(await server.admin(`/api/webhooks/${hook.id}`), 200);
+      const detail = await json<{ jobs: { pending: number; delivered: number; failed: number }; recentAttempts: unknown[] }>(
+        await server.admin(`/api/webhooks/${hook.id}`),
+        200,
+      );
       expect(detail.jobs).toEqual({ pending: 0, delivered: 3, failed: 0 });
       expect(detail.recentAttempts.length).toBeGreaterThanOrEqual(5);
       expect(JSON.stringify(detail)).not.toContain(secret);
@@ -216,10 +246,14 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
     const keyedId = keyed.headers.get('dcx-delivery-id')!;
     expect((await server.admin(`/api/deliveries/${anonymousId}/reissue`, { method: 'POST' })).status).toBe(409);
 
-    const expired = await until('the deliveries to expire', async () => {
-      const both = [await delivery(anonymousId), await delivery(keyedId)];
-      return both.every((d) => d.status === 'expired') ? both : null;
-    }, TTL_SECONDS * 1000 + 15_000);
+    const expired = await until(
+      'the deliveries to expire',
+      async () => {
+        const both = [await delivery(anonymousId), await delivery(keyedId)];
+        return both.every((d) => d.status === 'expired') ? both : null;
+      },
+      TTL_SECONDS * 1000 + 15_000,
+    );
     for (const d of expired) {
       expect(d.expiredAt).not.toBeNull();
       expect(d.events.filter((e) => e.type === 'expired')).toHaveLength(1);
@@ -238,10 +272,14 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
     expect(afterLate.events.filter((e) => e.type === 'refused').map((e) => e.reason)).toEqual(['expired']);
 
     // Re-issue: same content, same client; the new bundle URL is fetchable and confirmable.
-    const reissued = await json<{ id: string; status: string; reissuedFrom: string; bundleUrl: string; contentId: string; requesterIp: string }>(
-      await server.admin(`/api/deliveries/${anonymousId}/reissue`, { method: 'POST' }),
-      201,
-    );
+    const reissued = await json<{
+      id: string;
+      status: string;
+      reissuedFrom: string;
+      bundleUrl: string;
+      contentId: string;
+      requesterIp: string;
+    }>(await server.admin(`/api/deliveries/${anonymousId}/reissue`, { method: 'POST' }), 201);
     expect(reissued).toMatchObject({ status: 'issued', reissuedFrom: anonymousId, contentId: content.id, requesterIp: '127.0.0.1' });
     expect(reissued.bundleUrl).toBe(`${server.url}/api/deliveries/${reissued.id}/bundle`);
     expect((await server.admin(`/api/deliveries/${anonymousId}/reissue`, { method: 'POST' })).status).toBe(409);
@@ -254,20 +292,29 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
     expect(await delivery(reissued.id)).toMatchObject({ status: 'confirmed', reissuedFrom: anonymousId });
     expect((await server.admin(`/api/deliveries/${reissued.id}/reissue`, { method: 'POST' })).status).toBe(409);
 
-    const keyedAgain = await json<{ id: string; clientFingerprint: string }>(await server.admin(`/api/deliveries/${keyedId}/reissue`, { method: 'POST' }), 201);
+    const keyedAgain = await json<{ id: string; clientFingerprint: string }>(
+      await server.admin(`/api/deliveries/${keyedId}/reissue`, { method: 'POST' }),
+      201,
+    );
     expect(keyedAgain.clientFingerprint).toBe(identity.fingerprint);
   });
 
   test('receipt: the endpoint returns the signed receipt and its fields; `dcx verify-receipt` accepts it and refuses a flipped byte', async () => {
     const home = await newClientHome();
-    const fetched = await dcx(['fetch', content.bundleUrl, '--out', await mkdtemp(join(tmpdir(), 'dcx-out-')), '--json'], { DCX_HOME: home });
+    const fetched = await dcx(['fetch', content.bundleUrl, '--out', await mkdtemp(join(tmpdir(), 'dcx-out-')), '--json'], {
+      DCX_HOME: home,
+    });
     expect(fetched.code).toBe(0);
     const report = JSON.parse(fetched.stdout) as { deliveryId: string; receiptPath: string; files: { sha256: string }[] };
 
-    const receipt = await json<{ deliveryId: string; contentSha256: string; clientFingerprint: string; receipt: string; confirmedAt: string; serverKey: string }>(
-      await server.admin(`/api/deliveries/${report.deliveryId}/receipt`),
-      200,
-    );
+    const receipt = await json<{
+      deliveryId: string;
+      contentSha256: string;
+      clientFingerprint: string;
+      receipt: string;
+      confirmedAt: string;
+      serverKey: string;
+    }>(await server.admin(`/api/deliveries/${report.deliveryId}/receipt`), 200);
     expect(receipt.deliveryId).toBe(report.deliveryId);
     expect(receipt.contentSha256).toBe(report.files[0].sha256);
     expect(receipt.clientFingerprint).toMatch(/^[0-9a-f]{64}$/);
@@ -295,17 +342,39 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
   test('dashboard API: from/to filters, counts with zeros, CSV export with injection escaping', async () => {
     const evilName = '=HYPERLINK("http-x",1).txt';
     await writeFile(join(work, evilName), Buffer.from('formula'));
-    const published = await dcx(['publish', join(work, evilName), '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+    const published = await dcx(['publish', join(work, evilName), '--server', server.url, '--json'], {
+      DCX_HOME: await newClientHome(),
+      DCX_ADMIN_TOKEN: server.adminToken,
+    });
     const evil = JSON.parse(published.stdout) as { id: string; bundleUrl: string };
     await writeFile(join(work, 'unused.bin'), Buffer.from('never fetched'));
-    const unused = JSON.parse((await dcx(['publish', join(work, 'unused.bin'), '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken })).stdout) as { id: string };
+    const unused = JSON.parse(
+      (
+        await dcx(['publish', join(work, 'unused.bin'), '--server', server.url, '--json'], {
+          DCX_HOME: await newClientHome(),
+          DCX_ADMIN_TOKEN: server.adminToken,
+        })
+      ).stdout,
+    ) as { id: string };
     const response = await http(evil.bundleUrl);
     await response.arrayBuffer();
     const evilDelivery = response.headers.get('dcx-delivery-id')!;
     await until('the last byte to count as sent', async () => (await delivery(evilDelivery)).status === 'sent');
 
-    const counts = await json<{ contentId: string; contentName: string; sent: number; total: number }[]>(await server.admin('/api/deliveries/counts'), 200);
-    expect(counts.find((c) => c.contentId === unused.id)).toEqual({ contentId: unused.id, contentName: 'unused.bin', issued: 0, sent: 0, confirmed: 0, failed: 0, expired: 0, total: 0 });
+    const counts = await json<{ contentId: string; contentName: string; sent: number; total: number }[]>(
+      await server.admin('/api/deliveries/counts'),
+      200,
+    );
+    expect(counts.find((c) => c.contentId === unused.id)).toEqual({
+      contentId: unused.id,
+      contentName: 'unused.bin',
+      issued: 0,
+      sent: 0,
+      confirmed: 0,
+      failed: 0,
+      expired: 0,
+      total: 0,
+    });
     expect(counts.find((c) => c.contentId === evil.id)).toMatchObject({ sent: 1, total: 1 });
     const policy = counts.find((c) => c.contentId === content.id)!;
     expect(policy.total).toBeGreaterThanOrEqual(5);
@@ -313,7 +382,10 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
     const future = new Date(Date.now() + 3600_000).toISOString();
     expect((await json<{ total: number }>(await server.admin(`/api/deliveries?from=${encodeURIComponent(future)}`), 200)).total).toBe(0);
     const past = new Date(Date.now() - 3600_000).toISOString();
-    const inRange = await json<{ total: number }>(await server.admin(`/api/deliveries?contentId=${evil.id}&from=${encodeURIComponent(past)}&to=${encodeURIComponent(future)}`), 200);
+    const inRange = await json<{ total: number }>(
+      await server.admin(`/api/deliveries?contentId=${evil.id}&from=${encodeURIComponent(past)}&to=${encodeURIComponent(future)}`),
+      200,
+    );
     expect(inRange.total).toBe(1);
     expect((await server.admin('/api/deliveries?from=yesterday')).status).toBe(400);
 
@@ -321,7 +393,9 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('manager: webhooks, expiry, 
     expect(csv.status).toBe(200);
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = (await csv.text()).split('\r\n');
-    expect(lines[0]).toBe('id,content_id,content_name,status,client_fingerprint,requester_ip,issued_at,sent_at,confirmed_at,failed_at,expired_at,expires_at,bytes_sent,reissued_from');
+    expect(lines[0]).toBe(
+      'id,content_id,content_name,status,client_fingerprint,requester_ip,issued_at,sent_at,confirmed_at,failed_at,expired_at,expires_at,bytes_sent,reissued_from',
+    );
     expect(lines).toHaveLength(3);
     expect(lines[2]).toBe('');
     expect(lines[1].startsWith(`${evilDelivery},${evil.id},"'=HYPERLINK(""http-x"",1).txt",sent,`)).toBe(true);

@@ -71,7 +71,12 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
 
   /** The first log line that satisfies `predicate`, once the server has written it (undefined after 10 s). */
   const logLine = (predicate: (line: LogLine) => boolean): Promise<LogLine | undefined> =>
-    eventually(async () => logLines().find(predicate), (found) => found !== undefined, 10_000, 100);
+    eventually(
+      async () => logLines().find(predicate),
+      (found) => found !== undefined,
+      10_000,
+      100,
+    );
 
   test('GET /health: 200 with the database and the confirmation listener up, public', async () => {
     const response = await http(`${server.url}/health`);
@@ -103,9 +108,12 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     const content = JSON.parse(published.stdout) as { bundleUrl: string; accessToken: string };
     expect(content.accessToken).toEqual(expect.any(String));
 
-    const fetched = await dcx(['fetch', content.bundleUrl, '--out', await mkdtemp(join(tmpdir(), 'dcx-out-')), '--access-token', content.accessToken, '--json'], {
-      DCX_HOME: await newClientHome(),
-    });
+    const fetched = await dcx(
+      ['fetch', content.bundleUrl, '--out', await mkdtemp(join(tmpdir(), 'dcx-out-')), '--access-token', content.accessToken, '--json'],
+      {
+        DCX_HOME: await newClientHome(),
+      },
+    );
     expect(fetched.code).toBe(0);
     const { deliveryId } = JSON.parse(fetched.stdout) as { deliveryId: string };
     // The token in the query and in the header, as browsers and scripts send it.
@@ -115,7 +123,8 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     // a client can be done (and have confirmed) before that, so the scrape waits for them.
     const text = await eventually(
       async () => (await server.admin('/metrics')).text(),
-      (scraped) => sample(scraped, 'dcx_confirmation_latency_seconds_count') === 1 && sample(scraped, 'dcx_deliveries{status="sent"}') === 1,
+      (scraped) =>
+        sample(scraped, 'dcx_confirmation_latency_seconds_count') === 1 && sample(scraped, 'dcx_deliveries{status="sent"}') === 1,
       10_000,
       100,
     );
@@ -136,7 +145,7 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
         [deliveryId],
       );
       // The server's times are JavaScript Dates: each of the two is cut to the millisecond.
-      expect(Math.abs(sample(text, 'dcx_confirmation_latency_seconds_sum')! - Math.max(0, rows[0]!.seconds))).toBeLessThan(0.001);
+      expect(Math.abs(sample(text, 'dcx_confirmation_latency_seconds_sum')! - Math.max(0, rows[0].seconds))).toBeLessThan(0.001);
     } finally {
       await database.end();
     }
@@ -160,7 +169,10 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     // Access-log lines: no headers at all (credentials included), the user agent kept.
     expect(lines.filter((line) => line.req).every((line) => line.req!.headers === undefined)).toBe(true);
     expect(bundleLines.some((line) => typeof line.req!.userAgent === 'string')).toBe(true);
-    expect(lines.find((line) => line.msg === 'confirmation answered' && line.deliveryId === deliveryId)).toMatchObject({ status: 'accepted', remoteAddress: '127.0.0.1' });
+    expect(lines.find((line) => line.msg === 'confirmation answered' && line.deliveryId === deliveryId)).toMatchObject({
+      status: 'accepted',
+      remoteAddress: '127.0.0.1',
+    });
 
     const output = server.output();
     for (const secret of [server.adminToken, METRICS_TOKEN, content.accessToken]) expect(output).not.toContain(secret);
@@ -171,7 +183,10 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     // Large enough that the server is still writing (held back by a client that stops reading) when it confirms.
     const bytes = randomBytes(48 * 1024 * 1024);
     await writeFile(join(work, 'movie.bin'), bytes);
-    const published = await dcx(['publish', join(work, 'movie.bin'), '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+    const published = await dcx(['publish', join(work, 'movie.bin'), '--server', server.url, '--json'], {
+      DCX_HOME: await newClientHome(),
+      DCX_ADMIN_TOKEN: server.adminToken,
+    });
     expect(published.code).toBe(0);
     const { bundleUrl } = JSON.parse(published.stdout) as { bundleUrl: string };
     const identity = generateClientIdentity();
@@ -184,12 +199,15 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     await database.connect();
     try {
       const { rows } = await database.query<{ plugin_data: Buffer }>('SELECT plugin_data FROM deliveries WHERE id = $1', [deliveryId]);
-      const { data } = openPluginData(rows[0]!.plugin_data, { identity });
+      const { data } = openPluginData(rows[0].plugin_data, { identity });
       const digest = createHash('sha256').update(bytes).digest('hex');
-      const [answer] = await exchange(server.confirmPort, encodeConfirmation({ deliveryId, clientFingerprint: identity.fingerprint, digests: [digest] }, data.confirmSecret));
+      const [answer] = await exchange(
+        server.confirmPort,
+        encodeConfirmation({ deliveryId, clientFingerprint: identity.fingerprint, digests: [digest] }, data.confirmSecret),
+      );
       expect(answer?.status).toBe(AnswerStatus.Accepted);
       const { rows: held } = await database.query<{ sent_at: Date | null }>('SELECT sent_at FROM deliveries WHERE id = $1', [deliveryId]);
-      expect(held[0]!.sent_at).toBeNull(); // the confirmation did overtake
+      expect(held[0].sent_at).toBeNull(); // the confirmation did overtake
       response.resume();
       await new Promise((resolve) => response.on('end', resolve));
       const text = await eventually(
@@ -199,7 +217,10 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
         100,
       );
       expect(sample(text, 'dcx_confirmation_latency_seconds_count')).toBe(before + 1);
-      const { rows: after } = await database.query<{ status: string; sent_at: Date | null }>('SELECT status, sent_at FROM deliveries WHERE id = $1', [deliveryId]);
+      const { rows: after } = await database.query<{ status: string; sent_at: Date | null }>(
+        'SELECT status, sent_at FROM deliveries WHERE id = $1',
+        [deliveryId],
+      );
       expect(after[0]).toMatchObject({ status: 'confirmed', sent_at: expect.any(Date) });
     } finally {
       await database.end();
@@ -213,12 +234,28 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
       paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>;
       components: { schemas: Record<string, { properties: Record<string, unknown> }>; securitySchemes: Record<string, unknown> };
     };
-    for (const path of ['/api/contents', '/api/contents/{id}', '/api/contents/{id}/bundle', '/api/deliveries', '/api/deliveries/{id}', '/api/deliveries/{id}/bundle', '/.well-known/dcx', '/health', '/metrics']) {
+    for (const path of [
+      '/api/contents',
+      '/api/contents/{id}',
+      '/api/contents/{id}/bundle',
+      '/api/deliveries',
+      '/api/deliveries/{id}',
+      '/api/deliveries/{id}/bundle',
+      '/.well-known/dcx',
+      '/health',
+      '/metrics',
+    ]) {
       expect(Object.keys(doc.paths)).toContain(path);
     }
-    expect(doc.paths['/api/deliveries/{id}'].get.responses['200'].content?.['application/json'].schema).toEqual({ $ref: '#/components/schemas/DeliveryDetailView' });
-    expect(Object.keys(doc.components.schemas.DeliveryView.properties)).toEqual(expect.arrayContaining(['id', 'status', 'bytesSent', 'confirmedAt']));
-    expect(Object.keys(doc.components.schemas.ContentResponseDto.properties)).toEqual(expect.arrayContaining(['id', 'sha256', 'bundleUrl', 'accessToken']));
+    expect(doc.paths['/api/deliveries/{id}'].get.responses['200'].content?.['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/DeliveryDetailView',
+    });
+    expect(Object.keys(doc.components.schemas.DeliveryView.properties)).toEqual(
+      expect.arrayContaining(['id', 'status', 'bytesSent', 'confirmedAt']),
+    );
+    expect(Object.keys(doc.components.schemas.ContentResponseDto.properties)).toEqual(
+      expect.arrayContaining(['id', 'sha256', 'bundleUrl', 'accessToken']),
+    );
     expect(Object.keys(doc.components.securitySchemes)).toEqual(expect.arrayContaining(['admin', 'access-token']));
     expect(JSON.stringify(doc)).not.toContain(server.adminToken);
 

@@ -8,7 +8,10 @@ import { dcx, newClientHome } from './support/cli-process.js';
 import { http } from './support/http.js';
 import { ROOT, RunningServer, startServer } from './support/server-process.js';
 
-const CHROMIUM = { executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] };
+const CHROMIUM = {
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+};
 const SCREENSHOT = join(ROOT, 'test/artifacts/dashboard.png');
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -45,7 +48,10 @@ function head(url: string, headers: Record<string, string>): Promise<{ status: n
 }
 
 async function publish(server: RunningServer, path: string, access: 'public' | 'token'): Promise<{ id: string; name: string }> {
-  const result = await dcx(['publish', path, '--server', server.url, '--access', access, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+  const result = await dcx(['publish', path, '--server', server.url, '--access', access, '--json'], {
+    DCX_HOME: await newClientHome(),
+    DCX_ADMIN_TOKEN: server.adminToken,
+  });
   expect(result.code).toBe(0);
   return JSON.parse(result.stdout) as { id: string; name: string };
 }
@@ -116,7 +122,10 @@ describe('portal and dashboard (postgres)', () => {
       expect(await card.textContent()).toContain(sha256(original));
 
       // (a) a real click downloads the .dcx
-      const [download] = await Promise.all([portal.waitForEvent('download'), card.getByRole('link', { name: 'Download annual report.pdf.dcx' }).click()]);
+      const [download] = await Promise.all([
+        portal.waitForEvent('download'),
+        card.getByRole('link', { name: 'Download annual report.pdf.dcx' }).click(),
+      ]);
       expect(download.suggestedFilename()).toBe('annual report.pdf.dcx');
       const saved = join(work, 'downloads', download.suggestedFilename());
       await download.saveAs(saved);
@@ -181,11 +190,21 @@ describe('portal and dashboard (postgres)', () => {
   });
 
   test('session cookie: attributes, reads, cross-site writes refused, SSE, logout', async () => {
-    const wrong = await send(`${server.url}/api/session`, 'POST', { 'content-type': 'application/json' }, JSON.stringify({ token: 'wrong-token' }));
+    const wrong = await send(
+      `${server.url}/api/session`,
+      'POST',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ token: 'wrong-token' }),
+    );
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('set-cookie')).toBeNull();
 
-    const login = await send(`${server.url}/api/session`, 'POST', { 'content-type': 'application/json' }, JSON.stringify({ token: server.adminToken }));
+    const login = await send(
+      `${server.url}/api/session`,
+      'POST',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ token: server.adminToken }),
+    );
     expect(login.status).toBe(204);
     const setCookie = login.headers.get('set-cookie')!;
     const attributes = setCookie.split(';').map((part) => part.trim());
@@ -194,21 +213,32 @@ describe('portal and dashboard (postgres)', () => {
     expect(setCookie).not.toContain(server.adminToken);
     expect(attributes).toEqual(expect.arrayContaining(['HttpOnly', 'SameSite=Strict', 'Path=/', 'Max-Age=28800']));
     expect(attributes).not.toContain('Secure'); // plain HTTP here
-    const cookie = { cookie: pair! };
+    const cookie = { cookie: pair };
 
     // Reads work with the cookie alone; without it, 401.
     expect((await http(`${server.url}/api/deliveries`, { headers: cookie })).status).toBe(200);
     expect((await http(`${server.url}/api/contents`, { headers: cookie })).status).toBe(200);
     expect(await (await http(`${server.url}/api/session`, { headers: cookie })).json()).toMatchObject({ authenticated: true });
     expect((await http(`${server.url}/api/deliveries`)).status).toBe(401);
-    expect((await http(`${server.url}/api/deliveries`, { headers: { cookie: 'dcx_admin=v1.9999999999.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } })).status).toBe(401);
+    expect(
+      (
+        await http(`${server.url}/api/deliveries`, {
+          headers: { cookie: 'dcx_admin=v1.9999999999.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+        })
+      ).status,
+    ).toBe(401);
 
     // Live events: with the cookie an event stream, without it 401.
     expect(await head(`${server.url}/api/events/deliveries`, cookie)).toEqual({ status: 200, contentType: 'text/event-stream' });
     expect((await head(`${server.url}/api/events/deliveries`, {})).status).toBe(401);
 
     // Cross-site writes with the cookie are refused, and change nothing.
-    for (const headers of <Record<string, string>[]>[{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' }, { 'sec-fetch-site': 'same-site' }, {}]) {
+    for (const headers of <Record<string, string>[]>[
+      { origin: 'https://evil.example' },
+      { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' },
+      { 'sec-fetch-site': 'same-site' },
+      {},
+    ]) {
       const refused = await send(`${server.url}/api/contents/${secret.id}`, 'DELETE', { ...cookie, ...headers });
       expect(refused.status).toBe(403);
       const upload = await send(`${server.url}/api/contents`, 'POST', { ...cookie, ...headers });
@@ -219,13 +249,19 @@ describe('portal and dashboard (postgres)', () => {
     // The same write from the server's own origin goes through.
     await writeFile(join(work, 'old.txt'), 'old\n');
     const old = await publish(server, join(work, 'old.txt'), 'public');
-    const allowed = await send(`${server.url}/api/contents/${old.id}`, 'DELETE', { ...cookie, origin: server.url, 'sec-fetch-site': 'same-origin' });
+    const allowed = await send(`${server.url}/api/contents/${old.id}`, 'DELETE', {
+      ...cookie,
+      origin: server.url,
+      'sec-fetch-site': 'same-origin',
+    });
     expect(allowed.status).toBe(204);
 
     // Logout clears the cookie.
     const logout = await send(`${server.url}/api/session`, 'DELETE', cookie);
     expect(logout.status).toBe(204);
-    expect(logout.headers.get('set-cookie')).toMatch(/^dcx_admin=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Strict$/);
+    expect(logout.headers.get('set-cookie')).toMatch(
+      /^dcx_admin=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Strict$/,
+    );
   });
 
   test('pages carry a strict CSP; the catalogue lists public contents only; assets are a closed set', async () => {
@@ -246,7 +282,14 @@ describe('portal and dashboard (postgres)', () => {
       expect((await http(`${server.url}${path}`)).status).toBe(404);
     }
 
-    const catalogue = (await (await http(`${server.url}/api/catalogue`)).json()) as { id: string; name: string; bundleUrl: string; sha256: string; size: number; mediaType: string }[];
+    const catalogue = (await (await http(`${server.url}/api/catalogue`)).json()) as {
+      id: string;
+      name: string;
+      bundleUrl: string;
+      sha256: string;
+      size: number;
+      mediaType: string;
+    }[];
     expect(catalogue.map((c) => c.id)).not.toContain(secret.id);
     for (const entry of catalogue) {
       expect(Object.keys(entry).sort()).toEqual(['bundleUrl', 'id', 'mediaType', 'name', 'sha256', 'size']);
@@ -256,12 +299,16 @@ describe('portal and dashboard (postgres)', () => {
 
   test('an open event stream ends when the server shuts down, and does not hold it up', async () => {
     const ended = new Promise<number>((resolve, reject) => {
-      const req = request(`${server.url}/api/events/deliveries`, { headers: { authorization: `Bearer ${server.adminToken}` }, agent: false }, (res) => {
-        expect(res.statusCode).toBe(200);
-        res.resume();
-        res.on('close', () => resolve(Date.now()));
-        setTimeout(() => void server.stop(), 100);
-      });
+      const req = request(
+        `${server.url}/api/events/deliveries`,
+        { headers: { authorization: `Bearer ${server.adminToken}` }, agent: false },
+        (res) => {
+          expect(res.statusCode).toBe(200);
+          res.resume();
+          res.on('close', () => resolve(Date.now()));
+          setTimeout(() => void server.stop(), 100);
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -282,7 +329,10 @@ describe('dashboard: expiry and re-issue, live (postgres, DELIVERY_TTL=3s)', () 
   let browser: Browser;
 
   beforeAll(async () => {
-    [server, browser] = await Promise.all([startServer('postgres', { DELIVERY_TTL: '3s', EXPIRY_CHECK_INTERVAL_MS: '300' }), chromium.launch(CHROMIUM)]);
+    [server, browser] = await Promise.all([
+      startServer('postgres', { DELIVERY_TTL: '3s', EXPIRY_CHECK_INTERVAL_MS: '300' }),
+      chromium.launch(CHROMIUM),
+    ]);
   });
 
   afterAll(async () => {
@@ -320,7 +370,7 @@ describe('dashboard: expiry and re-issue, live (postgres, DELIVERY_TTL=3s)', () 
       const bundleLink = admin.locator('#deliveries-status a.bundle-url');
       await bundleLink.waitFor();
       const bundleUrl = (await bundleLink.textContent())!;
-      const newId = /\/api\/deliveries\/([0-9a-f-]{36})\/bundle$/.exec(bundleUrl)![1]!;
+      const newId = /\/api\/deliveries\/([0-9a-f-]{36})\/bundle$/.exec(bundleUrl)![1];
       const newRow = admin.locator(`#deliveries tbody tr[data-id="${newId}"]`);
       await newRow.locator('td.status', { hasText: `re-issue of ${oldId.slice(0, 8)}` }).waitFor();
       await oldRow.locator('td.status', { hasText: `re-issued as ${newId.slice(0, 8)}` }).waitFor();
@@ -328,8 +378,15 @@ describe('dashboard: expiry and re-issue, live (postgres, DELIVERY_TTL=3s)', () 
       expect(await admin.evaluate('document.activeElement?.dataset.id')).toBe(newId);
       expect(await admin.locator('#deliveries-error').textContent()).toBe('');
       await watcher.locator(`#deliveries tbody tr[data-id="${newId}"]`).waitFor();
-      await watcher.locator(`#deliveries tbody tr[data-id="${oldId}"] td.status`, { hasText: `re-issued as ${newId.slice(0, 8)}` }).waitFor();
-      expect(await watcher.locator(`#deliveries tbody tr[data-id="${oldId}"]`).getByRole('button', { name: /^Re-issue/ }).count()).toBe(0);
+      await watcher
+        .locator(`#deliveries tbody tr[data-id="${oldId}"] td.status`, { hasText: `re-issued as ${newId.slice(0, 8)}` })
+        .waitFor();
+      expect(
+        await watcher
+          .locator(`#deliveries tbody tr[data-id="${oldId}"]`)
+          .getByRole('button', { name: /^Re-issue/ })
+          .count(),
+      ).toBe(0);
       await watcher.close();
 
       // The recipient fetches the new bundle with the real client; the new row turns confirmed live.
@@ -353,8 +410,8 @@ describe('dashboard: expiry and re-issue, live (postgres, DELIVERY_TTL=3s)', () 
       // The CSV export downloads with the session cookie alone, filtered as the table.
       const [csv] = await Promise.all([admin.waitForEvent('download'), exportLink.click()]);
       expect(csv.suggestedFilename()).toBe('deliveries.csv');
-      const lines = (await readFile((await csv.path())!, 'utf8')).trimEnd().split('\r\n');
-      const header = lines[0]!.split(',');
+      const lines = (await readFile(await csv.path(), 'utf8')).trimEnd().split('\r\n');
+      const header = lines[0].split(',');
       const rows = lines.slice(1).map((line) => Object.fromEntries(line.split(',').map((cell, i) => [header[i], cell])));
       expect(rows.map((r) => [r.id, r.status, r.reissued_from])).toEqual([
         [newId, 'confirmed', oldId],

@@ -112,7 +112,10 @@ describe('dcx fetch resumes a download cut off on the way (pglite)', () => {
 
   test('the first run exits 6 and keeps the part; the second resumes from it: same bytes, one delivery, confirmed once', async () => {
     await writeFile(join(work, 'clip.bin'), original);
-    const published = await dcx(['publish', join(work, 'clip.bin'), '--server', server.url, '--json'], { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken });
+    const published = await dcx(['publish', join(work, 'clip.bin'), '--server', server.url, '--json'], {
+      DCX_HOME: await newClientHome(),
+      DCX_ADMIN_TOKEN: server.adminToken,
+    });
     expect(published.code).toBe(0);
     const { id: contentId, bundleUrl } = JSON.parse(published.stdout) as { id: string; bundleUrl: string };
     // The bundle URL names the server's PUBLIC_URL; dcx gets the proxy's. The delivery's
@@ -124,11 +127,19 @@ describe('dcx fetch resumes a download cut off on the way (pglite)', () => {
     const cutAt = randomInt(1, original.length);
     proxy.cutAfterBody = cutAt;
     const first = await dcx(['fetch', url, '--out', out, '--json'], { DCX_HOME: home });
-    expect([cutAt, first.code, first.stderr]).toEqual([cutAt, 6, expect.stringMatching(/interrupted.*running the same command again resumes it/)]);
+    expect([cutAt, first.code, first.stderr]).toEqual([
+      cutAt,
+      6,
+      expect.stringMatching(/interrupted.*running the same command again resumes it/),
+    ]);
     expect(await readdir(out)).toEqual([]);
 
     const key = createHash('sha256').update(url).digest('hex');
-    const state = JSON.parse(await readFile(join(home, 'downloads', `${key}.json`), 'utf8')) as { deliveryId: string; deliveryUrl: string; entries: { offset: number; size: number }[] };
+    const state = JSON.parse(await readFile(join(home, 'downloads', `${key}.json`), 'utf8')) as {
+      deliveryId: string;
+      deliveryUrl: string;
+      entries: { offset: number; size: number }[];
+    };
     expect(state.deliveryUrl).toBe(`${proxy.url}/api/deliveries/${state.deliveryId}/bundle`);
     // The server's bundle gives the content's size in its local header: once that header has arrived,
     // the content's bytes go to a file of their own (written once), the rest to the partial bundle.
@@ -151,10 +162,15 @@ describe('dcx fetch resumes a download cut off on the way (pglite)', () => {
     expect(resumed[0]).toMatch(new RegExp(`\\r\\nrange: bytes=${partSize}-\\r\\n`, 'i'));
     expect(resumed[0]).toMatch(new RegExp(`\\r\\nif-range: "${state.deliveryId}"\\r\\n`, 'i'));
 
-    const delivery = (await (await server.admin(`/api/deliveries/${state.deliveryId}`)).json()) as { status: string; events: { type: string }[] };
+    const delivery = (await (await server.admin(`/api/deliveries/${state.deliveryId}`)).json()) as {
+      status: string;
+      events: { type: string }[];
+    };
     expect(delivery.status).toBe('confirmed');
     expect(delivery.events.filter((e) => e.type === 'confirmed')).toHaveLength(1);
-    const deliveries = (await (await server.admin(`/api/deliveries?contentId=${contentId}&pageSize=100`)).json()) as { items: { id: string }[] };
+    const deliveries = (await (await server.admin(`/api/deliveries?contentId=${contentId}&pageSize=100`)).json()) as {
+      items: { id: string }[];
+    };
     expect(deliveries.items.map((d) => d.id)).toEqual([state.deliveryId]);
   });
 });

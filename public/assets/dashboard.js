@@ -193,7 +193,16 @@ function row(view) {
   sent.append(timeElement(view.sentAt));
   const confirmed = el('td', 'confirmed');
   confirmed.append(timeElement(view.confirmedAt));
-  tr.append(status, nameCell('td', 'content', view.contentName ?? '(deleted)'), clientCell(view), el('td', 'ip', view.requesterIp), issued, sent, confirmed, actionsCell(view));
+  tr.append(
+    status,
+    nameCell('td', 'content', view.contentName ?? '(deleted)'),
+    clientCell(view),
+    el('td', 'ip', view.requesterIp),
+    issued,
+    sent,
+    confirmed,
+    actionsCell(view),
+  );
   tr.addEventListener('click', (event) => {
     if (!event.target.closest('button')) openDetails(view.id);
   });
@@ -469,7 +478,10 @@ async function loadContents() {
   );
   const select = $('f-content');
   const current = select.value;
-  select.replaceChildren(el('option', null, 'any'), ...state.contents.map((c) => Object.assign(el('option', null, c.name), { value: c.id })));
+  select.replaceChildren(
+    el('option', null, 'any'),
+    ...state.contents.map((c) => Object.assign(el('option', null, c.name), { value: c.id })),
+  );
   select.options[0].value = '';
   select.value = current;
 }

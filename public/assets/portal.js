@@ -41,7 +41,10 @@ async function load() {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const contents = await response.json();
     list.replaceChildren(...contents.map(entry));
-    status.textContent = contents.length === 0 ? 'Nothing to download yet.' : `${contents.length} ${contents.length === 1 ? 'content' : 'contents'} available.`;
+    status.textContent =
+      contents.length === 0
+        ? 'Nothing to download yet.'
+        : `${contents.length} ${contents.length === 1 ? 'content' : 'contents'} available.`;
   } catch (error) {
     status.textContent = `The catalogue could not be loaded (${error.message}).`;
     status.classList.add('error');

@@ -41,7 +41,11 @@ export interface RunningServer {
  * Its output is collected in memory, or with `logFile` written to that file as a process manager would
  * (the benchmark: a test process reading thousands of log lines a second takes CPU from the server).
  */
-export async function startServer(mode: DatabaseMode, extraEnv: Record<string, string> = {}, options: { logFile?: string } = {}): Promise<RunningServer> {
+export async function startServer(
+  mode: DatabaseMode,
+  extraEnv: Record<string, string> = {},
+  options: { logFile?: string } = {},
+): Promise<RunningServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'dcx-server-'));
   const database = mode === 'postgres' ? await createTestDatabase() : null;
   const port = await freePort();
@@ -100,7 +104,7 @@ export async function startServer(mode: DatabaseMode, extraEnv: Record<string, s
     databaseUrl: database?.url,
     output,
     stop,
-    admin: (path, init = {}) => http(`${url}${path}`, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${adminToken}` } }),
+    admin: (path, init = {}) =>
+      http(`${url}${path}`, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${adminToken}` } }),
   };
 }
-

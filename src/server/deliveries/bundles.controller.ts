@@ -1,4 +1,16 @@
-import { BadRequestException, Controller, Get, Head, Headers, Param, ParseUUIDPipe, Query, Req, Res } from '@nestjs/common';
+import {
+  applyDecorators,
+  BadRequestException,
+  Controller,
+  Get,
+  Head,
+  Headers,
+  Param,
+  ParseUUIDPipe,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
 import {
   ApiForbiddenResponse,
   ApiHeader,
@@ -24,6 +36,21 @@ function accessToken(header: string | undefined, query: unknown): string | undef
   return query;
 }
 
+/** What both bundle GETs say of access and errors in the OpenAPI description. */
+function BundleAccessDocs(): MethodDecorator {
+  return applyDecorators(
+    ApiSecurity('access-token'),
+    ApiQuery({
+      name: 'access',
+      required: false,
+      description: 'the access token of a token-access content, instead of the DCX-Access-Token header',
+    }),
+    ApiProduces(BUNDLE_MEDIA_TYPE),
+    ApiNotFoundResponse({ description: 'no such content or delivery' }),
+    ApiForbiddenResponse({ description: 'token-access content without the right access token' }),
+  );
+}
+
 /** GET a content's bundle: who may fetch is decided by the content's access policy, not by the admin token. */
 @ApiTags('bundles')
 @Controller('api/contents')
@@ -42,15 +69,7 @@ export class BundlesController {
   }
 
   @Get(':id/bundle')
-  @ApiSecurity('access-token')
-  @ApiQuery({
-    name: 'access',
-    required: false,
-    description: 'the access token of a token-access content, instead of the DCX-Access-Token header',
-  })
-  @ApiProduces(BUNDLE_MEDIA_TYPE)
-  @ApiNotFoundResponse({ description: 'no such content or delivery' })
-  @ApiForbiddenResponse({ description: 'token-access content without the right access token' })
+  @BundleAccessDocs()
   @ApiHeader({
     name: 'DCX-Client-Key',
     required: false,
@@ -101,15 +120,7 @@ export class DeliveryBundlesController {
   }
 
   @Get(':id/bundle')
-  @ApiSecurity('access-token')
-  @ApiQuery({
-    name: 'access',
-    required: false,
-    description: 'the access token of a token-access content, instead of the DCX-Access-Token header',
-  })
-  @ApiProduces(BUNDLE_MEDIA_TYPE)
-  @ApiNotFoundResponse({ description: 'no such content or delivery' })
-  @ApiForbiddenResponse({ description: 'token-access content without the right access token' })
+  @BundleAccessDocs()
   @ApiOkResponse({ description: "the same delivery's bundle, byte for byte; issues nothing", schema: { type: 'string', format: 'binary' } })
   @ApiResponse({ status: 206, description: 'the requested byte range (Range, If-Range)', schema: { type: 'string', format: 'binary' } })
   @ApiResponse({ status: 416, description: 'the range is not satisfiable' })

@@ -78,20 +78,20 @@ describe('GroupCommit', () => {
     await turn();
     expect(batches).toEqual([[1]]); // a slot is free, but batch 1 is still gathering (deciding)
 
-    handOvers[0]!();
+    handOvers[0]();
     expect(batches).toEqual([[1], [2, 3]]);
     results.push(group.submit(4));
     await turn();
-    handOvers[1]!(); // both slots taken: 4 waits for a batch to finish
+    handOvers[1](); // both slots taken: 4 waits for a batch to finish
     await turn();
     expect(batches).toEqual([[1], [2, 3]]);
 
-    commits[0]!.open();
+    commits[0].open();
     await results[0];
     await turn();
     expect(batches).toEqual([[1], [2, 3], [4]]);
-    commits[1]!.open();
-    commits[2]!.open();
+    commits[1].open();
+    commits[2].open();
     await expect(Promise.all(results)).resolves.toEqual([1, 2, 3, 4]);
   });
 
@@ -99,7 +99,7 @@ describe('GroupCommit', () => {
     await expect(heldFirstBatch(2, false).run([2])).resolves.toEqual({ whileHeld: [[1]], all: [[1], [2]] });
   });
 
-  it("starts the next batch before the callers of the one just written go on (the database is kept busy meanwhile)", async () => {
+  it('starts the next batch before the callers of the one just written go on (the database is kept busy meanwhile)', async () => {
     const events: string[] = [];
     const first = gate();
     const group = new GroupCommit<number, number>(async (items) => {

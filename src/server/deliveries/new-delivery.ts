@@ -65,7 +65,15 @@ export function newDelivery(
 }
 
 /** The "issued" event of a new delivery. */
-export function issuedEvent(delivery: Pick<Delivery, 'id' | 'clientFingerprint' | 'reissuedFrom'>, content: Content, requester: Requester): EventInput {
-  const detail = { contentId: content.id, clientFingerprint: delivery.clientFingerprint, ...(delivery.reissuedFrom ? { reissuedFrom: delivery.reissuedFrom } : {}) };
+export function issuedEvent(
+  delivery: Pick<Delivery, 'id' | 'clientFingerprint' | 'reissuedFrom'>,
+  content: Content,
+  requester: Requester,
+): EventInput {
+  const detail = {
+    contentId: content.id,
+    clientFingerprint: delivery.clientFingerprint,
+    ...(delivery.reissuedFrom ? { reissuedFrom: delivery.reissuedFrom } : {}),
+  };
   return { deliveryId: delivery.id, type: 'issued', remoteAddress: requester.address, detail };
 }

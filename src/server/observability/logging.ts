@@ -122,7 +122,7 @@ const LOG_WRITE_BYTES = 4096;
  */
 export function createRootLogger(destination?: DestinationStream): Logger {
   // Asynchronous writes (one per burst of lines; pino flushes the rest at exit) of at most 4 KiB: sonic-boom
-  // flattens the string it gathers at every line, so a smaller write copies less (docs/perf-notes-express.md).
+  // flattens the string it gathers at every line, so a smaller write copies less (docs/PERFORMANCE.md, Logging).
   return pino(rootLoggerOptions(), destination ?? pino.destination({ dest: 1, sync: false, maxWrite: LOG_WRITE_BYTES }));
 }
 
