@@ -109,6 +109,22 @@ describe('HTTP behaviour at the edges (postgres)', () => {
     expect(JSON.parse(login.text)).toMatchObject({ statusCode: 400, error: 'Bad Request' });
   });
 
+  test('the login takes a form body as README says (a browser without scripts); the cookie it sets still refuses a write from elsewhere', async () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const wrong = await send(`${server.url}/api/session`, 'POST', form, 'token=not-the-token');
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers['set-cookie']).toBeUndefined();
+    const right = await send(`${server.url}/api/session`, 'POST', form, `token=${encodeURIComponent(server.adminToken)}`);
+    expect(right.status).toBe(204);
+    const setCookie = ([] as string[]).concat(right.headers['set-cookie'] ?? []);
+    expect(setCookie.join(';')).toMatch(/dcx_admin=v1\..*HttpOnly.*SameSite=Strict/i);
+    const cookie = setCookie[0].split(';')[0];
+    const crossSite = await send(`${server.url}/api/contents/${randomUUID()}`, 'DELETE', { cookie, 'sec-fetch-site': 'cross-site' });
+    expect(crossSite.status).toBe(403);
+    const sameOrigin = await send(`${server.url}/api/contents/${randomUUID()}`, 'DELETE', { cookie, 'sec-fetch-site': 'same-origin' });
+    expect(sameOrigin.status).toBe(404);
+  });
+
   test('malformed JSON and unsupported media types answer the usual error shape', async () => {
     const malformed = await send(`${server.url}/api/session`, 'POST', { 'content-type': 'application/json' }, '{bad');
     expect(malformed.status).toBe(400);

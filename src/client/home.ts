@@ -212,7 +212,6 @@ export class PinStore {
   }
 }
 
-/** `https://Example.org:443/x` → `https://example.org`. */
 /** A file's text, or null when it does not exist; `what` names it in the error for any other failure. */
 export async function readTextIfPresent(path: string, what: string): Promise<string | null> {
   try {
@@ -223,6 +222,7 @@ export async function readTextIfPresent(path: string, what: string): Promise<str
   }
 }
 
+/** `https://Example.org:443/x` → `https://example.org`. */
 export function originOf(url: string): string {
   return new URL(url).origin;
 }

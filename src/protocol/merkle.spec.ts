@@ -1,7 +1,5 @@
-import { createHash } from 'node:crypto';
 import { inclusionPathLength, leafHash, merkleTree, rootFromInclusionPath } from './merkle.js';
-
-const sha256 = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
+import { sha256 } from './testing/test-buffers.js';
 
 // RFC 9162 2.1.1 and 2.1.3.1 written out as defined (recursion on the data, not on hashes), to check against.
 function mth(data: Buffer[]): Buffer {

@@ -1,14 +1,4 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createPublicKey,
-  diffieHellman,
-  hkdfSync,
-  KeyObject,
-  sign,
-  verify,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createPublicKey, diffieHellman, hkdfSync, KeyObject, sign, verify } from 'node:crypto';
 import { ClientIdentity, generateClientIdentity, generateServerKeySet, ServerKeySet } from './keys.js';
 import { leafHash, merkleTree } from './merkle.js';
 import {
@@ -20,7 +10,7 @@ import {
   sealPluginData,
   sealPluginDataBatch,
 } from './plugin-data.js';
-import { refusal } from './testing/test-buffers.js';
+import { refusal, sha256 } from './testing/test-buffers.js';
 import { DIGEST, ISSUED, NONCE, pkcs8, SERVER } from './testing/worked-example.js';
 
 const ALICE: ClientIdentity = {
@@ -74,7 +64,6 @@ const str16 = (s: string | Buffer) => {
   const bytes = Buffer.isBuffer(s) ? s : Buffer.from(s);
   return Buffer.concat([u16(bytes.length), bytes]);
 };
-const sha256 = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
 
 function payloadBytes(data: PluginData, overrides: { host?: Buffer; fileCount?: number; trailing?: Buffer } = {}): Buffer {
   return Buffer.concat([

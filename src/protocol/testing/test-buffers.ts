@@ -1,5 +1,6 @@
 // Shared builders of the protocol specs (as pg-protocol's test-buffers): frames and fixed bytes made
 // without the serializers under test, and the one way a spec catches a refusal.
+import { createHash } from 'node:crypto';
 import { ProtocolError } from '../errors.js';
 import { Frame, FrameParser } from '../frame.js';
 
@@ -25,4 +26,9 @@ export function parseOne(bytes: Buffer): Frame {
   new FrameParser().parse(bytes, (frame) => frames.push(frame));
   if (frames.length !== 1) throw new Error(`expected 1 frame, the parser gave ${frames.length}`);
   return frames[0];
+}
+
+/** SHA-256 of the parts joined, written out independently of the code under test. */
+export function sha256(...parts: Buffer[]): Buffer {
+  return createHash('sha256').update(Buffer.concat(parts)).digest();
 }

@@ -34,6 +34,8 @@ export class UnitOfWork {
 
   /** `manager`: a query runner's, to keep one connection for several statements. */
   async statement<T>(work: (tx: Work) => Promise<T>, manager: EntityManager = this.dataSource.manager): Promise<T> {
+    // Publishing when the work returns is right only where each statement commits on its own.
+    if (manager.queryRunner?.isTransactionActive) throw new Error('UnitOfWork.statement runs autocommit statements; use transaction()');
     const recorded: RecordedEvent[] = [];
     const result = await work(collecting(manager, recorded));
     this.bus.publish(recorded);
