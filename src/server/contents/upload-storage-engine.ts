@@ -3,7 +3,7 @@ import { Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { Injectable, PayloadTooLargeException } from '@nestjs/common';
-import type { IncomingUpload, UploadedFileInfo, UploadStorageEngine } from '../http/uploads.js';
+import type { UploadedFileInfo, UploadStorageEngine } from '../http/uploads.js';
 import { ContentStorage } from './content-storage.js';
 
 /** What the engine adds to the uploaded file: the temp path plus size and digests computed on the way. */
@@ -45,7 +45,7 @@ export class DigestingStream extends Transform {
 export class ContentUploadEngine implements UploadStorageEngine {
   constructor(private readonly storage: ContentStorage) {}
 
-  _handleFile(_req: unknown, file: IncomingUpload, callback: (error?: unknown, info?: Partial<UploadedFileInfo>) => void): void {
+  _handleFile(_req: unknown, file: UploadedFileInfo, callback: (error?: unknown, info?: Partial<UploadedFileInfo>) => void): void {
     this.store(file).then(
       (info) => callback(null, info),
       (error: unknown) => callback(error),

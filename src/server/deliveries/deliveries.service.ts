@@ -108,7 +108,8 @@ export class DeliveriesService {
       await this.events.append(work, [{ deliveryId: old.id, type: 'reissued', detail: { newDeliveryId: row.id } }]);
       return row;
     });
-    const delivery = await this.deliveries.findWithContentOrFail(created.id);
+    // Read back with its content (and reissued_as) as every listed delivery is; it was just committed.
+    const delivery = (await this.deliveries.findOne(created.id, { content: true }))!;
     return { ...toDeliveryView(delivery), bundleUrl: `${this.config.publicUrl}/api/deliveries/${delivery.id}/bundle` };
   }
 
@@ -147,7 +148,7 @@ export class DeliveriesService {
 
   /** A delivery with the plug-in data it was sent with, for serving its bundle again. */
   async findWithPluginData(id: string): Promise<SealedDelivery> {
-    const delivery = await this.deliveries.findWithPluginData(id);
+    const delivery = await this.deliveries.findOne(id, { pluginData: true });
     if (!delivery?.pluginData) throw new NotFoundException(`no bundle for delivery ${id}`);
     return delivery as SealedDelivery;
   }
@@ -158,7 +159,7 @@ export class DeliveriesService {
   }
 
   async get(id: string): Promise<DeliveryDetailView> {
-    const delivery = await this.deliveries.findWithContentAndReceipt(id);
+    const delivery = await this.deliveries.findOne(id, { content: true, receipt: true });
     if (!delivery) throw new NotFoundException(`no delivery ${id}`);
     const events = await this.events.findByDelivery(id);
     return {
@@ -198,7 +199,7 @@ export class DeliveriesService {
 
   /** GET /api/deliveries/:id/receipt: the signed receipt of a confirmed delivery and what it says. */
   async receipt(id: string): Promise<DeliveryReceiptView> {
-    const delivery = await this.deliveries.findWithReceipt(id);
+    const delivery = await this.deliveries.findOne(id, { receipt: true });
     if (!delivery) throw new NotFoundException(`no delivery ${id}`);
     if (!delivery.receipt) throw new NotFoundException(`delivery ${id} is ${delivery.status}, not confirmed: it has no receipt`);
     // The receipt is checked against the key its clear header names.

@@ -223,30 +223,16 @@ export class DeliveryRepository {
     return work.manager.findOne(Content, { where: { id: delivery.contentId } });
   }
 
-  findWithContent(id: string): Promise<Delivery | null> {
-    return this.dataSource.getRepository(Delivery).findOne({ where: { id }, relations: { content: true } });
-  }
-
-  findWithContentOrFail(id: string): Promise<Delivery> {
-    return this.dataSource.getRepository(Delivery).findOneOrFail({ where: { id }, relations: { content: true } });
-  }
-
-  findWithPluginData(id: string): Promise<Delivery | null> {
-    return this.dataSource.getRepository(Delivery).createQueryBuilder('d').addSelect('d.pluginData').where('d.id = :id', { id }).getOne();
-  }
-
-  findWithReceipt(id: string): Promise<Delivery | null> {
-    return this.dataSource.getRepository(Delivery).createQueryBuilder('d').addSelect('d.receipt').where('d.id = :id', { id }).getOne();
-  }
-
-  findWithContentAndReceipt(id: string): Promise<Delivery | null> {
-    return this.dataSource
-      .getRepository(Delivery)
-      .createQueryBuilder('d')
-      .leftJoinAndSelect('d.content', 'content')
-      .addSelect('d.receipt')
-      .where('d.id = :id', { id })
-      .getOne();
+  /**
+   * One delivery, with what the caller needs beyond its own columns: its content (joined), its plug-in data
+   * and its receipt (large columns, not selected unless asked for).
+   */
+  findOne(id: string, include: { content?: boolean; pluginData?: boolean; receipt?: boolean } = {}): Promise<Delivery | null> {
+    const query = this.dataSource.getRepository(Delivery).createQueryBuilder('d');
+    if (include.content) query.leftJoinAndSelect('d.content', 'content');
+    if (include.pluginData) query.addSelect('d.pluginData');
+    if (include.receipt) query.addSelect('d.receipt');
+    return query.where('d.id = :id', { id }).getOne();
   }
 
   async findPage(filter: DeliveryFilter, page: number, pageSize: number): Promise<DeliveryPage> {

@@ -11,10 +11,10 @@ export { FileInterceptor } from '@nestjs/platform-express';
 /** A storage engine: receives each uploaded file as a stream and says where it put it. */
 export type UploadStorageEngine = StorageEngine;
 
-/** The file a storage engine receives; its bytes are in `stream`. */
-export type IncomingUpload = Express.Multer.File;
-
-/** What a route handler receives through `@UploadedFile()`: the file plus what the engine reported. */
+/**
+ * An uploaded file as multer describes it: the storage engine receives it with its bytes in `stream`, and
+ * the route handler (`@UploadedFile()`) with what the engine reported added.
+ */
 export type UploadedFileInfo = Express.Multer.File;
 
 /** Registers the options every FileInterceptor of the importing module uses (storage engine, limits). */

@@ -126,7 +126,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   /** The JSON body of an event: fixed at the first attempt (the delivery as it was then). */
   private async buildBody(job: ClaimedJob): Promise<string> {
     const event = await this.events.findById(job.event_id);
-    const delivery = event.deliveryId ? await this.deliveries.findWithContent(event.deliveryId) : null;
+    const delivery = event.deliveryId ? await this.deliveries.findOne(event.deliveryId, { content: true }) : null;
     const refused = event.type === 'refused';
     return JSON.stringify({
       id: String(event.id),
