@@ -16,7 +16,16 @@ interface FakeRequest {
 
 function httpContext(authorization: string | undefined, request: FakeRequest = {}) {
   const headers = new Map<string, string>();
-  const requestHeaders = { ...(request.headers ?? {}), ...(authorization === undefined ? {} : { authorization }) };
+  const cookie =
+    request.cookies &&
+    Object.entries(request.cookies)
+      .map(([name, value]) => `${name}=${value}`)
+      .join('; ');
+  const requestHeaders = {
+    ...(request.headers ?? {}),
+    ...(authorization === undefined ? {} : { authorization }),
+    ...(cookie === undefined ? {} : { cookie }),
+  };
   const context = {
     switchToHttp: () => ({
       getRequest: () => ({ ...request, headers: requestHeaders }),

@@ -7,7 +7,7 @@ import { SessionService } from './session.service.js';
 
 /**
  * Global: any controller can use `@UseGuards(AdminGuard)` without importing this module.
- * The session cookie is parsed by the HTTP layer (cookie-parser, see src/server/http/dcx-http.ts).
+ * The session cookie is read by the HTTP layer (requestCookie, src/server/http/request.ts).
  */
 @Global()
 @Module({

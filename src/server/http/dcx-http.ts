@@ -1,7 +1,6 @@
 import { STATUS_CODES, type Server } from 'node:http';
 import { HttpException, type INestApplication } from '@nestjs/common';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
-import cookieParser from 'cookie-parser';
 import type { Logger } from 'pino';
 import proxyAddr from 'proxy-addr';
 import { AppConfig } from '../config/app-config.js';
@@ -71,8 +70,6 @@ export class DcxHttp {
     timeouts(app.getHttpServer() as Server);
     express.use(accessLog(this.logger));
     express.use(...bodyParsers());
-    // The dashboard's session cookie.
-    express.use(cookieParser());
   }
 
   nestLogger(): PinoNestLogger {

@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
+import { parse as parseCookies } from 'cookie';
 import type { Request } from 'express';
 
 /**
  * What the HTTP adapter (Express) knows of a request beyond Node's IncomingMessage. Controllers and
  * services take Node's request and ask here, so that no adapter type leaves src/server/http.
  */
-type AdaptedRequest = Partial<Pick<Request, 'ip' | 'protocol' | 'cookies'>>;
+type AdaptedRequest = Partial<Pick<Request, 'ip' | 'protocol'>>;
 
 /** The requester's IP address as TRUST_PROXY decides it (Express's req.ip), else the socket's peer. */
 export function clientAddress(req: IncomingMessage): string | undefined {
@@ -17,8 +18,11 @@ export function requestProtocol(req: IncomingMessage): string | undefined {
   return (req as AdaptedRequest).protocol;
 }
 
-/** A cookie the request carries (parsed by cookie-parser, see DcxHttp). */
+/**
+ * A cookie the request carries, parsed from its Cookie header when asked: only the admin routes read one,
+ * so no other request (a bundle) pays for parsing cookies.
+ */
 export function requestCookie(req: IncomingMessage, name: string): string | undefined {
-  const value = ((req as AdaptedRequest).cookies as Record<string, unknown> | undefined)?.[name];
-  return typeof value === 'string' ? value : undefined;
+  const header = req.headers.cookie;
+  return header === undefined ? undefined : parseCookies(header)[name];
 }
