@@ -80,3 +80,12 @@ export const LABEL_PLUGIN_BATCH_SIGNATURE = 'dcx/1 plug-in data batch signature'
 export const LABEL_CONFIRMATION = 'dcx/1 confirmation';
 export const LABEL_RECEIPT_SIGNATURE = 'dcx/1 receipt signature';
 export const LABEL_RECEIPT_BATCH_SIGNATURE = 'dcx/1 receipt batch signature';
+export const LABEL_REQUEST_AUTH = 'dcx/1 request authentication';
+
+/** Signed requests of an enrolled installation (src/protocol/request-auth.ts). */
+export const REQUEST_AUTH_HEADER = 'dcx-auth';
+export const REQUEST_AUTH_SCHEME = 'DCX1';
+export const REQUEST_AUTH_NONCE_SIZE = 16;
+export const REQUEST_AUTH_MAC_SIZE = 32;
+/** How far a signed request's timestamp may be from the server's clock, either way. */
+export const REQUEST_AUTH_MAX_SKEW_MS = 5 * 60_000;
