@@ -18,6 +18,6 @@ USER node
 VOLUME ["/var/lib/dcx"]
 EXPOSE 8080 7070
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/.well-known/dcx').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # As `npm start`: young-generation semi-spaces capped at 4 MB keep the resident set near 135 MB while serving (bench/).
 CMD ["node", "--max-semi-space-size=4", "dist/src/server/main.js"]

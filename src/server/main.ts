@@ -6,6 +6,7 @@ import { configureApp, DcxHttp } from './app.setup.js';
 import { AdminTokenService } from './auth/admin-token.service.js';
 import { AppConfig } from './config/app-config.js';
 import { createRootLogger } from './observability/logging.js';
+import { READY_CONTEXT } from './observability/readable-log.js';
 
 async function bootstrap(): Promise<void> {
   const http = new DcxHttp(createRootLogger());
@@ -30,7 +31,7 @@ async function bootstrap(): Promise<void> {
     `DCX listening on http://${host === '::' ? '[::]' : host}:${config.port} (public ${config.publicUrl}), ` +
       `confirmation port ${config.confirmPort}, ` +
       `database: ${config.describeDatabase()}, admin token: ${app.get(AdminTokenService).describeSource()}`,
-    'DCX',
+    READY_CONTEXT,
   );
 }
 

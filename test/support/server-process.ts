@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -17,9 +17,25 @@ export type DatabaseMode = 'postgres' | 'pglite';
 /** Node's arguments exactly as package.json's `start` script gives them (flags, then dist/src/server/main.js). */
 function serverArguments(): string[] {
   const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const [command, ...args] = scripts.start.split(/\s+/);
+  // `exec`: npm's shell is replaced by node, so a SIGTERM to `npm start` reaches the server.
+  const [command, ...args] = scripts.start.replace(/^exec\s+/, '').split(/\s+/);
   if (command !== 'node') throw new Error(`package.json "start" should run node, not: ${scripts.start}`);
   return args.map((arg) => (arg.startsWith('-') ? arg : join(ROOT, arg)));
+}
+
+/**
+ * How the server is started: node itself (as `npm start` runs it), `npm start` (an operator at a shell), or
+ * node under a pseudo-terminal made by `script` (an operator watching its output).
+ */
+export type Launcher = 'node' | 'npm' | 'tty';
+
+function launch(via: Launcher, env: NodeJS.ProcessEnv, stdio: StdioOptions): ChildProcess {
+  if (via === 'npm') return spawn('npm', ['start'], { env, stdio, cwd: ROOT });
+  if (via === 'tty') {
+    const command = [process.execPath, ...serverArguments()].map((arg) => `'${arg}'`).join(' ');
+    return spawn('script', ['--quiet', '--flush', '--return', '--command', command, '/dev/null'], { env, stdio });
+  }
+  return spawn(process.execPath, serverArguments(), { env, stdio });
 }
 
 export interface RunningServer {
@@ -44,7 +60,7 @@ export interface RunningServer {
 export async function startServer(
   mode: DatabaseMode,
   extraEnv: Record<string, string> = {},
-  options: { logFile?: string } = {},
+  options: { logFile?: string; via?: Launcher } = {},
 ): Promise<RunningServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'dcx-server-'));
   const database = mode === 'postgres' ? await createTestDatabase() : null;
@@ -63,7 +79,7 @@ export async function startServer(
     ...extraEnv,
   };
   const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, serverArguments(), { env, stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'] });
+  const child = launch(options.via ?? 'node', env, ['ignore', logFd ?? 'pipe', logFd ?? 'pipe']);
   if (logFd !== undefined) closeSync(logFd); // the child has its own copy
   let collected = '';
   child.stdout?.on('data', (chunk) => (collected += chunk));

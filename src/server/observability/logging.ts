@@ -2,6 +2,7 @@ import { unescape } from 'node:querystring';
 import type { LoggerService } from '@nestjs/common';
 import pino, { type Logger, type LoggerOptions } from 'pino';
 import type { DestinationStream } from 'pino';
+import { ReadableLogStream } from './readable-log.js';
 
 export const REDACTED = '[redacted]';
 
@@ -121,9 +122,11 @@ const LOG_WRITE_BYTES = 4096;
  * to it once the configuration is validated (see configureApp), and request loggers are its children.
  */
 export function createRootLogger(destination?: DestinationStream): Logger {
+  if (destination) return pino(rootLoggerOptions(), destination);
   // Asynchronous writes (one per burst of lines; pino flushes the rest at exit) of at most 4 KiB: sonic-boom
   // flattens the string it gathers at every line, so a smaller write copies less (docs/PERFORMANCE.md, Logging).
-  return pino(rootLoggerOptions(), destination ?? pino.destination({ dest: 1, sync: false, maxWrite: LOG_WRITE_BYTES }));
+  const stdout = pino.destination({ dest: 1, sync: false, maxWrite: LOG_WRITE_BYTES });
+  return pino(rootLoggerOptions(), process.stdout.isTTY ? new ReadableLogStream(stdout) : stdout);
 }
 
 type NestLevel = 'log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal';
