@@ -57,6 +57,22 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     await server?.stop();
   });
 
+  test('dcx publish keeps the media type: by the bytes for a PDF, by the name for text', async () => {
+    await writeFile(join(work, 'policy.pdf'), '%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
+    await writeFile(join(work, 'scan'), '%PDF-1.4\n%%EOF\n'); // no extension: the bytes alone tell
+    await writeFile(join(work, 'notes.md'), '# Notes\n');
+    for (const [name, expected] of [
+      ['policy.pdf', 'application/pdf'],
+      ['scan', 'application/pdf'],
+      ['notes.md', 'text/markdown'],
+      ['movie.mp4', 'video/mp4'], // random bytes: the name decides
+    ]) {
+      const { id } = await publish(server, join(work, name));
+      const stored = (await (await server.admin(`/api/contents/${id}`)).json()) as { mediaType: string };
+      expect({ name, mediaType: stored.mediaType }).toEqual({ name, mediaType: expected });
+    }
+  });
+
   test('publish → fetch: the saved bytes equal the original and the delivery is confirmed', async () => {
     const home = await newClientHome();
     const out = await mkdtemp(join(tmpdir(), 'dcx-out-'));

@@ -8,6 +8,7 @@ import { ContentRepository } from './content.repository.js';
 import { ContentStorageModule } from './content-storage.module.js';
 import { ContentsController } from './contents.controller.js';
 import { ContentsService } from './contents.service.js';
+import { MediaTypeDetector } from './media-type.js';
 import { ContentUploadEngine } from './upload-storage-engine.js';
 
 /** Exports ContentsService (findDeliverable) and, through ContentStorageModule, ContentStorage (openRead, pathOf). */
@@ -27,7 +28,7 @@ import { ContentUploadEngine } from './upload-storage-engine.js';
     }),
   ],
   controllers: [ContentsController],
-  providers: [ContentsService, ContentRepository],
+  providers: [ContentsService, ContentRepository, MediaTypeDetector],
   exports: [ContentsService, ContentRepository, ContentStorageModule],
 })
 export class ContentsModule {}

@@ -7,7 +7,8 @@ import { ContentResponseDto, CreateContentDto } from './content.dto.js';
 import { Content } from './content.entity.js';
 import { ContentRepository } from './content.repository.js';
 import { ContentStorage } from './content-storage.js';
-import { normalizeMediaType, sanitizeFileName } from './file-name.js';
+import { sanitizeFileName } from './file-name.js';
+import { MediaTypeDetector } from './media-type.js';
 import type { StoredUpload } from './upload-storage-engine.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -57,6 +58,7 @@ export class ContentsService {
     private readonly contents: ContentRepository,
     private readonly storage: ContentStorage,
     private readonly config: AppConfig,
+    private readonly mediaTypes: MediaTypeDetector,
   ) {}
 
   /** Stores an upload that the ContentUploadEngine has streamed to a temp file and hashed. */
@@ -67,7 +69,7 @@ export class ContentsService {
       const accessToken = access === 'token' ? newSecret() : undefined;
       const row = {
         name: sanitizeFileName(upload.originalname),
-        mediaType: normalizeMediaType(upload.mimetype),
+        mediaType: await this.mediaTypes.detect(upload.path, upload.originalname, upload.mimetype),
         size: upload.size,
         sha256: upload.sha256,
         crc32: upload.crc32,
