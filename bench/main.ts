@@ -17,6 +17,7 @@ import { createTestDatabase } from '../test/support/database.js';
 import { RunningServer, ROOT, startServer } from '../test/support/server-process.js';
 import { confirmLoad, headerCycleScript, wrk } from './support/load.js';
 import { startNginx } from './support/nginx.js';
+import { startPlainNest } from './support/plain-nest.js';
 import { Cleanup, ensureCommand, killRunning, run, runOk, RunResult } from './support/proc.js';
 import { formatReport, Row } from './support/report.js';
 import { GiB, KiB, MB, MiB, percentile, RssSampler, summarize, Summary } from './support/stats.js';
@@ -187,8 +188,8 @@ async function bench(): Promise<void> {
       dcx: gbps(dcxRate),
       baseline: `nginx sendfile, same file: ${gbps(nginxRate)}`,
       ratio: ratio(dcxRate, nginxRate),
-      target: '>= 0.5x nginx',
-      met: dcxRate.median / nginxRate.median >= 0.5,
+      target: '>= 0.8x nginx',
+      met: dcxRate.median / nginxRate.median >= 0.8,
     });
     const peak = Math.max(...bigPeaks, bigHwm);
     const mediumPeak = Math.max(...mediumPeaks, mediumHwm);
@@ -230,8 +231,8 @@ async function bench(): Promise<void> {
       dcx: gbps(ours),
       baseline: `\`curl -o FILE\` from nginx: ${gbps(theirs)}`,
       ratio: ratio(ours, theirs),
-      target: '>= 0.5x curl from nginx',
-      met: ours.median / theirs.median >= 0.5,
+      target: '>= 0.8x curl from nginx',
+      met: ours.median / theirs.median >= 0.8,
     });
   }
 
@@ -239,8 +240,15 @@ async function bench(): Promise<void> {
   // 50 clients, each with its own key (the server seals each bundle to its requester's key).
   const identities = Array.from({ length: 50 }, () => generateClientIdentity());
   const identityOf = new Map(identities.map((identity) => [identity.fingerprint, identity]));
+  // pgbench's single-row UPDATE transactions: the database budget both the bundle and the confirmation rows are measured against.
+  const pgbench = SECTIONS.has('small') || SECTIONS.has('confirm') ? await pgbenchUpdates(database.url, workDir, 10) : null;
+  const pgbenchText = pgbench
+    ? `pgbench, 1-row UPDATE transactions, 10 connections (the DCX pool size): ${perSecond(pgbench.tps, 'tx')}, ${ms(pgbench.p99)}`
+    : '';
   if (SECTIONS.has('small') || SECTIONS.has('confirm')) {
-    console.log('bench: 10 KiB bundles with 50 connections (wrk), against nginx');
+    console.log('bench: 10 KiB bundles with 50 connections (wrk), against nginx, a plain NestJS handler and pgbench');
+    const plainNest = await startPlainNest(workDir, [files.small], cleanup);
+    const plainUrl = plainNest.urlOf(files.small);
     if (!SECTIONS.has('stream')) await curl(small.bundleUrl, join(nginx.root, 'small.dcx'));
     const clients = join(workDir, 'clients.lua');
     await writeFile(
@@ -263,15 +271,22 @@ async function bench(): Promise<void> {
     const load = { connections: 50, threads: 2, seconds: HTTP_SECONDS };
     await wrk(`${nginx.url}/small.dcx`, { ...load, seconds: 2 });
     await wrk(small.bundleUrl, { ...load, seconds: 2, script: clients });
+    await wrk(plainUrl, { ...load, seconds: 2 });
     const before = await countDeliveries();
     const ours: { rps: number[]; p99: number[] } = { rps: [], p99: [] };
     const theirs: { rps: number[]; p99: number[] } = { rps: [], p99: [] };
+    const plain: { rps: number[]; p99: number[] } = { rps: [], p99: [] };
     let requests = 0;
     let failures = 0;
     for (let i = 0; i < RUNS; i++) {
       const baseline = await wrk(`${nginx.url}/small.dcx`, load);
       theirs.rps.push(baseline.requestsPerSecond);
       theirs.p99.push(baseline.p99Ms);
+      const team = await wrk(plainUrl, load);
+      if (team.non2xx + team.socketErrors > 0)
+        throw new Error(`the plain NestJS baseline failed ${team.non2xx + team.socketErrors} requests`);
+      plain.rps.push(team.requestsPerSecond);
+      plain.p99.push(team.p99Ms);
       const result = await wrk(small.bundleUrl, { ...load, script: clients });
       ours.rps.push(result.requestsPerSecond);
       ours.p99.push(result.p99Ms);
@@ -285,13 +300,24 @@ async function bench(): Promise<void> {
     const events = Number(after.events) - Number(before.events);
     const rate = summarize(ours.rps);
     const p99 = summarize(ours.p99);
+    const recorded = failures === 0 && sent >= requests && events === issued;
+    const worstP99 = `worst run p99 ${p99.max.toFixed(1)} ms`;
     rows.push({
       name: '10 KiB bundles, 50 connections, each a delivery recorded in PostgreSQL',
       dcx: `${perSecond(rate, 'bundles')}, ${ms(p99)}`,
-      baseline: `nginx, 10 KiB file: ${perSecond(summarize(theirs.rps), 'req')}, ${ms(summarize(theirs.p99))}`,
-      ratio: ratio(rate, summarize(theirs.rps)),
-      target: '>= 3,000 bundles/s, p99 < 50 ms',
-      met: rate.median >= 3000 && p99.median < 50 && failures === 0 && sent >= requests && events === issued,
+      baseline: `${pgbenchText}; nginx, 10 KiB file: ${perSecond(summarize(theirs.rps), 'req')}, ${ms(summarize(theirs.p99))}`,
+      ratio: `${ratio(rate, pgbench!.tps)} pgbench, ${ratio(rate, summarize(theirs.rps))} nginx; ${worstP99}`,
+      target: '>= 0.5x pgbench, p99 < 50 ms',
+      met: rate.median / pgbench!.tps.median >= 0.5 && p99.median < 50 && recorded,
+    });
+    const plainRate = summarize(plain.rps);
+    rows.push({
+      name: '10 KiB bundles against what a team would write without DCX (bench/baselines/plain-nest.ts)',
+      dcx: `${perSecond(rate, 'bundles')} (sealed, signed, recorded with events)`,
+      baseline: `plain NestJS on Express, TypeORM insert per download, file streamed: ${perSecond(plainRate, 'req')}, ${ms(summarize(plain.p99))}`,
+      ratio: ratio(rate, plainRate),
+      target: '>= 1.0x the plain NestJS handler',
+      met: rate.median / plainRate.median >= 1 && recorded,
     });
     notes.push(
       `10 KiB bundles: wrk completed ${requests.toLocaleString('en-US')} responses (${failures} errors or non-2xx); PostgreSQL recorded ` +
@@ -331,19 +357,16 @@ async function bench(): Promise<void> {
       rates.push(result.perSecond);
       p99s.push(result.p99Ms);
     }
-    const baseline = await pgbenchUpdates(database.url, workDir, 10);
     const rate = summarize(rates);
     const p99 = summarize(p99s);
     const accepted = statuses.accepted ?? 0;
     rows.push({
       name: 'confirmations over TCP, 100 concurrent clients, PostgreSQL',
       dcx: `${perSecond(rate, 'confirmations')}, ${ms(p99)}`,
-      baseline:
-        `pgbench, 1-row UPDATE transactions, 10 connections (the DCX pool size): ${perSecond(baseline.tps, 'tx')}, ` +
-        `${ms(baseline.p99)}`,
-      ratio: ratio(rate, baseline.tps),
-      target: '>= 5,000 confirmations/s, p99 < 50 ms',
-      met: rate.median >= 5000 && p99.median < 50 && accepted === perRun * (RUNS + 1),
+      baseline: pgbenchText,
+      ratio: `${ratio(rate, pgbench!.tps)}; worst run p99 ${p99.max.toFixed(1)} ms`,
+      target: '>= 0.6x pgbench, p99 < 50 ms',
+      met: rate.median / pgbench!.tps.median >= 0.6 && p99.median < 50 && accepted === perRun * (RUNS + 1),
     });
     notes.push(
       `Confirmations: ${perRun.toLocaleString('en-US')} per run over 100 persistent connections (one frame in flight each); ` +
