@@ -11,7 +11,13 @@ import { CommandContext } from './context.js';
 import { DcxError, messageOf } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 
+/** Set by scripts/build-client.mjs in a bundled client, which has no package.json beside it. */
+declare global {
+  var DCX_CLIENT_VERSION: string | undefined;
+}
+
 function packageVersion(): string {
+  if (globalThis.DCX_CLIENT_VERSION) return globalThis.DCX_CLIENT_VERSION;
   for (const relative of ['../../../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };

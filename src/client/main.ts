@@ -14,7 +14,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-const { code, error } = await run(process.argv.slice(2), processContext());
-if (error) process.stderr.write(`dcx: ${error}\n`);
-// Flush stdout, then exit at once: keep-alive sockets must not hold the process open.
-process.stdout.write('', () => process.exit(code));
+// No top-level await: the single executable (scripts/build-client.mjs) runs this as a CommonJS script.
+void run(process.argv.slice(2), processContext()).then(({ code, error }) => {
+  if (error) process.stderr.write(`dcx: ${error}\n`);
+  // Flush stdout, then exit at once: keep-alive sockets must not hold the process open.
+  process.stdout.write('', () => process.exit(code));
+});

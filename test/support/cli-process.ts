@@ -17,8 +17,13 @@ export async function newClientHome(): Promise<string> {
 
 /** Runs the real `dcx` CLI (dist/src/client/main.js, the package's bin) as a process. */
 export function dcx(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runDcx([process.execPath, join(ROOT, 'dist/src/client/main.js')], args, env);
+}
+
+/** Runs a `dcx` built some other way (the installed package, the single executable): `command` is how to start it. */
+export function runDcx(command: string[], args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'dist/src/client/main.js'), ...args], {
+    const child = spawn(command[0], [...command.slice(1), ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
