@@ -239,7 +239,7 @@ async function enrolled(server: RunningServer, pin: Pin, name: string, labels: s
   return answer.body.recipientId as string;
 }
 
-describe.each<DatabaseMode>(['postgres'])('recipients and groups, admin (%s)', (mode) => {
+describe.each<DatabaseMode>(['postgres', 'pglite'])('recipients and groups, admin (%s)', (mode) => {
   let server: RunningServer;
   let pin: Pin;
   const ids: Record<string, string> = {};
