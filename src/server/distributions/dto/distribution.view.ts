@@ -26,6 +26,10 @@ export class DistributionView {
 }
 
 export class DistributionDetailView extends DistributionView {
-  @ApiProperty({ type: 'object', additionalProperties: true, description: '{items: DistributionRecipientView[], next: recipient id or null}' })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: '{items: DistributionRecipientView[], next: recipient id or null}',
+  })
   recipients: { items: DistributionRecipientView[]; next: string | null };
 }
