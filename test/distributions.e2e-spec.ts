@@ -167,9 +167,9 @@ describe('distributions end to end (postgres)', () => {
 
     const detail = await admin(server, 'GET', `/api/distributions/${distributionId}?status=unconfirmed`);
     expect(detail.body.counts).toMatchObject({ total: 3, confirmed: 1, pending: 2, unconfirmed: 2 });
-    expect(detail.body.recipients.items.map((r: { name: string }) => r.name).sort()).toEqual(['Bob', 'Carol']);
+    expect((detail.body.recipients.items as { name: string }[]).map((r) => r.name).sort()).toEqual(['Bob', 'Carol']);
     const events = await admin(server, 'GET', `/api/deliveries/${deliveryId}`);
-    expect(events.body.events.filter((e: { type: string }) => e.type === 'refused').map((e: { reason: string }) => e.reason)).toEqual([
+    expect((events.body.events as { type: string; reason: string }[]).filter((e) => e.type === 'refused').map((e) => e.reason)).toEqual([
       'another recipient',
     ]);
   });

@@ -68,7 +68,16 @@ export class DistributionsService {
     const statuses = statusesOf(status, row.dueAt, now);
     if (statuses.length === 0) return [];
     const rows = await this.repository.page(row.id, statuses, limit, after);
-    return rows.map(({ issuedAt: _issued, ...item }) => item);
+    return rows.map(({ recipientId, name, email, deliveryId, status, fingerprint, sentAt, confirmedAt }) => ({
+      recipientId,
+      name,
+      email,
+      deliveryId,
+      status,
+      fingerprint,
+      sentAt,
+      confirmedAt,
+    }));
   }
 
   /** The recipients as CSV lines, header first, read by pages of 1000 (memory flat for any count). */
