@@ -99,6 +99,7 @@ describe('distributions end to end (postgres)', () => {
   }, 60_000);
 
   afterAll(async () => {
+    if (process.env.DCX_TEST_OUTPUT) console.log(server?.output().slice(-2500));
     await server?.stop();
   });
 
@@ -172,6 +173,23 @@ describe('distributions end to end (postgres)', () => {
     expect((events.body.events as { type: string; reason: string }[]).filter((e) => e.type === 'refused').map((e) => e.reason)).toEqual([
       'another recipient',
     ]);
+  });
+
+  test('the evidence pack holds every receipt as the client keeps it, the CSVs and the server keys', async () => {
+    const response = await admin(server, 'GET', `/api/distributions/${distributionId}/evidence.zip`);
+    expect(response.status).toBe(200);
+    const zip = await unzipper.Open.buffer(response.bytes);
+    const names = zip.files.map((f) => f.path).sort();
+    const confirmed = (await admin(server, 'GET', `/api/distributions/${distributionId}?status=confirmed`)).body.recipients.items as {
+      deliveryId: string;
+    }[];
+    expect(confirmed).toHaveLength(1);
+    expect(names).toEqual(['README.txt', 'audit.csv', `receipts/${confirmed[0].deliveryId}.receipt`, 'recipients.csv', 'server-keys.json']);
+    const receipt = await zip.files.find((f) => f.path.startsWith('receipts/'))!.buffer();
+    const kept = (await admin(server, 'GET', `/api/deliveries/${confirmed[0].deliveryId}/receipt`)).body as { receipt: string };
+    expect(receipt.equals(Buffer.from(kept.receipt, 'base64'))).toBe(true);
+    const recipients = (await zip.files.find((f) => f.path === 'recipients.csv')!.buffer()).toString();
+    expect(recipients.trim().split('\r\n')).toHaveLength(4);
   });
 
   test('cancel withdraws the pending deliveries (410 on pull); a past-due distribution gets recipient.overdue events', async () => {

@@ -306,6 +306,21 @@ export class DeliveryRepository {
     return rows.map(({ status, count }) => ({ status, count: Number(count) }));
   }
 
+  /**
+   * Current deliveries of distributions by status, and how many of them are overdue (due passed, not confirmed
+   * nor withdrawn): the partial index deliveries_distribution_status_idx holds exactly these rows.
+   */
+  async countDistributionRecipients(): Promise<{ status: DeliveryStatus | 'overdue'; count: number }[]> {
+    const rows = await this.dataSource.query<{ status: DeliveryStatus; count: number; overdue: number }[]>(
+      `SELECT d.status, count(*)::int AS count,
+              count(*) FILTER (WHERE x.due_at <= now() AND d.status NOT IN ('confirmed', 'withdrawn'))::int AS overdue
+         FROM deliveries d JOIN distributions x ON x.id = d.distribution_id
+        WHERE d.distribution_id IS NOT NULL AND NOT d.superseded GROUP BY d.status`,
+    );
+    const overdue = rows.reduce((sum, row) => sum + row.overdue, 0);
+    return [...rows.map(({ status, count }) => ({ status, count })), { status: 'overdue', count: overdue }];
+  }
+
   /** Per content, how many deliveries issued in the range are in each status (zeros filled). */
   async countsByContent(filter: Pick<DeliveryFilter, 'from' | 'to'>): Promise<ContentCountsView[]> {
     const params: unknown[] = [];

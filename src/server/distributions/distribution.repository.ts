@@ -88,9 +88,9 @@ const COUNTS_SQL = `SELECT status, count(*)::int AS count FROM deliveries
   WHERE distribution_id = $1 AND NOT superseded GROUP BY status`;
 
 /**
- * A keyset page of current deliveries by recipient id: deliveries_distribution_status_idx (distribution_id,
- * status, recipient_id) for one status, deliveries_distribution_recipient_idx for several; one recipients
- * row per item by primary key.
+ * A keyset page of current deliveries by recipient id, meant for deliveries_distribution_recipient_idx
+ * (distribution_id, recipient_id), the status a filter on it; one recipients row per item by primary key.
+ * (Not yet checked with EXPLAIN ANALYZE at 100,000 rows; a sparse status may want (distribution_id, status, recipient_id).)
  */
 const PAGE_SQL = (after: boolean) => `SELECT d.recipient_id AS "recipientId", r.name, r.email, d.id AS "deliveryId", d.status,
     d.client_fingerprint AS fingerprint, d.issued_at AS "issuedAt", d.sent_at AS "sentAt", d.confirmed_at AS "confirmedAt"
@@ -311,8 +311,8 @@ export class DistributionRepository {
   > {
     return this.dataSource.query(
       `SELECT e.id, e.delivery_id, e.type, e.reason, e.remote_address, e.at, e.detail FROM delivery_events e
-        WHERE e.id > $2 AND (e.detail ->> 'distributionId' = $1::text
-           OR e.delivery_id IN (SELECT d.id FROM deliveries d WHERE d.distribution_id = $1 AND NOT d.superseded
+        WHERE e.id > $2 AND (e.detail ->> 'distributionId' = $1::uuid::text
+           OR e.delivery_id IN (SELECT d.id FROM deliveries d WHERE d.distribution_id = $1::uuid AND NOT d.superseded
                                 UNION SELECT d.reissued_from FROM deliveries d WHERE d.distribution_id = $1 AND NOT d.superseded AND d.reissued_from IS NOT NULL))
         ORDER BY e.id LIMIT $3`,
       [id, after, limit],

@@ -1,4 +1,5 @@
-import { Body, Controller, Get, Header, HttpCode, Param, ParseUUIDPipe, Post, Query, StreamableFile, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Param, ParseUUIDPipe, Post, Query, Res, StreamableFile, UseGuards } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -13,6 +14,7 @@ import {
 import { Readable } from 'node:stream';
 import { AdminGuard } from '../auth/admin.guard.js';
 import { DistributionsService } from './distributions.service.js';
+import { EvidenceService } from './evidence.service.js';
 import { CreateDistributionDto, DistributionQuery, RecipientsCsvQuery, ResendDto } from './dto/distribution.dto.js';
 import { DistributionDetailView, DistributionView } from './dto/distribution.view.js';
 
@@ -22,7 +24,17 @@ import { DistributionDetailView, DistributionView } from './dto/distribution.vie
 @Controller('api/distributions')
 @UseGuards(AdminGuard)
 export class DistributionsController {
-  constructor(private readonly distributions: DistributionsService) {}
+  constructor(
+    private readonly distributions: DistributionsService,
+    private readonly evidence: EvidenceService,
+  ) {}
+
+  @Get(':id/evidence.zip')
+  @ApiOkResponse({ description: 'application/zip: receipts/<deliveryId>.receipt, recipients.csv, audit.csv, server-keys.json, README.txt' })
+  @ApiNotFoundResponse({ description: 'no such distribution' })
+  evidenceZip(@Param('id', new ParseUUIDPipe()) id: string, @Res() res: ServerResponse): Promise<void> {
+    return this.evidence.send(id, res);
+  }
 
   @Post()
   @ApiCreatedResponse({ type: DistributionView, description: 'the distribution, every recipient pending' })
