@@ -218,5 +218,19 @@ describe('distributions end to end (postgres)', () => {
       await db.end();
     }
     expect((await admin(server, 'GET', `/api/distributions/${late.body.id}?status=overdue`)).body.recipients.items).toHaveLength(1);
+
+    // Re-send: Carol pulls (sent, not confirmed); the re-send supersedes it with a new pending delivery naming it.
+    const old = (await signed(server, carol.identity, 'GET', '/api/inbox')).body.items.find(
+      (i: { distributionId: string }) => i.distributionId === late.body.id,
+    ) as { deliveryId: string };
+    expect((await signed(server, carol.identity, 'GET', `/api/inbox/${old.deliveryId}/bundle`)).status).toBe(200);
+    await until('sent', async () => (await admin(server, 'GET', `/api/deliveries/${old.deliveryId}`)).body.status === 'sent');
+    const resent = await admin(server, 'POST', `/api/distributions/${late.body.id}/resend`, { recipientId: carol.id });
+    expect(resent.status).toBe(200);
+    expect(resent.body.resent).toEqual([{ from: old.deliveryId, to: expect.any(String) }]);
+    expect((await signed(server, carol.identity, 'GET', `/api/inbox/${old.deliveryId}/bundle`)).status).toBe(410);
+    const fresh = await admin(server, 'GET', `/api/distributions/${late.body.id}`);
+    expect(fresh.body.recipients.items).toEqual([expect.objectContaining({ deliveryId: resent.body.resent[0].to, status: 'pending' })]);
+    expect((await admin(server, 'GET', `/api/deliveries/${resent.body.resent[0].to}`)).body.reissuedFrom).toBe(old.deliveryId);
   });
 });
