@@ -220,9 +220,11 @@ describe('distributions end to end (postgres)', () => {
     expect((await admin(server, 'GET', `/api/distributions/${late.body.id}?status=overdue`)).body.recipients.items).toHaveLength(1);
 
     // Re-send: Carol pulls (sent, not confirmed); the re-send supersedes it with a new pending delivery naming it.
-    const old = (await signed(server, carol.identity, 'GET', '/api/inbox')).body.items.find(
-      (i: { distributionId: string }) => i.distributionId === late.body.id,
-    ) as { deliveryId: string };
+    const items = (await signed(server, carol.identity, 'GET', '/api/inbox')).body.items as {
+      distributionId: string;
+      deliveryId: string;
+    }[];
+    const old = items.find((i) => i.distributionId === late.body.id)!;
     expect((await signed(server, carol.identity, 'GET', `/api/inbox/${old.deliveryId}/bundle`)).status).toBe(200);
     await until('sent', async () => (await admin(server, 'GET', `/api/deliveries/${old.deliveryId}`)).body.status === 'sent');
     const resent = await admin(server, 'POST', `/api/distributions/${late.body.id}/resend`, { recipientId: carol.id });
