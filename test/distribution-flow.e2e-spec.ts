@@ -114,7 +114,9 @@ describe('a distribution to a group of enrolled recipients, end to end (postgres
         const reused = await run(homes.outsider, ['enrol', server.url, '--code', made.code]);
         expect([reused.code, reused.stderr]).toEqual([
           8,
-          expect.stringMatching(/^dcx: the enrolment code .* was already used by another installation/),
+          expect.stringMatching(
+            /^dcx: the enrolment code .* is refused .*409 Conflict \(enrolment code already used by another installation\)/,
+          ),
         ]);
       }
     }

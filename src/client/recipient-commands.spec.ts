@@ -93,6 +93,8 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 
 function enrol(res: ServerResponse, clientKey: Buffer, request: { code: string; name?: string }): void {
   const fp = fingerprint(clientKey);
+  if (request.code === 'NONE-0000' && !request.name)
+    return answer(res, 400, { statusCode: 400, message: 'the code names no recipient: a name is needed' });
   if (request.code === 'GONE-0000') return answer(res, 410, { statusCode: 410, message: 'enrolment code expired' });
   if (!codes.has(request.code)) return answer(res, 404, { statusCode: 404, message: 'unknown enrolment code' });
   const usedBy = codes.get(request.code);
@@ -254,13 +256,19 @@ describe('dcx enrol', () => {
     for (const [code, reason] of [
       ['ZZZZ-ZZZZ', 'is unknown to the server'],
       ['GONE-0000', 'has expired'],
-      [used, 'was already used by another installation'],
+      [used, 'is refused'],
     ]) {
       const result = await dcx(['enrol', base, '--code', code]);
       expect([result.code, result.stdout]).toEqual([ExitCode.Refused, '']);
       expect(result.error).toMatch(new RegExp(`^the enrolment code ${code} ${reason}.* \\(enrolling at ${base} failed: 4\\d\\d `));
       expect((await readdir(result.home.dir)).sort()).toEqual(['identity.json']);
     }
+    const nameless = await dcx(['enrol', base, '--code', 'NONE-0000']);
+    expect([nameless.code, nameless.error]).toEqual([
+      ExitCode.Usage,
+      `enrolling at ${base} failed: 400 Bad Request (the code names no recipient: a name is needed); pass --name <name>?`,
+    ]);
+    expect((await readdir(nameless.home.dir)).sort()).toEqual(['identity.json']);
   });
 
   test('a malformed code or empty name is a usage error before any request; an unreachable server is exit 6', async () => {

@@ -18,7 +18,8 @@ export const ENROL_PATH = '/api/recipients/enrol';
 const REFUSALS: Record<number, string> = {
   404: 'is unknown to the server (check it, or ask for a new one)',
   410: 'has expired; ask for a new one',
-  409: 'was already used by another installation; ask for a new one',
+  // Used by another installation, or this installation is enrolled already (with another code): the server says which.
+  409: 'is refused',
 };
 
 /**
@@ -45,6 +46,11 @@ export async function enrolCommand(urlText: string, options: EnrolOptions, ctx: 
   if (REFUSALS[response.status]) {
     const failure = await httpFailure(response, `enrolling at ${url.origin}`);
     throw new DcxError(ExitCode.Refused, `the enrolment code ${code} ${REFUSALS[response.status]} (${failure.message})`);
+  }
+  if (response.status === 400) {
+    // The code is malformed, or names no recipient yet and no --name was given: the server says which.
+    const failure = await httpFailure(response, `enrolling at ${url.origin}`);
+    throw new DcxError(ExitCode.Usage, `${failure.message}${options.name === undefined ? '; pass --name <name>?' : ''}`);
   }
   if (response.status !== 200 && response.status !== 201) throw await signedFailure(response, `enrolling at ${url.origin}`);
   const answer = parseEnrolAnswer(await response.json().catch(() => null), enrolUrl.href);
