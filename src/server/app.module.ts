@@ -7,6 +7,7 @@ import { DatabaseModule } from './database/database.module.js';
 import { DeliveriesModule } from './deliveries/deliveries.module.js';
 import { KeysModule } from './keys/keys.module.js';
 import { PagesModule } from './pages/pages.module.js';
+import { RecipientsModule } from './recipients/recipients.module.js';
 import { ObservabilityModule } from './observability/observability.module.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 
@@ -22,6 +23,7 @@ import { WebhooksModule } from './webhooks/webhooks.module.js';
     PagesModule,
     ObservabilityModule,
     WebhooksModule,
+    RecipientsModule,
   ],
 })
 export class AppModule {}
