@@ -240,4 +240,18 @@ describe('a distribution to a group of enrolled recipients, end to end (postgres
     expect(report.valid).toBe(1);
     expect(report.invalid).toEqual([{ entry: tamperedEntry, reason: expect.stringMatching(/verifies against no pinned server key/) }]);
   });
+
+  test("a revoked installation's `dcx inbox` is refused (exit 8) with the server's reason", async () => {
+    // The fingerprint `dcx enrol` recorded is the one the server knows the installation by.
+    const { enrolments } = JSON.parse(await readFile(join(homes.a, 'enrolments.json'), 'utf8')) as {
+      enrolments: { fingerprint: string }[];
+    };
+    const { fingerprint } = enrolments[0];
+    const detail = await json<{ installations: { fingerprint: string }[] }>(await server.admin(`/api/recipients/${recipients.a}`), 200);
+    expect(detail.installations.map((i) => i.fingerprint)).toEqual([fingerprint]);
+    await json(await adminJson(server, 'POST', `/api/recipients/installations/${fingerprint}/revoke`, {}), 200, 201);
+    const inbox = await run(homes.a, ['inbox', server.url, '--out', work]);
+    expect([inbox.code, inbox.stdout]).toEqual([8, '']);
+    expect(inbox.stderr).toMatch(/^dcx: reading the inbox .* failed: 403 Forbidden \(this installation was revoked on \d{4}-\d\d-\d\dT/);
+  });
 });
