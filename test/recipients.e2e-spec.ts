@@ -21,6 +21,11 @@ interface Answer {
   headers: Headers;
 }
 
+interface Page {
+  items: { name: string }[];
+  next: string | null;
+}
+
 interface SignOptions {
   now?: number;
   nonce?: Buffer;
@@ -223,5 +228,119 @@ describe.each<DatabaseMode>(['postgres'])('recipients: enrolment, signed request
       expect.stringMatching(/^this installation was revoked on /),
     ]);
     expect((await eventsOf(stranger.fingerprint)).map((event) => event.reason)).toEqual(['this installation is not enrolled']);
+  });
+});
+
+/** Recipients made through real enrolments, as an admin then finds them. */
+async function enrolled(server: RunningServer, pin: Pin, name: string, labels: string[], email?: string): Promise<string> {
+  const code = await newCode(server, { name, labels, ...(email ? { email } : {}) });
+  const answer = await signed(server, pin, generateClientIdentity(), 'POST', '/api/recipients/enrol', { code: code.code });
+  expect(answer.status).toBe(201);
+  return answer.body.recipientId as string;
+}
+
+describe.each<DatabaseMode>(['postgres', 'pglite'])('recipients and groups, admin (%s)', (mode) => {
+  let server: RunningServer;
+  let pin: Pin;
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    server = await startServer(mode);
+    pin = await pinOf(server);
+    ids.ada = await enrolled(server, pin, 'Ada', ['sales', 'berlin'], 'ada@example.com');
+    ids.bob = await enrolled(server, pin, 'Bob', ['sales', 'paris']);
+    ids.cyd = await enrolled(server, pin, 'Cyd', ['berlin']);
+    ids.dee = await enrolled(server, pin, 'Dee 100%_', []);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test('list: search by name or email, filter by labels, keyset pages', async () => {
+    expect(((await admin(server, 'GET', '/api/recipients?search=EXAMPLE.com')).body as Page).items.map((r) => r.name)).toEqual(['Ada']);
+    // % and _ are searched for as themselves.
+    expect(((await admin(server, 'GET', '/api/recipients?search=0%25_')).body as Page).items.map((r) => r.name)).toEqual(['Dee 100%_']);
+    expect(((await admin(server, 'GET', '/api/recipients?search=%25')).body as Page).items.map((r) => r.name)).toEqual(['Dee 100%_']);
+    expect(((await admin(server, 'GET', '/api/recipients?label=sales&label=berlin')).body as Page).items.map((r) => r.name)).toEqual([
+      'Ada',
+    ]);
+    const first = await admin(server, 'GET', '/api/recipients?limit=3');
+    expect((first.body as Page).items.map((r) => r.name)).toEqual(['Ada', 'Bob', 'Cyd']);
+    expect(first.body.items[0]).toMatchObject({ activeInstallations: 1, lastSeenAt: expect.any(String) });
+    const second = await admin(server, 'GET', `/api/recipients?limit=3&after=${first.body.next}`);
+    expect(second.body).toEqual({ items: [expect.objectContaining({ name: 'Dee 100%_' })], next: null });
+    expect(await admin(server, 'GET', '/api/recipients?after=nonsense')).toMatchObject({
+      status: 400,
+      body: { message: 'after must be the `next` of a previous page' },
+    });
+    expect((await admin(server, 'GET', '/api/recipients?label=no%20spaces')).status).toBe(400);
+    expect((await answer(await fetch(`${server.url}/api/recipients`, { headers: { connection: 'close' } }))).status).toBe(401);
+  });
+
+  test('patch: name, email, labels; an empty name 400; the change recorded', async () => {
+    expect(await admin(server, 'PATCH', `/api/recipients/${ids.cyd}`, { name: '  ' })).toMatchObject({
+      status: 400,
+      body: { message: ['name must not be empty'] },
+    });
+    expect((await admin(server, 'PATCH', `/api/recipients/${ids.cyd}`, { name: null })).status).toBe(400);
+    const patched = await admin(server, 'PATCH', `/api/recipients/${ids.cyd}`, { email: 'cyd@example.com', labels: ['berlin', 'sales'] });
+    expect(patched).toMatchObject({ status: 200, body: { name: 'Cyd', email: 'cyd@example.com', labels: ['berlin', 'sales'] } });
+    const events = await admin(server, 'GET', `/api/recipients/${ids.cyd}/events`);
+    expect((events.body as { type: string }[]).map((event) => event.type)).toEqual(['recipient-updated', 'enrolled']);
+    expect(events.body[0].detail).toEqual({
+      email: { from: null, to: 'cyd@example.com' },
+      labels: { from: ['berlin'], to: ['berlin', 'sales'] },
+    });
+    expect((await admin(server, 'PATCH', `/api/recipients/00000000-0000-4000-8000-000000000000`, { name: 'x' })).status).toBe(404);
+  });
+
+  test('groups: members and label selectors resolve; unknown members 400 naming them; duplicate name 409', async () => {
+    const created = await admin(server, 'POST', '/api/groups', {
+      name: 'Berlin sales',
+      members: [ids.dee],
+      selector: { labels: ['berlin', 'sales'] },
+    });
+    expect(created.status).toBe(201);
+    const names = (group: Answer) =>
+      (group.body as { members: { name: string; via: string[] }[] }).members.map((m) => `${m.name}:${m.via.join('+')}`);
+    // Cyd's labels were patched to berlin+sales in the test before.
+    expect(names(created)).toEqual(['Ada:selector', 'Cyd:selector', 'Dee 100%_:member']);
+    expect(created.body).toMatchObject({ memberCount: 1, resolvedCount: 3, selector: { labels: ['berlin', 'sales'] } });
+
+    const ghost = '00000000-0000-4000-8000-00000000beef';
+    expect(await admin(server, 'POST', '/api/groups', { name: 'Ghosts', members: [ids.ada, ghost] })).toMatchObject({
+      status: 400,
+      body: { message: `unknown recipients: ${ghost}` },
+    });
+    expect(await admin(server, 'POST', '/api/groups', { name: 'Berlin sales' })).toMatchObject({
+      status: 409,
+      body: { message: 'a group named "Berlin sales" already exists' },
+    });
+    expect((await admin(server, 'POST', '/api/groups', { name: '' })).status).toBe(400);
+    expect((await admin(server, 'POST', '/api/groups', { name: 'Empty selector', selector: { labels: [] } })).status).toBe(400);
+
+    const changed = await admin(server, 'PATCH', `/api/groups/${created.body.id}`, {
+      addMembers: [ids.bob, ids.ada],
+      removeMembers: [ids.dee],
+      selector: null,
+    });
+    expect(changed.status).toBe(200);
+    expect(names(changed)).toEqual(['Ada:member', 'Bob:member']);
+    expect(await admin(server, 'PATCH', `/api/groups/${created.body.id}`, { addMembers: [ghost] })).toMatchObject({ status: 400 });
+
+    const other = await admin(server, 'POST', '/api/groups', { name: 'Paris', selector: { labels: ['paris'] } });
+    expect(names(other)).toEqual(['Bob:selector']);
+    expect((await admin(server, 'PATCH', `/api/groups/${other.body.id}`, { name: 'Berlin sales' })).status).toBe(409);
+    expect(
+      ((await admin(server, 'GET', '/api/groups')).body as { name: string; resolvedCount: number }[]).map((g) => [g.name, g.resolvedCount]),
+    ).toEqual([
+      ['Berlin sales', 2],
+      ['Paris', 1],
+    ]);
+
+    expect((await admin(server, 'DELETE', `/api/groups/${other.body.id}`)).status).toBe(204);
+    expect((await admin(server, 'GET', `/api/groups/${other.body.id}`)).status).toBe(404);
+    expect((await admin(server, 'DELETE', `/api/groups/${other.body.id}`)).status).toBe(404);
   });
 });

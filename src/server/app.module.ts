@@ -5,6 +5,7 @@ import { ConfirmationModule } from './confirmation/confirmation.module.js';
 import { ContentsModule } from './contents/contents.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { DeliveriesModule } from './deliveries/deliveries.module.js';
+import { GroupsModule } from './groups/groups.module.js';
 import { KeysModule } from './keys/keys.module.js';
 import { PagesModule } from './pages/pages.module.js';
 import { RecipientsModule } from './recipients/recipients.module.js';
@@ -24,6 +25,7 @@ import { WebhooksModule } from './webhooks/webhooks.module.js';
     ObservabilityModule,
     WebhooksModule,
     RecipientsModule,
+    GroupsModule,
   ],
 })
 export class AppModule {}

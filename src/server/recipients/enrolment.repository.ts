@@ -79,11 +79,12 @@ export class EnrolmentRepository {
     return row.id;
   }
 
-  /** Binds the installation to its recipient and marks the code used by it. */
+  /** Binds the installation to its recipient (seen now: enrolment is its first signed request) and marks the code used by it. */
   async bindInstallation(manager: EntityManager, codeId: string, installation: NewInstallation): Promise<void> {
     await manager.query(
       `WITH used AS (UPDATE enrolment_codes SET used_at = now(), used_by = $1 WHERE id = $5)
-       INSERT INTO recipient_installations (fingerprint, recipient_id, public_key, enrolled_from) VALUES ($1, $2, $3, $4)`,
+       INSERT INTO recipient_installations (fingerprint, recipient_id, public_key, enrolled_from, last_seen_at)
+       VALUES ($1, $2, $3, $4, now())`,
       [installation.fingerprint, installation.recipientId, installation.publicKey, installation.enrolledFrom, codeId],
     );
   }
