@@ -16,9 +16,10 @@ import { byteProgress } from './progress.js';
  * - `pinned`: only a pinned server's (`dcx open`);
  * - `trust`: any, and the server is pinned once the bundle verified (`dcx open --trust`);
  * - `first-use`: a pinned server's, or any when nothing is pinned for `origin` yet, which is then
- *   pinned (`dcx fetch`, trust on first use; a different key for a pinned origin is refused).
+ *   pinned (`dcx fetch`, trust on first use; a different key for a pinned origin is refused);
+ * - `origin`: only the key pinned for `origin` (`dcx inbox`, a personal link: the enrolled server's).
  */
-export type PinPolicy = { kind: 'pinned' } | { kind: 'trust' } | { kind: 'first-use'; origin: string };
+export type PinPolicy = { kind: 'pinned' } | { kind: 'trust' } | { kind: 'first-use'; origin: string } | { kind: 'origin'; origin: string };
 
 export interface AcceptOptions {
   outDir: string;
@@ -165,8 +166,16 @@ async function checkKeyBeforeOpening(
   home: DcxHome,
   policy: PinPolicy,
 ): Promise<void> {
-  if (pinned) return;
   const short = fingerprint(envelope.signPublicKey).slice(0, 16);
+  if (policy.kind === 'origin') {
+    const expected = await home.pins().findByOrigin(policy.origin);
+    if (expected && expected.signKey === envelope.signPublicKey.toString('base64url')) return;
+    throw unusableBundle(
+      `the bundle from ${originOf(policy.origin)} is signed with key ${short}…, not its pinned key ` +
+        `${expected ? `${expected.fingerprint.slice(0, 16)}…` : '(none)'}; if the server changed its key, run \`dcx trust ${originOf(policy.origin)}\``,
+    );
+  }
+  if (pinned) return;
   if (policy.kind === 'pinned') {
     throw unusableBundle(
       `the bundle's server (key ${short}…) is not pinned; run \`dcx trust <server-url>\` or pass --trust (\`dcx inspect\` ` +
@@ -189,7 +198,7 @@ async function refuseOtherKey(home: DcxHome, origin: string | null, short: strin
 
 /** Trust on first use / --trust: the pin to make for a server not pinned yet, or null. */
 async function pinToMake(opened: OpenedBundle, home: DcxHome, policy: PinPolicy): Promise<Omit<PinnedServer, 'pinnedAt'> | null> {
-  if (opened.pinned || policy.kind === 'pinned') return null;
+  if (opened.pinned || policy.kind === 'pinned' || policy.kind === 'origin') return null;
   const { envelope, data, serverFingerprint } = opened;
   const serverOrigin = safeOrigin(data.server.url);
   // fetch: the server's own URL must not be pinned to another key either.

@@ -1,14 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ProtocolError } from '../protocol/errors.js';
+import { enrolCommand } from './commands/enrol.js';
 import { fetchCommand } from './commands/fetch.js';
+import { inboxCommand } from './commands/inbox.js';
 import { inspectCommand } from './commands/inspect.js';
 import { openCommand } from './commands/open.js';
 import { publishCommand } from './commands/publish.js';
 import { trustCommand } from './commands/trust.js';
+import { verifyPackCommand } from './commands/verify-pack.js';
 import { verifyReceiptCommand } from './commands/verify-receipt.js';
 import { CommandContext } from './context.js';
-import { DcxError, messageOf } from './errors.js';
+import { DcxError, messageOf, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 
 /** Set by scripts/build-client.mjs in a bundled client, which has no package.json beside it. */
@@ -40,12 +43,15 @@ export function buildProgram(ctx: CommandContext, env: NodeJS.ProcessEnv = proce
     .addHelpText(
       'after',
       `
-Exit codes: 0 confirmed (verify-receipt: valid), 1 other failure, 2 usage, 3 unusable bundle,
-            4 digest mismatch, 5 confirmation refused, 6 server unreachable, 7 invalid receipt.
+Exit codes: 0 confirmed (inbox: every item; verify-receipt: valid), 1 other failure, 2 usage,
+            3 unusable bundle, 4 digest mismatch, 5 confirmation refused, 6 server unreachable,
+            7 invalid receipt, 8 refused by the server (enrolment code unknown, expired or used;
+            installation not enrolled, revoked, or not the recipient).
 Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
     );
 
   addDeliveryCommands(program, ctx);
+  addRecipientCommands(program, ctx);
   addServerCommands(program, ctx, env);
   return program;
 }
@@ -54,8 +60,8 @@ Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
 function addDeliveryCommands(program: Command, ctx: CommandContext): void {
   program
     .command('fetch')
-    .description('download a bundle sealed for this client, save its content, confirm the delivery')
-    .argument('<url>', 'bundle URL')
+    .description('download a bundle sealed for this client, save its content, confirm the delivery (requests signed where enrolled)')
+    .argument('<url>', 'bundle URL, or a personal link (<server>/api/inbox/<delivery-id>/bundle)')
     .option('-o, --out <dir>', 'directory to save the content in', '.')
     .option('--access-token <token>', 'access token for a content published with token access')
     .option('--json', 'print one JSON object on stdout')
@@ -84,6 +90,30 @@ function addDeliveryCommands(program: Command, ctx: CommandContext): void {
     });
 }
 
+/** The commands of a named recipient: enrol, inbox. */
+function addRecipientCommands(program: Command, ctx: CommandContext): void {
+  program
+    .command('enrol')
+    .description("become a named recipient of a server: pin its key (as trust), enrol this installation's key with a code")
+    .argument('<server-url>', "the server's base URL")
+    .requiredOption('--code <code>', 'the enrolment code the server operator gave you (XXXX-XXXX, single use)')
+    .option('--name <name>', 'your name, as the operator will see it')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (url: string, options: { code: string; name?: string; json?: boolean }) => {
+      await enrolCommand(url, options, ctx);
+    });
+
+  program
+    .command('inbox')
+    .description('fetch, save and confirm every delivery addressed to you at a server you are enrolled at (one pass)')
+    .argument('<server-url>', "the server's base URL")
+    .requiredOption('-o, --out <dir>', 'directory to save the contents in')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (url: string, options: { out: string; json?: boolean }) => {
+      await inboxCommand(url, options, ctx);
+    });
+}
+
 /** The commands that talk to a server or check its receipts: trust, publish, verify-receipt. */
 function addServerCommands(program: Command, ctx: CommandContext, env: NodeJS.ProcessEnv): void {
   program
@@ -108,16 +138,20 @@ function addServerCommands(program: Command, ctx: CommandContext, env: NodeJS.Pr
 
   program
     .command('verify-receipt')
-    .description('check a delivery receipt offline against the pinned server keys (exit 0 valid, 7 invalid)')
+    .description('check delivery receipts offline against the pinned server keys (exit 0 valid, 7 invalid)')
     .argument(
-      '<file>',
+      '[file]',
       'a receipt kept by the client (DCX_HOME/receipts/<id>.receipt), or the JSON of GET /api/deliveries/<id>/receipt or ' +
         '`dcx fetch --json`',
     )
+    .option('--pack <evidence.zip>', "every receipt of a distribution's evidence pack (GET /api/distributions/<id>/evidence.zip)")
     .option('--server <url>', 'check against this pinned server only')
     .option('--json', 'print one JSON object on stdout')
-    .action(async (file: string, options: { server?: string; json?: boolean }) => {
-      await verifyReceiptCommand(file, options, ctx);
+    .action(async (file: string | undefined, options: { pack?: string; server?: string; json?: boolean }) => {
+      if (file !== undefined && options.pack !== undefined) throw usageError('give a receipt file or --pack <evidence.zip>, not both');
+      if (file === undefined && options.pack === undefined) throw usageError('give a receipt file, or --pack <evidence.zip>');
+      if (options.pack !== undefined) await verifyPackCommand(options.pack, options, ctx);
+      else await verifyReceiptCommand(file!, options, ctx);
     });
 }
 

@@ -2,13 +2,17 @@ import { ExitCode } from './exit-codes.js';
 
 /** A failure the CLI reports as one line `dcx: <message>` and exits with `exitCode`. */
 export class DcxError extends Error {
+  /** The HTTP status of the server's answer this failure reports, if it is one. */
+  readonly status?: number;
+
   constructor(
     readonly exitCode: ExitCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; status?: number },
   ) {
     super(message, options);
     this.name = 'DcxError';
+    this.status = options?.status;
   }
 }
 

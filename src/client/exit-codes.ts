@@ -19,6 +19,11 @@ export const ExitCode = {
   ServerUnreachable: 6,
   /** `dcx verify-receipt`: the receipt is malformed or not signed by a pinned server key. */
   InvalidReceipt: 7,
+  /**
+   * The server refused this installation: an enrolment code unknown, expired or used by another
+   * installation; a signed request of an installation not enrolled, revoked, or not the recipient.
+   */
+  Refused: 8,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

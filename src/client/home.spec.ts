@@ -91,3 +91,39 @@ describe('PinStore', () => {
     await expect(home.pins().list()).rejects.toThrow(/servers file/);
   });
 });
+
+describe('EnrolmentStore', () => {
+  const enrolment = (origin: string, name: string) => ({
+    origin,
+    recipientId: '5d0e7a42-1c3b-4f6e-9a8d-2b7c4e1f0a93',
+    name,
+    fingerprint: 'a'.repeat(64),
+    enrolledAt: '2026-12-02T17:00:00.000Z',
+  });
+
+  test('records by origin (normalised), replaces a re-enrolment, keeps the file 0600 with no temp file left', async () => {
+    const home = new DcxHome(join(await tempDir(), 'nested'));
+    const store = home.enrolments();
+    expect(await store.list()).toEqual([]);
+    expect(await store.findByOrigin('http://example.org')).toBeNull();
+    await store.record(enrolment('HTTP://Example.org:80/ignored', 'Ada'));
+    await store.record(enrolment('https://other.example', 'Ada at other'));
+    expect(await mode(home.enrolmentsPath)).toBe(0o600);
+    expect((await store.findByOrigin('http://example.org/x'))?.name).toBe('Ada');
+    await store.record(enrolment('http://example.org', 'Ada Lovelace'));
+    expect((await store.list()).map((e) => [e.origin, e.name])).toEqual([
+      ['https://other.example', 'Ada at other'],
+      ['http://example.org', 'Ada Lovelace'],
+    ]);
+    expect(await new DcxHome(home.dir).enrolments().findByOrigin('not a url')).toBeNull();
+    expect((await readdir(home.dir)).sort()).toEqual(['enrolments.json']);
+  });
+
+  test('a broken enrolments file is an error naming it, never silently replaced', async () => {
+    const home = new DcxHome(await tempDir());
+    await writeFile(home.enrolmentsPath, '{"version":2}');
+    await expect(home.enrolments().list()).rejects.toThrow(`the enrolments file ${home.enrolmentsPath} is unusable`);
+    await expect(home.enrolments().record(enrolment('http://example.org', 'x'))).rejects.toThrow(DcxError);
+    expect(await readFile(home.enrolmentsPath, 'utf8')).toBe('{"version":2}');
+  });
+});

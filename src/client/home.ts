@@ -12,6 +12,7 @@ const FILE_MODE = 0o600;
 
 export const IDENTITY_FILE = 'identity.json';
 export const SERVERS_FILE = 'servers.json';
+export const ENROLMENTS_FILE = 'enrolments.json';
 
 /** `$DCX_HOME`, or `~/.config/dcx`. */
 export function defaultHomeDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -22,12 +23,14 @@ export function defaultHomeDir(env: NodeJS.ProcessEnv = process.env): string {
 export class DcxHome {
   readonly identityPath: string;
   readonly serversPath: string;
+  readonly enrolmentsPath: string;
   readonly receiptsDir: string;
   readonly downloadsDir: string;
 
   constructor(readonly dir: string) {
     this.identityPath = join(dir, IDENTITY_FILE);
     this.serversPath = join(dir, SERVERS_FILE);
+    this.enrolmentsPath = join(dir, ENROLMENTS_FILE);
     this.receiptsDir = join(dir, 'receipts');
     this.downloadsDir = join(dir, 'downloads');
   }
@@ -96,6 +99,10 @@ export class DcxHome {
 
   pins(): PinStore {
     return new PinStore(this);
+  }
+
+  enrolments(): EnrolmentStore {
+    return new EnrolmentStore(this);
   }
 
   receiptPath(deliveryId: string): string {
@@ -209,6 +216,54 @@ export class PinStore {
     await this.home.ensureDir();
     await writePrivateFileAtomic(this.home.serversPath, JSON.stringify(next, null, 2) + '\n');
     return previous;
+  }
+}
+
+/** This installation enrolled as a named recipient of a server (`dcx enrol`). */
+export interface Enrolment {
+  /** The server's HTTP origin, as its pin has it. */
+  origin: string;
+  recipientId: string;
+  name: string;
+  /** This installation's fingerprint, as the server recorded it. */
+  fingerprint: string;
+  enrolledAt: string;
+}
+
+interface EnrolmentsFile {
+  version: 1;
+  enrolments: Enrolment[];
+}
+
+/** `enrolments.json`: the servers this installation is a recipient of; its requests to them are signed. */
+export class EnrolmentStore {
+  constructor(private readonly home: DcxHome) {}
+
+  async list(): Promise<Enrolment[]> {
+    const path = this.home.enrolmentsPath;
+    const text = await readTextIfPresent(path, 'the enrolments file');
+    if (text === null) return [];
+    try {
+      const parsed = JSON.parse(text) as Partial<EnrolmentsFile>;
+      if (parsed.version !== 1 || !Array.isArray(parsed.enrolments)) throw new Error('unexpected content');
+      return parsed.enrolments;
+    } catch (error) {
+      throw new DcxError(ExitCode.Failure, `the enrolments file ${path} is unusable: ${messageOf(error)}`);
+    }
+  }
+
+  async findByOrigin(origin: string): Promise<Enrolment | null> {
+    const normalized = safeOrigin(origin);
+    return (await this.list()).find((e) => e.origin === normalized) ?? null;
+  }
+
+  /** Records an enrolment, replacing an earlier one at the same origin (one recipient per server and installation). */
+  async record(enrolment: Enrolment): Promise<void> {
+    const origin = originOf(enrolment.origin);
+    const enrolments = (await this.list()).filter((e) => e.origin !== origin);
+    const next: EnrolmentsFile = { version: 1, enrolments: [...enrolments, { ...enrolment, origin }] };
+    await this.home.ensureDir();
+    await writePrivateFileAtomic(this.home.enrolmentsPath, JSON.stringify(next, null, 2) + '\n');
   }
 }
 

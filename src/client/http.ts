@@ -51,7 +51,7 @@ export async function httpFailure(response: ResponseLike, doing: string): Promis
   const detail = await serverMessage(response);
   const text = `${doing} failed: ${response.status} ${response.statusText || 'error'}${detail ? ` (${detail})` : ''}`;
   const code = [502, 503, 504].includes(response.status) ? ExitCode.ServerUnreachable : ExitCode.Failure;
-  return new DcxError(code, text);
+  return new DcxError(code, text, { status: response.status });
 }
 
 async function serverMessage(response: ResponseLike): Promise<string> {

@@ -1,11 +1,12 @@
 import { ACCESS_TOKEN_HEADER, BUNDLE_MEDIA_TYPE, CLIENT_KEY_HEADER } from '../../protocol/constants.js';
 import { acceptBundle, DeliveryResult, prepareOutputDir } from '../accept-bundle.js';
 import { CommandContext } from '../context.js';
-import { downloadBundle, keepsPartialDownload } from '../download/resume.js';
+import { downloadBundle, keepsPartialDownload, markKeepsPartial } from '../download/resume.js';
 import { PendingDownload } from '../download/state.js';
 import { DcxError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { parseHttpUrl } from '../http.js';
+import { RequestSigner } from '../signed-request.js';
 import { deliveryJson, deliveryText } from './report.js';
 
 export interface FetchOptions {
@@ -24,29 +25,52 @@ const RESUME_HINT = 'the partial download is kept: running the same command agai
  * A download cut off (network failure, Ctrl-C) stays there with its state; the next `dcx fetch` of
  * the same URL asks the delivery's own URL for the rest (Range + If-Range), so the same delivery
  * is completed and confirmed once, rather than a new one issued.
+ *
+ * At an origin this installation is enrolled at (`dcx enrol`), every request is signed: a personal
+ * link (…/api/inbox/<id>/bundle) works, and the bundle must be signed by that origin's pinned key.
  */
 export async function fetchCommand(urlText: string, options: FetchOptions, ctx: CommandContext): Promise<DeliveryResult> {
   const url = parseHttpUrl(urlText);
   await prepareOutputDir(options.out);
+  const enrolled = await RequestSigner.forEnrolledOrigin(ctx.home, url.origin);
+  const result = await pullBundle(url, { out: options.out, accessToken: options.accessToken, signer: enrolled?.signer ?? null }, ctx);
+  ctx.out(options.json ? JSON.stringify(deliveryJson(result)) : deliveryText(result));
+  return result;
+}
+
+export interface PullOptions {
+  out: string;
+  accessToken?: string;
+  /** Signs every request (an enrolled origin), and then only that origin's pinned key may sign the bundle. */
+  signer: RequestSigner | null;
+}
+
+/** Downloads (or resumes), saves, verifies and confirms one bundle: `dcx fetch`, and each item of `dcx inbox`. */
+export async function pullBundle(url: URL, options: PullOptions, ctx: CommandContext): Promise<DeliveryResult> {
   const identity = await ctx.home.identity();
   const downloads = await ctx.home.ensureDir('downloads');
   const pending = new PendingDownload(downloads, url.href);
   const release = await pending.lock();
   try {
-    const headers: Record<string, string> = {
+    const fixed: Record<string, string> = {
       accept: `${BUNDLE_MEDIA_TYPE}, application/zip;q=0.9, */*;q=0.1`,
       // Byte ranges count the bytes as sent: a compressed body would not match them.
       'accept-encoding': 'identity',
       [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url'),
     };
-    if (options.accessToken) headers[ACCESS_TOKEN_HEADER] = options.accessToken;
+    if (options.accessToken) fixed[ACCESS_TOKEN_HEADER] = options.accessToken;
+    const signer = options.signer;
+    // A fresh signature for every request: the first, each redirect, a resumed Range request.
+    const headers = signer ? (target: URL) => ({ ...fixed, ...signer.headers('GET', target) }) : fixed;
     let result: DeliveryResult;
     try {
-      const bundle = await downloadBundle(url, headers, pending, ctx);
+      const bundle = await downloadBundle(url, headers, pending, ctx).catch((error: unknown) => {
+        throw refusedDownload(error, url, signer);
+      });
       result = await acceptBundle(bundle, ctx.home, {
         outDir: options.out,
         label: `the bundle from ${url.href}`,
-        pinPolicy: { kind: 'first-use', origin: url.origin },
+        pinPolicy: signer ? { kind: 'origin', origin: signer.server.origin } : { kind: 'first-use', origin: url.origin },
         notice: ctx.notice,
         progress: ctx.progress,
       });
@@ -61,10 +85,22 @@ export async function fetchCommand(urlText: string, options: FetchOptions, ctx: 
     }
     // Confirmed: the partial download and its state are done with; the next fetch is a new delivery.
     await pending.discard().catch(() => undefined);
-    ctx.out(options.json ? JSON.stringify(deliveryJson(result)) : deliveryText(result));
     return result;
   } finally {
     pending.forget();
     await release();
   }
+}
+
+/**
+ * A personal link refused for who this installation is (401, 403) is exit 8, with what to do about it;
+ * other failures are left as they are.
+ */
+function refusedDownload(error: unknown, url: URL, signer: RequestSigner | null): unknown {
+  if (!(error instanceof DcxError) || (error.status !== 401 && error.status !== 403)) return error;
+  if (!signer && !url.pathname.startsWith('/api/inbox/')) return error;
+  const hint = signer ? '' : `; this installation is not enrolled at ${url.origin} (run \`dcx enrol ${url.origin} --code <code>\`)`;
+  const refused = new DcxError(ExitCode.Refused, `${error.message}${hint}`, { cause: error, status: error.status });
+  if (keepsPartialDownload(error)) markKeepsPartial(refused);
+  return refused;
 }

@@ -26,6 +26,24 @@ export const WELL_KNOWN_PATH = '/.well-known/dcx';
 /** `dcx trust <server-url>`: pins the key the server publishes and shows its fingerprint for comparison. */
 export async function trustCommand(urlText: string, options: TrustOptions, ctx: CommandContext): Promise<PinnedServer> {
   const url = parseHttpUrl(urlText, 'server URL');
+  const { pinned, before } = await savePin(ctx, await readServerKeys(url));
+  const computed = pinned.fingerprint;
+  if (options.json) {
+    ctx.out(JSON.stringify({ ...pinned, previousFingerprint: before && before.fingerprint !== computed ? before.fingerprint : null }));
+  } else {
+    ctx.out(
+      [
+        `${pinState(before, computed)} ${url.origin}`,
+        ...pinLines(pinned),
+        'compare the fingerprint with the one the server operator publishes',
+      ].join('\n'),
+    );
+  }
+  return pinned;
+}
+
+/** What `dcx trust` pins for `url`: the keys from its /.well-known/dcx, checked; nothing is saved yet. */
+export async function readServerKeys(url: URL): Promise<Omit<PinnedServer, 'pinnedAt'>> {
   const infoUrl = new URL(url.href.replace(/\/+$/, '') + WELL_KNOWN_PATH);
   const response = await httpRequest(infoUrl, { headers: { accept: 'application/json' } });
   if (!response.ok) throw await httpFailure(response, `reading ${infoUrl.href}`);
@@ -40,10 +58,7 @@ export async function trustCommand(urlText: string, options: TrustOptions, ctx: 
       `${infoUrl.href} announces fingerprint ${info.fingerprint}, but its key's fingerprint is ${computed}: not pinned`,
     );
   }
-
-  const pins = ctx.home.pins();
-  const before = await pins.findByOrigin(url.origin);
-  const server = {
+  return {
     origin: url.origin,
     url: info.url ?? url.origin,
     signKey: signKey.toString('base64url'),
@@ -53,24 +68,29 @@ export async function trustCommand(urlText: string, options: TrustOptions, ctx: 
     confirmHost: info.confirmHost ?? null,
     confirmPort: info.confirmPort ?? null,
   };
-  await pins.pin(server);
-  const pinned = (await pins.findByOrigin(url.origin))!;
+}
 
-  if (options.json) {
-    ctx.out(JSON.stringify({ ...pinned, previousFingerprint: before && before.fingerprint !== computed ? before.fingerprint : null }));
-  } else {
-    const state = !before ? 'pinned' : before.fingerprint === computed ? 'already pinned' : `pinned (REPLACING key ${before.fingerprint})`;
-    ctx.out(
-      [
-        `${state} ${url.origin}`,
-        `  key fingerprint ${computed}`,
-        `  key id          ${info.keyId}`,
-        ...(info.confirmHost ? [`  confirmations   ${info.confirmHost}:${info.confirmPort}`] : []),
-        'compare the fingerprint with the one the server operator publishes',
-      ].join('\n'),
-    );
-  }
-  return pinned;
+/** Pins `server` (replacing the pin of its origin); the pin as saved, and the one it replaced. */
+export async function savePin(
+  ctx: CommandContext,
+  server: Omit<PinnedServer, 'pinnedAt'>,
+): Promise<{ pinned: PinnedServer; before: PinnedServer | null }> {
+  const pins = ctx.home.pins();
+  const before = await pins.pin(server);
+  return { pinned: (await pins.findByOrigin(server.origin))!, before };
+}
+
+export function pinState(before: PinnedServer | null, fingerprintNow: string): string {
+  return !before ? 'pinned' : before.fingerprint === fingerprintNow ? 'already pinned' : `pinned (REPLACING key ${before.fingerprint})`;
+}
+
+/** The pin's fingerprint, key id and confirmation port, indented, for the text output. */
+export function pinLines(pin: PinnedServer): string[] {
+  return [
+    `  key fingerprint ${pin.fingerprint}`,
+    `  key id          ${pin.keyId}`,
+    ...(pin.confirmHost ? [`  confirmations   ${pin.confirmHost}:${pin.confirmPort}`] : []),
+  ];
 }
 
 function parseServerInfo(body: unknown, where: string): ServerInfo {

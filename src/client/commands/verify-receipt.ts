@@ -18,7 +18,7 @@ export interface VerifiedReceipt extends ReceiptFields {
   serverFingerprint: string;
 }
 
-function invalid(file: string, why: string, cause?: unknown): DcxError {
+export function invalid(file: string, why: string, cause?: unknown): DcxError {
   return new DcxError(ExitCode.InvalidReceipt, `the receipt ${file} is not valid: ${why}`, { cause });
 }
 
@@ -54,7 +54,18 @@ export async function verifyReceiptCommand(file: string, options: VerifyReceiptO
     throw new DcxError(ExitCode.Failure, `cannot read ${file}: ${messageOf(error)}`, { cause: error });
   }
   const { receipt, claims } = receiptOf(file, bytes);
+  const pins = await pinsToCheck(options, ctx);
+  const { fields, pin } = verifyAgainstPins(file, receipt, pins);
+  const mismatch = claimMismatch(claims, fields);
+  if (mismatch) throw invalid(file, `the JSON says ${mismatch}, the signed receipt does not`);
 
+  const result: VerifiedReceipt = { valid: true, server: pin.origin, serverFingerprint: pin.fingerprint, ...fields };
+  ctx.out(options.json ? JSON.stringify(result) : receiptText(result));
+  return result;
+}
+
+/** The pins a receipt may be signed by: all, or those of `--server`. */
+export async function pinsToCheck(options: VerifyReceiptOptions, ctx: CommandContext): Promise<PinnedServer[]> {
   let pins = await ctx.home.pins().list();
   if (options.server !== undefined) {
     const origin = safeOrigin(options.server);
@@ -63,37 +74,29 @@ export async function verifyReceiptCommand(file: string, options: VerifyReceiptO
     if (pins.length === 0) throw new DcxError(ExitCode.Failure, `${origin} is not pinned; run \`dcx trust ${origin}\` first`);
   }
   if (pins.length === 0) throw new DcxError(ExitCode.Failure, 'no server is pinned; run `dcx trust <server-url>` first');
+  return pins;
+}
 
+/** The receipt's fields and the pin whose key signed it; exit 7 naming `file` when none did. */
+export function verifyAgainstPins(file: string, receipt: Buffer, pins: PinnedServer[]): { fields: ReceiptFields; pin: PinnedServer } {
   // Pins with the receipt's key id first; any pinned key may have signed it.
   const keyId = receiptKeyId(receipt);
   const ordered = [...pins.filter((p) => p.keyId === keyId), ...pins.filter((p) => p.keyId !== keyId)];
-  let verified: { fields: ReceiptFields; pin: PinnedServer } | null = null;
   let lastError: unknown = null;
   for (const pin of ordered) {
     try {
-      verified = { fields: verifyReceipt(receipt, Buffer.from(pin.signKey, 'base64url')), pin };
-      break;
+      return { fields: verifyReceipt(receipt, Buffer.from(pin.signKey, 'base64url')), pin };
     } catch (error) {
       lastError = error;
       // A malformed receipt is malformed for every key.
       if (error instanceof ProtocolError && error.code !== 'BAD_SIGNATURE') break;
     }
   }
-  if (!verified) {
-    const why =
-      lastError instanceof ProtocolError && lastError.code === 'BAD_SIGNATURE'
-        ? `its signature verifies against no pinned server key (${pins.length} pinned)`
-        : messageOf(lastError);
-    throw invalid(file, why, lastError);
-  }
-
-  const { fields, pin } = verified;
-  const mismatch = claimMismatch(claims, fields);
-  if (mismatch) throw invalid(file, `the JSON says ${mismatch}, the signed receipt does not`);
-
-  const result: VerifiedReceipt = { valid: true, server: pin.origin, serverFingerprint: pin.fingerprint, ...fields };
-  ctx.out(options.json ? JSON.stringify(result) : receiptText(result));
-  return result;
+  const why =
+    lastError instanceof ProtocolError && lastError.code === 'BAD_SIGNATURE'
+      ? `its signature verifies against no pinned server key (${pins.length} pinned)`
+      : messageOf(lastError);
+  throw invalid(file, why, lastError);
 }
 
 /** A JSON field that contradicts the signed bytes, described; null when all agree. */

@@ -37,6 +37,16 @@ export interface DownloadResponse extends ResponseLike {
   cancel(): void;
 }
 
+/**
+ * The headers of a request, or a function that gives them for the URL asked (each redirect and each
+ * resumed Range request is a new request: a signed one needs a fresh signature over its own path).
+ */
+export type RequestHeaders = Record<string, string> | ((url: URL) => Record<string, string>);
+
+export function headersFor(headers: RequestHeaders, url: URL): Record<string, string> {
+  return typeof headers === 'function' ? headers(url) : headers;
+}
+
 export interface DownloadOptions {
   /** TLS options for https (a private CA, in tests). */
   tls?: Pick<ConnectionOptions, 'ca'>;
@@ -48,19 +58,16 @@ export interface DownloadOptions {
  * allocation and copy of every chunk by node:http's parser and streams, nor fetch's web streams,
  * which cost several times the CPU per byte. Connection failures are exit 6, like `httpRequest`.
  */
-export async function httpDownload(
-  url: URL | string,
-  headers: Record<string, string>,
-  options: DownloadOptions = {},
-): Promise<DownloadResponse> {
-  for (const [name, value] of Object.entries(headers)) {
-    if (/[\r\n\0]/.test(value)) throw usageError(`the ${name} header cannot hold a line break`);
-  }
+export async function httpDownload(url: URL | string, headers: RequestHeaders, options: DownloadOptions = {}): Promise<DownloadResponse> {
   let target = new URL(url);
   for (let redirects = 0; ; redirects++) {
+    const sent = headersFor(headers, target);
+    for (const [name, value] of Object.entries(sent)) {
+      if (/[\r\n\0]/.test(value)) throw usageError(`the ${name} header cannot hold a line break`);
+    }
     let response: Connection;
     try {
-      response = await Connection.open(target, headers, options);
+      response = await Connection.open(target, sent, options);
     } catch (error) {
       throw unreachable(`cannot reach ${target.origin}: ${networkReason(error)}`, error);
     }

@@ -4,7 +4,7 @@ import { httpFailure, networkReason } from '../http.js';
 import { CommandContext } from '../context.js';
 import { byteProgress } from '../progress.js';
 import { BundleSource } from './bundle-source.js';
-import { DownloadResponse, httpDownload } from './connection.js';
+import { DownloadResponse, headersFor, httpDownload, RequestHeaders } from './connection.js';
 import { DownloadState, PendingDownload } from './state.js';
 import { DownloadWriter } from './writer.js';
 
@@ -16,10 +16,15 @@ export function keepsPartialDownload(error: object): boolean {
   return keepPartial.has(error);
 }
 
+/** For an error made from one that kept the partial download: it keeps it too. */
+export function markKeepsPartial(error: object): void {
+  keepPartial.add(error);
+}
+
 /** Downloads the whole bundle under DCX_HOME/downloads: resumed where a saved state says, or afresh. */
 export async function downloadBundle(
   url: URL,
-  headers: Record<string, string>,
+  headers: RequestHeaders,
   pending: PendingDownload,
   ctx: CommandContext,
 ): Promise<BundleSource> {
@@ -40,14 +45,15 @@ export async function downloadBundle(
 /** Asks the delivery's URL for the bytes after the partial download; the bundle, or why not to resume. */
 async function resume(
   state: DownloadState,
-  headers: Record<string, string>,
+  headers: RequestHeaders,
   pending: PendingDownload,
   ctx: CommandContext,
 ): Promise<BundleSource | { reason: string }> {
   const writer = await DownloadWriter.resume(pending, state);
   if ('reason' in writer) return writer;
   const offset = writer.offset;
-  const response = await httpDownload(state.deliveryUrl, { ...headers, range: `bytes=${offset}-`, 'if-range': state.etag });
+  const ranged = (target: URL) => ({ ...headersFor(headers, target), range: `bytes=${offset}-`, 'if-range': state.etag });
+  const response = await httpDownload(state.deliveryUrl, ranged);
   const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
   if (response.status === 206) {
     const header = response.headers.get('content-range');
