@@ -221,7 +221,7 @@ describe('distributions, recipients and groups pages (postgres, Chromium)', () =
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const violations = pageErrors(context);
     try {
-      const code = await admin(server, 'POST', '/api/recipients/enrolment-codes', {
+      const code = await admin<{ code: string }>(server, 'POST', '/api/recipients/enrolment-codes', {
         name: 'Katherine Johnson',
         labels: ['nasa'],
         expiresIn: '1h',
