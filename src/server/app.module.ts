@@ -5,8 +5,10 @@ import { ConfirmationModule } from './confirmation/confirmation.module.js';
 import { ContentsModule } from './contents/contents.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { DeliveriesModule } from './deliveries/deliveries.module.js';
+import { GroupsModule } from './groups/groups.module.js';
 import { KeysModule } from './keys/keys.module.js';
 import { PagesModule } from './pages/pages.module.js';
+import { RecipientsModule } from './recipients/recipients.module.js';
 import { ObservabilityModule } from './observability/observability.module.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 
@@ -22,6 +24,8 @@ import { WebhooksModule } from './webhooks/webhooks.module.js';
     PagesModule,
     ObservabilityModule,
     WebhooksModule,
+    RecipientsModule,
+    GroupsModule,
   ],
 })
 export class AppModule {}

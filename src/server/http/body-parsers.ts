@@ -12,15 +12,29 @@ const READABLE_TYPES = ['application/json', 'application/x-www-form-urlencoded',
 /**
  * The body parsers every request goes through, in order: a body of a type no route reads is 415; JSON
  * (an empty body with a JSON content type, as many HTTP clients send on a bodyless POST, is `{}`), forms
- * and text up to BODY_LIMIT_BYTES (413 beyond). Their errors answer the usual JSON (see DcxExpressAdapter).
+ * and text up to BODY_LIMIT_BYTES (413 beyond); a JSON body's bytes are kept for signed requests (rawJsonBody).
+ * Their errors answer the usual JSON (see DcxExpressAdapter).
  */
 export function bodyParsers(): RequestHandler[] {
   return [
     refuseUnreadableBodies,
-    express.json({ limit: BODY_LIMIT_BYTES, reviver: refusePrototypeKeys }),
+    express.json({ limit: BODY_LIMIT_BYTES, reviver: refusePrototypeKeys, verify: keepRawBody }),
     express.urlencoded({ limit: BODY_LIMIT_BYTES, extended: false }),
     express.text({ limit: BODY_LIMIT_BYTES }),
   ];
+}
+
+const RAW_BODY = Symbol('dcx raw body');
+type WithRawBody = IncomingMessage & { [RAW_BODY]?: Buffer };
+
+/** A signed request's MAC covers the body's bytes as sent, which JSON.parse does not keep. */
+function keepRawBody(req: IncomingMessage, _res: unknown, body: Buffer): void {
+  (req as WithRawBody)[RAW_BODY] = body;
+}
+
+/** The bytes of a JSON request's body as received; empty for a request without one (or of another type). */
+export function rawJsonBody(req: IncomingMessage): Buffer {
+  return (req as WithRawBody)[RAW_BODY] ?? Buffer.alloc(0);
 }
 
 const refuseUnreadableBodies: RequestHandler = (req, _res, next) => {
