@@ -94,7 +94,6 @@ function groupRow(group) {
   tr.dataset.id = group.id;
   const name = el('th', null, group.name);
   name.scope = 'row';
-  const members = group.memberCount ?? group.members?.length ?? 0;
   const created = el('td');
   created.append(timeElement(group.createdAt));
   const actions = el('td', 'actions');
@@ -103,7 +102,13 @@ function groupRow(group) {
   show.setAttribute('aria-label', `Members of ${group.name}`);
   show.addEventListener('click', () => showMembers(group, tr));
   actions.append(show);
-  tr.append(name, el('td', 'num', members), el('td', 'labels', group.selector?.labels?.join(', ') ?? ''), created, actions);
+  tr.append(
+    name,
+    el('td', 'num', `${group.memberCount} named, ${group.resolvedCount} now`),
+    el('td', 'labels', group.selector?.labels?.join(', ') ?? ''),
+    created,
+    actions,
+  );
   return tr;
 }
 
