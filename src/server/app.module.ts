@@ -6,6 +6,8 @@ import { ContentsModule } from './contents/contents.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { DeliveriesModule } from './deliveries/deliveries.module.js';
 import { GroupsModule } from './groups/groups.module.js';
+import { DistributionsModule } from './distributions/distributions.module.js';
+import { InboxModule } from './inbox/inbox.module.js';
 import { KeysModule } from './keys/keys.module.js';
 import { PagesModule } from './pages/pages.module.js';
 import { RecipientsModule } from './recipients/recipients.module.js';
@@ -26,6 +28,8 @@ import { WebhooksModule } from './webhooks/webhooks.module.js';
     WebhooksModule,
     RecipientsModule,
     GroupsModule,
+    DistributionsModule,
+    InboxModule,
   ],
 })
 export class AppModule {}

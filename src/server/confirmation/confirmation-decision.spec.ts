@@ -24,6 +24,7 @@ function delivery(overrides: Partial<ConfirmableDelivery> = {}): ConfirmableDeli
     sentAt: new Date('2026-12-01T12:00:01Z'),
     expiresAt: new Date('2026-12-03T12:00:00Z'),
     confirmedAt: null,
+    installationRevokedAt: null,
     content: { name: 'a.bin', size: 1000, sha256: SHA256 },
     ...overrides,
   };
@@ -43,6 +44,34 @@ describe('decideConfirmation', () => {
     expect(
       decideConfirmation(delivery({ clientFingerprint: null }), confirmation({ clientFingerprint: 'ef'.repeat(32) }), ADDRESS, NOW).outcome,
     ).toBe('accept');
+  });
+
+  test('a pending delivery (never pulled, no key) is refused "unknown" with reason pending, whatever was sent', () => {
+    const pending = delivery({ status: 'pending', confirmKey: null, requesterIp: null, clientFingerprint: null });
+    expect(decideConfirmation(pending, null, ADDRESS, NOW)).toEqual({
+      outcome: 'refuse',
+      status: AnswerStatus.Unknown,
+      message: 'the delivery was not pulled yet',
+      reason: 'pending',
+    });
+  });
+
+  test('a withdrawn delivery is refused "expired" with reason withdrawn', () => {
+    const withdrawn = delivery({ status: 'withdrawn', confirmKey: null, requesterIp: null });
+    expect(decideConfirmation(withdrawn, null, ADDRESS, NOW)).toMatchObject({ status: AnswerStatus.Expired, reason: 'withdrawn' });
+  });
+
+  test('a delivery sealed to a revoked installation is refused with reason "installation revoked", even right', () => {
+    const revokedAt = new Date('2026-12-02T11:00:00Z');
+    expect(decideConfirmation(delivery({ installationRevokedAt: revokedAt }), confirmation(), ADDRESS, NOW)).toEqual({
+      outcome: 'refuse',
+      status: AnswerStatus.ClientMismatch,
+      message: `the installation this delivery was sealed to was revoked on ${revokedAt.toISOString()}`,
+      reason: 'installation revoked',
+    });
+    // Confirmed before the revocation: it stays confirmed.
+    const confirmed = delivery({ installationRevokedAt: revokedAt, status: 'confirmed', confirmedAt: NOW });
+    expect(decideConfirmation(confirmed, confirmation(), ADDRESS, NOW).outcome).toBe('already-confirmed');
   });
 
   test('an unknown delivery is refused "unknown"', () => {

@@ -11,8 +11,11 @@ export interface ConfirmableDelivery {
   contentId: string;
   status: DeliveryStatus;
   clientFingerprint: string | null;
-  requesterIp: string;
-  confirmKey: Buffer;
+  /** null while pending (a distribution's delivery not pulled yet): then there is no key either. */
+  requesterIp: string | null;
+  confirmKey: Buffer | null;
+  /** When the installation a recipient's delivery was sealed to was revoked (null: not revoked, or no recipient). */
+  installationRevokedAt: Date | null;
   receipt: Buffer | null;
   issuedAt: Date;
   sentAt: Date | null;
@@ -23,10 +26,15 @@ export interface ConfirmableDelivery {
 
 export type ConfirmationDecision =
   | { outcome: 'accept'; confirmation: Confirmation }
-  | { outcome: 'refuse'; status: AnswerStatus; message: string }
+  | { outcome: 'refuse'; status: AnswerStatus; message: string; reason?: string }
   | { outcome: 'already-confirmed'; message: string };
 
-const refuse = (status: AnswerStatus, message: string): ConfirmationDecision => ({ outcome: 'refuse', status, message });
+const refuse = (status: AnswerStatus, message: string, reason?: string): ConfirmationDecision => ({
+  outcome: 'refuse',
+  status,
+  message,
+  ...(reason ? { reason } : {}),
+});
 
 /**
  * [89] Decides one confirmation on its delivery as read: `row` undefined when no such delivery;
@@ -40,13 +48,24 @@ export function decideConfirmation(
   remoteAddress: string,
   now: Date,
 ): ConfirmationDecision {
-  if (!row || !opened) return refuse(AnswerStatus.Unknown, 'no such delivery');
+  if (!row) return refuse(AnswerStatus.Unknown, 'no such delivery');
+  // Nobody was sent a secret for a pending delivery; a withdrawn one was cancelled before anyone pulled it.
+  if (row.status === 'pending') return refuse(AnswerStatus.Unknown, 'the delivery was not pulled yet', 'pending');
+  if (row.status === 'withdrawn') return refuse(AnswerStatus.Expired, 'the delivery was withdrawn', 'withdrawn');
+  if (!opened) return refuse(AnswerStatus.Unknown, 'no such delivery');
   if (opened instanceof Error) {
     const status = opened instanceof ProtocolError && opened.code === 'SEAL_INVALID' ? AnswerStatus.SealInvalid : AnswerStatus.Malformed;
     return refuse(status, opened.message);
   }
   if (row.status === 'confirmed')
     return { outcome: 'already-confirmed', message: `already confirmed at ${row.confirmedAt?.toISOString()}` };
+  if (row.installationRevokedAt) {
+    return refuse(
+      AnswerStatus.ClientMismatch,
+      `the installation this delivery was sealed to was revoked on ${row.installationRevokedAt.toISOString()}`,
+      'installation revoked',
+    );
+  }
   if (!row.content) throw new Error(`content ${row.contentId} of delivery ${row.id} not found`);
   if (row.status === 'expired' || row.expiresAt.getTime() < now.getTime()) {
     return refuse(AnswerStatus.Expired, `the delivery expired at ${row.expiresAt.toISOString()}`);

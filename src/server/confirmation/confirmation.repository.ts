@@ -10,11 +10,15 @@ import type { ConfirmableDelivery } from './confirmation-decision.js';
 
 /**
  * The deliveries named by a batch with what the decision needs of their contents (NULL for a deleted
- * content, as a lookup of live contents would find none).
+ * content, as a lookup of live contents would find none). The installation's revocation is looked up only
+ * for a recipient's delivery (CASE evaluates the subquery only then), so link deliveries pay nothing.
  */
 const READ_DELIVERIES_SQL = `
   SELECT d.id, d.content_id, d.status, d.client_fingerprint, d.requester_ip, d.confirm_key, d.receipt,
-         d.issued_at, d.sent_at, d.expires_at, d.confirmed_at, c.name AS content_name, c.size AS content_size, c.sha256 AS content_sha256
+         d.issued_at, d.sent_at, d.expires_at, d.confirmed_at, c.name AS content_name, c.size AS content_size, c.sha256 AS content_sha256,
+         CASE WHEN d.recipient_id IS NOT NULL THEN
+           (SELECT i.revoked_at FROM recipient_installations i WHERE i.fingerprint = d.client_fingerprint)
+         END AS installation_revoked_at
     FROM deliveries d LEFT JOIN contents c ON c.id = d.content_id AND c.deleted_at IS NULL
    WHERE d.id = ANY ($1::uuid[])`;
 
@@ -62,8 +66,8 @@ interface ConfirmableRow {
   content_id: string;
   status: DeliveryStatus;
   client_fingerprint: string | null;
-  requester_ip: string;
-  confirm_key: Buffer;
+  requester_ip: string | null;
+  confirm_key: Buffer | null;
   receipt: Buffer | null;
   issued_at: Date;
   sent_at: Date | null;
@@ -72,6 +76,7 @@ interface ConfirmableRow {
   content_name: string | null;
   content_size: string | null;
   content_sha256: string | null;
+  installation_revoked_at: Date | null;
 }
 
 /** The (id, at, delivery_id, type) rows of CONFIRM_IF_UNCHANGED's `event` CTE, sorted by id. */
@@ -104,6 +109,7 @@ function toConfirmable(row: ConfirmableRow): ConfirmableDelivery {
     sentAt: row.sent_at,
     expiresAt: row.expires_at,
     confirmedAt: row.confirmed_at,
+    installationRevokedAt: row.installation_revoked_at,
     content: row.content_name === null ? null : { name: row.content_name, size: Number(row.content_size), sha256: row.content_sha256! },
   };
 }

@@ -194,7 +194,8 @@ export class ConfirmationService {
       keyId: this.keys.current.keyId,
       deliveryId: delivery.id,
       clientFingerprint: delivery.clientFingerprint,
-      requesterAddress: delivery.requesterIp,
+      // Accepted only once sealed, and a sealed delivery has its requester (deliveries_sealed_check).
+      requesterAddress: delivery.requesterIp!,
       issuedAt: delivery.issuedAt,
       sentAt: delivery.sentAt,
       confirmedAt,
@@ -205,7 +206,7 @@ export class ConfirmationService {
 
 /** The confirmation data opened with its delivery's key, or why it could not be (null: no delivery). */
 function open(sealed: SealedConfirmation, row: ConfirmableDelivery | undefined): Confirmation | Error | null {
-  if (!row) return null;
+  if (!row?.confirmKey) return null;
   try {
     return openConfirmation(sealed, row.confirmKey);
   } catch (error) {
@@ -220,7 +221,7 @@ function refusalEvent(
   refusal: ConfirmationDecision & { outcome: 'refuse' },
   remoteAddress: string,
 ): EventInput {
-  const reason = answerStatusName(refusal.status);
+  const reason = refusal.reason ?? answerStatusName(refusal.status);
   if (!row) return { deliveryId: null, type: 'refused', reason, remoteAddress, detail: { claimedDeliveryId: sealed.deliveryId } };
   return { deliveryId: row.id, type: 'refused', reason, remoteAddress, detail: { message: refusal.message } };
 }

@@ -79,8 +79,40 @@ export class BundlesService {
     return { delivery, content: await this.deliverable(delivery.contentId, accessToken) };
   }
 
+  /**
+   * GET /api/inbox/:id/bundle: a recipient's delivery, sealed to the installation asking, whole or a byte range;
+   * `location` is that personal link (its Content-Location).
+   */
+  async sendRecipient(
+    delivery: SealedDelivery,
+    content: Content,
+    location: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    await this.ensureStored(content);
+    await this.send(delivery.id, delivery.pluginData, content, req.headers, res, location);
+  }
+
+  /** HEAD /api/inbox/:id/bundle: the headers; without a seal yet (pending) there is no Content-Length, as for HEAD of a content. */
+  async headRecipient(delivery: SealedDelivery | null, content: Content, location: string, res: ServerResponse): Promise<void> {
+    await this.ensureStored(content);
+    if (delivery) {
+      bundleHeaders(res, content, delivery.id, location);
+      res.setHeader('Content-Length', String(this.writer.layout(delivery.pluginData, content).size));
+    } else {
+      bundleHeaders(res, content, null);
+    }
+    res.end();
+  }
+
   private async deliverable(contentId: string, accessToken: string | undefined): Promise<Content> {
     const content = await this.contents.findDeliverable(contentId, accessToken);
+    await this.ensureStored(content);
+    return content;
+  }
+
+  private async ensureStored(content: Content): Promise<void> {
     // Checked before issuing, so a lost file is an error, not a delivery that can never be sent
     // (a small file held in memory can be sent whatever became of the disk).
     if (!this.storage.holds(content.storageKey) && !(await this.storedFiles.get(content.storageKey))) {
@@ -88,7 +120,6 @@ export class BundlesService {
       await this.contents.findLive(content.id);
       throw new InternalServerErrorException(`the stored file of content ${content.id} is missing`);
     }
-    return content;
   }
 
   /**
@@ -102,9 +133,10 @@ export class BundlesService {
     content: Content,
     rangeHeaders: IncomingHttpHeaders | null,
     res: ServerResponse,
+    location: string = deliveryLocation(deliveryId),
   ): Promise<void> {
     const layout = this.writer.layout(pluginData, content);
-    bundleHeaders(res, content, deliveryId);
+    bundleHeaders(res, content, deliveryId, location);
 
     const range = rangeHeaders ? requestedRange(rangeHeaders, layout.size, etagOf(deliveryId)) : null;
     if (range === 'unsatisfiable') {
@@ -136,15 +168,20 @@ export class BundlesService {
 }
 
 /** The headers of every bundle response; with a delivery, those that name it and make it resumable. */
-function bundleHeaders(res: ServerResponse, content: Content, deliveryId: string | null): void {
+function bundleHeaders(res: ServerResponse, content: Content, deliveryId: string | null, location = deliveryLocation(deliveryId)): void {
   res.setHeader('Content-Disposition', contentDisposition(`${content.name}${BUNDLE_EXTENSION}`));
   res.setHeader('Content-Type', BUNDLE_MEDIA_TYPE);
   res.setHeader('Cache-Control', 'private, no-store');
   if (deliveryId === null) return;
   res.setHeader('DCX-Delivery-Id', deliveryId);
-  res.setHeader('Content-Location', `/api/deliveries/${deliveryId}/bundle`);
+  res.setHeader('Content-Location', location);
   res.setHeader('ETag', etagOf(deliveryId));
   res.setHeader('Accept-Ranges', 'bytes');
+}
+
+/** The anonymous link of a delivery's bundle. */
+function deliveryLocation(deliveryId: string | null): string {
+  return `/api/deliveries/${deliveryId}/bundle`;
 }
 
 /** A delivery's bundle is deterministic: its ID is a strong validator for If-Range. */

@@ -8,6 +8,7 @@ import { BundlesController, DeliveryBundlesController } from './bundles.controll
 import { BundlesService } from './bundles.service.js';
 import { DeliveriesController } from './deliveries.controller.js';
 import { DeliveriesService } from './deliveries.service.js';
+import { DeliverySealer } from './delivery-sealer.js';
 import { DeliveryEventsBus } from './delivery-events.bus.js';
 import { DeliveryEvent } from './delivery-event.entity.js';
 import { DeliveryEventRepository } from './delivery-event.repository.js';
@@ -21,6 +22,7 @@ import { UnitOfWork } from './unit-of-work.js';
   controllers: [BundlesController, DeliveryBundlesController, DeliveriesController],
   providers: [
     DeliveriesService,
+    DeliverySealer,
     DeliveryEventsBus,
     UnitOfWork,
     DeliveryRepository,
@@ -29,6 +31,6 @@ import { UnitOfWork } from './unit-of-work.js';
     BundleWriter,
     ExpiryService,
   ],
-  exports: [DeliveriesService, DeliveryEventsBus, UnitOfWork, DeliveryRepository, DeliveryEventRepository],
+  exports: [DeliveriesService, BundlesService, DeliveryEventsBus, UnitOfWork, DeliveryRepository, DeliveryEventRepository],
 })
 export class DeliveriesModule {}

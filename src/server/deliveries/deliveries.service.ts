@@ -1,6 +1,5 @@
-import { BadRequestException, ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { ConflictException, ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
 import { fingerprint } from '../../protocol/keys.js';
-import { ClientSealSecretSource, sealPluginDataBatch } from '../../protocol/plugin-data.js';
 import { receiptKeyId, verifyReceipt } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import { Content } from '../contents/content.entity.js';
@@ -13,7 +12,8 @@ import { DeliveryDetailView, DeliveryView, toDeliveryView } from './dto/delivery
 import { DeliveryFilter, ListDeliveriesQuery } from './dto/list-deliveries.query.js';
 import { ContentCountsView, DeliveryReceiptView, ReissuedDeliveryView } from './dto/manager.views.js';
 import { CSV_HEADER, csvRow } from './csv.js';
-import { issuedEvent, newDelivery, PreparedDelivery, Requester } from './new-delivery.js';
+import { DeliverySealer } from './delivery-sealer.js';
+import { issuedEvent, PendingDeliveryRef, PreparedDelivery, Requester } from './new-delivery.js';
 import { UnitOfWork } from './unit-of-work.js';
 
 export type { SealedDelivery } from './delivery.repository.js';
@@ -31,7 +31,7 @@ export class DeliveriesService {
    * (autocommit: all of it or nothing); the events are published once it returned.
    */
   private readonly issuing = new GroupCommit<PreparedDelivery & { event: EventInput }, SealedDelivery>(async (items) => {
-    const rows = this.seal(items);
+    const rows = this.sealer.seal(items);
     await this.unitOfWork.statement((work) =>
       this.deliveries.insertIssued(
         work,
@@ -42,12 +42,10 @@ export class DeliveriesService {
     return rows;
   });
 
-  /** X25519 with a client's key, kept by ServerKeysService between that client's bundles. */
-  private readonly clientSealSecret: ClientSealSecretSource = (keys, clientPublicKey) => this.keys.clientSealSecret(keys, clientPublicKey);
-
   constructor(
     private readonly config: AppConfig,
     private readonly keys: ServerKeysService,
+    private readonly sealer: DeliverySealer,
     private readonly deliveries: DeliveryRepository,
     private readonly events: DeliveryEventRepository,
     private readonly unitOfWork: UnitOfWork,
@@ -55,34 +53,23 @@ export class DeliveriesService {
 
   /** Issues a fresh delivery of one content and builds its sealed plug-in data. */
   issue(content: Content, requester: Requester): Promise<SealedDelivery> {
-    const prepared = this.prepare(content, requester, null);
+    const prepared = this.sealer.prepare(content, requester, null);
     return this.issuing.submit({ ...prepared, event: issuedEvent(prepared.delivery, content, requester) });
   }
 
-  /** The row of a new delivery and its plug-in data, to be sealed (nothing stored yet). */
-  private prepare(content: Content, requester: Requester, reissuedFrom: string | null): PreparedDelivery {
-    if (requester.clientKey) {
-      const keys = this.keys.current;
-      try {
-        this.clientSealSecret(keys, requester.clientKey); // kept for sealing
-      } catch {
-        // X25519 refuses low-order points: a key that agrees on nothing.
-        throw new BadRequestException('DCX-Client-Key is not a usable X25519 public key');
-      }
-    }
-    return newDelivery(content, requester, reissuedFrom, this.config);
-  }
-
-  /** Seals the plug-in data of new deliveries with the current key set: one signature for all of them (BATCH_SIGNATURES). */
-  private seal(prepared: PreparedDelivery[]): SealedDelivery[] {
-    const keys = this.keys.current;
-    const records = sealPluginDataBatch(
-      prepared.map(({ plugin }) => plugin),
-      keys,
-      this.clientSealSecret,
-      this.config.batchSignatures,
-    );
-    return prepared.map(({ delivery }, i) => ({ ...delivery, keyId: keys.keyId, pluginData: records[i] }));
+  /**
+   * A distribution's pending delivery, sealed to the installation that pulled it (a fresh secret, the current
+   * keys): one UPDATE … WHERE status = 'pending' with its "issued" event. null when another pull sealed it
+   * first (or it was withdrawn meanwhile): the caller reads it again.
+   */
+  async sealPending(pending: PendingDeliveryRef, content: Content, requester: Requester): Promise<SealedDelivery | null> {
+    const [sealed] = this.sealer.seal([this.sealer.prepare(content, requester, null, pending)]);
+    const event = {
+      ...issuedEvent(sealed, content, requester),
+      detail: { contentId: content.id, clientFingerprint: sealed.clientFingerprint, distributionId: pending.distributionId },
+    };
+    const won = await this.unitOfWork.statement((work) => this.deliveries.sealPending(work, sealed, event));
+    return won ? sealed : null;
   }
 
   /**
@@ -94,6 +81,11 @@ export class DeliveriesService {
     const created = await this.unitOfWork.transaction(async (work) => {
       const old = await this.deliveries.findLocked(work, id);
       if (!old) throw new NotFoundException(`no delivery ${id}`);
+      if (old.distributionId || !old.requesterIp) {
+        throw new ConflictException(
+          `delivery ${id} belongs to distribution ${old.distributionId}; use POST /api/distributions/${old.distributionId}/resend`,
+        );
+      }
       if (old.status !== 'expired' && old.status !== 'failed') {
         throw new ConflictException(`delivery ${id} is ${old.status}; only an expired or failed delivery can be re-issued`);
       }
@@ -102,7 +94,7 @@ export class DeliveriesService {
       const content = await this.deliveries.findContentOf(work, old);
       if (!content || content.deletedAt) throw new ConflictException(`the content of delivery ${id} was removed; it cannot be re-issued`);
       const requester: Requester = { address: old.requesterIp, clientKey: old.clientKey };
-      const [sealed] = this.seal([this.prepare(content, requester, old.id)]);
+      const [sealed] = this.sealer.seal([this.sealer.prepare(content, requester, old.id)]);
       const row = await this.deliveries.insert(work, sealed);
       await this.events.append(work, [issuedEvent(row, content, requester)]);
       await this.events.append(work, [{ deliveryId: old.id, type: 'reissued', detail: { newDeliveryId: row.id } }]);
@@ -146,9 +138,15 @@ export class DeliveriesService {
     });
   }
 
-  /** A delivery with the plug-in data it was sent with, for serving its bundle again. */
+  /**
+   * A delivery with the plug-in data it was sent with, for serving its bundle again. A distribution's delivery
+   * is fetched from the recipient's personal link (signed requests), never from this anonymous one.
+   */
   async findWithPluginData(id: string): Promise<SealedDelivery> {
     const delivery = await this.deliveries.findOne(id, { pluginData: true });
+    if (delivery?.recipientId) {
+      throw new ForbiddenException(`addressed to a recipient: fetch ${this.config.publicUrl}/api/inbox/${delivery.id}/bundle`);
+    }
     if (!delivery?.pluginData) throw new NotFoundException(`no bundle for delivery ${id}`);
     return delivery as SealedDelivery;
   }

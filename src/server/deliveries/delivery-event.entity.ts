@@ -2,7 +2,24 @@ import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
 export type EventDetail = Record<string, string | number | boolean | null>;
 
-export const DELIVERY_EVENT_TYPES = ['issued', 'sent', 'failed', 'confirmed', 'refused', 'expired', 'reissued'] as const;
+export const DELIVERY_EVENT_TYPES = [
+  'issued',
+  'sent',
+  'failed',
+  'confirmed',
+  'refused',
+  'expired',
+  'reissued',
+  'distributed',
+  'withdrawn',
+  'distribution.completed',
+  'recipient.overdue',
+] as const;
+/**
+ * Issue 15: `distributed` (delivery_id null, one per distribution: its pending deliveries were written),
+ * `withdrawn` (one per cancelled distribution, delivery_id null), `distribution.completed` (delivery_id null)
+ * and `recipient.overdue` (one per overdue delivery); the detail names the distribution.
+ */
 /** `reissued` is recorded on the old delivery when a new one replaces it (its detail names the new one). */
 export type DeliveryEventType = (typeof DELIVERY_EVENT_TYPES)[number];
 

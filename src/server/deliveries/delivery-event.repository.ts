@@ -15,19 +15,23 @@ const STATUS_AFTER: Record<DeliveryEventType, DeliveryStatus | null> = {
   expired: 'expired',
   refused: null,
   reissued: null,
+  distributed: null,
+  withdrawn: null,
+  'distribution.completed': null,
+  'recipient.overdue': null,
 };
 
 /**
  * The common table expressions that append events to the audit trail and, in the same statement, the
  * webhook outbox rows of the webhooks module. `source` is a query of (delivery_id, type, reason,
  * remote_address, detail) rows in event order; the inserted events are the CTE `event` (id, at,
- * delivery_id, type). For repositories that write a table and its events in one statement.
+ * delivery_id, type, detail). For repositories that write a table and its events in one statement.
  */
 export function eventCtes(source: string): string {
   return `event AS (
     INSERT INTO delivery_events (delivery_id, type, reason, remote_address, detail)
     ${source}
-    RETURNING id, at, delivery_id, type
+    RETURNING id, at, delivery_id, type, detail
   ), ${WEBHOOK_OUTBOX_CTE}`;
 }
 

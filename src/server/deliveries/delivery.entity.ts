@@ -3,7 +3,11 @@ import type { Relation } from 'typeorm';
 import { Content } from '../contents/content.entity.js';
 import { bigintToNumber } from '../database/column-transformers.js';
 
-export const DELIVERY_STATUSES = ['issued', 'sent', 'confirmed', 'failed', 'expired'] as const;
+/**
+ * `pending`: written by a distribution, not pulled yet (no seal, no confirm key); `withdrawn`: a pending
+ * delivery of a cancelled distribution.
+ */
+export const DELIVERY_STATUSES = ['pending', 'issued', 'sent', 'confirmed', 'failed', 'expired', 'withdrawn'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 /** [872] One delivery: a confirmation ID issued for one content to one client. */
@@ -29,15 +33,16 @@ export class Delivery {
   @Column('bytea', { name: 'client_key', nullable: true })
   clientKey: Buffer | null;
 
-  @Column('text', { name: 'requester_ip' })
-  requesterIp: string;
+  /** null while pending: a distribution's delivery gets its requester when it is pulled. */
+  @Column('text', { name: 'requester_ip', nullable: true })
+  requesterIp: string | null;
 
   /** HKDF of the per-delivery secret; the secret itself is kept nowhere. Never selected by default. */
-  @Column('bytea', { name: 'confirm_key', select: false })
-  confirmKey: Buffer;
+  @Column('bytea', { name: 'confirm_key', select: false, nullable: true })
+  confirmKey: Buffer | null;
 
-  @Column('text', { name: 'key_id' })
-  keyId: string;
+  @Column('text', { name: 'key_id', nullable: true })
+  keyId: string | null;
 
   @Column('timestamptz', { name: 'issued_at' })
   issuedAt: Date;
@@ -77,6 +82,18 @@ export class Delivery {
 
   @Column('bytea', { nullable: true, select: false })
   receipt: Buffer | null;
+
+  /** The distribution this delivery belongs to, if any (issue 15). */
+  @Column('uuid', { name: 'distribution_id', nullable: true })
+  distributionId: string | null;
+
+  /** The named recipient it is addressed to, if any. */
+  @Column('uuid', { name: 'recipient_id', nullable: true })
+  recipientId: string | null;
+
+  /** Replaced by a re-send of its distribution: no longer the recipient's current delivery. */
+  @Column('boolean', { default: false })
+  superseded: boolean;
 
   /** The sealed plug-in data as sent: the bundle of this delivery is rebuilt from it, byte for byte. */
   @Column('bytea', { name: 'plugin_data', nullable: true, select: false })

@@ -43,6 +43,19 @@ const INSERT_ISSUED = new PreparedStatement(
 );
 
 /**
+ * A pending delivery sealed to the installation that pulled it, and its "issued" event (parameters 1–5), in one
+ * statement: only if it is still pending, so of two concurrent first pulls one seals and the other writes nothing.
+ */
+const SEAL_PENDING_SQL = `
+  WITH delivery AS (
+    UPDATE deliveries SET status = 'issued', client_fingerprint = $7, client_key = $8, requester_ip = $9, confirm_key = $10,
+                          key_id = $11, issued_at = $12, expires_at = $13, plugin_data = $14
+     WHERE id = $6 AND status = 'pending'
+    RETURNING id
+  ), ${eventCtes(`SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WHERE EXISTS (SELECT 1 FROM delivery)`)}
+  SELECT id, at FROM event ORDER BY id`;
+
+/**
  * The "sent" marks of a batch and their events in one statement: one event per delivery updated, in
  * the order of the batch. Planned at every run, not prepared: a generic plan made while `deliveries`
  * was small scans the whole table per batch once it has grown.
@@ -162,6 +175,26 @@ export class DeliveryRepository {
     work.recorded(recordedEvents(events, inserted));
   }
 
+  /** Seals a pending delivery (see SEAL_PENDING_SQL); false when it was no longer pending. */
+  async sealPending(work: Work, sealed: SealedDelivery, event: EventInput): Promise<boolean> {
+    const { id, clientFingerprint, clientKey, requesterIp, confirmKey, keyId, issuedAt, expiresAt, pluginData } = sealed;
+    const rows = await work.manager.query<{ id: string; at: Date }[]>(SEAL_PENDING_SQL, [
+      ...eventParameters([event]),
+      id,
+      clientFingerprint,
+      clientKey,
+      requesterIp,
+      confirmKey,
+      keyId,
+      issuedAt,
+      expiresAt,
+      pluginData,
+    ]);
+    if (rows.length === 0) return false;
+    work.recorded(recordedEvents([event], rows));
+    return true;
+  }
+
   /** One delivery, through the ORM (a re-issue, in its transaction). */
   async insert(work: Work, delivery: Delivery): Promise<Delivery> {
     const row = work.manager.create(Delivery, delivery);
@@ -271,6 +304,21 @@ export class DeliveryRepository {
       }[]
     >('SELECT status, count(*) AS count FROM deliveries GROUP BY status');
     return rows.map(({ status, count }) => ({ status, count: Number(count) }));
+  }
+
+  /**
+   * Current deliveries of distributions by status, and how many of them are overdue (due passed, not confirmed
+   * nor withdrawn): the partial index deliveries_distribution_status_idx holds exactly these rows.
+   */
+  async countDistributionRecipients(): Promise<{ status: DeliveryStatus | 'overdue'; count: number }[]> {
+    const rows = await this.dataSource.query<{ status: DeliveryStatus; count: number; overdue: number }[]>(
+      `SELECT d.status, count(*)::int AS count,
+              count(*) FILTER (WHERE x.due_at <= now() AND d.status NOT IN ('confirmed', 'withdrawn'))::int AS overdue
+         FROM deliveries d JOIN distributions x ON x.id = d.distribution_id
+        WHERE d.distribution_id IS NOT NULL AND NOT d.superseded GROUP BY d.status`,
+    );
+    const overdue = rows.reduce((sum, row) => sum + row.overdue, 0);
+    return [...rows.map(({ status, count }) => ({ status, count })), { status: 'overdue', count: overdue }];
   }
 
   /** Per content, how many deliveries issued in the range are in each status (zeros filled). */

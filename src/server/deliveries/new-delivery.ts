@@ -22,19 +22,30 @@ export interface PreparedDelivery {
   plugin: PluginSealRequest;
 }
 
-/** [871] + [88] The row of a new delivery of `content` to `requester` and its plug-in data, to be sealed (nothing stored yet). */
+/** A distribution's pending delivery being sealed on its first pull: its ID was issued when it was written. */
+export interface PendingDeliveryRef {
+  id: string;
+  distributionId: string;
+  recipientId: string;
+}
+
+/**
+ * [871] + [88] The row of a new delivery of `content` to `requester` and its plug-in data, to be sealed (nothing
+ * stored yet); with `pending`, the seal of that pending delivery (same ID, a fresh secret).
+ */
 export function newDelivery(
   content: Content,
   requester: Requester,
   reissuedFrom: string | null,
   config: Pick<AppConfig, 'deliveryTtlMs' | 'publicHost' | 'confirmPort' | 'publicUrl'>,
+  pending: PendingDeliveryRef | null = null,
 ): PreparedDelivery {
   const issuedAt = new Date();
   const expiresAt = new Date(issuedAt.getTime() + config.deliveryTtlMs);
   const confirmSecret = secureRandomBytes(SECRET_SIZE);
   const clientFingerprint = requester.clientKey ? fingerprint(requester.clientKey) : null;
   const data: PluginData = {
-    deliveryId: newDeliveryId(),
+    deliveryId: pending?.id ?? newDeliveryId(),
     client: { fingerprint: clientFingerprint, address: requester.address },
     server: { host: config.publicHost, confirmPort: config.confirmPort, url: config.publicUrl },
     confirmSecret,
@@ -60,6 +71,9 @@ export function newDelivery(
     bytesSent: 0,
     confirmedFrom: null,
     receipt: null,
+    distributionId: pending?.distributionId ?? null,
+    recipientId: pending?.recipientId ?? null,
+    superseded: false,
   };
   return { delivery, plugin: { data, clientPublicKey: requester.clientKey } };
 }

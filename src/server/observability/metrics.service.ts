@@ -84,6 +84,21 @@ export class MetricsService implements OnModuleDestroy {
         }
       },
     });
+    new Gauge({
+      name: 'dcx_distribution_recipients',
+      help: "Recipients' current deliveries of distributions by status (and overdue), counted in the database at scrape time",
+      labelNames: ['status'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        try {
+          for (const status of [...DELIVERY_STATUSES, 'overdue']) this.set({ status }, 0);
+          for (const { status, count } of await deliveries.countDistributionRecipients()) this.set({ status }, count);
+        } catch (error) {
+          logger.warn(`dcx_distribution_recipients not collected: ${(error as Error).message}`);
+        }
+      },
+    });
     this.subscriptions = [
       events.events$.subscribe((event) => this.onEvent(event)),
       listener.processed$.subscribe(({ status, seconds }) => this.processing.observe({ status }, seconds)),

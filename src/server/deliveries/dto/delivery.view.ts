@@ -16,10 +16,10 @@ export class DeliveryView {
   status: DeliveryStatus;
   @ApiProperty({ type: String, nullable: true, description: 'SHA-256 (hex) of the client key the plug-in data was sealed to' })
   clientFingerprint: string | null;
-  @ApiProperty()
-  requesterIp: string;
-  @ApiProperty({ description: 'server key that signed the plug-in data' })
-  keyId: string;
+  @ApiProperty({ type: String, nullable: true, description: "null while a distribution's delivery is pending (not pulled)" })
+  requesterIp: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'server key that signed the plug-in data (null while pending)' })
+  keyId: string | null;
   @ApiProperty()
   issuedAt: Date;
   @ApiProperty()

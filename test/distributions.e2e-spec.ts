@@ -1,0 +1,222 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import unzipper from 'unzipper';
+import { AnswerStatus } from '../src/protocol/answer.js';
+import { encodeConfirmation } from '../src/protocol/confirmation.js';
+import { CLIENT_KEY_HEADER, REQUEST_AUTH_HEADER } from '../src/protocol/constants.js';
+import { generateClientIdentity, type ClientIdentity } from '../src/protocol/keys.js';
+import { openPluginData } from '../src/protocol/plugin-data.js';
+import { clientRequestAuthKey, signRequest } from '../src/protocol/request-auth.js';
+import { dcx, newClientHome } from './support/cli-process.js';
+import { until } from './support/eventually.js';
+import { http } from './support/http.js';
+import { RunningServer, startServer } from './support/server-process.js';
+import { exchange } from './support/tcp.js';
+
+/** Issue 15, what and to whom, against the real built server on PostgreSQL: enrolled recipients, a distribution, pulls, confirmation. */
+
+interface Answer {
+  status: number;
+  body: any;
+  bytes: Buffer;
+  headers: Headers;
+}
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+async function answer(response: Response): Promise<Answer> {
+  const bytes = Buffer.from(await response.arrayBuffer());
+  const json = (response.headers.get('content-type') ?? '').includes('json');
+  return { status: response.status, body: json ? JSON.parse(bytes.toString()) : null, bytes, headers: response.headers };
+}
+
+async function admin(server: RunningServer, method: string, path: string, json?: unknown): Promise<Answer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${server.adminToken}`, connection: 'close' };
+  if (json !== undefined) headers['content-type'] = 'application/json';
+  return answer(await fetch(`${server.url}${path}`, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) }));
+}
+
+let pin: { keyId: string; sealKey: Buffer };
+
+async function signed(
+  server: RunningServer,
+  identity: ClientIdentity,
+  method: string,
+  path: string,
+  json?: unknown,
+  extra: Record<string, string> = {},
+): Promise<Answer> {
+  const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
+  const key = clientRequestAuthKey(identity.privateKey, identity.publicKey, pin.sealKey);
+  const headers: Record<string, string> = {
+    [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url'),
+    [REQUEST_AUTH_HEADER]: signRequest(key, pin.keyId, { method, path, body }),
+    connection: 'close',
+    ...(body ? { 'content-type': 'application/json' } : {}),
+    ...extra,
+  };
+  return answer(await fetch(`${server.url}${path}`, { method, headers, body }));
+}
+
+/** A recipient enrolled through the real enrolment route. */
+async function enrol(server: RunningServer, name: string, labels: string[] = []): Promise<{ id: string; identity: ClientIdentity }> {
+  const code = await admin(server, 'POST', '/api/recipients/enrolment-codes', { name, labels, expiresIn: '1h' });
+  expect(code.status).toBe(201);
+  const identity = generateClientIdentity();
+  const enrolled = await signed(server, identity, 'POST', '/api/recipients/enrol', { code: code.body.code });
+  expect(enrolled.status).toBe(201);
+  return { id: enrolled.body.recipientId, identity };
+}
+
+describe('distributions end to end (postgres)', () => {
+  let server: RunningServer;
+  let original: Buffer;
+  let contentId: string;
+  let alice: { id: string; identity: ClientIdentity };
+  let bob: { id: string; identity: ClientIdentity };
+  let carol: { id: string; identity: ClientIdentity };
+  let distributionId: string;
+
+  beforeAll(async () => {
+    server = await startServer('postgres', { EXPIRY_CHECK_INTERVAL_MS: '200' });
+    const known = (await (await http(`${server.url}/.well-known/dcx`)).json()) as { keyId: string; sealKey: string };
+    pin = { keyId: known.keyId, sealKey: Buffer.from(known.sealKey, 'base64url') };
+    const work = await mkdtemp(join(tmpdir(), 'dcx-dist-'));
+    original = randomBytes(200_000);
+    await writeFile(join(work, 'report.pdf'), original);
+    const published = await dcx(['publish', join(work, 'report.pdf'), '--server', server.url, '--json'], {
+      DCX_HOME: await newClientHome(),
+      DCX_ADMIN_TOKEN: server.adminToken,
+    });
+    expect(published.code).toBe(0);
+    contentId = (JSON.parse(published.stdout) as { id: string }).id;
+    alice = await enrol(server, 'Alice', ['legal']);
+    bob = await enrol(server, 'Bob', ['legal']);
+    carol = await enrol(server, 'Carol');
+  }, 60_000);
+
+  afterAll(async () => {
+    if (process.env.DCX_TEST_OUTPUT) console.log(server?.output().slice(-2500));
+    await server?.stop();
+  });
+
+  test('bad input: unknown content 404, unknown recipients named 400, nobody 422', async () => {
+    expect(
+      (await admin(server, 'POST', '/api/distributions', { contentId: '00000000-0000-4000-8000-000000000000', recipients: [alice.id] }))
+        .status,
+    ).toBe(404);
+    const unknown = await admin(server, 'POST', '/api/distributions', { contentId, recipients: ['00000000-0000-4000-8000-000000000001'] });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.message).toContain('00000000-0000-4000-8000-000000000001');
+    const nobody = await admin(server, 'POST', '/api/distributions', { contentId, recipients: [] });
+    expect(nobody.status).toBe(422);
+    expect((await admin(server, 'GET', '/api/distributions')).body).toEqual([]);
+  });
+
+  test('a group (label selector) and a named recipient in it: one delivery each, deduplicated', async () => {
+    // The recip branch's POST /api/groups is not merged yet: the group row is written as its migration defines it.
+    const db = new pg.Client({ connectionString: server.databaseUrl });
+    await db.connect();
+    const group = {
+      body: (await db.query(`INSERT INTO recipient_groups (name, selector_labels) VALUES ('legal', '{legal}') RETURNING id`)).rows[0],
+    };
+    await db.end();
+    const created = await admin(server, 'POST', '/api/distributions', {
+      contentId,
+      groups: [group.body.id],
+      recipients: [alice.id, carol.id],
+      note: 'Q4',
+    });
+    expect(created.status).toBe(201);
+    distributionId = created.body.id;
+    expect(created.body.counts).toMatchObject({ total: 3, pending: 3, unconfirmed: 3, confirmed: 0 });
+    expect(created.body.sources).toEqual([expect.objectContaining({ groupId: group.body.id, resolved: 2 })]);
+  });
+
+  test('a pull seals to the installation, serves the bundle again byte for byte; it confirms over TCP; refusals', async () => {
+    const inbox = await signed(server, alice.identity, 'GET', '/api/inbox');
+    expect(inbox.status).toBe(200);
+    expect(inbox.body.items).toHaveLength(1);
+    const { deliveryId } = inbox.body.items[0];
+    const path = `/api/inbox/${deliveryId}/bundle`;
+    const [first, second] = await Promise.all([signed(server, alice.identity, 'GET', path), signed(server, alice.identity, 'GET', path)]);
+    expect(first.status).toBe(200);
+    expect(second.bytes.equals(first.bytes)).toBe(true);
+    expect(first.headers.get('content-location')).toBe(path);
+    const ranged = await signed(server, alice.identity, 'GET', path, undefined, { range: 'bytes=10-99' });
+    expect(ranged.status).toBe(206);
+    expect(ranged.bytes.equals(first.bytes.subarray(10, 100))).toBe(true);
+
+    // Another recipient's key: 403, recorded; the anonymous link: 403 naming the personal one.
+    expect((await signed(server, bob.identity, 'GET', path)).status).toBe(403);
+    const anonymous = await answer(await fetch(`${server.url}/api/deliveries/${deliveryId}/bundle`));
+    expect(anonymous.status).toBe(403);
+    expect(anonymous.body.message).toContain(path);
+
+    const zip = await unzipper.Open.buffer(first.bytes);
+    const data = openPluginData(await zip.files[0].buffer(), { identity: alice.identity }).data;
+    expect(data.deliveryId).toBe(deliveryId);
+    expect((await zip.files[1].buffer()).equals(original)).toBe(true);
+    const [confirmed] = await exchange(
+      server.confirmPort,
+      encodeConfirmation({ deliveryId, clientFingerprint: alice.identity.fingerprint, digests: [sha256(original)] }, data.confirmSecret),
+    );
+    expect(confirmed.status).toBe(AnswerStatus.Accepted);
+
+    const detail = await admin(server, 'GET', `/api/distributions/${distributionId}?status=unconfirmed`);
+    expect(detail.body.counts).toMatchObject({ total: 3, confirmed: 1, pending: 2, unconfirmed: 2 });
+    expect((detail.body.recipients.items as { name: string }[]).map((r) => r.name).sort()).toEqual(['Bob', 'Carol']);
+    const events = await admin(server, 'GET', `/api/deliveries/${deliveryId}`);
+    expect((events.body.events as { type: string; reason: string }[]).filter((e) => e.type === 'refused').map((e) => e.reason)).toEqual([
+      'another recipient',
+    ]);
+  });
+
+  test('the evidence pack holds every receipt as the client keeps it, the CSVs and the server keys', async () => {
+    const response = await admin(server, 'GET', `/api/distributions/${distributionId}/evidence.zip`);
+    expect(response.status).toBe(200);
+    const zip = await unzipper.Open.buffer(response.bytes);
+    const names = zip.files.map((f) => f.path).sort();
+    const confirmed = (await admin(server, 'GET', `/api/distributions/${distributionId}?status=confirmed`)).body.recipients.items as {
+      deliveryId: string;
+    }[];
+    expect(confirmed).toHaveLength(1);
+    expect(names).toEqual(['README.txt', 'audit.csv', `receipts/${confirmed[0].deliveryId}.receipt`, 'recipients.csv', 'server-keys.json']);
+    const receipt = await zip.files.find((f) => f.path.startsWith('receipts/'))!.buffer();
+    const kept = (await admin(server, 'GET', `/api/deliveries/${confirmed[0].deliveryId}/receipt`)).body as { receipt: string };
+    expect(receipt.equals(Buffer.from(kept.receipt, 'base64'))).toBe(true);
+    const recipients = (await zip.files.find((f) => f.path === 'recipients.csv')!.buffer()).toString();
+    expect(recipients.trim().split('\r\n')).toHaveLength(4);
+  });
+
+  test('cancel withdraws the pending deliveries (410 on pull); a past-due distribution gets recipient.overdue events', async () => {
+    const bobs = (await signed(server, bob.identity, 'GET', '/api/inbox')).body.items[0].deliveryId;
+    const cancelled = await admin(server, 'POST', `/api/distributions/${distributionId}/cancel`);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.counts).toMatchObject({ withdrawn: 2, confirmed: 1 });
+    expect((await signed(server, bob.identity, 'GET', `/api/inbox/${bobs}/bundle`)).status).toBe(410);
+    expect((await admin(server, 'POST', `/api/distributions/${distributionId}/cancel`)).status).toBe(409);
+
+    const late = await admin(server, 'POST', '/api/distributions', {
+      contentId,
+      recipients: [carol.id],
+      dueAt: new Date(Date.now() - 1000).toISOString(),
+    });
+    expect(late.status).toBe(201);
+    const db = new pg.Client({ connectionString: server.databaseUrl });
+    await db.connect();
+    try {
+      const rows = await until('overdue event', async () => {
+        const { rows } = await db.query(`SELECT detail FROM delivery_events WHERE type = 'recipient.overdue'`);
+        return rows.length > 0 ? rows : null;
+      });
+      expect(rows).toEqual([{ detail: expect.objectContaining({ distributionId: late.body.id, recipientId: carol.id }) }]);
+    } finally {
+      await db.end();
+    }
+    expect((await admin(server, 'GET', `/api/distributions/${late.body.id}?status=overdue`)).body.recipients.items).toHaveLength(1);
+  });
+});
