@@ -3,15 +3,12 @@ import { request } from 'node:http';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { dcx, newClientHome } from './support/cli-process.js';
+import { chromium, type Browser } from 'playwright-core';
+import { CHROMIUM, logIn, pageErrors } from './support/admin-browser.js';
+import { dcx, newClientHome, publish } from './support/cli-process.js';
 import { http } from './support/http.js';
 import { ROOT, RunningServer, startServer } from './support/server-process.js';
 
-const CHROMIUM = {
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-};
 const SCREENSHOT = join(ROOT, 'test/artifacts/dashboard.png');
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -45,33 +42,6 @@ function head(url: string, headers: Record<string, string>): Promise<{ status: n
     req.on('error', reject);
     req.end();
   });
-}
-
-async function publish(server: RunningServer, path: string, access: 'public' | 'token'): Promise<{ id: string; name: string }> {
-  const result = await dcx(['publish', path, '--server', server.url, '--access', access, '--json'], {
-    DCX_HOME: await newClientHome(),
-    DCX_ADMIN_TOKEN: server.adminToken,
-  });
-  expect(result.code).toBe(0);
-  return JSON.parse(result.stdout) as { id: string; name: string };
-}
-
-/** Script errors and CSP refusals in a browser context; "Failed to load resource" is an expected 401/400 the page handles. */
-function pageErrors(context: BrowserContext): string[] {
-  const violations: string[] = [];
-  context.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) violations.push(message.text());
-  });
-  context.on('weberror', (error) => violations.push(error.error().message));
-  return violations;
-}
-
-async function logIn(context: BrowserContext, server: RunningServer, token: string): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${server.url}/admin`);
-  await page.getByLabel('Admin token').fill(token);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  return page;
 }
 
 describe('portal and dashboard (postgres)', () => {

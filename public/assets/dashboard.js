@@ -1,4 +1,5 @@
-import { el, formatBytes, timeElement } from './format.js';
+import { api, onUnauthorized, subscribeDeliveryEvents } from './admin-api.js';
+import { el, fingerprintElement, formatBytes, timeElement } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGE_SIZE = 50;
@@ -15,31 +16,7 @@ const state = {
   dirty: new Set(),
 };
 
-class HttpError extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
-/** fetch for the admin API: the session cookie goes along (same origin); errors become one line. */
-async function api(path, init = {}) {
-  const response = await fetch(path, { ...init, headers: { accept: 'application/json', ...(init.headers ?? {}) } });
-  if (response.status === 401 && path !== '/api/session') {
-    showLogin('Your session has ended; log in again.');
-  }
-  if (!response.ok) {
-    let message = response.statusText;
-    try {
-      const body = await response.json();
-      message = Array.isArray(body.message) ? body.message.join('; ') : (body.message ?? message);
-    } catch {
-      // not JSON
-    }
-    throw new HttpError(response.status, `HTTP ${response.status}: ${message}`);
-  }
-  return response.status === 204 ? null : response.json();
-}
+onUnauthorized(() => showLogin('Your session has ended; log in again.'));
 
 function announce(text) {
   const announcer = $('announcer');
@@ -87,7 +64,7 @@ $('login-form').addEventListener('submit', async (event) => {
   const token = $('token').value;
   $('login-error').textContent = '';
   try {
-    await api('/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    await api('/api/session', { method: 'POST', json: { token } });
     $('token').value = '';
     showDashboard();
     $('deliveries-title').setAttribute('tabindex', '-1');
@@ -153,9 +130,7 @@ function statusCell(view) {
 function clientCell(view) {
   const cell = el('td', 'client');
   if (view.clientFingerprint) {
-    const code = el('code', null, `${view.clientFingerprint.slice(0, 12)}…`);
-    code.title = view.clientFingerprint;
-    cell.append(code);
+    cell.append(fingerprintElement(view.clientFingerprint));
   } else {
     cell.append(el('span', 'none', 'anonymous'));
   }
@@ -532,38 +507,18 @@ function setLive(stateName, text) {
 
 function connectEvents() {
   if (state.events) return;
-  const source = new EventSource('/api/events/deliveries');
-  state.events = source;
-  let dropped = false;
-  source.addEventListener('open', () => {
-    setLive('live', 'Live updates: on');
-    if (dropped) {
-      // Events may have been missed while disconnected.
+  state.events = subscribeDeliveryEvents({
+    onMessage: applyEvent,
+    onState: setLive,
+    onResync: () => {
       loadDeliveries();
       loadCounts();
-    }
-    dropped = false;
-  });
-  source.addEventListener('delivery', (event) => applyEvent(JSON.parse(event.data)));
-  source.addEventListener('error', async () => {
-    dropped = true;
-    if (source.readyState === EventSource.CLOSED) {
-      state.events = null;
-      setLive('off', 'Live updates: off');
-      try {
-        await api('/api/session');
-        setTimeout(connectEvents, 5000);
-      } catch {
-        // showLogin ran for a 401
-      }
-    } else {
-      setLive('connecting', 'Live updates: reconnecting…');
-    }
+    },
   });
 }
 
 function disconnectEvents() {
-  state.events?.close();
+  state.events?.();
   state.events = null;
 }
 

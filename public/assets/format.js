@@ -33,3 +33,18 @@ export function el(tag, className, text) {
   if (text !== undefined && text !== null) node.textContent = String(text);
   return node;
 }
+
+/** "sales, berlin," → ['sales', 'berlin']: the labels typed in one field. */
+export function splitList(text) {
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+}
+
+/** The first 12 hex digits of a fingerprint with an ellipsis; the title holds it whole. */
+export function fingerprintElement(fingerprint) {
+  const code = el('code', null, `${fingerprint.slice(0, 12)}…`);
+  code.title = fingerprint;
+  return code;
+}

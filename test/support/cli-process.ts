@@ -35,3 +35,17 @@ export function runDcx(command: string[], args: string[], env: Record<string, st
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** Publishes a file with `dcx publish` as the admin; the content's id and name. */
+export async function publish(
+  server: { url: string; adminToken: string },
+  path: string,
+  access: 'public' | 'token',
+): Promise<{ id: string; name: string }> {
+  const result = await dcx(['publish', path, '--server', server.url, '--access', access, '--json'], {
+    DCX_HOME: await newClientHome(),
+    DCX_ADMIN_TOKEN: server.adminToken,
+  });
+  if (result.code !== 0) throw new Error(`dcx publish exited with ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as { id: string; name: string };
+}

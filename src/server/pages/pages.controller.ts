@@ -4,7 +4,11 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { sendPageFile } from '../http/page-files.js';
 import { CONTENT_SECURITY_POLICY, PagesService, type PageFile } from './pages.service.js';
 
-/** The download portal (`/`), the admin dashboard (`/admin`) and their scripts and styles (`/assets/*`). */
+/**
+ * The download portal (`/`), the admin dashboard (`/admin`) with its distributions, recipients and groups
+ * pages, and their scripts and styles (`/assets/*`). The admin pages are static: their data comes from the
+ * admin API with the session cookie, so they need no guard of their own.
+ */
 @ApiExcludeController()
 @Controller()
 export class PagesController {
@@ -18,6 +22,21 @@ export class PagesController {
   @Get('admin')
   dashboard(@Res() res: ServerResponse): Promise<void> {
     return send(res, this.pages.page('admin'), 'no-store');
+  }
+
+  @Get('distributions')
+  distributions(@Res() res: ServerResponse): Promise<void> {
+    return send(res, this.pages.page('distributions'), 'no-store');
+  }
+
+  @Get('recipients')
+  recipients(@Res() res: ServerResponse): Promise<void> {
+    return send(res, this.pages.page('recipients'), 'no-store');
+  }
+
+  @Get('groups')
+  groups(@Res() res: ServerResponse): Promise<void> {
+    return send(res, this.pages.page('groups'), 'no-store');
   }
 
   @Get('assets/:name')

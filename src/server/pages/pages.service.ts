@@ -22,6 +22,9 @@ const MEDIA_TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 
+/** The HTML pages under `public/`, each `<name>.html`. */
+export type PageName = 'index' | 'admin' | 'distributions' | 'recipients' | 'groups';
+
 export interface PageFile {
   path: string;
   mediaType: string;
@@ -43,7 +46,7 @@ export class PagesService implements OnModuleInit {
     }
   }
 
-  page(name: 'index' | 'admin'): PageFile {
+  page(name: PageName): PageFile {
     return { path: join(this.dir, `${name}.html`), mediaType: MEDIA_TYPES['.html'] };
   }
 
