@@ -6,6 +6,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import type pg from 'pg';
+import { summaryStatements } from '../src/server/distributions/distribution.repository.js';
 import { newClientHome } from '../test/support/cli-process.js';
 import type { RunningServer } from '../test/support/server-process.js';
 import { run, RunResult } from './support/proc.js';
@@ -101,7 +102,8 @@ async function summary(bench: DistributionBench, distributionId: string): Promis
   for (let i = 0; i < SUMMARY_REQUESTS + 20; i++) {
     const started = process.hrtime.bigint();
     const view = await admin<{ counts: { unconfirmed: number }; recipients: { items: unknown[] } }>(bench, 'GET', path);
-    if (view.recipients.items.length !== 50 || view.counts.unconfirmed !== RECIPIENTS) throw new Error(`unexpected summary: ${JSON.stringify(view.counts)}`);
+    if (view.recipients.items.length !== 50 || view.counts.unconfirmed !== RECIPIENTS)
+      throw new Error(`unexpected summary: ${JSON.stringify(view.counts)}`);
     if (i >= 20) latencies.push(Number(process.hrtime.bigint() - started) / 1e6); // 20 warm-up requests
   }
   const p99 = percentile(latencies, 99);
@@ -118,11 +120,12 @@ async function summary(bench: DistributionBench, distributionId: string): Promis
 
 /** EXPLAIN ANALYZE of the statements that answer the summary, as the server's repository runs them. */
 async function explainedStatements(bench: DistributionBench, distributionId: string): Promise<string[]> {
-  const { SUMMARY_STATEMENTS } = await import('../src/server/distributions/distribution.repository.js');
   const plans: string[] = [];
-  for (const [name, { sql, params }] of Object.entries(SUMMARY_STATEMENTS(distributionId))) {
+  for (const [name, { sql, params }] of Object.entries(summaryStatements(distributionId, 50))) {
     const { rows } = await bench.db.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF) ${sql}`, params);
-    plans.push(`plan of the ${name} (${RECIPIENTS.toLocaleString('en-US')} deliveries): ${rows.map((r) => r['QUERY PLAN'].trim()).join(' / ')}`);
+    plans.push(
+      `plan of the ${name} (${RECIPIENTS.toLocaleString('en-US')} deliveries): ${rows.map((r) => r['QUERY PLAN'].trim()).join(' / ')}`,
+    );
   }
   return plans;
 }

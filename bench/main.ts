@@ -16,6 +16,7 @@ import { newClientHome } from '../test/support/cli-process.js';
 import { createTestDatabase } from '../test/support/database.js';
 import { RunningServer, ROOT, startServer } from '../test/support/server-process.js';
 import { confirmLoad, headerCycleScript, wrk } from './support/load.js';
+import { benchDistributions } from './distributions.js';
 import { startNginx } from './support/nginx.js';
 import { startPlainNest } from './support/plain-nest.js';
 import { Cleanup, ensureCommand, killRunning, run, runOk, RunResult } from './support/proc.js';
@@ -23,7 +24,7 @@ import { formatReport, Row } from './support/report.js';
 import { GiB, KiB, MB, MiB, percentile, RssSampler, summarize, Summary } from './support/stats.js';
 
 const RUNS = Math.max(1, Math.min(20, Number(process.env.BENCH_RUNS ?? 5)));
-const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'stream,fetch,small,confirm,concurrent,zip64').split(','));
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'stream,fetch,small,confirm,concurrent,distributions,zip64').split(','));
 const OVERALL_DEADLINE_MS = 20 * 60_000;
 const HTTP_SECONDS = 5;
 const CONFIRMATIONS_PER_RUN = 8_000;
@@ -418,6 +419,10 @@ async function bench(): Promise<void> {
   }
 
   // --- ZIP64: a bundle over 4 GiB, through the real HTTP API, checked by unzip -t and dcx fetch ---
+  if (SECTIONS.has('distributions')) {
+    await benchDistributions({ server, db, workDir, runs: RUNS, content: small, rows, notes, dcxCli });
+  }
+
   if (SECTIONS.has('zip64')) {
     console.log('bench: ZIP64 bundle of a 4.5 GiB sparse content: publish, curl, unzip -t, dcx fetch');
     const path = join(workDir, 'huge.bin');

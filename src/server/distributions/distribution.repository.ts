@@ -98,6 +98,14 @@ const PAGE_SQL = (after: boolean) => `SELECT d.recipient_id AS "recipientId", r.
   WHERE d.distribution_id = $1 AND NOT d.superseded AND d.status = ANY ($2::text[])${after ? ' AND d.recipient_id > $4' : ''}
   ORDER BY d.recipient_id LIMIT $3`;
 
+/** The statements behind GET /api/distributions/:id?status=unconfirmed, as run: the benchmark prints their plans. */
+export function summaryStatements(id: string, limit: number): Record<string, { sql: string; params: unknown[] }> {
+  return {
+    'counts by status': { sql: COUNTS_SQL, params: [id] },
+    'first page of "not received"': { sql: PAGE_SQL(false), params: [id, UNCONFIRMED_STATUSES, limit] },
+  };
+}
+
 /** pending → withdrawn, and one `withdrawn` event for the distribution. */
 const WITHDRAW_SQL = `
   WITH withdrawn AS (
