@@ -10,6 +10,9 @@ import { DataSource, QueryRunner } from 'typeorm';
 import { Initial1795390000000 } from '../migrations/1795390000000-Initial.js';
 import { DeliveryPluginData1795400000000 } from '../migrations/1795400000000-DeliveryPluginData.js';
 import { ExpiryReissueWebhooks1795500000000 } from '../migrations/1795500000000-ExpiryReissueWebhooks.js';
+import { DropRedundantDeliveryIndexes1795600000000 } from '../migrations/1795600000000-DropRedundantDeliveryIndexes.js';
+import { Recipients1795700000000 } from '../migrations/1795700000000-Recipients.js';
+import { Distributions1795710000000 } from '../migrations/1795710000000-Distributions.js';
 import { Answer, AnswerStatus } from '../src/protocol/answer.js';
 import { encodeConfirmation } from '../src/protocol/confirmation.js';
 import { Frame, FrameParser } from '../src/protocol/frame.js';
@@ -63,7 +66,14 @@ describe('confirmation batches (PostgreSQL, in process)', () => {
     // Run from source, the app's migrations glob (dist/migrations/*.js) has nothing to load: migrate first.
     const migrator = new DataSource({
       ...buildDataSourceOptions(loadAppConfig(process.env)),
-      migrations: [Initial1795390000000, DeliveryPluginData1795400000000, ExpiryReissueWebhooks1795500000000],
+      migrations: [
+        Initial1795390000000,
+        DeliveryPluginData1795400000000,
+        ExpiryReissueWebhooks1795500000000,
+        DropRedundantDeliveryIndexes1795600000000,
+        Recipients1795700000000,
+        Distributions1795710000000,
+      ],
       logging: false,
     });
     await migrator.initialize();

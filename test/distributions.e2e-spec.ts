@@ -6,13 +6,11 @@ import pg from 'pg';
 import unzipper from 'unzipper';
 import { AnswerStatus } from '../src/protocol/answer.js';
 import { encodeConfirmation } from '../src/protocol/confirmation.js';
-import { CLIENT_KEY_HEADER, REQUEST_AUTH_HEADER } from '../src/protocol/constants.js';
 import { generateClientIdentity, type ClientIdentity } from '../src/protocol/keys.js';
 import { openPluginData } from '../src/protocol/plugin-data.js';
-import { clientRequestAuthKey, signRequest } from '../src/protocol/request-auth.js';
 import { dcx, newClientHome } from './support/cli-process.js';
 import { until } from './support/eventually.js';
-import { http } from './support/http.js';
+import { Pin, pinOf, signedFetch } from './support/recipient-requests.js';
 import { RunningServer, startServer } from './support/server-process.js';
 import { exchange } from './support/tcp.js';
 
@@ -39,9 +37,9 @@ async function admin(server: RunningServer, method: string, path: string, json?:
   return answer(await fetch(`${server.url}${path}`, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) }));
 }
 
-let pin: { keyId: string; sealKey: Buffer };
+let pin: Pin;
 
-async function signed(
+function signed(
   server: RunningServer,
   identity: ClientIdentity,
   method: string,
@@ -49,16 +47,7 @@ async function signed(
   json?: unknown,
   extra: Record<string, string> = {},
 ): Promise<Answer> {
-  const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
-  const key = clientRequestAuthKey(identity.privateKey, identity.publicKey, pin.sealKey);
-  const headers: Record<string, string> = {
-    [CLIENT_KEY_HEADER]: identity.publicKey.toString('base64url'),
-    [REQUEST_AUTH_HEADER]: signRequest(key, pin.keyId, { method, path, body }),
-    connection: 'close',
-    ...(body ? { 'content-type': 'application/json' } : {}),
-    ...extra,
-  };
-  return answer(await fetch(`${server.url}${path}`, { method, headers, body }));
+  return signedFetch(server.url, pin, identity, method, path, json, extra).then(answer);
 }
 
 /** A recipient enrolled through the real enrolment route. */
@@ -82,8 +71,7 @@ describe('distributions end to end (postgres)', () => {
 
   beforeAll(async () => {
     server = await startServer('postgres', { EXPIRY_CHECK_INTERVAL_MS: '200' });
-    const known = (await (await http(`${server.url}/.well-known/dcx`)).json()) as { keyId: string; sealKey: string };
-    pin = { keyId: known.keyId, sealKey: Buffer.from(known.sealKey, 'base64url') };
+    pin = await pinOf(server.url);
     const work = await mkdtemp(join(tmpdir(), 'dcx-dist-'));
     original = randomBytes(200_000);
     await writeFile(join(work, 'report.pdf'), original);

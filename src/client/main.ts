@@ -14,6 +14,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+// `dcx … | head` closes stdout early: that is the reader's choice, not a failure with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 // No top-level await: the single executable (scripts/build-client.mjs) runs this as a CommonJS script.
 void run(process.argv.slice(2), processContext()).then(({ code, error }) => {
   if (error) process.stderr.write(`dcx: ${error}\n`);

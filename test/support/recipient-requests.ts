@@ -25,6 +25,7 @@ export function signedFetch(
   method: string,
   path: string,
   json?: unknown,
+  extraHeaders: Record<string, string> = {},
 ): Promise<Response> {
   const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
   const key = clientRequestAuthKey(identity.privateKey, identity.publicKey, pin.sealKey);
@@ -33,6 +34,7 @@ export function signedFetch(
     [REQUEST_AUTH_HEADER]: signRequest(key, pin.keyId, { method, path, body }),
     connection: 'close',
     ...(body ? { 'content-type': 'application/json' } : {}),
+    ...extraHeaders,
   };
   return fetch(`${serverUrl}${path}`, { method, headers, body });
 }

@@ -7,7 +7,8 @@ import type { EventInput, RecordedEvent } from './delivery-events.bus.js';
 import type { DeliveryStatus } from './delivery.entity.js';
 import type { Work } from './unit-of-work.js';
 
-const STATUS_AFTER: Record<DeliveryEventType, DeliveryStatus | null> = {
+/** The delivery's status after an event of each type; null for those that change none (or name no delivery). */
+export const STATUS_AFTER: Record<DeliveryEventType, DeliveryStatus | null> = {
   issued: 'issued',
   sent: 'sent',
   failed: 'failed',

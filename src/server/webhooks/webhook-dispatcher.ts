@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { Subscription } from 'rxjs';
 import { AppConfig } from '../config/app-config.js';
-import { DeliveryEventRepository } from '../deliveries/delivery-event.repository.js';
+import { DeliveryEventRepository, STATUS_AFTER } from '../deliveries/delivery-event.repository.js';
 import { DeliveryEventsBus } from '../deliveries/delivery-events.bus.js';
 import { DeliveryRepository } from '../deliveries/delivery.repository.js';
 import { toDeliveryView } from '../deliveries/dto/delivery.view.js';
@@ -133,7 +133,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       deliveryId: event.deliveryId,
       type: event.type,
       refused,
-      status: refused || event.type === 'reissued' ? null : event.type,
+      status: STATUS_AFTER[event.type],
       reason: event.reason,
       remoteAddress: event.remoteAddress,
       at: event.at,
