@@ -24,6 +24,9 @@ export interface ConfirmTimeouts {
  * Sends one confirmation frame [50] to the server's confirmation port and returns its answer.
  * Connect failure or timeout → exit 6; a broken answer → exit 1.
  */
+/** How an HTTP server's answer starts (a proxy or web server on the confirmation port). */
+const HTTP_STATUS_LINE = Buffer.from('HTTP/');
+
 export function exchange(target: ConfirmTarget, frame: Buffer, timeouts: ConfirmTimeouts = {}): Promise<Answer> {
   const host = target.host.replace(/^\[(.*)\]$/, '$1');
   const where = `${target.host}:${target.port}`;
@@ -60,12 +63,19 @@ export function exchange(target: ConfirmTarget, frame: Buffer, timeouts: Confirm
       socket.write(frame);
     });
 
+    let received = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
+      if (received.length < HTTP_STATUS_LINE.length) received = Buffer.concat([received, chunk]);
       try {
         parser.parse(chunk, (answerFrame) => finish(null, decodeAnswer(answerFrame)));
       } catch (error) {
         finish(
-          new DcxError(ExitCode.Failure, `the confirmation server ${where} sent a malformed answer: ${messageOf(error)}`, { cause: error }),
+          // "HTTP" read as a frame length is 1,213,486,160 bytes: say what the port really is.
+          received.subarray(0, HTTP_STATUS_LINE.length).equals(HTTP_STATUS_LINE)
+            ? unreachable(`${where} is not a DCX confirmation port (it answered HTTP): check the confirmation host and port`)
+            : new DcxError(ExitCode.Failure, `the confirmation server ${where} sent a malformed answer: ${messageOf(error)}`, {
+                cause: error,
+              }),
         );
       }
     });
