@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsInt, IsISO8601, IsOptional, IsString, IsUUID, MaxLength, Max, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsISO8601, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 import { RECIPIENT_FILTERS, type RecipientFilter } from '../distribution-status.js';
+import { PageLimit } from '../../common/page-limit.js';
 
 /** At most this many recipients named in one distribution (groups add more). */
 export const MAX_NAMED_RECIPIENTS = 100_000;
@@ -43,12 +43,7 @@ export class DistributionQuery {
   @IsIn(RECIPIENT_FILTERS, { message: `status must be one of: ${RECIPIENT_FILTERS.join(', ')}` })
   status?: RecipientFilter;
 
-  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 1000, default: 100 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1000)
+  @PageLimit(1000, 100)
   limit = 100;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'the `next` of the previous page (a recipient id)' })

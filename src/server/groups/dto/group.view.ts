@@ -1,4 +1,5 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, PickType } from '@nestjs/swagger';
+import { RecipientView } from '../../recipients/dto/recipient.view.js';
 
 export class GroupSelectorView {
   @ApiProperty({ type: [String] })
@@ -20,15 +21,8 @@ export class GroupView {
   resolvedCount: number;
 }
 
-export class GroupMemberView {
-  @ApiProperty({ format: 'uuid' })
-  id: string;
-  @ApiProperty()
-  name: string;
-  @ApiProperty({ nullable: true, type: String })
-  email: string | null;
-  @ApiProperty({ type: [String] })
-  labels: string[];
+/** A member as the recipients list shows it, and why it is in the group. */
+export class GroupMemberView extends PickType(RecipientView, ['id', 'name', 'email', 'labels'] as const) {
   @ApiProperty({ enum: ['member', 'selector'], isArray: true, description: 'why the recipient is in the group' })
   via: ('member' | 'selector')[];
 }

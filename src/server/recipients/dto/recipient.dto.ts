@@ -1,7 +1,8 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
-import { ArrayMaxSize, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { ArrayMaxSize, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { LABEL_MESSAGE, LABEL_PATTERN, MAX_LABELS, RecipientEmail, RecipientLabels, RecipientName } from './recipient-fields.js';
+import { PageLimit } from '../../common/page-limit.js';
 
 export class ListRecipientsQuery {
   @ApiPropertyOptional({ description: 'part of the name or email, any case' })
@@ -18,12 +19,7 @@ export class ListRecipientsQuery {
   @Matches(LABEL_PATTERN, { each: true, message: LABEL_MESSAGE })
   label?: string[];
 
-  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 500, default: 100 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
+  @PageLimit(500, 100)
   limit = 100;
 
   @ApiPropertyOptional({ description: 'the `next` of the previous page' })
@@ -45,12 +41,7 @@ export class UpdateRecipientDto {
 }
 
 export class ListRecipientEventsQuery {
-  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 500, default: 100 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
+  @PageLimit(500, 100)
   limit = 100;
 
   @ApiPropertyOptional({ description: 'events older than this event id' })
