@@ -1,9 +1,31 @@
+import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
+import { mkdtemp, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { newClientHome } from './support/cli-process.js';
 import { http } from './support/http.js';
 import { ROOT, RunningServer, startServer } from './support/server-process.js';
 
 const SERVER_ENTRY = join(ROOT, 'dist/src/server/main.js');
+
+/** `cmd` quoted for the shell that `script` starts. */
+const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+
+/** Runs a command under a pseudo-terminal made by `script`, as a user at a terminal would; everything it wrote. */
+function onTerminal(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['--quiet', '--return', '--command', args.map(shellQuote).join(' '), '/dev/null'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}
 
 /** How long a stopped server may take to close its ports. */
 const STOP_WITHIN_MS = 15_000;
@@ -54,5 +76,20 @@ describe('an operator starting and stopping the server', () => {
     const lines = server.output().trim().split('\n');
     expect(lines.length).toBeGreaterThan(20); // every module and route, as a log collector wants them
     for (const line of lines) expect(() => JSON.parse(line) as unknown).not.toThrow();
+  }, 90_000);
+
+  it('`dcx publish` on a terminal shows the progress of the upload (issue 21: a 1 GB upload showed nothing)', async () => {
+    server = await startServer('pglite');
+    const work = await mkdtemp(join(tmpdir(), 'dcx-publish-'));
+    const file = join(work, 'film.mp4');
+    await writeFile(file, '');
+    await truncate(file, 256 * 1024 * 1024); // sparse: large enough for the bar to be drawn more than once
+    const { code, output } = await onTerminal(
+      [process.execPath, join(ROOT, 'dist/src/client/main.js'), 'publish', file, '--server', server.url],
+      { DCX_HOME: await newClientHome(), DCX_ADMIN_TOKEN: server.adminToken },
+    );
+    expect(code).toBe(0);
+    expect(output).toMatch(/uploading \[[^\]]*\] \d+% \| [\d.]+ (B|KiB|MiB)\/256\.0 MiB/);
+    expect(output).toMatch(/content [0-9a-f-]{36}/);
   }, 90_000);
 });

@@ -64,4 +64,16 @@ describe('multipartFileBody', () => {
     expect(body.length).toBe(form.contentLength);
     expect((await parse(body, form.contentType)).files[0].bytes.toString()).toBe('abcd');
   });
+
+  test('tells onRead each chunk of the file as it goes into the body, adding up to its size', async () => {
+    const dir = await tempDir('dcx-multipart-');
+    const path = join(dir, 'big');
+    const size = 2.5 * 1024 * 1024;
+    await writeFile(path, randomBytes(size));
+    const reads: number[] = [];
+    const form = multipartFileBody({}, { field: 'file', path, name: 'big', size, onRead: (n) => reads.push(n) });
+    await buffer(form.body);
+    expect(reads.length).toBeGreaterThan(1);
+    expect(reads.reduce((a, b) => a + b, 0)).toBe(size);
+  });
 });

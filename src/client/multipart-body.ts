@@ -12,6 +12,8 @@ export interface MultipartFile {
   /** File name sent in Content-Disposition. */
   name: string;
   size: number;
+  /** Told the size of each chunk of the file as it is read into the request (an upload's progress bar). */
+  onRead?: (bytes: number) => void;
 }
 
 export interface MultipartBody {
@@ -41,8 +43,15 @@ export function multipartFileBody(fields: Record<string, string>, file: Multipar
   async function* parts(): AsyncGenerator<Buffer> {
     yield headBytes;
     // `end` is inclusive: exactly the announced size is sent even if the file grows meanwhile.
-    if (file.size > 0)
-      yield* createReadStream(file.path, { highWaterMark: UPLOAD_CHUNK_SIZE, end: file.size - 1 }) as AsyncIterable<Buffer>;
+    if (file.size > 0) {
+      for await (const chunk of createReadStream(file.path, {
+        highWaterMark: UPLOAD_CHUNK_SIZE,
+        end: file.size - 1,
+      }) as AsyncIterable<Buffer>) {
+        yield chunk;
+        file.onRead?.(chunk.length);
+      }
+    }
     yield tailBytes;
   }
   return {

@@ -140,7 +140,7 @@ describe('dcx verify-receipt --pack', () => {
     const pack = await packOf(valid);
     const unpinned = new DcxHome(join(await tempDir(), 'home'));
     expect(await verify(unpinned, ['--pack', pack])).toMatchObject({
-      code: ExitCode.Failure,
+      code: ExitCode.InvalidReceipt,
       error: expect.stringMatching(/no server is pinned/),
     });
     expect(await verify(home, ['--pack', pack])).toMatchObject({

@@ -88,11 +88,11 @@ describe('dcx verify-receipt', () => {
     }
   });
 
-  test('a receipt of an unpinned server is invalid; with nothing pinned it cannot be checked (exit 1)', async () => {
+  test('a receipt of an unpinned server is invalid; with nothing pinned it cannot be checked (exit 7 too)', async () => {
     expect((await verify(await homePinning(generateServerKeySet()), receipt)).code).toBe(ExitCode.InvalidReceipt);
     const none = await verify(await homePinning(), receipt);
-    expect(none.code).toBe(ExitCode.Failure);
+    expect(none.code).toBe(ExitCode.InvalidReceipt);
     expect(none.error).toMatch(/dcx trust/);
-    expect((await verify(await homePinning(keys), receipt, ['--server', 'http://other.test'])).code).toBe(ExitCode.Failure);
+    expect((await verify(await homePinning(keys), receipt, ['--server', 'http://other.test'])).code).toBe(ExitCode.InvalidReceipt);
   });
 });

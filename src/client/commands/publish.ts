@@ -5,6 +5,7 @@ import { DcxError, errnoCode, messageOf, usageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { httpFailure, httpRequest, parseHttpUrl } from '../http.js';
 import { multipartFileBody } from '../multipart-body.js';
+import { byteProgress } from '../progress.js';
 
 export const CONTENTS_PATH = '/api/contents';
 
@@ -47,20 +48,27 @@ export async function publishCommand(
     throw new DcxError(ExitCode.Failure, `cannot read ${file}: ${messageOf(error)}`);
   }
 
-  // Streamed from disk, never read into memory.
-  const form = multipartFileBody({ access }, { field: 'file', path: file, name: basename(file), size });
+  // Streamed from disk, never read into memory; the bar counts bytes handed to the connection (issue 21: a 1 GB
+  // upload showed nothing). The server then hashes and stores what it got before it answers.
+  const progress = byteProgress('uploading', size, ctx.progress);
+  const form = multipartFileBody({ access }, { field: 'file', path: file, name: basename(file), size, onRead: (n) => progress.add(n) });
   const endpoint = new URL(server.href.replace(/\/+$/, '') + CONTENTS_PATH);
-  const response = await httpRequest(endpoint, {
-    method: 'POST',
-    body: form.body,
-    duplex: 'half',
-    headers: {
-      authorization: `Bearer ${token}`,
-      accept: 'application/json',
-      'content-type': form.contentType,
-      'content-length': String(form.contentLength),
-    },
-  });
+  let response: Response;
+  try {
+    response = await httpRequest(endpoint, {
+      method: 'POST',
+      body: form.body,
+      duplex: 'half',
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'application/json',
+        'content-type': form.contentType,
+        'content-length': String(form.contentLength),
+      },
+    });
+  } finally {
+    progress.stop();
+  }
   if (!response.ok) throw await httpFailure(response, `publishing ${basename(file)} to ${server.origin}`);
   const body = (await response.json().catch(() => null)) as Partial<PublishResult> | null;
   if (!body || typeof body.id !== 'string') throw new DcxError(ExitCode.Failure, `${endpoint.href} answered without a content id`);

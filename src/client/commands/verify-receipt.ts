@@ -64,6 +64,14 @@ export async function verifyReceiptCommand(file: string, options: VerifyReceiptO
   return result;
 }
 
+/**
+ * A receipt that no pinned key can check is not shown valid: exit 7 like any receipt that fails, so a script
+ * branching on "receipt not verified" needs one code (issue 21: it was 1).
+ */
+function unverifiable(why: string): DcxError {
+  return new DcxError(ExitCode.InvalidReceipt, `cannot verify the receipt: ${why}`);
+}
+
 /** The pins a receipt may be signed by: all, or those of `--server`. */
 export async function pinsToCheck(options: VerifyReceiptOptions, ctx: CommandContext): Promise<PinnedServer[]> {
   let pins = await ctx.home.pins().list();
@@ -71,9 +79,9 @@ export async function pinsToCheck(options: VerifyReceiptOptions, ctx: CommandCon
     const origin = safeOrigin(options.server);
     if (!origin) throw new DcxError(ExitCode.Usage, `--server ${JSON.stringify(options.server)} is not a URL`);
     pins = pins.filter((p) => p.origin === origin);
-    if (pins.length === 0) throw new DcxError(ExitCode.Failure, `${origin} is not pinned; run \`dcx trust ${origin}\` first`);
+    if (pins.length === 0) throw unverifiable(`${origin} is not pinned; run \`dcx trust ${origin}\` first`);
   }
-  if (pins.length === 0) throw new DcxError(ExitCode.Failure, 'no server is pinned; run `dcx trust <server-url>` first');
+  if (pins.length === 0) throw unverifiable('no server is pinned; run `dcx trust <server-url>` first');
   return pins;
 }
 
