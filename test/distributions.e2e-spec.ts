@@ -213,7 +213,8 @@ describe('distributions end to end (postgres)', () => {
       deliveryId: string;
     }[];
     const old = items.find((i) => i.distributionId === late.body.id)!;
-    expect((await signed(server, carol.identity, 'GET', `/api/inbox/${old.deliveryId}/bundle`)).status).toBe(200);
+    const kept = await signed(server, carol.identity, 'GET', `/api/inbox/${old.deliveryId}/bundle`);
+    expect(kept.status).toBe(200);
     await until('sent', async () => (await admin(server, 'GET', `/api/deliveries/${old.deliveryId}`)).body.status === 'sent');
     const resent = await admin(server, 'POST', `/api/distributions/${late.body.id}/resend`, { recipientId: carol.id });
     expect(resent.status).toBe(200);
@@ -222,5 +223,33 @@ describe('distributions end to end (postgres)', () => {
     const fresh = await admin(server, 'GET', `/api/distributions/${late.body.id}`);
     expect(fresh.body.recipients.items).toEqual([expect.objectContaining({ deliveryId: resent.body.resent[0].to, status: 'pending' })]);
     expect((await admin(server, 'GET', `/api/deliveries/${resent.body.resent[0].to}`)).body.reissuedFrom).toBe(old.deliveryId);
+
+    // Carol confirms the bundle she kept: the superseded delivery is confirmed, and the sweep makes it her current one
+    // again (the re-sent one withdrawn), so she counts as confirmed and the distribution completes.
+    const zip = await unzipper.Open.buffer(kept.bytes);
+    const data = openPluginData(await zip.files[0].buffer(), { identity: carol.identity }).data;
+    const [confirmed] = await exchange(
+      server.confirmPort,
+      encodeConfirmation(
+        { deliveryId: old.deliveryId, clientFingerprint: carol.identity.fingerprint, digests: [sha256(original)] },
+        data.confirmSecret,
+      ),
+    );
+    expect(confirmed.status).toBe(AnswerStatus.Accepted);
+    const settled = await until('late confirmation counted', async () => {
+      const view = await admin(server, 'GET', `/api/distributions/${late.body.id}`);
+      return view.body.counts.confirmed === 1 ? view.body : null;
+    });
+    expect(settled.counts).toMatchObject({ total: 1, confirmed: 1, pending: 0, unconfirmed: 0 });
+    expect(settled.recipients.items).toEqual([expect.objectContaining({ deliveryId: old.deliveryId, status: 'confirmed' })]);
+    const retired = await admin(server, 'GET', `/api/deliveries/${resent.body.resent[0].to}`);
+    expect(retired.body.status).toBe('withdrawn');
+    expect(retired.body.events).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'withdrawn', reason: 'an earlier delivery to the recipient was confirmed' }),
+      ]),
+    );
+    expect((await signed(server, carol.identity, 'GET', `/api/inbox/${resent.body.resent[0].to}/bundle`)).status).toBe(410);
+    await until('completed', async () => (await admin(server, 'GET', `/api/distributions/${late.body.id}`)).body.completedAt !== null);
   });
 });

@@ -7,7 +7,7 @@ import { DistributionRepository } from './distribution.repository.js';
 const INTERVAL_NAME = 'distribution-sweep';
 
 /**
- * Every EXPIRY_CHECK_INTERVAL_MS: distributions past due get overdue_at and one `recipient.overdue` event per
+ * Every EXPIRY_CHECK_INTERVAL_MS: superseded deliveries confirmed late replace their unconfirmed successors; distributions past due get overdue_at and one `recipient.overdue` event per
  * unconfirmed current delivery; those all confirmed get completed_at and a `distribution.completed` event. Each
  * is one set-based autocommit statement with its webhook outbox rows; a row updated once is not matched again.
  */
@@ -44,8 +44,14 @@ export class DistributionSweepService implements OnApplicationBootstrap, OnAppli
   }
 
   private async once(): Promise<void> {
+    // First: a recipient who confirmed a superseded delivery is confirmed, neither overdue nor holding up completion.
+    const reinstated = await this.unitOfWork.transaction((work) => this.repository.reinstateLateConfirmations(work));
     const overdue = await this.unitOfWork.statement((work) => this.repository.sweepOverdue(work));
     const completed = await this.unitOfWork.statement((work) => this.repository.sweepCompleted(work));
-    if (overdue + completed > 0) this.logger.log(`${overdue} recipients overdue, ${completed} distributions completed`);
+    if (reinstated + overdue + completed > 0) {
+      this.logger.log(
+        `${reinstated} late confirmations of superseded deliveries counted, ${overdue} recipients overdue, ${completed} distributions completed`,
+      );
+    }
   }
 }

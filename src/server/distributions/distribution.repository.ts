@@ -161,6 +161,34 @@ const COMPLETED_SQL = `
         jsonb_build_object('distributionId', id, 'recipients', recipients_total) FROM done ORDER BY id`)}
   SELECT event.id, event.at, event.delivery_id, event.detail FROM event ORDER BY event.id`;
 
+/** Late confirmations reinstated per sweep, at most (the next sweep takes the rest). */
+const LATE_CONFIRMED_BATCH = 1000;
+
+/**
+ * Step 1 of reinstating a superseded delivery that was confirmed after its re-send (the recipient kept the first
+ * bundle and confirmed it): its unconfirmed successor is retired (superseded; a pending one withdrawn), with a
+ * `withdrawn` event naming the confirmed one. The UPDATE rechecks "still current, still unconfirmed" on the locked row.
+ */
+const RETIRE_SUCCESSORS_SQL = `
+  WITH late AS (
+    SELECT DISTINCT ON (cur.id) cur.id, old.id AS confirmed_id, cur.distribution_id
+      FROM deliveries old
+      JOIN deliveries cur ON cur.distribution_id = old.distribution_id AND cur.recipient_id = old.recipient_id AND NOT cur.superseded
+     WHERE old.distribution_id IS NOT NULL AND old.superseded AND old.status = 'confirmed' AND cur.status <> 'confirmed'
+     ORDER BY cur.id, old.confirmed_at
+     LIMIT ${LATE_CONFIRMED_BATCH}
+  ), retired AS (
+    UPDATE deliveries d SET superseded = true, status = CASE WHEN d.status = 'pending' THEN 'withdrawn' ELSE d.status END
+      FROM late WHERE d.id = late.id AND NOT d.superseded AND d.status <> 'confirmed'
+    RETURNING d.id, d.status, late.confirmed_id, late.distribution_id
+  ), ${eventCtes(`SELECT id, 'withdrawn', 'an earlier delivery to the recipient was confirmed', NULL,
+        jsonb_build_object('distributionId', distribution_id, 'confirmedDeliveryId', confirmed_id) FROM retired ORDER BY id`)}
+  SELECT event.id, event.at, event.delivery_id, event.detail, retired.status, retired.confirmed_id
+    FROM event JOIN retired ON retired.id = event.delivery_id ORDER BY event.id`;
+
+/** Step 2: the confirmed ones become their recipients' current deliveries (after step 1, for the unique index). */
+const REINSTATE_SQL = `UPDATE deliveries SET superseded = false WHERE id = ANY ($1::uuid[]) AND superseded AND status = 'confirmed'`;
+
 type EventRow = { id: string; at: Date; delivery_id: string | null; detail: EventInput['detail'] };
 
 /** Distributions and their recipients' deliveries: every statement of the feature's admin side. */
@@ -287,6 +315,30 @@ export class DistributionRepository {
 
   async sweepCompleted(work: Work): Promise<number> {
     return this.sweepStatement(work, COMPLETED_SQL, 'distribution.completed', null);
+  }
+
+  /**
+   * Late confirmations of superseded deliveries: each becomes its recipient's current delivery again, so counts,
+   * pages, completion and overdue see the recipient as confirmed (RETIRE_SUCCESSORS_SQL, REINSTATE_SQL). Inside
+   * `work`, a transaction. Returns how many were reinstated.
+   */
+  async reinstateLateConfirmations(work: Work): Promise<number> {
+    const rows = await work.manager.query<(EventRow & { status: DeliveryStatus; confirmed_id: string })[]>(RETIRE_SUCCESSORS_SQL);
+    if (rows.length === 0) return 0;
+    work.recorded(
+      recordedEvents(
+        rows.map((r) => ({
+          deliveryId: r.delivery_id,
+          type: 'withdrawn',
+          reason: 'an earlier delivery to the recipient was confirmed',
+          detail: r.detail,
+          status: r.status === 'withdrawn' ? 'withdrawn' : null,
+        })),
+        rows,
+      ),
+    );
+    await work.manager.query(REINSTATE_SQL, [rows.map((r) => r.confirmed_id)]);
+    return rows.length;
   }
 
   private async sweepStatement(work: Work, sql: string, type: EventInput['type'], reason: string | null): Promise<number> {
