@@ -99,6 +99,15 @@ describe('distributions end to end (postgres)', () => {
     const unknown = await admin(server, 'POST', '/api/distributions', { contentId, recipients: ['00000000-0000-4000-8000-000000000001'] });
     expect(unknown.status).toBe(400);
     expect(unknown.body.message).toContain('00000000-0000-4000-8000-000000000001');
+    // The limit of named recipients is what the body limit lets through: 20,000 ids are read (and refused as
+    // unknown, the first 20 named), 20,001 are refused by the DTO with the limit, not by a 413.
+    const ids = (n: number) => Array.from({ length: n }, () => crypto.randomUUID());
+    const many = await admin(server, 'POST', '/api/distributions', { contentId, recipients: ids(20_000) });
+    expect(many.status).toBe(400);
+    expect(String(many.body.message).match(/[0-9a-f-]{36}/g)).toHaveLength(20);
+    const over = await admin(server, 'POST', '/api/distributions', { contentId, recipients: ids(20_001) });
+    expect(over.status).toBe(400);
+    expect(over.body.message).toContain('at most 20000 recipients can be named in one distribution');
     const nobody = await admin(server, 'POST', '/api/distributions', { contentId, recipients: [] });
     expect(nobody.status).toBe(422);
     expect((await admin(server, 'GET', '/api/distributions')).body).toEqual([]);
