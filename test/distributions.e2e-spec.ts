@@ -139,8 +139,24 @@ describe('distributions end to end (postgres)', () => {
     expect(inbox.body.items).toHaveLength(1);
     const { deliveryId } = inbox.body.items[0];
     const path = `/api/inbox/${deliveryId}/bundle`;
+    // HEAD before the first pull seals nothing: the delivery stays pending, no length is known yet.
+    const before = await signed(server, alice.identity, 'HEAD', path);
+    expect(before.status).toBe(200);
+    expect(before.headers.get('content-length')).toBeNull();
+    expect((await admin(server, 'GET', `/api/deliveries/${deliveryId}`)).body.status).toBe('pending');
     const [first, second] = await Promise.all([signed(server, alice.identity, 'GET', path), signed(server, alice.identity, 'GET', path)]);
     expect(first.status).toBe(200);
+    const after = await signed(server, alice.identity, 'HEAD', path);
+    expect(after.headers.get('content-length')).toBe(String(first.bytes.length));
+    expect(after.headers.get('dcx-delivery-id')).toBe(deliveryId);
+
+    // Alice's second installation (laptop and desktop): the delivery was sealed to the first one: 409, recorded.
+    const code = await admin(server, 'POST', '/api/recipients/enrolment-codes', { recipientId: alice.id, expiresIn: '1h' });
+    const desktop = generateClientIdentity();
+    expect((await signed(server, desktop, 'POST', '/api/recipients/enrol', { code: code.body.code })).status).toBe(201);
+    const other = await signed(server, desktop, 'GET', path);
+    expect(other.status).toBe(409);
+    expect(other.body.message).toContain(alice.identity.fingerprint);
     expect(second.bytes.equals(first.bytes)).toBe(true);
     expect(first.headers.get('content-location')).toBe(path);
     const ranged = await signed(server, alice.identity, 'GET', path, undefined, { range: 'bytes=10-99' });
@@ -168,6 +184,7 @@ describe('distributions end to end (postgres)', () => {
     expect((detail.body.recipients.items as { name: string }[]).map((r) => r.name).sort()).toEqual(['Bob', 'Carol']);
     const events = await admin(server, 'GET', `/api/deliveries/${deliveryId}`);
     expect((events.body.events as { type: string; reason: string }[]).filter((e) => e.type === 'refused').map((e) => e.reason)).toEqual([
+      'another installation',
       'another recipient',
     ]);
   });
