@@ -486,6 +486,12 @@ function closeDetails({ focus = true } = {}) {
   if (focus) document.querySelector(`#deliveries tr[data-id="${CSS.escape(id ?? '')}"]`)?.focus();
 }
 
+/** Scrolls just enough to show the whole panel under its row, but never the row itself out of view. */
+function reveal(tr, panel) {
+  const overflow = panel.getBoundingClientRect().bottom - window.innerHeight + 16;
+  if (overflow > 0) window.scrollBy({ top: Math.min(overflow, tr.getBoundingClientRect().top - 8) });
+}
+
 async function openDetails(id, { keepFocus = false } = {}) {
   const tr = document.querySelector(`#deliveries tbody tr[data-id="${CSS.escape(id)}"]`);
   if (!tr) return;
@@ -495,7 +501,6 @@ async function openDetails(id, { keepFocus = false } = {}) {
   if (tr.nextElementSibling !== panel) tr.after(panel);
   setExpanded(id, true);
   $('details-error').textContent = '';
-  if (!keepFocus) panel.scrollIntoView({ block: 'nearest' });
   try {
     const view = await api(`/api/deliveries/${encodeURIComponent(id)}`);
     if (state.openDelivery !== id) return;
@@ -533,7 +538,10 @@ async function openDetails(id, { keepFocus = false } = {}) {
         return item;
       }),
     );
-    if (!keepFocus) $('details-title').focus({ preventScroll: true });
+    if (!keepFocus) {
+      $('details-title').focus({ preventScroll: true });
+      reveal(tr, panel);
+    }
   } catch (error) {
     $('details-error').textContent = `Delivery ${shortId(id)} could not be loaded (${error.message}).`;
   }
