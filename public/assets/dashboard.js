@@ -192,11 +192,6 @@ function actionsCell(view) {
   details.setAttribute('aria-expanded', String(state.openDelivery === view.id));
   details.addEventListener('click', () => toggleDetails(view.id));
   cell.append(details);
-  if (view.status === 'confirmed') {
-    const receipt = receiptLink(view.id, 'Receipt');
-    receipt.setAttribute('aria-label', `Download the receipt of delivery ${shortId(view.id)}`);
-    cell.append(receipt);
-  }
   if ((view.status === 'expired' || view.status === 'failed') && !view.reissuedAs) {
     const reissue = el('button', 'small reissue', 'Re-issue');
     reissue.type = 'button';
@@ -205,14 +200,6 @@ function actionsCell(view) {
     cell.append(reissue);
   }
   return cell;
-}
-
-/** A link that downloads the signed receipt of a confirmed delivery as `<id>.receipt` (the session cookie goes along). */
-function receiptLink(id, text) {
-  const link = el('a', 'button secondary small receipt', text);
-  link.href = receiptUrl(id);
-  link.download = `${id}.receipt`;
-  return link;
 }
 
 const receiptUrl = (id) => `/api/deliveries/${encodeURIComponent(id)}/receipt/file`;
@@ -605,7 +592,7 @@ async function loadContents() {
       tr.dataset.contentId = content.id;
       const name = nameCell('th', null, content.name, content.id);
       name.scope = 'row';
-      const uploaded = el('td');
+      const uploaded = el('td', 'uploaded');
       uploaded.append(timeElement(content.createdAt));
       const actions = el('td', 'actions');
       const remove = el('button', 'small danger', 'Delete');
@@ -647,11 +634,8 @@ async function loadCompletion() {
       cell.replaceChildren(el('span', 'none', '—'));
       continue;
     }
-    const bar = el('progress');
-    bar.max = Math.max(1, c.recipients);
-    bar.value = c.received;
-    bar.setAttribute('aria-hidden', 'true');
-    cell.replaceChildren(bar, el('span', 'progress-text', `${c.received} of ${c.recipients} received`));
+    cell.replaceChildren(el('span', 'progress-text', `${c.received} of ${c.recipients} received`));
+    cell.classList.toggle('complete', c.received === c.recipients);
   }
 }
 
