@@ -24,6 +24,7 @@ interface Item {
   status: string;
   clientFingerprint: string | null;
   requesterIp: string | null;
+  issuedAt: string;
   confirmedAt: string | null;
 }
 interface Page {
@@ -148,7 +149,17 @@ describe('dashboard for a manager (postgres, Chromium)', () => {
       expect(items.slice(1).every((d) => d.confirmedAt === null)).toBe(true);
     }
     expect((await list('sort=client&order=asc')).items[0].clientFingerprint).toBe(confirmed.fingerprint);
-    expect((await list('sort=issuedAt&order=asc')).items.map((d) => d.id)).toEqual(all.map((d) => d.id).reverse());
+    // Issued: newest first by default (the same as sort=issuedAt&order=desc), oldest first asc; ties by id.
+    const inOrder = (items: Item[], sign: 1 | -1) =>
+      items.every(
+        (d, i) =>
+          i === 0 ||
+          sign * d.issuedAt.localeCompare(items[i - 1].issuedAt) > 0 ||
+          (d.issuedAt === items[i - 1].issuedAt && d.id > items[i - 1].id),
+      );
+    expect(inOrder(all, -1)).toBe(true);
+    expect((await list('sort=issuedAt&order=desc')).items).toEqual(all);
+    expect(inOrder((await list('sort=issuedAt&order=asc')).items, 1)).toBe(true);
     for (const sort of ['requesterIp', 'sentAt']) {
       expect((await list(`sort=${sort}&order=asc`)).total).toBe(6);
     }
@@ -307,6 +318,15 @@ describe('dashboard for a manager (postgres, Chromium)', () => {
       expect(await admin.locator('#deliveries-error').textContent()).toBe('');
       await admin.getByRole('button', { name: 'Clear' }).click();
       await expectSoon(async () => (await names()).length, 9);
+
+      // Live, under this sort and a search: a new download that matches appears (the page is read again), one that does not, not.
+      await admin.getByLabel('Search').fill('ALPHA');
+      await expectSoon(names, ['alpha.txt', 'alpha.txt', 'alpha.txt']);
+      for (const content of [zeta, alpha]) await (await http(`${server.url}/api/contents/${content.id}/bundle`)).arrayBuffer();
+      await expectSoon(names, ['alpha.txt', 'alpha.txt', 'alpha.txt', 'alpha.txt']);
+      await admin.locator('#deliveries-caption', { hasText: 'by content name, Z to A: 4 in all' }).waitFor();
+      await admin.getByLabel('Search').fill('');
+      await expectSoon(async () => (await names()).length, 11);
 
       // The timeline opens right under its row, in view.
       await confirmedRow.locator('td.ip').click();

@@ -140,19 +140,28 @@ interface SentRow {
 }
 
 /**
- * The SQL of each sort of the delivery list (a whitelist: nothing the client sends reaches the SQL). Every sort
- * ends with d.id, so that the order is total and offset pages neither repeat nor skip a row; empty values last.
- * issuedAt walks deliveries_issued_at_id_idx; the others sort the filtered rows (a top-N sort per page).
+ * The SQL of each sort of the delivery list (a whitelist: nothing the client sends reaches the SQL), and whether it
+ * can be empty (then NULLS LAST both ways; never on a NOT NULL column, where the clause would keep PostgreSQL from
+ * walking an index). Every sort ends with d.id, so the order is total and offset pages neither repeat nor skip a row.
+ *
+ * Indexes: issuedAt walks deliveries_issued_at_id_idx (0.6 ms a page at 500,000 deliveries). The others sort the
+ * filtered rows, a top-N heapsort (250-580 ms at 500,000 on this 2-core machine, parallel scan), about the cost of
+ * the count every page already makes (220 ms); an index per column would buy little for an occasional click and
+ * cost every issue and confirmation a write, so there is none.
  */
-const SORT_SQL: Record<DeliverySort, string> = {
-  status: `CASE d.status WHEN 'pending' THEN 0 WHEN 'issued' THEN 1 WHEN 'sent' THEN 2 WHEN 'confirmed' THEN 3
-             WHEN 'failed' THEN 4 WHEN 'expired' THEN 5 ELSE 6 END`,
-  content: 'lower(content.name)',
-  client: 'd.client_fingerprint',
-  requesterIp: 'd.requester_ip',
-  issuedAt: 'd.issued_at',
-  sentAt: 'd.sent_at',
-  confirmedAt: 'd.confirmed_at',
+const SORT_SQL: Record<DeliverySort, { sql: string; nullable: boolean }> = {
+  status: {
+    sql: `CASE d.status WHEN 'pending' THEN 0 WHEN 'issued' THEN 1 WHEN 'sent' THEN 2 WHEN 'confirmed' THEN 3
+               WHEN 'failed' THEN 4 WHEN 'expired' THEN 5 ELSE 6 END`,
+    nullable: false,
+  },
+  // The join leaves the name of a removed content empty.
+  content: { sql: 'lower(content.name)', nullable: true },
+  client: { sql: 'd.client_fingerprint', nullable: true },
+  requesterIp: { sql: 'd.requester_ip', nullable: true },
+  issuedAt: { sql: 'd.issued_at', nullable: false },
+  sentAt: { sql: 'd.sent_at', nullable: true },
+  confirmedAt: { sql: 'd.confirmed_at', nullable: true },
 };
 
 /** How few hex digits of a delivery id or a fingerprint a search needs before it is matched against their starts. */
@@ -368,7 +377,7 @@ export class DeliveryRepository {
    */
   async findPage(filter: DeliveryFilter, page: number, pageSize: number, sort: DeliverySort, order: SortOrder): Promise<DeliveryPage> {
     const builder = this.withContent(filter)
-      .orderBy(SORT_SQL[sort], order === 'asc' ? 'ASC' : 'DESC', 'NULLS LAST')
+      .orderBy(SORT_SQL[sort].sql, order === 'asc' ? 'ASC' : 'DESC', SORT_SQL[sort].nullable ? 'NULLS LAST' : undefined)
       .addOrderBy('d.id', 'ASC');
     const [items, total] = await builder
       .offset((page - 1) * pageSize)
