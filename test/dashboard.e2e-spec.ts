@@ -6,10 +6,10 @@ import { chromium, type Browser } from 'playwright-core';
 import { CHROMIUM, logIn, pageErrors } from './support/admin-browser.js';
 import { dcx, newClientHome, publish } from './support/cli-process.js';
 import { http } from './support/http.js';
-import { ROOT, RunningServer, startServer } from './support/server-process.js';
+import { DatabaseMode, ROOT, RunningServer, startServer } from './support/server-process.js';
 
 /**
- * Issue 21, "Dashboard for a manager", against the real built server on PostgreSQL, the real `dcx` CLI and the
+ * Issue 21, "Dashboard for a manager", against the real built server (PostgreSQL and PGlite), the real `dcx` CLI and the
  * system Chromium: sorting by any column and search (server-side, validated), the client filter taking the 12 digits
  * the table shows, content ids beside names, the timeline right under its row, the receipt downloaded and checked
  * with `dcx verify-receipt`, and "1 of 3 received" per content sent to named recipients.
@@ -55,7 +55,7 @@ async function verifyWithCli(server: RunningServer, file: string) {
   return dcx(['verify-receipt', file, '--json'], { DCX_HOME: home });
 }
 
-describe('dashboard for a manager (postgres, Chromium)', () => {
+describe.each<DatabaseMode>(['postgres', 'pglite'])('dashboard for a manager (%s)', (mode) => {
   let server: RunningServer;
   let browser: Browser;
   let work: string;
@@ -66,7 +66,7 @@ describe('dashboard for a manager (postgres, Chromium)', () => {
   const list = async (query: string) => json<Page>(await server.admin(`/api/deliveries?${query}`));
 
   beforeAll(async () => {
-    [server, browser] = await Promise.all([startServer('postgres'), chromium.launch(CHROMIUM)]);
+    [server, browser] = await Promise.all([startServer(mode), chromium.launch(CHROMIUM)]);
     work = await mkdtemp(join(tmpdir(), 'dcx-dashboard-'));
     // Two uploads of one (long) name, and two short ones.
     await writeFile(join(work, LONG_NAME), randomBytes(2048));
@@ -256,135 +256,140 @@ describe('dashboard for a manager (postgres, Chromium)', () => {
     expect(await json(await server.admin('/api/deliveries/completion'))).toEqual([{ contentId: zeta.id, recipients: 3, received: 1 }]);
   });
 
-  test('browser: click a header → order changes; type a search → rows filtered; tooltips; timeline under its row; receipt downloaded and verified; 1 of 3 received', async () => {
-    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 } });
-    const violations = pageErrors(context);
-    try {
-      const admin = await logIn(context, server, server.adminToken);
-      await admin.locator('#live-status[data-state="live"]').waitFor();
-      const rows = admin.locator('#deliveries tbody tr[data-id]');
-      const names = () => rows.locator('td.content .cut').allTextContents();
-      await rows.first().waitFor();
-      expect(await rows.count()).toBe(9); // six downloads and three pending deliveries of the distribution
-      const contentHeader = admin.locator('#deliveries thead th[data-sort="content"]');
-      const issuedHeader = admin.locator('#deliveries thead th[data-sort="issuedAt"]');
-      expect(await issuedHeader.getAttribute('aria-sort')).toBe('descending');
+  // The pages do not depend on the database: Chromium runs against PostgreSQL only.
+  (mode === 'postgres' ? test : test.skip)(
+    'browser: click a header → order changes; type a search → rows filtered; tooltips; timeline under its row; receipt downloaded and verified; 1 of 3 received',
+    async () => {
+      const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 } });
+      const violations = pageErrors(context);
+      try {
+        const admin = await logIn(context, server, server.adminToken);
+        await admin.locator('#live-status[data-state="live"]').waitFor();
+        const rows = admin.locator('#deliveries tbody tr[data-id]');
+        const names = () => rows.locator('td.content .cut').allTextContents();
+        await rows.first().waitFor();
+        expect(await rows.count()).toBe(9); // six downloads and three pending deliveries of the distribution
+        const contentHeader = admin.locator('#deliveries thead th[data-sort="content"]');
+        const issuedHeader = admin.locator('#deliveries thead th[data-sort="issuedAt"]');
+        expect(await issuedHeader.getAttribute('aria-sort')).toBe('descending');
 
-      // Click "Content": A to Z, then Z to A; aria-sort moves to that header.
-      await admin.getByRole('button', { name: 'Content', exact: true }).click();
-      await admin.locator('#deliveries th[data-sort="content"][aria-sort="ascending"]').waitFor();
-      await admin.locator('#deliveries-caption', { hasText: 'by content name, A to Z: 9 in all' }).waitFor();
-      const ascending = ['alpha.txt', 'alpha.txt', 'alpha.txt', LONG_NAME, LONG_NAME, 'zeta.txt', 'zeta.txt', 'zeta.txt', 'zeta.txt'];
-      await expectSoon(names, ascending);
-      expect(await issuedHeader.getAttribute('aria-sort')).toBeNull();
-      await admin.getByRole('button', { name: 'Content', exact: true }).click();
-      await expectSoon(names, [...ascending].reverse());
-      expect(await contentHeader.getAttribute('aria-sort')).toBe('descending');
-      await admin.locator('#announcer', { hasText: 'Deliveries sorted by content name, Z to A.' }).waitFor();
+        // Click "Content": A to Z, then Z to A; aria-sort moves to that header.
+        await admin.getByRole('button', { name: 'Content', exact: true }).click();
+        await admin.locator('#deliveries th[data-sort="content"][aria-sort="ascending"]').waitFor();
+        await admin.locator('#deliveries-caption', { hasText: 'by content name, A to Z: 9 in all' }).waitFor();
+        const ascending = ['alpha.txt', 'alpha.txt', 'alpha.txt', LONG_NAME, LONG_NAME, 'zeta.txt', 'zeta.txt', 'zeta.txt', 'zeta.txt'];
+        await expectSoon(names, ascending);
+        expect(await issuedHeader.getAttribute('aria-sort')).toBeNull();
+        await admin.getByRole('button', { name: 'Content', exact: true }).click();
+        await expectSoon(names, [...ascending].reverse());
+        expect(await contentHeader.getAttribute('aria-sort')).toBe('descending');
+        await admin.locator('#announcer', { hasText: 'Deliveries sorted by content name, Z to A.' }).waitFor();
 
-      // Full names in the tooltip; the two uploads of one name told apart by their content ids.
-      const longRows = rows.filter({ hasText: LONG_NAME.slice(0, 20) });
-      expect(await longRows.count()).toBe(2);
-      for (let i = 0; i < 2; i++) {
-        const cut = longRows.nth(i).locator('td.content .cut');
-        expect(await cut.getAttribute('title')).toBe(LONG_NAME);
+        // Full names in the tooltip; the two uploads of one name told apart by their content ids.
+        const longRows = rows.filter({ hasText: LONG_NAME.slice(0, 20) });
+        expect(await longRows.count()).toBe(2);
+        for (let i = 0; i < 2; i++) {
+          const cut = longRows.nth(i).locator('td.content .cut');
+          expect(await cut.getAttribute('title')).toBe(LONG_NAME);
+        }
+        const shownIds = await longRows.locator('td.content code.content-id').allTextContents();
+        const titles = await Promise.all([0, 1].map((i) => longRows.nth(i).locator('td.content code.content-id').getAttribute('title')));
+        // The names are cut on screen (so the tooltip is what shows them whole).
+        const cutNames = `[...document.querySelectorAll('#deliveries td.content .cut')].filter((n) => n.title === ${JSON.stringify(LONG_NAME)})`;
+        expect(await admin.evaluate(`${cutNames}.map((n) => n.scrollWidth > n.clientWidth)`)).toEqual([true, true]);
+        expect(new Set(titles)).toEqual(new Set(reports.map((r) => r.id)));
+        expect(shownIds.sort()).toEqual(reports.map((r) => r.id.slice(0, 8)).sort());
+
+        // Typing a search filters the rows (no Apply needed).
+        await admin.getByLabel('Search').fill('quarterly');
+        await expectSoon(names, [LONG_NAME, LONG_NAME]);
+        await admin.locator('#deliveries-caption', { hasText: ': 2 in all' }).waitFor();
+        await admin.getByLabel('Search').fill('');
+        await expectSoon(async () => (await names()).length, 9);
+
+        // The client filter takes the 12 digits shown, as copied from the table (with its ellipsis).
+        const confirmedRow = admin.locator(`#deliveries tbody tr[data-id="${confirmed.deliveryId}"]`);
+        const shownFingerprint = (await confirmedRow.locator('td.client code').textContent())!;
+        expect(shownFingerprint).toBe(`${confirmed.fingerprint.slice(0, 12)}…`);
+        expect(await confirmedRow.locator('td.client code').getAttribute('title')).toBe(confirmed.fingerprint);
+        await admin.getByLabel('Client (fingerprint or IP)').fill(shownFingerprint);
+        await admin.getByRole('button', { name: 'Apply' }).click();
+        await expectSoon(
+          async () =>
+            admin.evaluate<string[]>("[...document.querySelectorAll('#deliveries tbody tr[data-id]')].map((tr) => tr.dataset.id)"),
+          [confirmed.deliveryId],
+        );
+        expect(await admin.locator('#deliveries-error').textContent()).toBe('');
+        await admin.getByRole('button', { name: 'Clear' }).click();
+        await expectSoon(async () => (await names()).length, 9);
+
+        // Live, under this sort and a search: a new download that matches appears (the page is read again), one that does not, not.
+        await admin.getByLabel('Search').fill('ALPHA');
+        await expectSoon(names, ['alpha.txt', 'alpha.txt', 'alpha.txt']);
+        for (const content of [zeta, alpha]) await (await http(`${server.url}/api/contents/${content.id}/bundle`)).arrayBuffer();
+        await expectSoon(names, ['alpha.txt', 'alpha.txt', 'alpha.txt', 'alpha.txt']);
+        await admin.locator('#deliveries-caption', { hasText: 'by content name, Z to A: 4 in all' }).waitFor();
+        await admin.getByLabel('Search').fill('');
+        await expectSoon(async () => (await names()).length, 11);
+
+        // The timeline opens right under its row, in view.
+        await confirmedRow.locator('td.ip').click();
+        const panel = admin.locator('#details');
+        await panel.locator('#details-events li', { hasText: 'confirmed' }).waitFor();
+        expect(await admin.locator('#details-events li strong').allTextContents()).toEqual(['issued', 'sent', 'confirmed']);
+        const under = `document.querySelector('#deliveries tr[data-id="${confirmed.deliveryId}"]').nextElementSibling.contains(document.getElementById('details'))`;
+        expect(await admin.evaluate(under)).toBe(true);
+        expect(await confirmedRow.getByRole('button', { name: /^Details of delivery/ }).getAttribute('aria-expanded')).toBe('true');
+        const rowBox = (await confirmedRow.boundingBox())!;
+        const panelBox = (await panel.boundingBox())!;
+        expect(Math.abs(panelBox.y - (rowBox.y + rowBox.height))).toBeLessThanOrEqual(2);
+        expect(Math.abs(panelBox.x - rowBox.x)).toBeLessThanOrEqual(2);
+        // Row and panel both in the viewport (900 px high), without scrolling by hand.
+        expect(rowBox.y).toBeGreaterThanOrEqual(0);
+        expect(panelBox.y + panelBox.height).toBeLessThanOrEqual(900);
+        expect(await admin.evaluate('document.activeElement?.id')).toBe('details-title');
+
+        // Download the receipt from the timeline; the real CLI verifies it.
+        const [download] = await Promise.all([
+          admin.waitForEvent('download'),
+          panel.getByRole('link', { name: /^Download the receipt/ }).click(),
+        ]);
+        expect(download.suggestedFilename()).toBe(`${confirmed.deliveryId}.receipt`);
+        const saved = join(work, 'browser', download.suggestedFilename());
+        await download.saveAs(saved);
+        const verified = await verifyWithCli(server, saved);
+        expect([verified.code, verified.stderr]).toEqual([0, '']);
+        expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true, deliveryId: confirmed.deliveryId });
+
+        // Per content: 1 of 3 received for zeta.txt; nothing for contents without recipients.
+        const zetaRow = admin.locator(`#contents tbody tr[data-content-id="${zeta.id}"]`);
+        await zetaRow.locator('td.completion', { hasText: '1 of 3 received' }).waitFor();
+        expect(await admin.locator(`#contents tbody tr[data-content-id="${alpha.id}"] td.completion`).textContent()).toBe('—');
+        expect(
+          await admin
+            .locator('#contents tbody tr', { hasText: LONG_NAME.slice(0, 20) })
+            .locator('th .cut')
+            .first()
+            .getAttribute('title'),
+        ).toBe(LONG_NAME);
+
+        await mkdir(join(ROOT, 'test/artifacts'), { recursive: true });
+        await admin.screenshot({ path: join(ROOT, 'test/artifacts/dashboard-manager.png'), fullPage: true });
+
+        // Escape closes the timeline and gives the focus back to its row.
+        await admin.locator('#details-title').press('Escape');
+        await panel.waitFor({ state: 'detached' });
+        expect(await admin.evaluate('document.activeElement?.dataset?.id')).toBe(confirmed.deliveryId);
+
+        // On a phone: nothing wider than the screen but the tables' own scroll areas.
+        await admin.setViewportSize({ width: 390, height: 844 });
+        expect(await admin.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+        expect(violations).toEqual([]);
+      } finally {
+        await context.close();
       }
-      const shownIds = await longRows.locator('td.content code.content-id').allTextContents();
-      const titles = await Promise.all([0, 1].map((i) => longRows.nth(i).locator('td.content code.content-id').getAttribute('title')));
-      // The names are cut on screen (so the tooltip is what shows them whole).
-      const cutNames = `[...document.querySelectorAll('#deliveries td.content .cut')].filter((n) => n.title === ${JSON.stringify(LONG_NAME)})`;
-      expect(await admin.evaluate(`${cutNames}.map((n) => n.scrollWidth > n.clientWidth)`)).toEqual([true, true]);
-      expect(new Set(titles)).toEqual(new Set(reports.map((r) => r.id)));
-      expect(shownIds.sort()).toEqual(reports.map((r) => r.id.slice(0, 8)).sort());
-
-      // Typing a search filters the rows (no Apply needed).
-      await admin.getByLabel('Search').fill('quarterly');
-      await expectSoon(names, [LONG_NAME, LONG_NAME]);
-      await admin.locator('#deliveries-caption', { hasText: ': 2 in all' }).waitFor();
-      await admin.getByLabel('Search').fill('');
-      await expectSoon(async () => (await names()).length, 9);
-
-      // The client filter takes the 12 digits shown, as copied from the table (with its ellipsis).
-      const confirmedRow = admin.locator(`#deliveries tbody tr[data-id="${confirmed.deliveryId}"]`);
-      const shownFingerprint = (await confirmedRow.locator('td.client code').textContent())!;
-      expect(shownFingerprint).toBe(`${confirmed.fingerprint.slice(0, 12)}…`);
-      expect(await confirmedRow.locator('td.client code').getAttribute('title')).toBe(confirmed.fingerprint);
-      await admin.getByLabel('Client (fingerprint or IP)').fill(shownFingerprint);
-      await admin.getByRole('button', { name: 'Apply' }).click();
-      await expectSoon(
-        async () => admin.evaluate<string[]>("[...document.querySelectorAll('#deliveries tbody tr[data-id]')].map((tr) => tr.dataset.id)"),
-        [confirmed.deliveryId],
-      );
-      expect(await admin.locator('#deliveries-error').textContent()).toBe('');
-      await admin.getByRole('button', { name: 'Clear' }).click();
-      await expectSoon(async () => (await names()).length, 9);
-
-      // Live, under this sort and a search: a new download that matches appears (the page is read again), one that does not, not.
-      await admin.getByLabel('Search').fill('ALPHA');
-      await expectSoon(names, ['alpha.txt', 'alpha.txt', 'alpha.txt']);
-      for (const content of [zeta, alpha]) await (await http(`${server.url}/api/contents/${content.id}/bundle`)).arrayBuffer();
-      await expectSoon(names, ['alpha.txt', 'alpha.txt', 'alpha.txt', 'alpha.txt']);
-      await admin.locator('#deliveries-caption', { hasText: 'by content name, Z to A: 4 in all' }).waitFor();
-      await admin.getByLabel('Search').fill('');
-      await expectSoon(async () => (await names()).length, 11);
-
-      // The timeline opens right under its row, in view.
-      await confirmedRow.locator('td.ip').click();
-      const panel = admin.locator('#details');
-      await panel.locator('#details-events li', { hasText: 'confirmed' }).waitFor();
-      expect(await admin.locator('#details-events li strong').allTextContents()).toEqual(['issued', 'sent', 'confirmed']);
-      const under = `document.querySelector('#deliveries tr[data-id="${confirmed.deliveryId}"]').nextElementSibling.contains(document.getElementById('details'))`;
-      expect(await admin.evaluate(under)).toBe(true);
-      expect(await confirmedRow.getByRole('button', { name: /^Details of delivery/ }).getAttribute('aria-expanded')).toBe('true');
-      const rowBox = (await confirmedRow.boundingBox())!;
-      const panelBox = (await panel.boundingBox())!;
-      expect(Math.abs(panelBox.y - (rowBox.y + rowBox.height))).toBeLessThanOrEqual(2);
-      expect(Math.abs(panelBox.x - rowBox.x)).toBeLessThanOrEqual(2);
-      // Row and panel both in the viewport (900 px high), without scrolling by hand.
-      expect(rowBox.y).toBeGreaterThanOrEqual(0);
-      expect(panelBox.y + panelBox.height).toBeLessThanOrEqual(900);
-      expect(await admin.evaluate('document.activeElement?.id')).toBe('details-title');
-
-      // Download the receipt from the timeline; the real CLI verifies it.
-      const [download] = await Promise.all([
-        admin.waitForEvent('download'),
-        panel.getByRole('link', { name: /^Download the receipt/ }).click(),
-      ]);
-      expect(download.suggestedFilename()).toBe(`${confirmed.deliveryId}.receipt`);
-      const saved = join(work, 'browser', download.suggestedFilename());
-      await download.saveAs(saved);
-      const verified = await verifyWithCli(server, saved);
-      expect([verified.code, verified.stderr]).toEqual([0, '']);
-      expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true, deliveryId: confirmed.deliveryId });
-
-      // Per content: 1 of 3 received for zeta.txt; nothing for contents without recipients.
-      const zetaRow = admin.locator(`#contents tbody tr[data-content-id="${zeta.id}"]`);
-      await zetaRow.locator('td.completion', { hasText: '1 of 3 received' }).waitFor();
-      expect(await admin.locator(`#contents tbody tr[data-content-id="${alpha.id}"] td.completion`).textContent()).toBe('—');
-      expect(
-        await admin
-          .locator('#contents tbody tr', { hasText: LONG_NAME.slice(0, 20) })
-          .locator('th .cut')
-          .first()
-          .getAttribute('title'),
-      ).toBe(LONG_NAME);
-
-      await mkdir(join(ROOT, 'test/artifacts'), { recursive: true });
-      await admin.screenshot({ path: join(ROOT, 'test/artifacts/dashboard-manager.png'), fullPage: true });
-
-      // Escape closes the timeline and gives the focus back to its row.
-      await admin.locator('#details-title').press('Escape');
-      await panel.waitFor({ state: 'detached' });
-      expect(await admin.evaluate('document.activeElement?.dataset?.id')).toBe(confirmed.deliveryId);
-
-      // On a phone: nothing wider than the screen but the tables' own scroll areas.
-      await admin.setViewportSize({ width: 390, height: 844 });
-      expect(await admin.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
-      expect(violations).toEqual([]);
-    } finally {
-      await context.close();
-    }
-  });
+    },
+  );
 });
 
 /** Waits (up to 10 s) until `read()` gives `expected`, then asserts it (the last value read shows in a failure). */
