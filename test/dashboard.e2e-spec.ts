@@ -376,10 +376,21 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('dashboard for a manager (%s
         await mkdir(join(ROOT, 'test/artifacts'), { recursive: true });
         await admin.screenshot({ path: join(ROOT, 'test/artifacts/dashboard-manager.png'), fullPage: true });
 
+        // Another row's Details: the one panel moves under that row, with that delivery's timeline and no receipt.
+        const otherId = (await list(`contentId=${zeta.id}&status=sent`)).items[0].id;
+        const other = admin.locator(`#deliveries tbody tr[data-id="${otherId}"]`);
+        await other.getByRole('button', { name: /^Details of delivery/ }).click();
+        await admin.locator('#details-title', { hasText: `Delivery ${otherId.slice(0, 8)}` }).waitFor();
+        await expectSoon(() => admin.locator('#details-events li strong').allTextContents(), ['issued', 'sent']);
+        expect(await admin.locator('#details').count()).toBe(1);
+        expect(await admin.evaluate(under.replace(confirmed.deliveryId, otherId))).toBe(true);
+        expect(await panel.getByRole('link', { name: /^Download the receipt/ }).isHidden()).toBe(true);
+        expect(await confirmedRow.getByRole('button', { name: /^Details of delivery/ }).getAttribute('aria-expanded')).toBe('false');
+
         // Escape closes the timeline and gives the focus back to its row.
         await admin.locator('#details-title').press('Escape');
         await panel.waitFor({ state: 'detached' });
-        expect(await admin.evaluate('document.activeElement?.dataset?.id')).toBe(confirmed.deliveryId);
+        expect(await admin.evaluate('document.activeElement?.dataset?.id')).toBe(otherId);
 
         // On a phone: nothing wider than the screen but the tables' own scroll areas.
         await admin.setViewportSize({ width: 390, height: 844 });

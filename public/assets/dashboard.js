@@ -314,12 +314,14 @@ async function loadDeliveries() {
     state.total = result.total;
     const tbody = $('deliveries').tBodies[0];
     const focused = document.activeElement?.closest?.('#deliveries tbody tr[data-id]')?.dataset.id;
+    const focusInDetails = Boolean(detailsTr?.contains(document.activeElement));
     tbody.replaceChildren(...(result.items.length > 0 ? result.items.map(row) : [emptyRow()]));
     // The open timeline stays under its row if the row is still on the page.
     const open = state.openDelivery && tbody.querySelector(`tr[data-id="${CSS.escape(state.openDelivery)}"]`);
     if (open) open.after(detailsRow());
     else if (state.openDelivery) state.openDelivery = null;
     if (focused) tbody.querySelector(`tr[data-id="${CSS.escape(focused)}"]`)?.focus();
+    if (focusInDetails) (open ? $('details-title') : $('deliveries-title')).focus({ preventScroll: true });
     $('deliveries-caption').textContent = captionText();
     updatePager();
   } catch (error) {
@@ -482,10 +484,17 @@ function reveal(tr, panel) {
 async function openDetails(id, { keepFocus = false } = {}) {
   const tr = document.querySelector(`#deliveries tbody tr[data-id="${CSS.escape(id)}"]`);
   if (!tr) return;
-  if (state.openDelivery !== id) setExpanded(state.openDelivery, false);
-  state.openDelivery = id;
   const panel = detailsRow();
   if (tr.nextElementSibling !== panel) tr.after(panel);
+  if (state.openDelivery !== id) {
+    // Another delivery's facts never show under this row while its own are read.
+    setExpanded(state.openDelivery, false);
+    $('details-title').textContent = `Delivery ${shortId(id)}`;
+    $('details-facts').replaceChildren();
+    $('details-events').replaceChildren();
+    $('details-receipt').hidden = true;
+  }
+  state.openDelivery = id;
   setExpanded(id, true);
   $('details-error').textContent = '';
   try {
