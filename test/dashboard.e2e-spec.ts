@@ -233,6 +233,27 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('dashboard for a manager (%s
       `delivery ${unconfirmed} is sent, not confirmed: it has no receipt`,
     );
     expect((await server.admin(`/api/deliveries/${randomUUID()}/receipt/file`)).status).toBe(404);
+    // The OpenAPI description names the media type, and the sorts.
+    const openapi = (await (await http(`${server.url}/api/docs-json`)).json()) as {
+      paths: Record<
+        string,
+        { get: { parameters?: { name: string; schema: { enum?: string[] } }[]; responses: Record<string, { content?: object }> } }
+      >;
+    };
+    expect(Object.keys(openapi.paths['/api/deliveries/{id}/receipt/file'].get.responses['200'].content!)).toEqual([
+      'application/vnd.dcx.receipt',
+    ]);
+    const parameters = openapi.paths['/api/deliveries'].get.parameters!;
+    expect(parameters.find((p) => p.name === 'sort')!.schema.enum).toEqual([
+      'status',
+      'content',
+      'client',
+      'requesterIp',
+      'issuedAt',
+      'sentAt',
+      'confirmedAt',
+    ]);
+    expect(parameters.map((p) => p.name)).toEqual(expect.arrayContaining(['search', 'order', 'clientId']));
     expect((await server.admin('/api/deliveries/not-an-id/receipt/file')).status).toBe(400);
   });
 
@@ -387,14 +408,18 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('dashboard for a manager (%s
         expect(await panel.getByRole('link', { name: /^Download the receipt/ }).isHidden()).toBe(true);
         expect(await confirmedRow.getByRole('button', { name: /^Details of delivery/ }).getAttribute('aria-expanded')).toBe('false');
 
+        // On a phone, with the panel open: nothing wider than the screen but the tables' own scroll areas, and the
+        // panel as wide as the table's scroll area (it stays in view when the table scrolls sideways).
+        await admin.setViewportSize({ width: 390, height: 844 });
+        expect(await admin.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+        expect((await panel.boundingBox())!.width).toBeLessThanOrEqual(390);
+        await admin.screenshot({ path: join(ROOT, 'test/artifacts/dashboard-manager-phone.png'), fullPage: false });
+
         // Escape closes the timeline and gives the focus back to its row.
         await admin.locator('#details-title').press('Escape');
         await panel.waitFor({ state: 'detached' });
         expect(await admin.evaluate('document.activeElement?.dataset?.id')).toBe(otherId);
 
-        // On a phone: nothing wider than the screen but the tables' own scroll areas.
-        await admin.setViewportSize({ width: 390, height: 844 });
-        expect(await admin.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
         expect(violations).toEqual([]);
       } finally {
         await context.close();
