@@ -1,14 +1,29 @@
-import { api, onUnauthorized, subscribeDeliveryEvents } from './admin-api.js';
-import { el, fingerprintElement, formatBytes, timeElement } from './format.js';
+import { api, onUnauthorized, subscribeDeliveryEvents, throttle } from './admin-api.js';
+import { contentIdElement, el, fingerprintElement, formatBytes, timeElement } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGE_SIZE = 50;
 const RANK = { issued: 0, failed: 1, sent: 2, expired: 3, confirmed: 4 };
 
+/** The sorts of the column headers: the order a first click gives, and how the caption says it. */
+const SORTS = {
+  status: { first: 'asc', asc: 'by status, pending to expired', desc: 'by status, expired to pending' },
+  content: { first: 'asc', asc: 'by content name, A to Z', desc: 'by content name, Z to A' },
+  client: { first: 'asc', asc: 'by client fingerprint, 0 to f', desc: 'by client fingerprint, f to 0' },
+  requesterIp: { first: 'asc', asc: 'by requester IP, ascending', desc: 'by requester IP, descending' },
+  issuedAt: { first: 'desc', asc: 'oldest first', desc: 'newest first' },
+  sentAt: { first: 'desc', asc: 'by time sent, earliest first', desc: 'by time sent, latest first' },
+  confirmedAt: { first: 'desc', asc: 'by time confirmed, earliest first', desc: 'by time confirmed, latest first' },
+};
+const DEFAULT_SORT = { sort: 'issuedAt', order: 'desc' };
+const SEARCH_DELAY_MS = 300;
+
 const state = {
   page: 1,
   total: 0,
   filters: {},
+  sort: { ...DEFAULT_SORT },
+  listRequest: 0,
   contents: [],
   events: null,
   openDelivery: null,
@@ -27,12 +42,16 @@ function announce(text) {
 
 const shortId = (id) => id.slice(0, 8);
 
-/** A table cell whose long text is cut with an ellipsis (table cells ignore max-width); the title holds it whole. */
-function nameCell(tag, className, text) {
+/**
+ * A table cell whose long text is cut with an ellipsis (table cells ignore max-width); the title holds it whole.
+ * With a content id, its first 8 digits follow (the whole id in their title): two uploads of one name differ there.
+ */
+function nameCell(tag, className, text, contentId) {
   const cell = el(tag, className);
   const inner = el('span', 'cut', text);
   inner.title = text;
   cell.append(inner);
+  if (contentId) cell.append(' ', contentIdElement(contentId));
   return cell;
 }
 
@@ -85,13 +104,21 @@ $('logout').addEventListener('click', async () => {
 
 // ---- deliveries -------------------------------------------------------------------------------
 
+/** A client as typed or copied from the table: "0a1b2c3d4e5f…" is the fingerprints starting with those digits. */
+function clientFilter(text) {
+  const value = text.trim().replace(/(…|\.\.\.)$/, '');
+  return /^[0-9a-fA-F]{12,64}$/.test(value) ? value.toLowerCase() : value;
+}
+
 function readFilters() {
   const form = $('filters');
   const filters = {};
-  for (const name of ['status', 'contentId', 'clientId']) {
+  for (const name of ['search', 'status', 'contentId']) {
     const value = form.elements[name].value.trim();
     if (value) filters[name] = value;
   }
+  const client = clientFilter(form.elements.clientId.value);
+  if (client) filters.clientId = client;
   for (const name of ['from', 'to']) {
     const value = form.elements[name].value;
     if (value) filters[name] = new Date(value).toISOString();
@@ -103,11 +130,31 @@ function query(extra = {}) {
   return new URLSearchParams({ ...state.filters, ...extra }).toString();
 }
 
+const isDefaultSort = () => state.sort.sort === DEFAULT_SORT.sort && state.sort.order === DEFAULT_SORT.order;
+
+/** What the server's `search` matches (content name, starts of id, fingerprint, IP), for rows that arrive live. */
+function matchesSearch(view, search) {
+  const text = search.toLowerCase();
+  if ((view.contentName ?? '').toLowerCase().includes(text)) return true;
+  const hex = text.replace(/-/g, '');
+  if (/^[0-9a-f]{4,}$/.test(hex)) {
+    if (view.id.replace(/-/g, '').startsWith(hex)) return true;
+    if (!text.includes('-') && view.clientFingerprint?.startsWith(hex)) return true;
+  }
+  return /^[0-9a-f:.]+$/.test(text) && (view.requesterIp ?? '').toLowerCase().startsWith(text);
+}
+
+function matchesClient(view, client) {
+  if (/^[0-9a-f]{12,63}$/.test(client)) return Boolean(view.clientFingerprint?.startsWith(client));
+  return view.clientFingerprint === client || view.requesterIp === client;
+}
+
 function matchesFilters(view) {
   const f = state.filters;
   if (f.status && view.status !== f.status) return false;
   if (f.contentId && view.contentId !== f.contentId) return false;
-  if (f.clientId && view.clientFingerprint !== f.clientId && view.requesterIp !== f.clientId) return false;
+  if (f.clientId && !matchesClient(view, f.clientId)) return false;
+  if (f.search && !matchesSearch(view, f.search)) return false;
   if (f.from && new Date(view.issuedAt) < new Date(f.from)) return false;
   if (f.to && new Date(view.issuedAt) >= new Date(f.to)) return false; // `to` is exclusive, as on the server
   return true;
@@ -142,7 +189,8 @@ function actionsCell(view) {
   const details = el('button', 'secondary small details-button', 'Details');
   details.type = 'button';
   details.setAttribute('aria-label', `Details of delivery ${shortId(view.id)}`);
-  details.addEventListener('click', () => openDetails(view.id));
+  details.setAttribute('aria-expanded', String(state.openDelivery === view.id));
+  details.addEventListener('click', () => toggleDetails(view.id));
   cell.append(details);
   if ((view.status === 'expired' || view.status === 'failed') && !view.reissuedAs) {
     const reissue = el('button', 'small reissue', 'Re-issue');
@@ -153,6 +201,8 @@ function actionsCell(view) {
   }
   return cell;
 }
+
+const receiptUrl = (id) => `/api/deliveries/${encodeURIComponent(id)}/receipt/file`;
 
 function row(view) {
   const tr = el('tr');
@@ -170,7 +220,7 @@ function row(view) {
   confirmed.append(timeElement(view.confirmedAt));
   tr.append(
     status,
-    nameCell('td', 'content', view.contentName ?? '(deleted)'),
+    nameCell('td', 'content', view.contentName ?? '(deleted)', view.contentId),
     clientCell(view),
     el('td', 'ip', view.requesterIp),
     issued,
@@ -179,7 +229,7 @@ function row(view) {
     actionsCell(view),
   );
   tr.addEventListener('click', (event) => {
-    if (!event.target.closest('button')) openDetails(view.id);
+    if (!event.target.closest('button, a')) toggleDetails(view.id);
   });
   tr.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && event.target === tr) openDetails(view.id);
@@ -198,10 +248,16 @@ function upsertRow(view) {
     return;
   }
   if (state.page !== 1 || !matchesFilters(view)) return;
+  if (!isDefaultSort()) {
+    // Where a new delivery goes in another order is the server's to say: the page is read again, at most every 2 s.
+    reloadSorted();
+    return;
+  }
   tbody.querySelector('tr.empty')?.remove();
   tbody.prepend(row(view));
   state.total += 1;
-  if (tbody.rows.length > PAGE_SIZE) tbody.rows[tbody.rows.length - 1].remove();
+  const rows = tbody.querySelectorAll('tr[data-id]');
+  if (rows.length > PAGE_SIZE) closeIfShowing(rows[rows.length - 1]).remove();
   updatePager();
   $('deliveries-caption').textContent = captionText();
   announce(`New delivery ${shortId(view.id)} of ${view.contentName ?? 'a content'}: ${view.status}.`);
@@ -216,7 +272,27 @@ function emptyRow() {
 }
 
 function captionText() {
-  return `Deliveries, newest first: ${state.total} in all`;
+  return `Deliveries, ${SORTS[state.sort.sort][state.sort.order]}: ${state.total} in all`;
+}
+
+/** aria-sort on the header of the sorted column only, as the ARIA practices have it. */
+function showSort() {
+  for (const th of document.querySelectorAll('#deliveries thead th[data-sort]')) {
+    if (th.dataset.sort === state.sort.sort) th.setAttribute('aria-sort', state.sort.order === 'asc' ? 'ascending' : 'descending');
+    else th.removeAttribute('aria-sort');
+  }
+}
+
+for (const th of document.querySelectorAll('#deliveries thead th[data-sort]')) {
+  th.querySelector('button').addEventListener('click', () => {
+    const sort = th.dataset.sort;
+    const order = state.sort.sort === sort ? (state.sort.order === 'asc' ? 'desc' : 'asc') : SORTS[sort].first;
+    state.sort = { sort, order };
+    state.page = 1;
+    showSort();
+    loadDeliveries();
+    announce(`Deliveries sorted ${SORTS[sort][order]}.`);
+  });
 }
 
 function updatePager() {
@@ -226,19 +302,34 @@ function updatePager() {
   $('next').disabled = state.page >= pages;
 }
 
+/** Reads the page of deliveries the filters, the sort and the pager say; an answer overtaken by a later request is dropped. */
 async function loadDeliveries() {
-  $('deliveries-error').textContent = '';
+  const request = ++state.listRequest;
   $('export').href = `/api/deliveries/export.csv${Object.keys(state.filters).length ? `?${query()}` : ''}`;
+  const sort = isDefaultSort() ? {} : state.sort;
   try {
-    const result = await api(`/api/deliveries?${query({ page: state.page, pageSize: PAGE_SIZE })}`);
+    const result = await api(`/api/deliveries?${query({ ...sort, page: state.page, pageSize: PAGE_SIZE })}`);
+    if (request !== state.listRequest) return;
+    $('deliveries-error').textContent = '';
     state.total = result.total;
-    $('deliveries').tBodies[0].replaceChildren(...(result.items.length > 0 ? result.items.map(row) : [emptyRow()]));
+    const tbody = $('deliveries').tBodies[0];
+    const focused = document.activeElement?.closest?.('#deliveries tbody tr[data-id]')?.dataset.id;
+    const focusInDetails = Boolean(detailsTr?.contains(document.activeElement));
+    tbody.replaceChildren(...(result.items.length > 0 ? result.items.map(row) : [emptyRow()]));
+    // The open timeline stays under its row if the row is still on the page.
+    const open = state.openDelivery && tbody.querySelector(`tr[data-id="${CSS.escape(state.openDelivery)}"]`);
+    if (open) open.after(detailsRow());
+    else if (state.openDelivery) state.openDelivery = null;
+    if (focused) tbody.querySelector(`tr[data-id="${CSS.escape(focused)}"]`)?.focus();
+    if (focusInDetails) (open ? $('details-title') : $('deliveries-title')).focus({ preventScroll: true });
     $('deliveries-caption').textContent = captionText();
     updatePager();
   } catch (error) {
-    $('deliveries-error').textContent = `Deliveries could not be loaded (${error.message}).`;
+    if (request === state.listRequest) $('deliveries-error').textContent = `Deliveries could not be loaded (${error.message}).`;
   }
 }
+
+const reloadSorted = throttle(loadDeliveries, 2000);
 
 /** Fetches one delivery and puts its row in the table; one request per delivery at a time, repeated if events came meanwhile. */
 async function refreshRow(id) {
@@ -309,10 +400,20 @@ async function reissueDelivery(id, button) {
 
 $('filters').addEventListener('submit', (event) => {
   event.preventDefault();
+  clearTimeout(searchTimer);
   state.filters = readFilters();
   state.page = 1;
   loadDeliveries();
   loadCounts();
+});
+let searchTimer = null;
+$('f-search').addEventListener('input', () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    state.filters = readFilters();
+    state.page = 1;
+    loadDeliveries();
+  }, SEARCH_DELAY_MS);
 });
 $('filters').addEventListener('reset', () => {
   setTimeout(() => {
@@ -331,12 +432,70 @@ $('next').addEventListener('click', () => {
   loadDeliveries();
 });
 
-// ---- details panel ----------------------------------------------------------------------------
+// ---- details, under their row -------------------------------------------------------------------
+
+/** The row that holds the details panel (made once from its template); it goes right under the delivery's row. */
+let detailsTr = null;
+function detailsRow() {
+  if (!detailsTr) {
+    detailsTr = el('tr', 'details-row');
+    const cell = el('td', 'details-cell');
+    cell.colSpan = 8;
+    cell.append($('details-template').content.cloneNode(true));
+    detailsTr.append(cell);
+    cell.querySelector('#details').addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') closeDetails();
+    });
+    cell.querySelector('#details-close').addEventListener('click', () => closeDetails());
+  }
+  return detailsTr;
+}
+
+/** `tr`, after closing the details if they are open under it (the row is about to go). */
+function closeIfShowing(tr) {
+  if (tr.dataset.id === state.openDelivery) closeDetails({ focus: false });
+  return tr;
+}
+
+function setExpanded(id, expanded) {
+  const button = document.querySelector(`#deliveries tr[data-id="${CSS.escape(id ?? '')}"] .details-button`);
+  button?.setAttribute('aria-expanded', String(expanded));
+}
+
+function toggleDetails(id) {
+  if (state.openDelivery === id) closeDetails();
+  else openDetails(id);
+}
+
+function closeDetails({ focus = true } = {}) {
+  const id = state.openDelivery;
+  state.openDelivery = null;
+  detailsTr?.remove();
+  setExpanded(id, false);
+  if (focus) document.querySelector(`#deliveries tr[data-id="${CSS.escape(id ?? '')}"]`)?.focus();
+}
+
+/** Scrolls just enough to show the whole panel under its row, but never the row itself out of view. */
+function reveal(tr, panel) {
+  const overflow = panel.getBoundingClientRect().bottom - window.innerHeight + 16;
+  if (overflow > 0) window.scrollBy({ top: Math.min(overflow, tr.getBoundingClientRect().top - 8) });
+}
 
 async function openDetails(id, { keepFocus = false } = {}) {
+  const tr = document.querySelector(`#deliveries tbody tr[data-id="${CSS.escape(id)}"]`);
+  if (!tr) return;
+  const panel = detailsRow();
+  if (tr.nextElementSibling !== panel) tr.after(panel);
+  if (state.openDelivery !== id) {
+    // Another delivery's facts never show under this row while its own are read.
+    setExpanded(state.openDelivery, false);
+    $('details-title').textContent = `Delivery ${shortId(id)}`;
+    $('details-facts').replaceChildren();
+    $('details-events').replaceChildren();
+    $('details-receipt').hidden = true;
+  }
   state.openDelivery = id;
-  const panel = $('details');
-  panel.hidden = false;
+  setExpanded(id, true);
   $('details-error').textContent = '';
   try {
     const view = await api(`/api/deliveries/${encodeURIComponent(id)}`);
@@ -344,10 +503,11 @@ async function openDetails(id, { keepFocus = false } = {}) {
     $('details-title').textContent = `Delivery ${shortId(id)}`;
     const facts = [
       ['ID', view.id, 'digest'],
-      ['Content', view.contentName ?? view.contentId],
+      ['Content', view.contentName ?? '(deleted)'],
+      ['Content ID', view.contentId, 'digest'],
       ['Status', view.status],
       ['Client', view.clientFingerprint ?? 'anonymous', 'digest'],
-      ['Requester IP', view.requesterIp],
+      ['Requester IP', view.requesterIp ?? '—'],
       ['Bytes sent', formatBytes(view.bytesSent)],
       ['Expires', new Date(view.expiresAt).toLocaleString()],
       ...(view.failedAt ? [['Failed', new Date(view.failedAt).toLocaleString()]] : []),
@@ -358,6 +518,11 @@ async function openDetails(id, { keepFocus = false } = {}) {
       ['Receipt', view.receipt ? 'signed receipt kept' : '—'],
     ];
     $('details-facts').replaceChildren(...facts.flatMap(([term, value, className]) => [el('dt', null, term), el('dd', className, value)]));
+    const receipt = $('details-receipt');
+    receipt.hidden = !view.receipt;
+    receipt.href = receiptUrl(id);
+    receipt.download = `${id}.receipt`;
+    receipt.setAttribute('aria-label', `Download the receipt of delivery ${shortId(id)}`);
     $('details-events').replaceChildren(
       ...view.events.map((event) => {
         const item = el('li', `event event-${event.type}`);
@@ -369,21 +534,14 @@ async function openDetails(id, { keepFocus = false } = {}) {
         return item;
       }),
     );
-    if (!keepFocus) $('details-title').focus();
+    if (!keepFocus) {
+      $('details-title').focus({ preventScroll: true });
+      reveal(tr, panel);
+    }
   } catch (error) {
     $('details-error').textContent = `Delivery ${shortId(id)} could not be loaded (${error.message}).`;
   }
 }
-
-$('details').addEventListener('keydown', (event) => {
-  if (event.key === 'Escape') $('details-close').click();
-});
-$('details-close').addEventListener('click', () => {
-  const id = state.openDelivery;
-  state.openDelivery = null;
-  $('details').hidden = true;
-  document.querySelector(`#deliveries tr[data-id="${CSS.escape(id ?? '')}"]`)?.focus();
-});
 
 // ---- counts -----------------------------------------------------------------------------------
 
@@ -400,7 +558,10 @@ function countsCaption() {
 
 function scheduleCounts() {
   clearTimeout(countsTimer);
-  countsTimer = setTimeout(loadCounts, 500);
+  countsTimer = setTimeout(() => {
+    loadCounts();
+    loadCompletion();
+  }, 500);
 }
 
 async function loadCounts() {
@@ -412,7 +573,7 @@ async function loadCounts() {
     $('counts').tBodies[0].replaceChildren(
       ...counts.map((c) => {
         const tr = el('tr');
-        const name = nameCell('th', null, c.contentName ?? c.contentId);
+        const name = nameCell('th', null, c.contentName ?? '(deleted)', c.contentId);
         name.scope = 'row';
         tr.append(name, ...['issued', 'sent', 'confirmed', 'failed', 'expired', 'total'].map((k) => el('td', `num ${k}`, c[k] ?? 0)));
         return tr;
@@ -437,9 +598,10 @@ async function loadContents() {
   $('contents').tBodies[0].replaceChildren(
     ...state.contents.map((content) => {
       const tr = el('tr');
-      const name = nameCell('th', null, content.name);
+      tr.dataset.contentId = content.id;
+      const name = nameCell('th', null, content.name, content.id);
       name.scope = 'row';
-      const uploaded = el('td');
+      const uploaded = el('td', 'uploaded');
       uploaded.append(timeElement(content.createdAt));
       const actions = el('td', 'actions');
       const remove = el('button', 'small danger', 'Delete');
@@ -447,18 +609,43 @@ async function loadContents() {
       remove.setAttribute('aria-label', `Delete ${content.name}`);
       remove.addEventListener('click', () => deleteContent(content));
       actions.append(remove);
-      tr.append(name, el('td', 'num', formatBytes(content.size)), el('td', null, content.access), uploaded, actions);
+      const recipients = el('td', 'completion');
+      recipients.append(el('span', 'none', '—'));
+      tr.append(name, el('td', 'num', formatBytes(content.size)), el('td', null, content.access), uploaded, recipients, actions);
       return tr;
     }),
   );
+  loadCompletion();
   const select = $('f-content');
   const current = select.value;
   select.replaceChildren(
     el('option', null, 'any'),
-    ...state.contents.map((c) => Object.assign(el('option', null, c.name), { value: c.id })),
+    ...state.contents.map((c) => Object.assign(el('option', null, `${c.name} · ${shortId(c.id)}`), { value: c.id })),
   );
   select.options[0].value = '';
   select.value = current;
+}
+
+/** "12 of 40 received" in the contents table, for the contents sent to named recipients (distributions). */
+async function loadCompletion() {
+  let completion;
+  try {
+    completion = await api('/api/deliveries/completion');
+  } catch (error) {
+    $('contents-error').textContent = `Recipient counts are not available (${error.message}).`;
+    return;
+  }
+  const byContent = new Map(completion.map((c) => [c.contentId, c]));
+  for (const tr of $('contents').tBodies[0].rows) {
+    const c = byContent.get(tr.dataset.contentId);
+    const cell = tr.querySelector('td.completion');
+    if (!c) {
+      cell.replaceChildren(el('span', 'none', '—'));
+      continue;
+    }
+    cell.replaceChildren(el('span', 'progress-text', `${c.received} of ${c.recipients} received`));
+    cell.classList.toggle('complete', c.received === c.recipients);
+  }
 }
 
 async function deleteContent(content) {

@@ -48,3 +48,10 @@ export function fingerprintElement(fingerprint) {
   code.title = fingerprint;
   return code;
 }
+
+/** The first 8 hex digits of a content id; the title holds it whole (two uploads of one name differ here). */
+export function contentIdElement(id) {
+  const code = el('code', 'content-id', id.slice(0, 8));
+  code.title = id;
+  return code;
+}

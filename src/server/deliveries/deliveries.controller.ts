@@ -1,20 +1,22 @@
 import { Controller, Get, Header, HttpCode, Param, Post, Query, StreamableFile, UseGuards } from '@nestjs/common';
 import {
+  ApiBadRequestResponse,
   ApiBearerAuth,
   ApiConflictResponse,
   ApiCreatedResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
+  ApiProduces,
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { Readable } from 'node:stream';
 import { ParseDeliveryIdPipe } from '../common/parse-delivery-id.pipe.js';
 import { AdminGuard } from '../auth/admin.guard.js';
-import { DeliveriesService } from './deliveries.service.js';
+import { DeliveriesService, RECEIPT_MEDIA_TYPE } from './deliveries.service.js';
 import { DeliveryFilter, IssuedRangeQuery, ListDeliveriesQuery } from './dto/list-deliveries.query.js';
 import { DeliveryDetailView, DeliveryPageView } from './dto/delivery.view.js';
-import { ContentCountsView, DeliveryReceiptView, ReissuedDeliveryView } from './dto/manager.views.js';
+import { ContentCompletionView, ContentCountsView, DeliveryReceiptView, ReissuedDeliveryView } from './dto/manager.views.js';
 
 @ApiTags('deliveries')
 @ApiBearerAuth('admin')
@@ -25,7 +27,11 @@ export class DeliveriesController {
   constructor(private readonly deliveries: DeliveriesService) {}
 
   @Get()
-  @ApiOkResponse({ type: DeliveryPageView, description: 'deliveries, newest first' })
+  @ApiOkResponse({
+    type: DeliveryPageView,
+    description: 'one page of the filtered deliveries, newest first unless `sort`/`order` say otherwise',
+  })
+  @ApiBadRequestResponse({ description: 'a filter, `search`, `sort` or `order` that is not valid' })
   list(@Query() query: ListDeliveriesQuery) {
     return this.deliveries.list(query);
   }
@@ -35,6 +41,15 @@ export class DeliveriesController {
   @ApiOkResponse({ type: [ContentCountsView], description: 'deliveries by status, per content' })
   counts(@Query() query: IssuedRangeQuery) {
     return this.deliveries.counts(query);
+  }
+
+  @Get('completion')
+  @ApiOkResponse({
+    type: [ContentCompletionView],
+    description: 'per content sent to named recipients (distributions): how many recipients, and how many received it',
+  })
+  completion() {
+    return this.deliveries.completion();
   }
 
   @Get('export.csv')
@@ -59,6 +74,20 @@ export class DeliveriesController {
   @ApiNotFoundResponse({ description: 'no such delivery, or not confirmed' })
   receipt(@Param('id', ParseDeliveryIdPipe) id: string) {
     return this.deliveries.receipt(id);
+  }
+
+  @Get(':id/receipt/file')
+  @ApiProduces(RECEIPT_MEDIA_TYPE)
+  @ApiOkResponse({
+    description:
+      'the signed receipt as a file, `<deliveryId>.receipt` (PROTOCOL.md §5, what `dcx` keeps; check it with `dcx verify-receipt`)',
+    content: { [RECEIPT_MEDIA_TYPE]: { schema: { type: 'string', format: 'binary' } } },
+  })
+  @ApiNotFoundResponse({ description: 'no such delivery, or not confirmed' })
+  @Header('Cache-Control', 'private, no-store')
+  async receiptFile(@Param('id', ParseDeliveryIdPipe) id: string): Promise<StreamableFile> {
+    const { bytes, fileName } = await this.deliveries.receiptFile(id);
+    return new StreamableFile(bytes, { type: RECEIPT_MEDIA_TYPE, disposition: `attachment; filename="${fileName}"`, length: bytes.length });
   }
 
   @Post(':id/reissue')

@@ -10,7 +10,7 @@ import { DeliveryRepository, ExportCursor, SealedDelivery } from './delivery.rep
 import { GroupCommit } from './group-commit.js';
 import { DeliveryDetailView, DeliveryView, toDeliveryView } from './dto/delivery.view.js';
 import { DeliveryFilter, ListDeliveriesQuery } from './dto/list-deliveries.query.js';
-import { ContentCountsView, DeliveryReceiptView, ReissuedDeliveryView } from './dto/manager.views.js';
+import { ContentCompletionView, ContentCountsView, DeliveryReceiptView, ReissuedDeliveryView } from './dto/manager.views.js';
 import { CSV_HEADER, csvRow } from './csv.js';
 import { DeliverySealer } from './delivery-sealer.js';
 import { issuedEvent, PendingDeliveryRef, PreparedDelivery, Requester } from './new-delivery.js';
@@ -18,6 +18,9 @@ import { UnitOfWork } from './unit-of-work.js';
 
 export type { SealedDelivery } from './delivery.repository.js';
 export type { Requester } from './new-delivery.js';
+
+/** The media type of a receipt file (the signed bytes of PROTOCOL.md §5, what `dcx` keeps as `<deliveryId>.receipt`). */
+export const RECEIPT_MEDIA_TYPE = 'application/vnd.dcx.receipt';
 
 /** Rows per statement of the CSV export: the export never holds more than one page. */
 const EXPORT_PAGE_SIZE = 1000;
@@ -152,7 +155,7 @@ export class DeliveriesService {
   }
 
   async list(query: ListDeliveriesQuery): Promise<{ items: DeliveryView[]; total: number; page: number; pageSize: number }> {
-    const { items, total } = await this.deliveries.findPage(query, query.page, query.pageSize);
+    const { items, total } = await this.deliveries.findPage(query, query.page, query.pageSize, query.sort, query.order);
     return { items: items.map(toDeliveryView), total, page: query.page, pageSize: query.pageSize };
   }
 
@@ -179,6 +182,11 @@ export class DeliveriesService {
     return this.deliveries.countsByContent(filter);
   }
 
+  /** GET /api/deliveries/completion: per content sent to named recipients, how many of them received it. */
+  completion(): Promise<ContentCompletionView[]> {
+    return this.deliveries.completionByContent();
+  }
+
   /**
    * GET /api/deliveries/export.csv: the filtered deliveries as CSV lines, header first, newest first,
    * read in pages of EXPORT_PAGE_SIZE by (issued_at, id) keyset, so memory stays flat for any count.
@@ -195,16 +203,30 @@ export class DeliveriesService {
     }
   }
 
-  /** GET /api/deliveries/:id/receipt: the signed receipt of a confirmed delivery and what it says. */
-  async receipt(id: string): Promise<DeliveryReceiptView> {
+  /** The signed receipt of a confirmed delivery; 404 for an unknown or unconfirmed one. */
+  private async confirmedReceipt(id: string): Promise<Buffer> {
     const delivery = await this.deliveries.findOne(id, { receipt: true });
     if (!delivery) throw new NotFoundException(`no delivery ${id}`);
     if (!delivery.receipt) throw new NotFoundException(`delivery ${id} is ${delivery.status}, not confirmed: it has no receipt`);
+    return delivery.receipt;
+  }
+
+  /**
+   * GET /api/deliveries/:id/receipt/file: the receipt as the file a client keeps, `<deliveryId>.receipt`, for
+   * `dcx verify-receipt` (and the evidence pack's naming).
+   */
+  async receiptFile(id: string): Promise<{ bytes: Buffer; fileName: string }> {
+    return { bytes: await this.confirmedReceipt(id), fileName: `${id}.receipt` };
+  }
+
+  /** GET /api/deliveries/:id/receipt: the signed receipt of a confirmed delivery and what it says. */
+  async receipt(id: string): Promise<DeliveryReceiptView> {
+    const receipt = await this.confirmedReceipt(id);
     // The receipt is checked against the key its clear header names.
-    const keyId = receiptKeyId(delivery.receipt);
+    const keyId = receiptKeyId(receipt);
     const keys = this.keys.byKeyId(keyId);
     if (!keys) throw new NotFoundException(`the receipt of delivery ${id} was signed with key ${keyId}, which this server no longer has`);
-    const fields = verifyReceipt(delivery.receipt, keys.signPublicKey);
+    const fields = verifyReceipt(receipt, keys.signPublicKey);
     return {
       deliveryId: fields.deliveryId,
       keyId: fields.keyId,
@@ -217,7 +239,7 @@ export class DeliveriesService {
       sentAt: fields.sentAt,
       confirmedAt: fields.confirmedAt,
       files: fields.files,
-      receipt: delivery.receipt.toString('base64'),
+      receipt: receipt.toString('base64'),
     };
   }
 }

@@ -6,8 +6,8 @@ import { PreparedStatement, PreparedStatements } from '../database/prepared-stat
 import { eventCtes, eventCtesOfParameters, eventParameters, recordedEvents } from './delivery-event.repository.js';
 import type { EventInput } from './delivery-events.bus.js';
 import { Delivery, DeliveryStatus } from './delivery.entity.js';
-import type { DeliveryFilter } from './dto/list-deliveries.query.js';
-import type { ContentCountsView } from './dto/manager.views.js';
+import type { DeliveryFilter, DeliverySort, SortOrder } from './dto/list-deliveries.query.js';
+import type { ContentCompletionView, ContentCountsView } from './dto/manager.views.js';
 import { GroupCommit } from './group-commit.js';
 import { UnitOfWork, Work } from './unit-of-work.js';
 
@@ -87,6 +87,20 @@ const EXPIRE_DUE_SQL = `WITH due AS (
          )
          SELECT id, expires_at FROM expired ORDER BY expires_at, id`;
 
+/**
+ * Per content with distributions: the named recipients it is addressed to and how many of them have received it
+ * (a confirmed delivery, current or one a re-send superseded), in one aggregate over the distributions' deliveries.
+ * Withdrawn deliveries (a cancelled distribution, never pulled) expect nobody; a recipient in two distributions
+ * of one content counts once.
+ */
+const COMPLETION_SQL = `SELECT d.content_id AS "contentId",
+              count(DISTINCT d.recipient_id)::int AS recipients,
+              count(DISTINCT d.recipient_id) FILTER (WHERE d.status = 'confirmed')::int AS received
+         FROM deliveries d
+        WHERE d.distribution_id IS NOT NULL AND d.status <> 'withdrawn' AND (NOT d.superseded OR d.status = 'confirmed')
+        GROUP BY d.content_id
+        ORDER BY d.content_id`;
+
 const COUNTS_SQL = (range: string) => `SELECT c.id AS "contentId", c.name AS "contentName",
               count(d.id) FILTER (WHERE d.status = 'issued')::int AS issued,
               count(d.id) FILTER (WHERE d.status = 'sent')::int AS sent,
@@ -125,16 +139,104 @@ interface SentRow {
   status: DeliveryStatus;
 }
 
-/** Applies the dashboard filters (status, content, client, issued_at range) to a query on `d`. */
+/**
+ * The SQL of each sort of the delivery list (a whitelist: nothing the client sends reaches the SQL), and whether it
+ * can be empty (then NULLS LAST both ways; never on a NOT NULL column, where the clause would keep PostgreSQL from
+ * walking an index). Every sort ends with d.id, so the order is total and offset pages neither repeat nor skip a row.
+ *
+ * Indexes: issuedAt walks deliveries_issued_at_id_idx (0.6 ms a page at 500,000 deliveries). The others sort the
+ * filtered rows, a top-N heapsort (250-580 ms at 500,000 on this 2-core machine, parallel scan), about the cost of
+ * the count every page already makes (220 ms); an index per column would buy little for an occasional click and
+ * cost every issue and confirmation a write, so there is none.
+ */
+const SORT_SQL: Record<DeliverySort, { sql: string; nullable: boolean }> = {
+  status: {
+    sql: `CASE d.status WHEN 'pending' THEN 0 WHEN 'issued' THEN 1 WHEN 'sent' THEN 2 WHEN 'confirmed' THEN 3
+               WHEN 'failed' THEN 4 WHEN 'expired' THEN 5 ELSE 6 END`,
+    nullable: false,
+  },
+  // The join leaves the name of a removed content empty.
+  content: { sql: 'lower(content.name)', nullable: true },
+  client: { sql: 'd.client_fingerprint', nullable: true },
+  requesterIp: { sql: 'd.requester_ip', nullable: true },
+  issuedAt: { sql: 'd.issued_at', nullable: false },
+  sentAt: { sql: 'd.sent_at', nullable: true },
+  confirmedAt: { sql: 'd.confirmed_at', nullable: true },
+};
+
+/** How few hex digits of a delivery id or a fingerprint a search needs before it is matched against their starts. */
+const MIN_HEX_PREFIX = 4;
+
+/** `%`, `_` and the backslash taken literally in a LIKE pattern (ESCAPE with a backslash). */
+const likeLiteral = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/** The first and last uuid that start with these hex digits (at most 32): a range the primary key index can walk. */
+function uuidRange(hex: string): [string, string] {
+  const uuid = (digits: string) => digits.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+  return [uuid(hex.padEnd(32, '0')), uuid(hex.padEnd(32, 'f'))];
+}
+
+/**
+ * The fingerprints that start with `prefix` (lower-case hex), parameters named after `name`: a range that
+ * deliveries_client_fingerprint_idx can walk in any collation ('g' sorts after every hex digit), and the LIKE
+ * that says it exactly.
+ */
+function fingerprintPrefix(prefix: string, name: string): { where: string; params: Record<string, unknown> } {
+  return {
+    where: `(d.client_fingerprint >= :${name}From AND d.client_fingerprint < :${name}To AND d.client_fingerprint LIKE :${name}Like)`,
+    params: { [`${name}From`]: prefix, [`${name}To`]: `${prefix}g`, [`${name}Like`]: `${prefix}%` },
+  };
+}
+
+/**
+ * The `search` condition: the content name (any part, any case), the start of the delivery id or of the client
+ * fingerprint (from MIN_HEX_PREFIX hex digits), the start of the requester IP. The name goes through the small
+ * contents table, so the deliveries side uses deliveries_content_id_status_idx.
+ */
+function searchCondition(search: string): { where: string; params: Record<string, unknown> } {
+  const params: Record<string, unknown> = { searchName: `%${likeLiteral(search)}%` };
+  const parts = [`d.content_id IN (SELECT c.id FROM contents c WHERE c.name ILIKE :searchName ESCAPE '\\')`];
+  const hex = search.toLowerCase().replace(/-/g, '');
+  if (/^[0-9a-f]+$/.test(hex) && hex.length >= MIN_HEX_PREFIX) {
+    if (hex.length <= 32) {
+      [params.searchIdFrom, params.searchIdTo] = uuidRange(hex);
+      parts.push('d.id BETWEEN :searchIdFrom AND :searchIdTo');
+    }
+    if (hex.length <= 64 && !search.includes('-')) {
+      const prefix = fingerprintPrefix(hex, 'searchFingerprint');
+      Object.assign(params, prefix.params);
+      parts.push(prefix.where);
+    }
+  }
+  if (/^[0-9a-fA-F:.]+$/.test(search)) {
+    params.searchIp = `${search.toLowerCase()}%`;
+    parts.push('d.requester_ip LIKE :searchIp');
+  }
+  return { where: `(${parts.join(' OR ')})`, params };
+}
+
+/**
+ * Applies the dashboard filters (status, content, client, issued_at range, search) to a query on `d`. A client
+ * given by 12 to 63 hex digits is every fingerprint starting with them.
+ */
 function applyFilter<T extends { andWhere: (where: string, params?: Record<string, unknown>) => T }>(
   builder: T,
   filter: DeliveryFilter,
 ): T {
   if (filter.status) builder.andWhere('d.status = :status', { status: filter.status });
   if (filter.contentId) builder.andWhere('d.content_id = :contentId', { contentId: filter.contentId });
-  if (filter.clientId) builder.andWhere('(d.client_fingerprint = :clientId OR d.requester_ip = :clientId)', { clientId: filter.clientId });
+  if (filter.clientId && /^[0-9a-f]{12,63}$/.test(filter.clientId)) {
+    const prefix = fingerprintPrefix(filter.clientId, 'client');
+    builder.andWhere(prefix.where, prefix.params);
+  } else if (filter.clientId) {
+    builder.andWhere('(d.client_fingerprint = :clientId OR d.requester_ip = :clientId)', { clientId: filter.clientId });
+  }
   if (filter.from) builder.andWhere('d.issued_at >= :from', { from: new Date(filter.from) });
   if (filter.to) builder.andWhere('d.issued_at < :to', { to: new Date(filter.to) });
+  if (filter.search) {
+    const { where, params } = searchCondition(filter.search);
+    builder.andWhere(where, params);
+  }
   return builder;
 }
 
@@ -268,11 +370,18 @@ export class DeliveryRepository {
     return query.where('d.id = :id', { id }).getOne();
   }
 
-  async findPage(filter: DeliveryFilter, page: number, pageSize: number): Promise<DeliveryPage> {
-    const builder = this.filtered(filter, 'ASC');
+  /**
+   * One offset page of the filtered deliveries in the order asked for (see SORT_SQL), and how many match. OFFSET and
+   * LIMIT, not TypeORM's skip/take: the one join is many-to-one, so a row is a delivery, and the ORDER BY (an
+   * expression for status and content) stays as written instead of going through a DISTINCT sub-query.
+   */
+  async findPage(filter: DeliveryFilter, page: number, pageSize: number, sort: DeliverySort, order: SortOrder): Promise<DeliveryPage> {
+    const builder = this.withContent(filter)
+      .orderBy(SORT_SQL[sort].sql, order === 'asc' ? 'ASC' : 'DESC', SORT_SQL[sort].nullable ? 'NULLS LAST' : undefined)
+      .addOrderBy('d.id', 'ASC');
     const [items, total] = await builder
-      .skip((page - 1) * pageSize)
-      .take(pageSize)
+      .offset((page - 1) * pageSize)
+      .limit(pageSize)
       .getManyAndCount();
     return { items, total };
   }
@@ -286,13 +395,12 @@ export class DeliveryRepository {
 
   /** The filtered deliveries with their contents, newest first, then by id in `idOrder`. */
   private filtered(filter: DeliveryFilter, idOrder: 'ASC' | 'DESC') {
-    const builder = this.dataSource
-      .getRepository(Delivery)
-      .createQueryBuilder('d')
-      .leftJoinAndSelect('d.content', 'content')
-      .orderBy('d.issued_at', 'DESC')
-      .addOrderBy('d.id', idOrder);
-    return applyFilter(builder, filter);
+    return this.withContent(filter).orderBy('d.issued_at', 'DESC').addOrderBy('d.id', idOrder);
+  }
+
+  /** The filtered deliveries joined with their contents. */
+  private withContent(filter: DeliveryFilter) {
+    return applyFilter(this.dataSource.getRepository(Delivery).createQueryBuilder('d').leftJoinAndSelect('d.content', 'content'), filter);
   }
 
   /** How many deliveries are in each status, of those that have any. */
@@ -334,5 +442,10 @@ export class DeliveryRepository {
       range += ` AND d.issued_at < $${params.length}`;
     }
     return await this.dataSource.query<ContentCountsView[]>(COUNTS_SQL(range), params);
+  }
+
+  /** Per content with distributions, recipients and how many received it (see COMPLETION_SQL). */
+  completionByContent(): Promise<ContentCompletionView[]> {
+    return this.dataSource.query<ContentCompletionView[]>(COMPLETION_SQL);
   }
 }

@@ -69,3 +69,13 @@ export class DeliveryReceiptView {
   @ApiProperty({ description: 'base64 of the signed receipt bytes (PROTOCOL.md §5)' })
   receipt: string;
 }
+
+/** One row of GET /api/deliveries/completion: a content sent to named recipients, and how many have it. */
+export class ContentCompletionView {
+  @ApiProperty({ format: 'uuid' })
+  contentId: string;
+  @ApiProperty({ description: 'named recipients its distributions address (each once; withdrawn deliveries not counted)' })
+  recipients: number;
+  @ApiProperty({ description: 'of those, how many have a confirmed delivery of it' })
+  received: number;
+}
