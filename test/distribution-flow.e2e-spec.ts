@@ -8,7 +8,7 @@ import { ZipArchive } from 'archiver';
 import unzipper from 'unzipper';
 import { dcx, newClientHome } from './support/cli-process.js';
 import { eventually } from './support/eventually.js';
-import { RunningServer, startServer } from './support/server-process.js';
+import { DatabaseMode, RunningServer, startServer } from './support/server-process.js';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 /** How far ahead the distribution is due: long enough for A to confirm first, short enough to wait out. */
@@ -60,7 +60,7 @@ async function rewritePack(pack: Buffer, entry: string, change: (bytes: Buffer) 
   return Buffer.concat(chunks);
 }
 
-describe('a distribution to a group of enrolled recipients, end to end (postgres)', () => {
+describe.each<DatabaseMode>(['postgres', 'pglite'])('a distribution to a group of enrolled recipients, end to end (%s)', (mode) => {
   let server: RunningServer;
   let work: string;
   const original = randomBytes(2 * 1024 * 1024 + 33);
@@ -77,7 +77,7 @@ describe('a distribution to a group of enrolled recipients, end to end (postgres
   const run = (home: string, args: string[]) => dcx(args, { DCX_HOME: home });
 
   beforeAll(async () => {
-    server = await startServer('postgres');
+    server = await startServer(mode);
     work = await mkdtemp(join(tmpdir(), 'dcx-distribution-e2e-'));
     for (const key of Object.keys(homes) as (keyof typeof homes)[]) homes[key] = await newClientHome();
     await writeFile(join(work, 'handbook.pdf'), original);
@@ -90,6 +90,7 @@ describe('a distribution to a group of enrolled recipients, end to end (postgres
   });
 
   afterAll(async () => {
+    if (process.env.DCX_TEST_OUTPUT) console.log(server?.output().slice(-8000));
     await server?.stop();
   });
 
