@@ -104,7 +104,10 @@ export class ConfirmationListener implements OnApplicationBootstrap, OnApplicati
       socket.pause();
       socket.unshift(first);
       if (first[0] === TLS_HANDSHAKE_RECORD) tls.emit('connection', socket);
-      else this.serve(socket, socket.remoteAddress);
+      else {
+        this.serve(socket, socket.remoteAddress);
+        socket.resume(); // paused above; its new 'data' listener does not resume it by itself
+      }
     });
   }
 
