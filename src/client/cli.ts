@@ -128,7 +128,9 @@ function withConfirmOptions(command: Command): Command {
 function parseConfirmTimeout(text: string): number {
   const seconds = Number(text);
   if (!/^\d+(\.\d+)?$/.test(text) || seconds <= 0 || seconds > MAX_CONFIRM_TIMEOUT_S)
-    throw usageError(`--confirm-timeout must be a number of seconds above 0 and at most ${MAX_CONFIRM_TIMEOUT_S}, not ${JSON.stringify(text)}`);
+    throw usageError(
+      `--confirm-timeout must be a number of seconds above 0 and at most ${MAX_CONFIRM_TIMEOUT_S}, not ${JSON.stringify(text)}`,
+    );
   return seconds;
 }
 

@@ -31,12 +31,30 @@ beforeAll(async () => {
   const dir = await tempDir('dcx-tunnel-');
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
     { stdio: 'ignore' },
   );
   ca = await readFile(join(dir, 'cert.pem'));
-  const handler = (_req: unknown, res: import('node:http').ServerResponse) => res.writeHead(200, { 'content-length': body.length }).end(body);
+  const handler = (_req: unknown, res: import('node:http').ServerResponse) =>
+    res.writeHead(200, { 'content-length': body.length }).end(body);
   http = createHttpServer(handler);
   https = createHttpsServer({ key: await readFile(join(dir, 'key.pem')), cert: ca }, handler);
   proxy = createTcpServer((client: Socket) => {
