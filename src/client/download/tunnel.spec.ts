@@ -1,15 +1,13 @@
 // The CONNECT tunnel and httpDownload through it, against a real proxy (a CONNECT server on a socket of its
 // own) and real node:http / node:https servers.
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { AddressInfo, connect, createServer as createTcpServer, Server as TcpServer, Socket } from 'node:net';
-import { join } from 'node:path';
 import { DcxError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { removeTempDirs, tempDir } from '../testing/temp-dirs.js';
+import { localhostCertificate } from '../testing/certificates.js';
+import { removeTempDirs } from '../testing/temp-dirs.js';
 import { httpDownload } from './connection.js';
 import { openTunnel } from './tunnel.js';
 
@@ -28,35 +26,12 @@ const portOf = (server: Server | TcpServer) => (server.address() as AddressInfo)
 const listen = (server: Server | TcpServer) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 
 beforeAll(async () => {
-  const dir = await tempDir('dcx-tunnel-');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  ca = await readFile(join(dir, 'cert.pem'));
+  const certificate = await localhostCertificate();
+  ca = certificate.cert;
   const handler = (_req: unknown, res: import('node:http').ServerResponse) =>
     res.writeHead(200, { 'content-length': body.length }).end(body);
   http = createHttpServer(handler);
-  https = createHttpsServer({ key: await readFile(join(dir, 'key.pem')), cert: ca }, handler);
+  https = createHttpsServer({ key: certificate.key, cert: ca }, handler);
   proxy = createTcpServer((client: Socket) => {
     client.on('error', () => client.destroy());
     let head = '';
