@@ -178,6 +178,13 @@ describe('confirmation over HTTPS, through proxies, with the TCP port blocked', 
 
     const after = await fetchInto(await newClientHome(), ['--via', 'https']);
     expect(after.code).toBe(0);
+
+    const openapi = (await (await fetch(`${server.url}/api/docs-json`)).json()) as {
+      paths: Record<string, { post?: { requestBody?: { content: object }; responses: Record<string, unknown> } }>;
+    };
+    const route = openapi.paths['/api/confirmations'].post!;
+    expect(Object.keys(route.requestBody!.content)).toEqual([CONFIRMATION_MEDIA_TYPE]);
+    expect(Object.keys(route.responses).sort()).toEqual(['200', '400', '413', '415', '503']);
   });
 });
 
