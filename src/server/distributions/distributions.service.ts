@@ -115,13 +115,16 @@ export class DistributionsService {
 
   /** POST /api/distributions/:id/resend: a new pending delivery supersedes a sent, failed or expired one. */
   async resend(id: string, recipientId: string | undefined): Promise<{ resent: { from: string; to: string }[] }> {
+    // The content is looked up before the transaction: ContentsService reads on a connection of its own, and the
+    // embedded database has one connection, which the transaction holds (the re-send hung there).
+    const { contentId } = await this.found(id);
+    await this.contents.findLive(contentId).catch(() => {
+      throw new ConflictException(`the content of distribution ${id} was removed; it cannot be re-sent`);
+    });
     const resent = await this.unitOfWork.transaction(async (work) => {
       const row = await this.repository.findOne(id, work, true);
       if (!row) throw new NotFoundException(`no distribution ${id}`);
       if (row.cancelledAt) throw new ConflictException(`distribution ${id} was cancelled; it cannot be re-sent`);
-      await this.contents.findLive(row.contentId).catch(() => {
-        throw new ConflictException(`the content of distribution ${id} was removed; it cannot be re-sent`);
-      });
       if (recipientId) {
         const current = await this.repository.currentOf(work, id, recipientId);
         if (!current) throw new NotFoundException(`recipient ${recipientId} is not in distribution ${id}`);
