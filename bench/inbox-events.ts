@@ -79,6 +79,7 @@ async function cpuOver(pid: number, ms: number): Promise<number> {
 /** Enrols `count` installations directly in the database (one recipient each, labelled), returns their identities. */
 async function enrolled(db: pg.Client, count: number, label: string): Promise<{ identities: ClientIdentity[]; recipientIds: string[] }> {
   const identities = Array.from({ length: count }, () => generateClientIdentity());
+  console.log(`bench: ${count.toLocaleString('en-US')} client keys made`);
   const { rows } = await db.query<{ id: string }>(
     `INSERT INTO recipients (name, labels) SELECT 'Agent ' || i, ARRAY[$1] FROM generate_series(1, $2) i RETURNING id`,
     [label, count],
@@ -147,6 +148,7 @@ export async function benchInboxEvents(bench: InboxBench): Promise<void> {
 async function streams(bench: InboxBench, server: RunningServer): Promise<void> {
   console.log(`bench: ${STREAMS.toLocaleString('en-US')} inbox event streams from one load process`);
   const { identities } = await enrolled(bench.db, STREAMS, STREAM_LABEL);
+  console.log(`bench: ${STREAMS.toLocaleString('en-US')} installations enrolled`);
   const group = await admin<{ id: string }>(server, 'POST', '/api/groups', { name: STREAM_LABEL, selector: { labels: [STREAM_LABEL] } });
   const identitiesFile = join(bench.workDir, 'stream-identities.txt');
   await writeFile(identitiesFile, identities.map((i) => serializeClientIdentity(i).replace(/\n/g, ' ')).join('\n'), { mode: 0o600 });
@@ -167,16 +169,20 @@ async function streams(bench: InboxBench, server: RunningServer): Promise<void> 
       'opened',
     );
     if (opened.failed > 0) throw new Error(`${opened.failed} streams failed to open: ${opened.firstError}`);
+    console.log(`bench: ${opened.ok.toLocaleString('en-US')} streams open after ${opened.seconds.toFixed(1)} s`);
     await sleep(SETTLE_MS);
     const rssAfter = rssOf(server.pid);
     const perStream = (rssAfter - rssBefore) / STREAMS;
 
     const latencies: number[][] = [];
+    /** The same, from the POST's answer: the fan-out alone (the creation of 10,000 deliveries is its own row). */
+    const afterAnswer: number[][] = [];
     const creations: number[] = [];
     for (let round = 1; round <= NOTICE_ROUNDS; round++) {
       const started = epochMs();
       await admin(server, 'POST', '/api/distributions', { contentId: bench.content.id, groups: [group.id], note: `notice round ${round}` });
-      creations.push(epochMs() - started);
+      const answered = epochMs();
+      creations.push(answered - started);
       const deadline = Date.now() + 60_000;
       let counts = await load.ask({ type: 'counts' }, 'counts');
       while ((counts.waiting[round - 1] ?? 0) < STREAMS && Date.now() < deadline) {
@@ -187,9 +193,11 @@ async function streams(bench: InboxBench, server: RunningServer): Promise<void> 
       const got = at.filter((t) => t > 0);
       if (got.length < STREAMS) throw new Error(`round ${round}: ${got.length} of ${STREAMS} streams got the notice within 60 s`);
       latencies.push(got.map((t) => t - started));
+      afterAnswer.push(got.map((t) => t - answered));
     }
     const p99s = summarize(latencies.map((round) => percentile(round, 99)));
     const p50s = summarize(latencies.map((round) => percentile(round, 50)));
+    const fanOut = summarize(afterAnswer.map((round) => percentile(round, 99)));
     const creation = summarize(creations);
 
     const streamingCpu = await cpuOver(server.pid, IDLE_WINDOW_MS);
@@ -208,7 +216,9 @@ async function streams(bench: InboxBench, server: RunningServer): Promise<void> 
     bench.rows.push({
       name: `\`waiting\` notice to all ${STREAMS.toLocaleString('en-US')} after a distribution's creation`,
       dcx: `p99 ${p99s.median.toFixed(0)} ms (${p99s.min.toFixed(0)}–${p99s.max.toFixed(0)}), p50 ${p50s.median.toFixed(0)} ms, from the POST's start`,
-      baseline: `POST /api/distributions to ${STREAMS.toLocaleString('en-US')} itself: ${creation.median.toFixed(0)} ms`,
+      baseline:
+        `POST /api/distributions to ${STREAMS.toLocaleString('en-US')} itself: ${creation.median.toFixed(0)} ms; ` +
+        `p99 from its answer: ${fanOut.median.toFixed(0)} ms (${fanOut.min.toFixed(0)}–${fanOut.max.toFixed(0)})`,
       ratio: '–',
       target: 'p99 <= 2 s',
       met: p99s.median <= 2000,
