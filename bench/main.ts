@@ -18,6 +18,7 @@ import { RunningServer, ROOT, startServer } from '../test/support/server-process
 import { confirmLoad, headerCycleScript, wrk } from './support/load.js';
 import { benchDistributions } from './distributions.js';
 import { benchHttpsConfirmations } from './https-confirmations.js';
+import { benchInboxEvents } from './inbox-events.js';
 import { startNginx } from './support/nginx.js';
 import { startPlainNest } from './support/plain-nest.js';
 import { Cleanup, ensureCommand, killRunning, run, runOk, RunResult } from './support/proc.js';
@@ -26,7 +27,7 @@ import { GiB, KiB, MB, MiB, percentile, RssSampler, summarize, Summary } from '.
 
 const RUNS = Math.max(1, Math.min(20, Number(process.env.BENCH_RUNS ?? 5)));
 const SECTIONS = new Set(
-  (process.env.BENCH_SECTIONS ?? 'stream,fetch,small,confirm,https-confirm,concurrent,distributions,zip64').split(','),
+  (process.env.BENCH_SECTIONS ?? 'stream,fetch,small,confirm,https-confirm,inbox,inbox-next,concurrent,distributions,zip64').split(','),
 );
 const OVERALL_DEADLINE_MS = 20 * 60_000;
 const HTTP_SECONDS = 5;
@@ -136,10 +137,10 @@ async function bench(): Promise<void> {
   const adminToken = randomBytes(24).toString('base64url');
   // One DATA_DIR and database for every server start: contents uploaded once, then a fresh process.
   let serverStarts = 0;
-  const startDcx = async () => {
+  const startDcx = async (extraEnv: Record<string, string> = {}) => {
     const server = await startServer(
       'pglite',
-      { DATABASE_URL: database.url, DATA_DIR: dataDir, ADMIN_TOKEN: adminToken },
+      { DATABASE_URL: database.url, DATA_DIR: dataDir, ADMIN_TOKEN: adminToken, ...extraEnv },
       { logFile: join(workDir, `server-${++serverStarts}.log`) },
     );
     cleanup.add('dcx server', () => server.stop());
@@ -332,6 +333,7 @@ async function bench(): Promise<void> {
   }
 
   // --- confirmations over TCP, 100 clients ---
+  let tcpConfirmations: Summary | null = null;
   if (SECTIONS.has('confirm')) {
     console.log('bench: confirmations over TCP with 100 clients, against pgbench single-row UPDATEs');
     const wanted = CONFIRMATIONS_PER_RUN * (RUNS + 1);
@@ -362,6 +364,7 @@ async function bench(): Promise<void> {
       p99s.push(result.p99Ms);
     }
     const rate = summarize(rates);
+    tcpConfirmations = rate;
     const p99 = summarize(p99s);
     const accepted = statuses.accepted ?? 0;
     rows.push({
@@ -375,6 +378,14 @@ async function bench(): Promise<void> {
     notes.push(
       `Confirmations: ${perRun.toLocaleString('en-US')} per run over 100 persistent connections (one frame in flight each); ` +
         `answers: ${JSON.stringify(statuses)}.`,
+    );
+  }
+
+  // --- issue 16: 10,000 inbox event streams (inbox); pull-next-with-deletion cycles against the TCP confirmations above (inbox-next) ---
+  if (SECTIONS.has('inbox') || SECTIONS.has('inbox-next')) {
+    await benchInboxEvents(
+      { startDcx, db, workDir, runs: RUNS, content: small, tcpConfirmations, rows, notes },
+      { streams: SECTIONS.has('inbox'), cycles: SECTIONS.has('inbox-next') },
     );
   }
 
