@@ -70,3 +70,19 @@ export function frameHeader(type: FrameType, bodyLength: number): Buffer {
 export function serializeFrame(type: FrameType, body: Buffer): Buffer {
   return Buffer.concat([frameHeader(type, body.length), body]);
 }
+
+/**
+ * Bytes that must be exactly one frame (an HTTP body: POST /api/confirmations, an inbox ack): the frame, or why
+ * they are none, as the "malformed" answer's message. `what` names the bytes in that message.
+ */
+export function singleFrame(bytes: Buffer, maxFrameSize: number, what: string): Frame | string {
+  const parser = new FrameParser(maxFrameSize);
+  const frames: Frame[] = [];
+  try {
+    parser.parse(bytes, (frame) => frames.push(frame));
+  } catch (error) {
+    return (error as Error).message;
+  }
+  if (frames.length === 1 && parser.pending === 0) return frames[0];
+  return frames.length === 0 ? `${what} is not a whole confirmation frame` : `${what} holds more than one frame`;
+}

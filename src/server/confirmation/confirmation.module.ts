@@ -10,6 +10,6 @@ import { ConfirmationsController } from './confirmations.controller.js';
   imports: [DeliveriesModule, KeysModule],
   controllers: [ConfirmationsController],
   providers: [ConfirmationService, ConfirmationRepository, ConfirmationListener],
-  exports: [ConfirmationListener],
+  exports: [ConfirmationListener, ConfirmationService],
 })
 export class ConfirmationModule {}

@@ -1,6 +1,7 @@
 import { encodeConfirmation } from '../../protocol/confirmation.js';
 import { FrameType } from '../../protocol/constants.js';
-import { ackRefusal, oneFrame } from './inbox-ack.js';
+import { singleFrame } from '../../protocol/frame.js';
+import { ackRefusal } from './inbox-ack.js';
 
 const ID = '0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9';
 const OTHER = 'ffeeddcc-bbaa-9988-7766-554433221100';
@@ -33,19 +34,21 @@ describe('ackRefusal: the inbox part of an ack', () => {
   });
 });
 
-describe('oneFrame', () => {
+describe('singleFrame', () => {
   const frame = encodeConfirmation({ deliveryId: ID, clientFingerprint: 'ab'.repeat(32), digests: ['cd'.repeat(32)] }, Buffer.alloc(32, 7));
 
   test('exactly one frame', () => {
-    const parsed = oneFrame(frame, 65536);
+    const parsed = singleFrame(frame, 65536, 'ack.confirmation');
     expect(typeof parsed).not.toBe('string');
     expect(parsed).toMatchObject({ type: FrameType.Confirmation, raw: frame });
   });
 
   test('a cut frame, two frames, nothing, or over the limit: the malformed answer says which', () => {
-    expect(oneFrame(frame.subarray(0, frame.length - 1), 65536)).toBe('ack.confirmation is not a whole confirmation frame');
-    expect(oneFrame(Buffer.alloc(0), 65536)).toBe('ack.confirmation is not a whole confirmation frame');
-    expect(oneFrame(Buffer.concat([frame, frame]), 65536)).toBe('ack.confirmation holds more than one frame');
-    expect(oneFrame(frame, 16)).toMatch(/exceeds the limit of 16/);
+    expect(singleFrame(frame.subarray(0, frame.length - 1), 65536, 'ack.confirmation')).toBe(
+      'ack.confirmation is not a whole confirmation frame',
+    );
+    expect(singleFrame(Buffer.alloc(0), 65536, 'ack.confirmation')).toBe('ack.confirmation is not a whole confirmation frame');
+    expect(singleFrame(Buffer.concat([frame, frame]), 65536, 'ack.confirmation')).toBe('ack.confirmation holds more than one frame');
+    expect(singleFrame(frame, 16, 'ack.confirmation')).toMatch(/exceeds the limit of 16/);
   });
 });

@@ -1,4 +1,3 @@
-import { FrameParser, type Frame } from '../../protocol/frame.js';
 import type { RecipientPrincipal } from '../recipients/request-auth.service.js';
 
 /** Why an ack is refused before its confirmation is decided; `status` the HTTP status of the refusal. */
@@ -32,17 +31,4 @@ export function ackRefusal(
     };
   }
   return null;
-}
-
-/** The bytes as exactly one frame, or why they are none (the "malformed" answer's message). */
-export function oneFrame(bytes: Buffer, maxFrameBytes: number): Frame | string {
-  const parser = new FrameParser(maxFrameBytes);
-  const frames: Frame[] = [];
-  try {
-    parser.parse(bytes, (frame) => frames.push(frame));
-  } catch (error) {
-    return (error as Error).message;
-  }
-  if (frames.length === 1 && parser.pending === 0) return frames[0];
-  return frames.length === 0 ? 'ack.confirmation is not a whole confirmation frame' : 'ack.confirmation holds more than one frame';
 }

@@ -1,13 +1,4 @@
-import {
-  BadRequestException,
-  ConflictException,
-  ForbiddenException,
-  GoneException,
-  Injectable,
-  NotFoundException,
-  OnModuleInit,
-} from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { BadRequestException, ConflictException, ForbiddenException, GoneException, Injectable, NotFoundException } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Answer, AnswerStatus, answerStatusName, encodeAnswer } from '../../protocol/answer.js';
 import { readConfirmationFrame } from '../confirmation/confirmation-decision.js';
@@ -21,7 +12,8 @@ import { Delivery } from '../deliveries/delivery.entity.js';
 import { DeliveryRepository } from '../deliveries/delivery.repository.js';
 import { UnitOfWork } from '../deliveries/unit-of-work.js';
 import type { RecipientPrincipal } from '../recipients/request-auth.service.js';
-import { ackRefusal, oneFrame } from './inbox-ack.js';
+import { singleFrame } from '../../protocol/frame.js';
+import { ackRefusal } from './inbox-ack.js';
 import { InboxRepository, InboxRow, LeaseResult } from './inbox.repository.js';
 import { InboxStreamsService } from './inbox-streams.service.js';
 import { InboxAckDto, InboxNextDto } from './dto/next.dto.js';
@@ -43,12 +35,10 @@ type InboxItem = InboxRow & { bundleUrl: string };
 
 /** A recipient's side of distributions: what waits for it, and its personal bundle links. */
 @Injectable()
-export class InboxService implements OnModuleInit {
-  /** The one ConfirmationService of the server (its batches), resolved at init: see onModuleInit. */
-  private confirmations!: ConfirmationService;
-
+export class InboxService {
   constructor(
-    private readonly moduleRef: ModuleRef,
+    /** The server's one ConfirmationService: acks share the TCP port's batches. */
+    private readonly confirmations: ConfirmationService,
     private readonly streams: InboxStreamsService,
     private readonly config: AppConfig,
     private readonly inbox: InboxRepository,
@@ -59,14 +49,6 @@ export class InboxService implements OnModuleInit {
     private readonly bundles: BundlesService,
     private readonly unitOfWork: UnitOfWork,
   ) {}
-
-  /**
-   * ConfirmationModule does not export its service (src/server/confirmation is another part's): the instance is
-   * looked up in the whole container, so that acks share the TCP port's batches instead of running a second copy.
-   */
-  onModuleInit(): void {
-    this.confirmations = this.moduleRef.get(ConfirmationService, { strict: false });
-  }
 
   async list(principal: RecipientPrincipal): Promise<{ items: InboxItem[] }> {
     const rows = await this.inbox.list(principal.recipientId, principal.fingerprint);
@@ -106,7 +88,7 @@ export class InboxService implements OnModuleInit {
 
   /** The ack's confirmation, decided as one sent to the confirmation port, after the inbox's own checks. */
   private async ack(principal: RecipientPrincipal, ack: InboxAckDto, address: string): Promise<Answer> {
-    const frame = oneFrame(Buffer.from(ack.confirmation, 'base64'), this.config.confirmMaxFrameBytes);
+    const frame = singleFrame(Buffer.from(ack.confirmation, 'base64'), this.config.confirmMaxFrameBytes, 'ack.confirmation');
     if (typeof frame === 'string') return this.confirmations.refuseMalformed(address, frame);
     const sealed = readConfirmationFrame(frame);
     const delivery = await this.deliveryRows.findOne(ack.deliveryId);
