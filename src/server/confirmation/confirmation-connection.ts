@@ -51,6 +51,16 @@ export class ConfirmationConnection {
     socket.on('close', () => this.clearFrameDeadline());
     socket.on('drain', () => this.flow());
     socket.on('data', (chunk: Buffer) => this.read(chunk));
+    // A peer that half-closes after its last frame still gets every answer; then the connection ends.
+    socket.on('end', () => this.peerEnded());
+  }
+
+  private peerEnded(): void {
+    this.closing = true;
+    this.clearFrameDeadline();
+    this.queue = this.queue.then(() => {
+      if (!this.socket.destroyed) this.socket.end();
+    });
   }
 
   private read(chunk: Buffer): void {
