@@ -73,7 +73,12 @@ const zipOf = (entries: { name: string; bytes: Buffer }[]) =>
   );
 
 /** The mutations of one real bundle. `resign` seals plug-in data (same delivery and secret) as the server's own key would. */
-function mutations(random: ReturnType<typeof prng>, bundle: Buffer, content: Buffer, resign: (change: (data: PluginData) => void) => Buffer): (() => Mutation)[] {
+function mutations(
+  random: ReturnType<typeof prng>,
+  bundle: Buffer,
+  content: Buffer,
+  resign: (change: (data: PluginData) => void) => Buffer,
+): (() => Mutation)[] {
   const at = layoutOf(bundle);
   const record = bundle.subarray(at.pluginStart, at.pluginStart + at.pluginSize);
   const regions: Record<string, [number, number]> = {
@@ -102,12 +107,24 @@ function mutations(random: ReturnType<typeof prng>, bundle: Buffer, content: Buf
     ...Object.keys(regions).map((region) => () => flip(region)),
     () => ({ kind: 'truncation', bytes: bundle.subarray(0, random.int(bundle.length)) }),
     () => ({ kind: 'truncation in the central directory', bytes: bundle.subarray(0, at.cdOffset + random.int(at.end - at.cdOffset)) }),
-    () => ({ kind: 'hostile name (ZIP only)', bytes: zipOf([{ name: 'dcx-plugin-data.bin', bytes: record }, { name, bytes: content }]) }),
+    () => ({
+      kind: 'hostile name (ZIP only)',
+      bytes: zipOf([
+        { name: 'dcx-plugin-data.bin', bytes: record },
+        { name, bytes: content },
+      ]),
+    }),
     () => {
       let listed = name;
       while (Buffer.byteLength(listed) > 1024) listed = listed.slice(0, -1);
       const signed = resign((data) => (data.files[0].name = listed));
-      return { kind: 'hostile name (signed plug-in data lists it)', bytes: zipOf([{ name: 'dcx-plugin-data.bin', bytes: signed }, { name: listed, bytes: content }]) };
+      return {
+        kind: 'hostile name (signed plug-in data lists it)',
+        bytes: zipOf([
+          { name: 'dcx-plugin-data.bin', bytes: signed },
+          { name: listed, bytes: content },
+        ]),
+      };
     },
     () => ({
       kind: 'duplicate entries',
@@ -149,7 +166,13 @@ function mutations(random: ReturnType<typeof prng>, bundle: Buffer, content: Buf
     },
     () => {
       const signed = resign((data) => (data.files[0].size = tb));
-      return { kind: 'terabyte size (signed plug-in data)', bytes: zipOf([{ name: 'dcx-plugin-data.bin', bytes: signed }, { name: NAME, bytes: content }]) };
+      return {
+        kind: 'terabyte size (signed plug-in data)',
+        bytes: zipOf([
+          { name: 'dcx-plugin-data.bin', bytes: signed },
+          { name: NAME, bytes: content },
+        ]),
+      };
     },
     () => patch('symlink attributes', (bytes) => bytes.writeUInt32LE((0o120777 << 16) >>> 0, at.cd2 + 38)),
     () => patch('directory attributes', (bytes) => bytes.writeUInt32LE(((0o040755 << 16) | 0x10) >>> 0, at.cd2 + 38)),
@@ -163,10 +186,27 @@ function mutations(random: ReturnType<typeof prng>, bundle: Buffer, content: Buf
     () => patch('local header offset past the end', (bytes) => bytes.writeUInt32LE(0xfffffff0, at.cd2 + 42)),
     () => patch('central directory offset wrong', (bytes) => bytes.writeUInt32LE(random.int(bundle.length), at.end + 16)),
     () => patch('entry count 65535', (bytes) => (bytes.writeUInt16LE(0xffff, at.end + 8), bytes.writeUInt16LE(0xffff, at.end + 10))),
-    () => patch('CRC-32 wrong', (bytes) => (bytes.writeUInt32LE(random.int(2 ** 32), at.lh2 + 14), bytes.writeUInt32LE(random.int(2 ** 32), at.cd2 + 16))),
-    () => ({ kind: 'content swapped', bytes: zipOf([{ name: 'dcx-plugin-data.bin', bytes: record }, { name: NAME, bytes: randomBytes(content.length) }]) }),
+    () =>
+      patch(
+        'CRC-32 wrong',
+        (bytes) => (bytes.writeUInt32LE(random.int(2 ** 32), at.lh2 + 14), bytes.writeUInt32LE(random.int(2 ** 32), at.cd2 + 16)),
+      ),
+    () => ({
+      kind: 'content swapped',
+      bytes: zipOf([
+        { name: 'dcx-plugin-data.bin', bytes: record },
+        { name: NAME, bytes: randomBytes(content.length) },
+      ]),
+    }),
     () => ({ kind: 'plug-in data missing', bytes: zipOf([{ name: NAME, bytes: content }]) }),
-    () => ({ kind: 'extra entry', bytes: zipOf([{ name: 'dcx-plugin-data.bin', bytes: record }, { name: NAME, bytes: content }, { name: 'run.sh', bytes: Buffer.from('#!/bin/sh\n') }]) }),
+    () => ({
+      kind: 'extra entry',
+      bytes: zipOf([
+        { name: 'dcx-plugin-data.bin', bytes: record },
+        { name: NAME, bytes: content },
+        { name: 'run.sh', bytes: Buffer.from('#!/bin/sh\n') },
+      ]),
+    }),
   ];
   return all;
 }
@@ -300,7 +340,9 @@ describe('hostile: mutated bundles through dcx open (postgres)', () => {
       const confirmed = statusOf.get(run.deliveryId) === 'confirmed';
       if (confirmed !== (run.code === 0)) problems.push(`delivery ${statusOf.get(run.deliveryId)} after exit ${run.code} — ${said}`);
     }
-    const escapes = [`/tmp/${MARK}-abs`, join(tmpdir(), `${MARK}-abs`), join(work, `${MARK}-up`), join(tmpdir(), `${MARK}-up2`)].filter((p) => existsSync(p));
+    const escapes = [`/tmp/${MARK}-abs`, join(tmpdir(), `${MARK}-abs`), join(work, `${MARK}-up`), join(tmpdir(), `${MARK}-up2`)].filter(
+      (p) => existsSync(p),
+    );
     figures.set('bundlesMutated', runs.length);
     figures.set('kinds', kinds);
     figures.set('filesOutsideOut', runs.reduce((n, r) => n + r.strays.length, 0) + escapes.length);

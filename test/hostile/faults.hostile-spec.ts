@@ -110,8 +110,8 @@ function spawnDcx(args: string[], home: string): { child: ChildProcess; done: Pr
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
   const done = new Promise<Exited>((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   return { child, done };
 }
@@ -119,7 +119,7 @@ function spawnDcx(args: string[], home: string): { child: ChildProcess; done: Pr
 async function randomFile(path: string, size: number): Promise<string> {
   const hash = createHash('sha256');
   const out = createWriteStream(path);
-  for (let written = 0; written < size; ) {
+  for (let written = 0; written < size;) {
     const chunk = randomBytes(Math.min(4 * MiB, size - written));
     hash.update(chunk);
     written += chunk.length;
@@ -159,7 +159,8 @@ async function deliveries(url: string, contentId: string, sha256: string, count:
   return inParallel(Array.from({ length: count }), 8, async () => {
     const { bytes, deliveryId } = await fetchBundle(url, contentId);
     const { data } = openPluginData(pluginRecordOf(bytes), {});
-    const frame = (digest: string) => encodeConfirmation({ deliveryId, clientFingerprint: '00'.repeat(32), digests: [digest] }, data.confirmSecret);
+    const frame = (digest: string) =>
+      encodeConfirmation({ deliveryId, clientFingerprint: '00'.repeat(32), digests: [digest] }, data.confirmSecret);
     return { deliveryId, valid: frame(sha256), forged: frame(randomBytes(32).toString('hex')) };
   });
 }
@@ -198,7 +199,11 @@ describe('hostile: faults', () => {
     });
 
     async function confirmedOnce(contentId: string): Promise<{ deliveries: number; confirmedEvents: number; status: string[] }> {
-      const rows = await sql<{ id: string; status: string }>(server.databaseUrl!, `SELECT id, status FROM deliveries WHERE content_id = $1`, [contentId]);
+      const rows = await sql<{ id: string; status: string }>(
+        server.databaseUrl!,
+        `SELECT id, status FROM deliveries WHERE content_id = $1`,
+        [contentId],
+      );
       const events = await sql<{ n: string }>(
         server.databaseUrl!,
         `SELECT count(*) AS n FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id WHERE d.content_id = $1 AND e.type = 'confirmed'`,
@@ -281,7 +286,12 @@ describe('hostile: faults', () => {
         const answer = await new Promise<Answer>((resolve) => {
           const parser = new FrameParser();
           socket.on('data', (chunk) => parser.parse(chunk, (f) => resolve(decodeAnswer(f))));
-          socket.write(encodeConfirmation({ deliveryId: '00000000-0000-0000-0000-000000000001', clientFingerprint: '00'.repeat(32), digests: [] }, randomBytes(32)));
+          socket.write(
+            encodeConfirmation(
+              { deliveryId: '00000000-0000-0000-0000-000000000001', clientFingerprint: '00'.repeat(32), digests: [] },
+              randomBytes(32),
+            ),
+          );
         });
         expect(answerStatusName(answer.status)).toBe('unknown');
       }
@@ -340,7 +350,8 @@ describe('hostile: faults', () => {
           const answer = await confirmOnce(server.confirmPort, d.valid);
           const status = answer ? answerStatusName(answer.status) : 'no answer';
           answers[status] = (answers[status] ?? 0) + 1;
-          if (answer && (answer.status === AnswerStatus.Accepted || answer.status === AnswerStatus.AlreadyConfirmed)) return { ...d, receipt: answer.receipt };
+          if (answer && (answer.status === AnswerStatus.Accepted || answer.status === AnswerStatus.AlreadyConfirmed))
+            return { ...d, receipt: answer.receipt };
           expect(['try_later', 'no answer']).toContain(status);
           await new Promise((r) => setTimeout(r, 50));
         }
@@ -349,9 +360,17 @@ describe('hostile: faults', () => {
       await terminator;
       figures.set('pgTerminatedBackends', terminated);
       figures.set('confirmationStreamAnswers', answers);
-      expect(Object.keys(answers).filter((k) => k.startsWith('forged') && !['forged digest_mismatch', 'forged try_later', 'forged no answer'].includes(k))).toEqual([]);
+      expect(
+        Object.keys(answers).filter(
+          (k) => k.startsWith('forged') && !['forged digest_mismatch', 'forged try_later', 'forged no answer'].includes(k),
+        ),
+      ).toEqual([]);
 
-      const rows = await sql<{ id: string; status: string; receipt: Buffer }>(server.databaseUrl!, `SELECT id, status, receipt FROM deliveries WHERE content_id = $1`, [id]);
+      const rows = await sql<{ id: string; status: string; receipt: Buffer }>(
+        server.databaseUrl!,
+        `SELECT id, status, receipt FROM deliveries WHERE content_id = $1`,
+        [id],
+      );
       const byId = new Map(rows.map((r) => [r.id, r]));
       expect(outcome.filter((d) => byId.get(d.deliveryId)?.status !== 'confirmed')).toEqual([]);
       expect(outcome.filter((d) => !Buffer.from(d.receipt!).equals(byId.get(d.deliveryId)!.receipt))).toEqual([]);
@@ -383,14 +402,14 @@ describe('hostile: faults', () => {
       for (let round = 0; round < rounds; round++) {
         const issued = await deliveries(server.url, id, sha256, scale(40, 200));
         const accepted: string[] = [];
-        let killing: Promise<void> | null = null;
+        const kill: { done?: Promise<void> } = {};
         await inParallel(issued, 6, async (d) => {
           const answer = await confirmOnce(server.confirmPort, d.valid);
           if (answer?.status === AnswerStatus.Accepted) accepted.push(d.deliveryId);
           // Killed while confirmations are still being written.
-          if (accepted.length >= issued.length / 3) killing ??= server.kill9();
+          if (accepted.length >= issued.length / 3) kill.done ??= server.kill9();
         });
-        await killing;
+        await kill.done;
         confirmedBeforeKill += accepted.length;
         await server.restart();
         const lost: string[] = [];
@@ -414,4 +433,3 @@ describe('hostile: faults', () => {
     }
   });
 });
-

@@ -68,7 +68,11 @@ describe('hostile: forged and replayed confirmations (postgres)', () => {
   }
 
   async function status(deliveryId: string): Promise<{ status: string; receipt: Buffer | null }> {
-    return (await sql<{ status: string; receipt: Buffer | null }>(server.databaseUrl!, `SELECT status, receipt FROM deliveries WHERE id = $1`, [deliveryId]))[0];
+    return (
+      await sql<{ status: string; receipt: Buffer | null }>(server.databaseUrl!, `SELECT status, receipt FROM deliveries WHERE id = $1`, [
+        deliveryId,
+      ])
+    )[0];
   }
 
   const refusals = async (deliveryId: string) => (await events(deliveryId)).filter((e) => e.type === 'refused').map((e) => e.reason);

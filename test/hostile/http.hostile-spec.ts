@@ -5,7 +5,18 @@ import { join } from 'node:path';
 import contentDisposition from 'content-disposition';
 import { openPluginData } from '../../src/protocol/plugin-data.js';
 import { RunningServer, startServer } from '../support/server-process.js';
-import { fetchBundle, Figures, inParallel, multipart, pluginRecordOf, rawHttp, RawResponse, scale, sql, upload } from './support/hostile.js';
+import {
+  fetchBundle,
+  Figures,
+  inParallel,
+  multipart,
+  pluginRecordOf,
+  rawHttp,
+  RawResponse,
+  scale,
+  sql,
+  upload,
+} from './support/hostile.js';
 
 const MAX_UPLOAD = 1024 * 1024;
 
@@ -49,11 +60,20 @@ describe('hostile: HTTP (postgres)', () => {
       components: { securitySchemes: Record<string, unknown> };
     };
     routes = Object.entries(doc.paths).flatMap(([path, methods]) =>
-      Object.entries(methods).map(([method, op]) => ({ method: method.toUpperCase(), path, security: (op.security ?? []).flatMap((s) => Object.keys(s)) })),
+      Object.entries(methods).map(([method, op]) => ({
+        method: method.toUpperCase(),
+        path,
+        security: (op.security ?? []).flatMap((s) => Object.keys(s)),
+      })),
     );
     const referenced = [...new Set(routes.flatMap((r) => r.security))];
     expect(referenced.filter((name) => !(name in doc.components.securitySchemes))).toEqual([]);
-    const login = await rawHttp(`${server.url}/api/session`, 'POST', { 'content-type': 'application/json' }, JSON.stringify({ token: server.adminToken }));
+    const login = await rawHttp(
+      `${server.url}/api/session`,
+      'POST',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ token: server.adminToken }),
+    );
     expect(login.status).toBe(204);
     sessionCookie = String(([] as string[]).concat(login.headers['set-cookie'] ?? [])[0]).split(';')[0];
   });
@@ -84,17 +104,26 @@ describe('hostile: HTTP (postgres)', () => {
     const forged = {
       none: {},
       'wrong bearer token': { authorization: `Bearer ${randomBytes(24).toString('base64url')}` },
-      'admin token with a changed last character': { authorization: `Bearer ${server.adminToken.slice(0, -1)}${server.adminToken.endsWith('x') ? 'y' : 'x'}` },
+      'admin token with a changed last character': {
+        authorization: `Bearer ${server.adminToken.slice(0, -1)}${server.adminToken.endsWith('x') ? 'y' : 'x'}`,
+      },
       'tampered cookie (MAC)': { cookie: `dcx_admin=${v}.${expiry}.${nonce}.${flipped}`, 'x-dcx-csrf': '1' },
       'tampered cookie (expiry pushed out)': { cookie: `dcx_admin=${v}.${Number(expiry) + 86_400_000}.${nonce}.${mac}`, 'x-dcx-csrf': '1' },
-      'cookie of another token': { cookie: `dcx_admin=v1.${Date.now() + 3600_000}.${randomBytes(16).toString('base64url')}.${randomBytes(32).toString('base64url')}`, 'x-dcx-csrf': '1' },
+      'cookie of another token': {
+        cookie: `dcx_admin=v1.${Date.now() + 3600_000}.${randomBytes(16).toString('base64url')}.${randomBytes(32).toString('base64url')}`,
+        'x-dcx-csrf': '1',
+      },
       'wrong access token': { 'dcx-access-token': randomBytes(24).toString('base64url') },
-      'bogus DCX-Auth': { 'dcx-client-key': randomBytes(32).toString('base64url'), 'dcx-auth': `DCX1 ${Date.now()}.${randomBytes(16).toString('base64url')}.${randomBytes(32).toString('base64url')}` },
+      'bogus DCX-Auth': {
+        'dcx-client-key': randomBytes(32).toString('base64url'),
+        'dcx-auth': `DCX1 ${Date.now()}.${randomBytes(16).toString('base64url')}.${randomBytes(32).toString('base64url')}`,
+      },
     };
     const problems: string[] = [];
     for (const route of routes) {
       // Bundle routes are asked for a token content and its delivery, so they need credentials too.
-      const protectedRoute = route.security.length > 0 || CREDENTIALS_BY_README.has(`${route.method} ${route.path}`) || route.path.endsWith('/bundle');
+      const protectedRoute =
+        route.security.length > 0 || CREDENTIALS_BY_README.has(`${route.method} ${route.path}`) || route.path.endsWith('/bundle');
       for (const [name, headers] of Object.entries(forged)) {
         const res = await send(route, headers);
         figures.tally('routeAnswers', String(res.status));
@@ -145,14 +174,19 @@ describe('hostile: HTTP (postgres)', () => {
       "quote'n\\back.pdf",
       'résumé 日本語.pdf',
       '%0d%0aSet-Cookie:%20a=b.txt',
-      'a;b=c;filename*=UTF-8\'\'evil.exe',
+      "a;b=c;filename*=UTF-8''evil.exe",
       '\u0000null.bin',
       `${'long'.repeat(300)}.bin`,
       '=cmd|calc.csv',
     ];
     for (const name of names) {
       const { body, contentType } = multipart(name, randomBytes(100));
-      const created = await rawHttp(`${server.url}/api/contents`, 'POST', { authorization: `Bearer ${server.adminToken}`, 'content-type': contentType }, body);
+      const created = await rawHttp(
+        `${server.url}/api/contents`,
+        'POST',
+        { authorization: `Bearer ${server.adminToken}`, 'content-type': contentType },
+        body,
+      );
       figures.tally('hostileUploadNames', String(created.status));
       expect([name, created.status < 500]).toEqual([name, true]);
       if (created.status !== 201) continue;
@@ -175,9 +209,12 @@ describe('hostile: HTTP (postgres)', () => {
     const before = (await (await server.admin('/api/contents')).json()) as unknown[];
     for (const size of [MAX_UPLOAD + 1, MAX_UPLOAD * 3]) {
       const { body, contentType } = multipart('too-big.bin', randomBytes(size));
-      const res = await rawHttp(`${server.url}/api/contents`, 'POST', { authorization: `Bearer ${server.adminToken}`, 'content-type': contentType }, body).catch(
-        (error: Error) => ({ status: -1, body: Buffer.from(error.message), headers: {} }) as RawResponse,
-      );
+      const res = await rawHttp(
+        `${server.url}/api/contents`,
+        'POST',
+        { authorization: `Bearer ${server.adminToken}`, 'content-type': contentType },
+        body,
+      ).catch((error: Error): RawResponse => ({ status: -1, body: Buffer.from(error.message), headers: {} }));
       // The server may close the connection while the body still comes: then the client sees a reset.
       expect([size, res.status === 413 || res.status === -1]).toEqual([size, true]);
       figures.tally('oversizeUploads', String(res.status));
@@ -216,7 +253,7 @@ describe('hostile: HTTP (postgres)', () => {
     ];
     for (const range of ranges) {
       const res = await rawHttp(`${server.url}/api/deliveries/${deliveryOfToken}/bundle`, 'GET', { ...headers, range }).catch(
-        (error: Error) => ({ status: -1, body: Buffer.from(error.message), headers: {} }) as RawResponse,
+        (error: Error): RawResponse => ({ status: -1, body: Buffer.from(error.message), headers: {} }),
       );
       figures.tally('rangeAnswers', String(res.status));
       const label = range.slice(0, 40);
@@ -240,9 +277,14 @@ describe('hostile: HTTP (postgres)', () => {
 
   test('X-Forwarded-For with TRUST_PROXY unset changes nothing: the requester is the TCP peer', async () => {
     const publicContent = await upload(server, 'xff.bin', randomBytes(1000));
-    const { bytes, deliveryId } = await fetchBundle(server.url, publicContent.id, { 'x-forwarded-for': '203.0.113.9, 198.51.100.7', forwarded: 'for=203.0.113.9' });
+    const { bytes, deliveryId } = await fetchBundle(server.url, publicContent.id, {
+      'x-forwarded-for': '203.0.113.9, 198.51.100.7',
+      forwarded: 'for=203.0.113.9',
+    });
     expect(openPluginData(pluginRecordOf(bytes), {}).data.client.address).toBe('127.0.0.1');
-    const rows = await sql<{ requester_ip: string }>(server.databaseUrl!, `SELECT requester_ip FROM deliveries WHERE id = $1`, [deliveryId]);
+    const rows = await sql<{ requester_ip: string }>(server.databaseUrl!, `SELECT requester_ip FROM deliveries WHERE id = $1`, [
+      deliveryId,
+    ]);
     expect(rows[0].requester_ip).toBe('127.0.0.1');
   });
 
@@ -258,10 +300,14 @@ describe('hostile: HTTP (postgres)', () => {
     const statuses = await inParallel(Array.from({ length: requests }), 16, (_, i) => {
       const query = i % 5 === 0 ? `?access=${randomBytes(12).toString('hex')}` : '';
       return new Promise<number>((resolve, reject) => {
-        const req = request(`${server.url}/api/contents/${tokenContent.id}/bundle${query}`, { agent, headers: variants[i % variants.length]() }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
+        const req = request(
+          `${server.url}/api/contents/${tokenContent.id}/bundle${query}`,
+          { agent, headers: variants[i % variants.length]() },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
         req.on('error', reject);
         req.end();
       });
@@ -270,7 +316,9 @@ describe('hostile: HTTP (postgres)', () => {
     for (const s of statuses) figures.tally('tokenlessBundleAnswers', String(s));
     figures.set('tokenlessBundleRequests', requests);
     expect(statuses.filter((s) => s !== 401 && s !== 403)).toEqual([]);
-    const rows = await sql<{ n: string }>(server.databaseUrl!, `SELECT count(*) AS n FROM deliveries WHERE content_id = $1`, [tokenContent.id]);
+    const rows = await sql<{ n: string }>(server.databaseUrl!, `SELECT count(*) AS n FROM deliveries WHERE content_id = $1`, [
+      tokenContent.id,
+    ]);
     // Only the delivery fetched with the token in beforeAll.
     expect(Number(rows[0].n)).toBe(1);
     figures.set('deliveryRowsCreatedByTokenlessRequests', Number(rows[0].n) - 1);

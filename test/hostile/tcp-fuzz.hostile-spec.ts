@@ -184,7 +184,10 @@ describe('hostile: TCP confirmation port fuzzing (postgres)', () => {
     );
     figures.set('neverReadingPeers', peers);
     figures.set('neverReadingBytesOffered', peers * burst.length);
-    figures.set('neverReadingBytesTaken', last.reduce((a, b) => a + b, 0));
+    figures.set(
+      'neverReadingBytesTaken',
+      last.reduce((a, b) => a + b, 0),
+    );
     expect(settled).toBe(true);
     if (burst.length > 16 * 1024 * 1024) expect(Math.max(...last)).toBeLessThan(burst.length);
     // Meanwhile the port answers others at once.
@@ -197,7 +200,12 @@ describe('hostile: TCP confirmation port fuzzing (postgres)', () => {
   test('byte-by-byte senders (one write per byte) are each answered', async () => {
     const senders = scale(20, 200);
     const frames = Array.from({ length: senders }, () => realFrame(randomBytes(32), victims[0].deliveryId, '22'.repeat(32)));
-    const answers = await inParallel(frames, 20, (frame) => exchangeRaw(server.confirmPort, [...frame].map((byte) => Buffer.from([byte]))));
+    const answers = await inParallel(frames, 20, (frame) =>
+      exchangeRaw(
+        server.confirmPort,
+        [...frame].map((byte) => Buffer.from([byte])),
+      ),
+    );
     figures.set('byteByByteSenders', senders);
     for (const outcome of answers) count(outcome);
     expect(answers.map((o) => o.answers.map((a) => a.status))).toEqual(frames.map(() => [AnswerStatus.SealInvalid]));
@@ -235,7 +243,10 @@ describe('hostile: TCP confirmation port fuzzing (postgres)', () => {
       expect(statuses.filter((s) => s !== 'try_later')).toEqual([]);
       // The held connections were answered all along.
       const before = heldAnswers.reduce((a, b) => a + b, 0);
-      await until('the held connections to be answered again', async () => heldAnswers.reduce((a, b) => a + b, 0) >= before + MAX_CONNECTIONS);
+      await until(
+        'the held connections to be answered again',
+        async () => heldAnswers.reduce((a, b) => a + b, 0) >= before + MAX_CONNECTIONS,
+      );
     } finally {
       clearInterval(keepBusy);
       for (const socket of held) socket.destroy();

@@ -40,7 +40,12 @@ export class Figures {
   }
 
   write(): void {
-    const report = { part: this.part, form: LONG ? 'long' : 'short', seconds: Math.round((Date.now() - this.started) / 100) / 10, ...this.values };
+    const report = {
+      part: this.part,
+      form: LONG ? 'long' : 'short',
+      seconds: Math.round((Date.now() - this.started) / 100) / 10,
+      ...this.values,
+    };
     const dir = join(ROOT, 'test', 'artifacts');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `hostile-${this.part}.json`), JSON.stringify(report, null, 2) + '\n');
@@ -122,13 +127,22 @@ export async function upload(
   access: 'public' | 'token' = 'public',
 ): Promise<{ id: string; accessToken?: string; sha256: string }> {
   const { body, contentType } = multipart(name, bytes, access);
-  const res = await rawHttp(`${server.url}/api/contents`, 'POST', { authorization: `Bearer ${server.adminToken}`, 'content-type': contentType }, body);
+  const res = await rawHttp(
+    `${server.url}/api/contents`,
+    'POST',
+    { authorization: `Bearer ${server.adminToken}`, 'content-type': contentType },
+    body,
+  );
   if (res.status !== 201) throw new Error(`upload of ${name}: ${res.status} ${res.body.toString()}`);
   return JSON.parse(res.body.toString()) as { id: string; accessToken?: string; sha256: string };
 }
 
 /** Fetches a new delivery's bundle; its bytes and delivery id. */
-export async function fetchBundle(url: string, contentId: string, headers: Record<string, string> = {}): Promise<{ bytes: Buffer; deliveryId: string }> {
+export async function fetchBundle(
+  url: string,
+  contentId: string,
+  headers: Record<string, string> = {},
+): Promise<{ bytes: Buffer; deliveryId: string }> {
   const res = await rawHttp(`${url}/api/contents/${contentId}/bundle`, 'GET', headers);
   if (res.status !== 200) throw new Error(`bundle of ${contentId}: ${res.status} ${res.body.toString()}`);
   return { bytes: res.body, deliveryId: String(res.headers['dcx-delivery-id']) };
