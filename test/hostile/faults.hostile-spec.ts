@@ -13,7 +13,7 @@ import { openPluginData } from '../../src/protocol/plugin-data.js';
 import { newClientHome, publish } from '../support/cli-process.js';
 import { until } from '../support/eventually.js';
 import { ROOT } from '../support/server-process.js';
-import { fetchBundle, Figures, inParallel, pluginRecordOf, scale, sql } from './support/hostile.js';
+import { alive, fetchBundle, Figures, inParallel, pluginRecordOf, scale, sql } from './support/hostile.js';
 import { RestartableServer, startRestartable } from './support/restartable.js';
 
 const MiB = 1024 * 1024;
@@ -353,6 +353,7 @@ describe('hostile: faults', () => {
           if (answer && (answer.status === AnswerStatus.Accepted || answer.status === AnswerStatus.AlreadyConfirmed))
             return { ...d, receipt: answer.receipt };
           expect(['try_later', 'no answer']).toContain(status);
+          if (!alive(server.pid())) throw new Error(`the server died during the confirmation stream:\n${server.output().slice(-3000)}`);
           await new Promise((r) => setTimeout(r, 50));
         }
       });
