@@ -64,6 +64,9 @@ export class ConfirmationConnection {
   }
 
   private read(chunk: Buffer): void {
+    // After a refusal, what the peer still sends is read and dropped, so that its FIN is seen and the
+    // connection closes instead of holding a connection slot until the idle timeout.
+    if (this.closing) return;
     try {
       this.parser.parse(chunk, (frame) => this.enqueue(frame));
     } catch (error) {
@@ -110,6 +113,7 @@ export class ConfirmationConnection {
       .then(() => this.confirmations.refuseMalformed(this.remoteAddress, message))
       .then((answer) => {
         this.socket.end(encodeAnswer(answer));
+        this.socket.resume();
         this.reportAnswer(answer, started);
       });
   }
