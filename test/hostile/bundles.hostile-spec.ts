@@ -280,8 +280,7 @@ describe('hostile: mutated bundles through dcx open (postgres)', () => {
     for (const home of homes) expect((await dcx(['trust', server.url], { DCX_HOME: home })).code).toBe(0);
 
     // Each mutation gets a delivery of its own, so that a confirmation it caused is its own.
-    const jobs: { deliveryId: string; mutation: Mutation }[] = [];
-    while (jobs.length < total) {
+    const job = async (kind?: number): Promise<{ deliveryId: string; mutation: Mutation }> => {
       const { bytes, deliveryId } = await fetchBundle(server.url, contentId);
       const record = pluginRecordOf(bytes);
       const resign = (change: (data: PluginData) => void) => {
@@ -290,20 +289,12 @@ describe('hostile: mutated bundles through dcx open (postgres)', () => {
         return sealPluginData(data, keys, null);
       };
       const all = mutations(random, bytes, content, resign);
-      jobs.push({ deliveryId, mutation: all[random.int(all.length)]() });
-    }
-    // Cover every kind at least once in the short form as well: the first jobs take the kinds in order.
+      return { deliveryId, mutation: all[kind ?? random.int(all.length)]() };
+    };
     const kinds = mutations(random, (await fetchBundle(server.url, contentId)).bytes, content, () => Buffer.alloc(0)).length;
-    for (let i = 0; i < Math.min(kinds, total); i++) {
-      const { bytes, deliveryId } = await fetchBundle(server.url, contentId);
-      const record = pluginRecordOf(bytes);
-      const resign = (change: (data: PluginData) => void) => {
-        const { data } = openPluginData(record, {});
-        change(data);
-        return sealPluginData(data, keys, null);
-      };
-      jobs[i] = { deliveryId, mutation: mutations(random, bytes, content, resign)[i]() };
-    }
+    // Every kind at least once, in the short form as well; then kinds at random.
+    const jobs: { deliveryId: string; mutation: Mutation }[] = [];
+    while (jobs.length < total) jobs.push(await job(jobs.length < kinds ? jobs.length : undefined));
 
     const runs = await inParallel(jobs, width, async ({ deliveryId, mutation }, i): Promise<Run> => {
       const sandbox = await mkdtemp(join(work, 'm-'));
