@@ -1,12 +1,12 @@
 # DCX server image: build with the full toolchain, run with production dependencies only.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
 RUN npm ci --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production DATA_DIR=/var/lib/dcx PORT=8080 CONFIRM_PORT=7070
 WORKDIR /app
 COPY package.json package-lock.json ./

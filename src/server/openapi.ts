@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { ACCESS_TOKEN_HEADER } from '../protocol/constants.js';
+import { ACCESS_TOKEN_HEADER, REQUEST_AUTH_HEADER } from '../protocol/constants.js';
 
 export const OPENAPI_UI_PATH = 'api/docs';
 export const OPENAPI_JSON_PATH = 'api/docs-json';
@@ -25,6 +25,16 @@ export function setupOpenApi(app: INestApplication): void {
         description: 'access token of a token-access content (or the `access` query parameter)',
       },
       'access-token',
+    )
+    // Named by the inbox routes (@ApiSecurity('dcx-auth')): a scheme must exist for every name a route uses.
+    .addApiKey(
+      {
+        type: 'apiKey',
+        in: 'header',
+        name: REQUEST_AUTH_HEADER,
+        description: 'a request signed by an enrolled installation: DCX-Auth with DCX-Client-Key (src/protocol/request-auth.ts)',
+      },
+      'dcx-auth',
     )
     .build();
   SwaggerModule.setup(OPENAPI_UI_PATH, app, () => SwaggerModule.createDocument(app, config), {

@@ -51,9 +51,22 @@ export class ConfirmationConnection {
     socket.on('close', () => this.clearFrameDeadline());
     socket.on('drain', () => this.flow());
     socket.on('data', (chunk: Buffer) => this.read(chunk));
+    // A peer that half-closes after its last frame still gets every answer; then the connection ends.
+    socket.on('end', () => this.peerEnded());
+  }
+
+  private peerEnded(): void {
+    this.closing = true;
+    this.clearFrameDeadline();
+    this.queue = this.queue.then(() => {
+      if (!this.socket.destroyed) this.socket.end();
+    });
   }
 
   private read(chunk: Buffer): void {
+    // After a refusal, what the peer still sends is read and dropped, so that its FIN is seen and the
+    // connection closes instead of holding a connection slot until the idle timeout.
+    if (this.closing) return;
     try {
       this.parser.parse(chunk, (frame) => this.enqueue(frame));
     } catch (error) {
@@ -100,6 +113,7 @@ export class ConfirmationConnection {
       .then(() => this.confirmations.refuseMalformed(this.remoteAddress, message))
       .then((answer) => {
         this.socket.end(encodeAnswer(answer));
+        this.socket.resume();
         this.reportAnswer(answer, started);
       });
   }

@@ -46,7 +46,8 @@ export class ConfirmationListener implements OnApplicationBootstrap, OnApplicati
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const server = createServer((socket) => this.accept(socket));
+    // Half-open: a peer's FIN ends the connection only after its answers went out (ConfirmationConnection).
+    const server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     server.on('error', (error) => this.logger.error(`confirmation listener: ${error.message}`));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -81,6 +82,9 @@ export class ConfirmationListener implements OnApplicationBootstrap, OnApplicati
 
   private accept(socket: Socket): void {
     if (this.sockets.size >= this.config.confirmMaxConnections) {
+      // Not counted, so not left open: a peer that never closes its side is cut off after the idle timeout.
+      socket.on('error', () => socket.destroy());
+      socket.setTimeout(this.config.confirmIdleTimeoutMs, () => socket.destroy());
       socket.end(
         encodeAnswer({
           status: AnswerStatus.TryLater,

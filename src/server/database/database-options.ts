@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { PostgresDataSourceOptions } from 'typeorm/driver/postgres/PostgresDataSourceOptions.js';
 import { AppConfig } from '../config/app-config.js';
@@ -36,5 +37,11 @@ export function buildDataSourceOptions(config: AppConfig, embedded?: PostgresEnd
     migrationsRun: true,
     migrationsTableName: 'typeorm_migrations',
     logging: ['error', 'warn', 'migration'],
+    // pg-pool listens for a connection's errors only while it is idle, and TypeORM's query runner stops
+    // listening once the first error released it: a second 'error' of that connection (PostgreSQL's
+    // FATAL message, then the closed socket, as pg_terminate_backend or a failover sends them) had no
+    // listener and killed the process. This listener stays for the connection's life; the query that
+    // failed still gets its error, and the pool still drops the connection.
+    extra: { onConnect: (client: EventEmitter) => void client.on('error', () => undefined) },
   };
 }
