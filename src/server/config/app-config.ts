@@ -60,6 +60,12 @@ export class AppConfig {
   readonly logLevel: LogLevel;
   /** Bearer token accepted by GET /metrics besides the admin token; undefined: admin token only (METRICS_TOKEN). */
   readonly metricsToken: string | undefined;
+  /** Heartbeat comments of the inbox event streams, every this many ms (INBOX_HEARTBEAT, default 25s). */
+  readonly inboxHeartbeatMs: number;
+  /** The reconnect delay suggested to agents (INBOX_RECONNECT_MS, default 5000). */
+  readonly inboxReconnectMs: number;
+  /** The default lease of `POST /api/inbox/next`, in seconds (INBOX_LEASE, default 5m). */
+  readonly inboxLeaseSeconds: number;
 
   /** DATA_DIR/admin-token: where a generated admin token is kept. */
   readonly adminTokenFile: string;
@@ -111,6 +117,9 @@ export class AppConfig {
     this.batchSignatures = env.BATCH_SIGNATURES === 'true';
     this.logLevel = env.LOG_LEVEL;
     this.metricsToken = env.METRICS_TOKEN;
+    this.inboxHeartbeatMs = parseDurationMs(env.INBOX_HEARTBEAT)!;
+    this.inboxReconnectMs = env.INBOX_RECONNECT_MS;
+    this.inboxLeaseSeconds = Math.floor(parseDurationMs(env.INBOX_LEASE)! / 1000);
 
     this.adminTokenFile = resolve(this.dataDir, 'admin-token');
     this.keysDir = resolve(this.dataDir, 'keys');

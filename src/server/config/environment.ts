@@ -52,6 +52,9 @@ export const ENVIRONMENT_VARIABLES = [
   'BATCH_SIGNATURES',
   'LOG_LEVEL',
   'METRICS_TOKEN',
+  'INBOX_HEARTBEAT',
+  'INBOX_RECONNECT_MS',
+  'INBOX_LEASE',
 ] as const;
 
 /** pino's levels, most to least severe; `silent` logs nothing. */
@@ -216,6 +219,18 @@ export class EnvironmentVariables {
   @MinLength(16, { message: 'METRICS_TOKEN must be at least 16 characters long' })
   @Matches(/^[\x21-\x7e]+$/, { message: 'METRICS_TOKEN must be printable ASCII without spaces' })
   METRICS_TOKEN?: string;
+
+  /** How often each inbox event stream gets a heartbeat comment, so that proxies keep it open (issue 16). */
+  @DurationIn(100, 3_600_000, 'from 100ms to 1h')
+  INBOX_HEARTBEAT: string = '25s';
+
+  /** The reconnect delay suggested to agents (the stream's `retry:` field and `bye`). */
+  @IntegerIn(100, 3_600_000)
+  INBOX_RECONNECT_MS: number = 5000;
+
+  /** How long `POST /api/inbox/next` leases a delivery when the request names no leaseSeconds. */
+  @DurationIn(10_000, 3_600_000, 'from 10s to 1h')
+  INBOX_LEASE: string = '5m';
 }
 
 /**

@@ -1,10 +1,12 @@
-import { Controller, Get, Head, Param, Req, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Head, HttpCode, Param, Post, Req, Res, UseGuards } from '@nestjs/common';
 import {
   ApiConflictResponse,
   ApiForbiddenResponse,
   ApiGoneResponse,
   ApiOkResponse,
   ApiProduces,
+  ApiBadRequestResponse,
+  ApiNotFoundResponse,
   ApiResponse,
   ApiSecurity,
   ApiTags,
@@ -16,7 +18,8 @@ import { ParseDeliveryIdPipe } from '../common/parse-delivery-id.pipe.js';
 import { requesterAddress } from '../common/requester-address.js';
 import { Installation, RecipientAuthGuard } from '../recipients/recipient-auth.guard.js';
 import type { RecipientPrincipal } from '../recipients/request-auth.service.js';
-import { InboxService } from './inbox.service.js';
+import { InboxNextDto } from './dto/next.dto.js';
+import { InboxService, NextView } from './inbox.service.js';
 
 @ApiTags('inbox')
 @ApiSecurity('dcx-auth')
@@ -28,10 +31,32 @@ export class InboxController {
 
   @Get()
   @ApiOkResponse({
-    description: '{items: [{deliveryId, distributionId, contentId, name, size, mediaType, sha256, note, dueAt, bundleUrl}]}',
+    description:
+      '{items: [{deliveryId, distributionId, contentId, name, size, mediaType, sha256, note, dueAt, bundleUrl, leaseExpiresAt}]}',
   })
   list(@Installation() principal: RecipientPrincipal) {
     return this.inbox.list(principal);
+  }
+
+  /** Declared before `:id/bundle` only for readability: the paths cannot capture each other. */
+  @Get('events')
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({
+    description:
+      'server-sent events: `retry:`, `waiting` {count} on connect and whenever a delivery becomes waiting, `: hb` heartbeats, `bye` {retryMs, reason}',
+  })
+  events(@Installation() principal: RecipientPrincipal, @Req() req: IncomingMessage, @Res() res: ServerResponse): void {
+    this.inbox.openEvents(principal, req, res);
+  }
+
+  @Post('next')
+  @HttpCode(200)
+  @ApiOkResponse({ description: '{acked: null | {deliveryId, status, answer}, next: null | {<inbox item>, leaseExpiresAt}, waiting}' })
+  @ApiBadRequestResponse({ description: 'a malformed body, or an ack whose confirmation confirms another delivery' })
+  @ApiForbiddenResponse({ description: 'the acked delivery is addressed to another recipient' })
+  @ApiNotFoundResponse({ description: 'the acked delivery is not in your inbox' })
+  next(@Installation() principal: RecipientPrincipal, @Body() body: InboxNextDto, @Req() req: IncomingMessage): Promise<NextView> {
+    return this.inbox.next(principal, body, requesterAddress(req));
   }
 
   /** HEAD before GET: Express would otherwise run GET for HEAD (and seal the delivery). */

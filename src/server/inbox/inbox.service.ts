@@ -1,5 +1,17 @@
-import { ConflictException, ForbiddenException, GoneException, Injectable, NotFoundException } from '@nestjs/common';
+import {
+  BadRequestException,
+  ConflictException,
+  ForbiddenException,
+  GoneException,
+  Injectable,
+  NotFoundException,
+  OnModuleInit,
+} from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Answer, AnswerStatus, answerStatusName, encodeAnswer } from '../../protocol/answer.js';
+import { readConfirmationFrame } from '../confirmation/confirmation-decision.js';
+import { ConfirmationService } from '../confirmation/confirmation.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { ContentsService } from '../contents/contents.service.js';
 import { BundlesService } from '../deliveries/bundles.service.js';
@@ -9,12 +21,35 @@ import { Delivery } from '../deliveries/delivery.entity.js';
 import { DeliveryRepository } from '../deliveries/delivery.repository.js';
 import { UnitOfWork } from '../deliveries/unit-of-work.js';
 import type { RecipientPrincipal } from '../recipients/request-auth.service.js';
-import { InboxRepository } from './inbox.repository.js';
+import { ackRefusal, oneFrame } from './inbox-ack.js';
+import { InboxRepository, InboxRow, LeaseResult } from './inbox.repository.js';
+import { InboxStreamsService } from './inbox-streams.service.js';
+import { InboxAckDto, InboxNextDto } from './dto/next.dto.js';
+
+/**
+ * Tries of one `next` when the delivery it chose was leased by a concurrent call first (see LEASE_SQL): each lost
+ * try means another call leased one, so a few suffice; then it answers with what it has.
+ */
+const LEASE_TRIES = 4;
+
+/** The answer of POST /api/inbox/next (docs/design/resident-agent.md §3). */
+export interface NextView {
+  acked: { deliveryId: string; status: string; answer: string } | null;
+  next: (InboxItem & { leaseExpiresAt: Date }) | null;
+  waiting: number;
+}
+
+type InboxItem = InboxRow & { bundleUrl: string };
 
 /** A recipient's side of distributions: what waits for it, and its personal bundle links. */
 @Injectable()
-export class InboxService {
+export class InboxService implements OnModuleInit {
+  /** The one ConfirmationService of the server (its batches), resolved at init: see onModuleInit. */
+  private confirmations!: ConfirmationService;
+
   constructor(
+    private readonly moduleRef: ModuleRef,
+    private readonly streams: InboxStreamsService,
     private readonly config: AppConfig,
     private readonly inbox: InboxRepository,
     private readonly contents: ContentsService,
@@ -25,9 +60,70 @@ export class InboxService {
     private readonly unitOfWork: UnitOfWork,
   ) {}
 
-  async list(principal: RecipientPrincipal) {
+  /**
+   * ConfirmationModule does not export its service (src/server/confirmation is another part's): the instance is
+   * looked up in the whole container, so that acks share the TCP port's batches instead of running a second copy.
+   */
+  onModuleInit(): void {
+    this.confirmations = this.moduleRef.get(ConfirmationService, { strict: false });
+  }
+
+  async list(principal: RecipientPrincipal): Promise<{ items: InboxItem[] }> {
     const rows = await this.inbox.list(principal.recipientId, principal.fingerprint);
-    return { items: rows.map((row) => ({ ...row, bundleUrl: `${this.config.publicUrl}${location(row.deliveryId)}` })) };
+    return { items: rows.map((row) => this.item(row)) };
+  }
+
+  /** GET /api/inbox/events: the installation's push-notice stream (InboxStreamsService). */
+  openEvents(principal: RecipientPrincipal, req: IncomingMessage, res: ServerResponse): void {
+    this.streams.open(principal, req, res);
+  }
+
+  /**
+   * POST /api/inbox/next, acquire next with deletion: the ack's confirmation decided by ConfirmationService (once
+   * confirmed the delivery leaves the inbox and its lease is released), then the next waiting delivery leased.
+   * A refused ack answers its refusal and keeps its lease: the delivery returns when the lease expires.
+   */
+  async next(principal: RecipientPrincipal, dto: InboxNextDto, address: string): Promise<NextView> {
+    const answer = dto.ack ? await this.ack(principal, dto.ack, address) : null;
+    const confirmed = answer !== null && (answer.status === AnswerStatus.Accepted || answer.status === AnswerStatus.AlreadyConfirmed);
+    const release = confirmed ? dto.ack!.deliveryId : null;
+    const seconds = dto.leaseSeconds ?? this.config.inboxLeaseSeconds;
+    let result: LeaseResult = { leased: null, lost: false, waiting: 0 };
+    for (let tries = 0; tries < LEASE_TRIES; tries++) {
+      result = await this.inbox.lease(principal.recipientId, principal.fingerprint, seconds, release);
+      if (!result.lost) break;
+    }
+    return {
+      acked: answer && {
+        deliveryId: dto.ack!.deliveryId,
+        status: answerStatusName(answer.status),
+        answer: encodeAnswer(answer).toString('base64'),
+      },
+      next: result.leased && { ...this.item(result.leased), leaseExpiresAt: result.leased.leaseExpiresAt! },
+      waiting: Math.max(0, result.waiting),
+    };
+  }
+
+  /** The ack's confirmation, decided as one sent to the confirmation port, after the inbox's own checks. */
+  private async ack(principal: RecipientPrincipal, ack: InboxAckDto, address: string): Promise<Answer> {
+    const frame = oneFrame(Buffer.from(ack.confirmation, 'base64'), this.config.confirmMaxFrameBytes);
+    if (typeof frame === 'string') return this.confirmations.refuseMalformed(address, frame);
+    const sealed = readConfirmationFrame(frame);
+    const delivery = await this.deliveryRows.findOne(ack.deliveryId);
+    const refusal = ackRefusal(delivery, principal, ack.deliveryId, 'deliveryId' in sealed ? sealed.deliveryId : null);
+    if (refusal) {
+      await this.refuse(delivery ? ack.deliveryId : null, refusal.reason, address, principal, ack.deliveryId);
+      throw refusal.status === 404
+        ? new NotFoundException(refusal.message)
+        : refusal.status === 403
+          ? new ForbiddenException(refusal.message)
+          : new BadRequestException(refusal.message);
+    }
+    return this.confirmations.handle(frame, address);
+  }
+
+  private item(row: InboxRow): InboxItem {
+    return { ...row, bundleUrl: `${this.config.publicUrl}${location(row.deliveryId)}` };
   }
 
   /** GET: the first pull seals a pending delivery to the asking installation; later pulls (and ranges) get the same bytes. */
@@ -73,7 +169,9 @@ export class InboxService {
     return delivery;
   }
 
-  private async refuse(id: string, reason: string, address: string, principal: RecipientPrincipal): Promise<void> {
+  /** A refusal of the inbox; `id` null when no such delivery exists (the claimed id is in the detail). */
+  private async refuse(id: string | null, reason: string, address: string, principal: RecipientPrincipal, claimed?: string): Promise<void> {
+    const detail = { fingerprint: principal.fingerprint, recipientId: principal.recipientId };
     await this.unitOfWork.statement((work) =>
       this.events.append(work, [
         {
@@ -81,7 +179,7 @@ export class InboxService {
           type: 'refused',
           reason,
           remoteAddress: address,
-          detail: { fingerprint: principal.fingerprint, recipientId: principal.recipientId },
+          detail: id === null && claimed ? { ...detail, claimedDeliveryId: claimed } : detail,
         },
       ]),
     );
