@@ -7,7 +7,7 @@ import { Answer, AnswerStatus, decodeAnswer } from '../../protocol/answer.js';
 import { Frame, FrameParser } from '../../protocol/frame.js';
 import { DeliveryResult } from '../accept-bundle.js';
 import { ConfirmOutcome, ConfirmRequest } from '../confirm-client.js';
-import { DcxError, messageOf } from '../errors.js';
+import { DcxError, messageOf, unreachable } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { DcxHome } from '../home.js';
 import { RequestSigner } from '../signed-request.js';
@@ -28,27 +28,25 @@ export const OUTBOX_CHECK_MS = 30_000;
 
 /** What the agent needs of the outbox (src/client/outbox.ts, `home.outbox()`). */
 export interface AgentOutbox {
-  add(entry: OutboxEntryInput): Promise<unknown>;
   list(): Promise<{ deliveryId: string; nextAttemptAt?: string | null }[]>;
-  remove(deliveryId: string): Promise<unknown>;
   /** Sends a kept confirmation (TCP, then HTTPS); saves the receipt and removes the entry. */
   flush(deliveryId: string): Promise<ConfirmOutcome>;
 }
 
-export interface OutboxEntryInput {
-  request: ConfirmRequest;
-  frame: Buffer;
-}
-
-/** The parts the agent is put together from: real ones in commands/agent.ts, fakes in tests. */
+/**
+ * The parts the agent is put together from: real ones in wiring.ts, fakes in tests. `pull` saves and
+ * verifies the files, writes the outbox entry, then calls `confirmWith`; it removes the entry and stores the
+ * receipt once that returns, keeps the entry when it fails with exit 6 (`isKept` tells), drops it otherwise.
+ */
 export interface AgentDeps {
   home: DcxHome;
   signer: RequestSigner;
   outbox: AgentOutbox;
-  confirmationFrame(request: ConfirmRequest): Buffer;
   checkAnswer(answer: Answer, request: ConfirmRequest): ConfirmOutcome;
-  /** Downloads (resumably, signed), saves, verifies one bundle, confirming it with `confirmWith`. */
+  confirmationFrame(request: ConfirmRequest): Buffer;
   pull(url: URL, confirmWith: (request: ConfirmRequest) => Promise<ConfirmOutcome>): Promise<DeliveryResult>;
+  /** Whether a failure of `pull` left the confirmation in the outbox. */
+  isKept(error: unknown): boolean;
 }
 
 export interface AgentOptions {
@@ -63,9 +61,6 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
   idleTimeoutMs?: number;
 }
-
-/** Why a delivery's ack did not go out: its confirmation waits in the outbox. */
-class KeptInOutbox extends Error {}
 
 export class Agent {
   private readonly stopping = new AbortController();
@@ -152,11 +147,19 @@ export class Agent {
           onEvent: (event) => this.onEvent(event, backoff),
         });
         if (end.reason === 'aborted') break;
-        // A `bye` is the server going away on purpose: wait what it asks, spread with jitter, not doubled.
-        delay = end.reason === 'bye' ? reconnectDelay(0, end.retryMs ?? backoff.base) : backoff.next();
-        this.options.notice(
-          `${end.reason === 'bye' ? 'the server said bye' : 'the server closed the event stream'}; reconnecting in ${seconds(delay)}`,
-        );
+        if (end.reason === 'bye' && end.why === 'replaced') {
+          // Another process of this installation holds the stream now: back off as after a failure, so two
+          // agents of one DCX_HOME do not take the stream from each other in a loop.
+          delay = backoff.next();
+          this.options.notice(`another process of this installation took the event stream; reconnecting in ${seconds(delay)}`);
+        } else if (end.reason === 'bye') {
+          // The server going away on purpose: wait what it asks, spread with jitter, not doubled.
+          delay = reconnectDelay(0, end.retryMs ?? backoff.base);
+          this.options.notice(`the server said bye; reconnecting in ${seconds(delay)}`);
+        } else {
+          delay = backoff.next();
+          this.options.notice(`the server closed the event stream; reconnecting in ${seconds(delay)}`);
+        }
       } catch (error) {
         if (this.stopped) break;
         if (error instanceof DcxError && error.exitCode === ExitCode.Refused) {
@@ -224,31 +227,25 @@ export class Agent {
    */
   private async deliver(item: LeasedItem): Promise<NextAnswer | null | 'stop'> {
     let following: NextAnswer | null = null;
+    // Called once the files are saved, verified and the confirmation is in the outbox.
     const confirmWith = async (request: ConfirmRequest): Promise<ConfirmOutcome> => {
-      const frame = this.deps.confirmationFrame(request);
-      await this.deps.outbox.add({ request, frame });
       await this.pauseBeforeAck(request.deliveryId);
-      try {
-        following = await this.next({ deliveryId: request.deliveryId, confirmation: frame });
-      } catch (error) {
-        throw new KeptInOutbox(messageOf(error), { cause: error });
-      }
-      return this.settleAck(following, request);
+      // A failure to reach the server stays exit 6, so that the outbox keeps the confirmation.
+      following = await this.next({ deliveryId: request.deliveryId, confirmation: this.deps.confirmationFrame(request) });
+      return this.checkAck(following, request);
     };
 
     let result: DeliveryResult;
     try {
       result = await this.deps.pull(new URL(item.bundleUrl, this.options.origin), confirmWith);
     } catch (error) {
-      const kept = findKept(error);
-      if (kept) {
-        this.record(item, [], 'kept in the outbox', `saved ${item.name}; its confirmation is kept in the outbox (${messageOf(kept)})`);
-        return 'stop';
+      if (this.deps.isKept(error)) {
+        this.record(item, [], 'kept in the outbox', `saved ${item.name}; its confirmation is kept in the outbox (${messageOf(error)})`);
+        return following ?? 'stop';
       }
       if (error instanceof DcxError && error.exitCode === ExitCode.Refused) throw error;
-      const unreachable = error instanceof DcxError && error.exitCode === ExitCode.ServerUnreachable;
       this.record(item, [], 'failed', `FAILED ${item.name} (delivery ${item.deliveryId}): ${messageOf(error)}`);
-      if (unreachable) return 'stop';
+      if (error instanceof DcxError && error.exitCode === ExitCode.ServerUnreachable) return 'stop';
       return following;
     }
     const paths = result.files.map((f) => f.path);
@@ -259,25 +256,16 @@ export class Agent {
     return following;
   }
 
-  /** The ack's answer: a receipt checked and stored, the outbox entry removed; a refusal thrown (exit 5). */
-  private async settleAck(answer: NextAnswer, request: ConfirmRequest): Promise<ConfirmOutcome> {
+  /** The ack's answer checked (receipt signed by the pinned key, for these digests); a refusal thrown (exit 5). */
+  private checkAck(answer: NextAnswer, request: ConfirmRequest): ConfirmOutcome {
     const acked = answer.acked;
     if (!acked || acked.deliveryId !== request.deliveryId) {
-      throw new KeptInOutbox(`the server did not answer the ack of delivery ${request.deliveryId}`);
+      throw unreachable(`the server did not answer the ack of delivery ${request.deliveryId}`);
     }
     const decoded = answerOf(acked.answer);
-    if (decoded.status === AnswerStatus.TryLater) throw new KeptInOutbox(`the server answered the ack of ${request.deliveryId}: try later`);
-    let outcome: ConfirmOutcome;
-    try {
-      outcome = this.deps.checkAnswer(decoded, request);
-    } catch (error) {
-      // A refusal is final for this confirmation: retrying the same frame would be refused again.
-      await this.deps.outbox.remove(request.deliveryId);
-      throw error;
-    }
-    await this.deps.home.saveReceipt(request.deliveryId, outcome.receipt);
-    await this.deps.outbox.remove(request.deliveryId);
-    return outcome;
+    // Not decided yet: the outbox keeps it and sends it again later.
+    if (decoded.status === AnswerStatus.TryLater) throw unreachable(`the server answered the ack of ${request.deliveryId}: try later`);
+    return this.deps.checkAnswer(decoded, request);
   }
 
   /** Sends the confirmations the outbox holds (a crash before an ack, a server that was away). */
@@ -331,13 +319,6 @@ export class Agent {
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
-}
-
-function findKept(error: unknown): KeptInOutbox | null {
-  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof KeptInOutbox) return e;
-  }
-  return null;
 }
 
 /** The answer frame an ack's answer carries (base64 of one whole frame, as on the TCP port). */

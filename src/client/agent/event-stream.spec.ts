@@ -75,11 +75,11 @@ describe('holdEventStream', () => {
   test('bye ends the stream at once with its retryMs, even if the server keeps it open', async () => {
     handle = (_req, res) => {
       sse(res);
-      res.write('event: bye\ndata: {"retryMs": 2500}\n\n');
+      res.write('event: bye\ndata: {"retryMs": 2500, "reason": "shutdown"}\n\n');
     };
     const { end, events } = await hold();
-    expect(end).toEqual({ reason: 'bye', retryMs: 2500 });
-    expect(events).toEqual([{ kind: 'bye', retryMs: 2500 }]);
+    expect(end).toEqual({ reason: 'bye', retryMs: 2500, why: 'shutdown' });
+    expect(events).toEqual([{ kind: 'bye', retryMs: 2500, reason: 'shutdown' }]);
   });
 
   test('a fresh signature per connection', async () => {

@@ -14,7 +14,10 @@ export const EVENTS_PATH = '/api/inbox/events';
 export const STREAM_IDLE_TIMEOUT_MS = 90_000;
 
 export type StreamEvent =
-  { kind: 'retry'; ms: number } | { kind: 'waiting'; count: number } | { kind: 'bye'; retryMs: number | null } | { kind: 'heartbeat' };
+  | { kind: 'retry'; ms: number }
+  | { kind: 'waiting'; count: number }
+  | { kind: 'bye'; retryMs: number | null; reason: string | null }
+  | { kind: 'heartbeat' };
 
 export interface StreamOptions {
   signal: AbortSignal;
@@ -25,7 +28,11 @@ export interface StreamOptions {
 }
 
 /** How a held stream ended (a refusal of this installation, 401/403, is thrown as exit 8 instead). */
-export type StreamEnd = { reason: 'closed' } | { reason: 'bye'; retryMs: number | null } | { reason: 'aborted' };
+export type StreamEnd =
+  | { reason: 'closed' }
+  /** `why`: `shutdown`, or `replaced` when a newer stream of this installation took this one's place. */
+  | { reason: 'bye'; retryMs: number | null; why: string | null }
+  | { reason: 'aborted' };
 
 /**
  * Opens the event stream with a fresh signature and feeds its events to `onEvent` until the server closes it,
@@ -79,8 +86,9 @@ export async function holdEventStream(signer: RequestSigner, origin: string, opt
       onEvent: (message) => {
         if (message.event === 'waiting') options.onEvent({ kind: 'waiting', count: numberField(message.data, 'count') ?? 1 });
         else if (message.event === 'bye') {
-          bye = { reason: 'bye', retryMs: numberField(message.data, 'retryMs') };
-          options.onEvent({ kind: 'bye', retryMs: bye.retryMs });
+          const why = stringField(message.data, 'reason');
+          bye = { reason: 'bye', retryMs: numberField(message.data, 'retryMs'), why };
+          options.onEvent({ kind: 'bye', retryMs: bye.retryMs, reason: why });
         }
         // Other events are for newer clients: ignored, as EventSource ignores them.
       },
@@ -115,6 +123,15 @@ function numberField(data: string, field: string): number | null {
   try {
     const value = (JSON.parse(data) as Record<string, unknown>)[field];
     return typeof value === 'number' && Number.isFinite(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+function stringField(data: string, field: string): string | null {
+  try {
+    const value = (JSON.parse(data) as Record<string, unknown>)[field];
+    return typeof value === 'string' ? value : null;
   } catch {
     return null;
   }
