@@ -5,10 +5,11 @@ import { fingerprint } from '../protocol/keys.js';
 import { openPluginData, PluginData, PluginEnvelope, readPluginEnvelope } from '../protocol/plugin-data.js';
 import { Bundle, SavedFile } from './bundle-reader.js';
 import { BundleSource } from './download/bundle-source.js';
-import { confirmDelivery, ConfirmOptions } from './confirm-client.js';
+import { ConfirmOptions, ConfirmOutcome, ConfirmRequest, confirmationFrame, confirmationsUrl } from './confirm-client.js';
 import { DcxError, errnoCode, messageOf, unusableBundle, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { DcxHome, originOf, PinnedServer, safeOrigin } from './home.js';
+import { KeptInOutbox, outboxEntryOf } from './outbox.js';
 import { byteProgress } from './progress.js';
 
 /**
@@ -29,7 +30,13 @@ export interface AcceptOptions {
   /** Informational lines (pins made); never the result. */
   notice: (line: string) => void;
   progress?: boolean;
+  /** How the default confirmation travels (via, timeouts, retries). */
   confirm?: ConfirmOptions;
+  /**
+   * Sends the confirmation and checks its answer; default: the outbox entry's frame over the port or HTTPS
+   * (Outbox.send). The agent passes its own (the ack of POST /api/inbox/next).
+   */
+  confirmWith?: (request: ConfirmRequest) => Promise<ConfirmOutcome>;
   now?: Date;
 }
 
@@ -90,7 +97,8 @@ export async function prepareOutputDir(dir: string): Promise<string> {
 
 /**
  * What `open` and `fetch` do with a bundle file: verify and open the plug-in data, check the server
- * against the pins, save and verify every content file in `outDir`, confirm over TCP, keep the receipt.
+ * against the pins, save and verify every content file in `outDir`, confirm (the TCP port, else HTTPS; an
+ * outbox entry until the server decided), keep the receipt.
  */
 export async function acceptBundle(input: string | BundleSource, home: DcxHome, options: AcceptOptions): Promise<DeliveryResult> {
   const outDir = await prepareOutputDir(options.outDir);
@@ -127,20 +135,30 @@ export async function acceptBundle(input: string | BundleSource, home: DcxHome, 
   }
 
   const identity = await home.identity();
-  let outcome: Awaited<ReturnType<typeof confirmDelivery>>;
+  const request: ConfirmRequest = {
+    target: { host: data.server.host, port: data.server.confirmPort, tls: isHttps(data.server.url) },
+    httpsUrl: confirmationsUrl(data.server.url),
+    deliveryId: data.deliveryId,
+    confirmSecret: data.confirmSecret,
+    clientFingerprint: identity.fingerprint,
+    digests: saved.map((f) => f.sha256),
+    serverSignPublicKey: envelope.signPublicKey,
+  };
+  // Written before the confirmation is first sent: one that cannot be sent at all is not lost.
+  const outbox = home.outbox();
+  const entry = await outbox.add(
+    outboxEntryOf(
+      request,
+      confirmationFrame(request),
+      saved.map(({ path, size, sha256 }) => ({ path, size, sha256 })),
+    ),
+  );
+  let outcome: ConfirmOutcome;
   try {
-    outcome = await confirmDelivery(
-      {
-        target: { host: data.server.host, port: data.server.confirmPort },
-        deliveryId: data.deliveryId,
-        confirmSecret: data.confirmSecret,
-        clientFingerprint: identity.fingerprint,
-        digests: saved.map((f) => f.sha256),
-        serverSignPublicKey: envelope.signPublicKey,
-      },
-      options.confirm,
-    );
+    outcome = options.confirmWith ? await options.confirmWith(request) : await outbox.send(entry, options.confirm);
   } catch (error) {
+    if (!looksExpired && error instanceof DcxError && error.exitCode === ExitCode.ServerUnreachable) throw new KeptInOutbox(error);
+    await outbox.remove(data.deliveryId);
     if (!looksExpired) throw error;
     await Promise.all(saved.filter((f) => !f.alreadySaved).map((f) => rm(f.path, { force: true })));
     throw unusableBundle(
@@ -148,7 +166,12 @@ export async function acceptBundle(input: string | BundleSource, home: DcxHome, 
       error,
     );
   }
-  const receiptPath = await home.saveReceipt(data.deliveryId, outcome.receipt);
+  // Outbox.send stored the receipt and removed the entry; an outcome of confirmWith is stored here.
+  let receiptPath = home.receiptPath(data.deliveryId);
+  if (options.confirmWith) {
+    receiptPath = await home.saveReceipt(data.deliveryId, outcome.receipt);
+    await outbox.remove(data.deliveryId);
+  }
   if (pin) await savePin(pin, home, options.notice);
   return {
     deliveryId: data.deliveryId,
@@ -158,6 +181,10 @@ export async function acceptBundle(input: string | BundleSource, home: DcxHome, 
     receiptPath,
     message: outcome.message,
   };
+}
+
+function isHttps(url: string): boolean {
+  return url.toLowerCase().startsWith('https:');
 }
 
 /** Refuses an unpinned key before anything sealed is opened, unless the policy lets it be pinned. */

@@ -7,9 +7,11 @@ import { inboxCommand } from './commands/inbox.js';
 import { inspectCommand } from './commands/inspect.js';
 import { openCommand } from './commands/open.js';
 import { publishCommand } from './commands/publish.js';
+import { retryCommand } from './commands/retry.js';
 import { trustCommand } from './commands/trust.js';
 import { verifyPackCommand } from './commands/verify-pack.js';
 import { verifyReceiptCommand } from './commands/verify-receipt.js';
+import { CONFIRM_VIAS, ConfirmOptions, ConfirmVia } from './confirm-client.js';
 import { CommandContext } from './context.js';
 import { DcxError, messageOf, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
@@ -47,7 +49,8 @@ Exit codes: 0 confirmed (inbox: every item; verify-receipt: valid), 1 other fail
             3 unusable bundle, 4 digest mismatch, 5 confirmation refused, 6 server unreachable,
             7 invalid receipt, 8 refused by the server (enrolment code unknown, expired or used;
             installation not enrolled, revoked, or not the recipient).
-Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
+Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish), HTTPS_PROXY / HTTP_PROXY /
+             NO_PROXY (every request), NODE_EXTRA_CA_CERTS (a private CA).`,
     );
 
   addDeliveryCommands(program, ctx);
@@ -58,27 +61,36 @@ Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish).`,
 
 /** The commands that take a delivery: fetch, open, inspect. */
 function addDeliveryCommands(program: Command, ctx: CommandContext): void {
-  program
+  const fetch = program
     .command('fetch')
     .description('download a bundle sealed for this client, save its content, confirm the delivery (requests signed where enrolled)')
     .argument('<url>', 'bundle URL, or a personal link (<server>/api/inbox/<delivery-id>/bundle)')
     .option('-o, --out <dir>', 'directory to save the content in', '.')
     .option('--access-token <token>', 'access token for a content published with token access')
-    .option('--json', 'print one JSON object on stdout')
-    .action(async (url: string, options: { out: string; accessToken?: string; json?: boolean }) => {
-      await fetchCommand(url, options, ctx);
-    });
+    .option('--json', 'print one JSON object on stdout');
+  withConfirmOptions(fetch).action(async (url: string, options: { out: string; accessToken?: string; json?: boolean } & ConfirmFlags) => {
+    await fetchCommand(url, { ...options, confirm: confirmOptions(options) }, ctx);
+  });
 
-  program
+  const open = program
     .command('open')
     .description('verify a .dcx file (e.g. saved by a browser), save its content, confirm the delivery')
     .argument('<file>', '.dcx bundle')
     .option('-o, --out <dir>', 'directory to save the content in', '.')
     .option('--trust', "accept and pin the bundle's server when it is not pinned yet")
-    .option('--json', 'print one JSON object on stdout')
-    .action(async (file: string, options: { out: string; trust?: boolean; json?: boolean }) => {
-      await openCommand(file, options, ctx);
-    });
+    .option('--json', 'print one JSON object on stdout');
+  withConfirmOptions(open).action(async (file: string, options: { out: string; trust?: boolean; json?: boolean } & ConfirmFlags) => {
+    await openCommand(file, { ...options, confirm: confirmOptions(options) }, ctx);
+  });
+
+  const retry = program
+    .command('retry')
+    .description('send the confirmations kept in the outbox (DCX_HOME/outbox) that are due; store their receipts')
+    .option('--all', 'send every kept confirmation now, due or not')
+    .option('--json', 'print one JSON object on stdout');
+  withConfirmOptions(retry).action(async (options: { all?: boolean; json?: boolean } & ConfirmFlags) => {
+    await retryCommand({ ...options, confirm: confirmOptions(options) }, ctx);
+  });
 
   program
     .command('inspect')
@@ -88,6 +100,40 @@ function addDeliveryCommands(program: Command, ctx: CommandContext): void {
     .action(async (file: string, options: { json?: boolean }) => {
       await inspectCommand(file, options, ctx);
     });
+}
+
+/** The largest --confirm-timeout, in seconds. */
+const MAX_CONFIRM_TIMEOUT_S = 600;
+
+interface ConfirmFlags {
+  via: ConfirmVia;
+  confirmTimeout?: number;
+}
+
+/** --via and --confirm-timeout: how a command's confirmations travel (PROTOCOL.md §4.1). */
+function withConfirmOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--via <how>', 'confirm over the TCP port, falling back to HTTPS when it cannot be reached (auto), or only one')
+        .choices(CONFIRM_VIAS)
+        .default('auto'),
+    )
+    .addOption(
+      new Option('--confirm-timeout <seconds>', 'how long to wait for the TCP confirmation port before HTTPS (default 3)').argParser(
+        parseConfirmTimeout,
+      ),
+    );
+}
+
+function parseConfirmTimeout(text: string): number {
+  const seconds = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || seconds <= 0 || seconds > MAX_CONFIRM_TIMEOUT_S)
+    throw usageError(`--confirm-timeout must be a number of seconds above 0 and at most ${MAX_CONFIRM_TIMEOUT_S}, not ${JSON.stringify(text)}`);
+  return seconds;
+}
+
+function confirmOptions(flags: ConfirmFlags): ConfirmOptions {
+  return { via: flags.via, ...(flags.confirmTimeout === undefined ? {} : { connectMs: flags.confirmTimeout * 1000 }) };
 }
 
 /** The commands of a named recipient: enrol, inbox. */
@@ -103,15 +149,15 @@ function addRecipientCommands(program: Command, ctx: CommandContext): void {
       await enrolCommand(url, options, ctx);
     });
 
-  program
+  const inbox = program
     .command('inbox')
     .description('fetch, save and confirm every delivery addressed to you at a server you are enrolled at (one pass)')
     .argument('<server-url>', "the server's base URL")
     .requiredOption('-o, --out <dir>', 'directory to save the contents in')
-    .option('--json', 'print one JSON object on stdout')
-    .action(async (url: string, options: { out: string; json?: boolean }) => {
-      await inboxCommand(url, options, ctx);
-    });
+    .option('--json', 'print one JSON object on stdout');
+  withConfirmOptions(inbox).action(async (url: string, options: { out: string; json?: boolean } & ConfirmFlags) => {
+    await inboxCommand(url, { ...options, confirm: confirmOptions(options) }, ctx);
+  });
 }
 
 /** The commands that talk to a server or check its receipts: trust, publish, verify-receipt. */

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { ClientIdentity, generateClientIdentity, parseClientIdentity, serializeClientIdentity } from '../protocol/keys.js';
 import { DcxError, errnoCode, messageOf } from './errors.js';
 import { ExitCode } from './exit-codes.js';
+import { Outbox } from './outbox.js';
 import { NO_LINK_CODES } from './safe-path.js';
 
 const DIR_MODE = 0o700;
@@ -107,6 +108,11 @@ export class DcxHome {
 
   enrolments(): EnrolmentStore {
     return new EnrolmentStore(this);
+  }
+
+  /** DCX_HOME/outbox: confirmations not sent yet (`dcx retry`). */
+  outbox(): Outbox {
+    return new Outbox(this);
   }
 
   receiptPath(deliveryId: string): string {

@@ -2,6 +2,7 @@
 import { run } from './cli.js';
 import { processContext } from './context.js';
 import { resumableDownload } from './download/state.js';
+import { installProxyDispatcher } from './http.js';
 import { removeAllTempsSync } from './temp-files.js';
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -19,6 +20,8 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(0);
   throw error;
 });
+
+installProxyDispatcher();
 
 // No top-level await: the single executable (scripts/build-client.mjs) runs this as a CommonJS script.
 void run(process.argv.slice(2), processContext()).then(({ code, error }) => {

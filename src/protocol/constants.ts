@@ -7,6 +7,11 @@ export const BUNDLE_MEDIA_TYPE = 'application/vnd.dcx.bundle+zip';
 export const BUNDLE_EXTENSION = '.dcx';
 export const PLUGIN_ENTRY_NAME = 'dcx-plugin-data.bin';
 
+/** Confirmation over HTTPS (POST /api/confirmations): one confirmation frame in, one answer frame out. */
+export const CONFIRMATION_MEDIA_TYPE = 'application/vnd.dcx.confirmation';
+export const ANSWER_MEDIA_TYPE = 'application/vnd.dcx.answer';
+export const CONFIRMATIONS_PATH = '/api/confirmations';
+
 /** HTTP headers a client sends when it asks for a bundle. */
 export const CLIENT_KEY_HEADER = 'dcx-client-key';
 export const ACCESS_TOKEN_HEADER = 'dcx-access-token';

@@ -1,11 +1,13 @@
 import { ACCESS_TOKEN_HEADER, BUNDLE_MEDIA_TYPE, CLIENT_KEY_HEADER } from '../../protocol/constants.js';
 import { acceptBundle, DeliveryResult, prepareOutputDir } from '../accept-bundle.js';
+import { ConfirmOptions } from '../confirm-client.js';
 import { CommandContext } from '../context.js';
 import { downloadBundle, keepsPartialDownload, markKeepsPartial } from '../download/resume.js';
 import { PendingDownload } from '../download/state.js';
 import { DcxError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { parseHttpUrl } from '../http.js';
+import { KeptInOutbox } from '../outbox.js';
 import { RequestSigner } from '../signed-request.js';
 import { deliveryJson, deliveryText } from './report.js';
 
@@ -13,6 +15,8 @@ export interface FetchOptions {
   out: string;
   json?: boolean;
   accessToken?: string;
+  /** How the confirmation travels (--via, --confirm-timeout). */
+  confirm?: ConfirmOptions;
 }
 
 const RESUME_HINT = 'the partial download is kept: running the same command again resumes it';
@@ -33,7 +37,11 @@ export async function fetchCommand(urlText: string, options: FetchOptions, ctx: 
   const url = parseHttpUrl(urlText);
   await prepareOutputDir(options.out);
   const enrolled = await RequestSigner.forEnrolledOrigin(ctx.home, url.origin);
-  const result = await pullBundle(url, { out: options.out, accessToken: options.accessToken, signer: enrolled?.signer ?? null }, ctx);
+  const result = await pullBundle(
+    url,
+    { out: options.out, accessToken: options.accessToken, signer: enrolled?.signer ?? null, confirm: options.confirm },
+    ctx,
+  );
   ctx.out(options.json ? JSON.stringify(deliveryJson(result)) : deliveryText(result));
   return result;
 }
@@ -43,6 +51,7 @@ export interface PullOptions {
   accessToken?: string;
   /** Signs every request (an enrolled origin), and then only that origin's pinned key may sign the bundle. */
   signer: RequestSigner | null;
+  confirm?: ConfirmOptions;
 }
 
 /** Downloads (or resumes), saves, verifies and confirms one bundle: `dcx fetch`, and each item of `dcx inbox`. */
@@ -73,8 +82,14 @@ export async function pullBundle(url: URL, options: PullOptions, ctx: CommandCon
         pinPolicy: signer ? { kind: 'origin', origin: signer.server.origin } : { kind: 'first-use', origin: url.origin },
         notice: ctx.notice,
         progress: ctx.progress,
+        confirm: options.confirm,
       });
     } catch (error) {
+      // Saved, and its confirmation waits in the outbox: the download is done with.
+      if (error instanceof KeptInOutbox) {
+        await pending.discard().catch(() => undefined);
+        throw error;
+      }
       const keep =
         pending.resumable && error instanceof DcxError && (error.exitCode === ExitCode.ServerUnreachable || keepsPartialDownload(error));
       if (!keep) {

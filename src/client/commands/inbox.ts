@@ -1,4 +1,5 @@
 import { DeliveryResult, prepareOutputDir } from '../accept-bundle.js';
+import { ConfirmOptions } from '../confirm-client.js';
 import { CommandContext } from '../context.js';
 import { DcxError, messageOf } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -10,6 +11,8 @@ import { pullBundle } from './fetch.js';
 export interface InboxOptions {
   out: string;
   json?: boolean;
+  /** How each confirmation travels (--via, --confirm-timeout). */
+  confirm?: ConfirmOptions;
 }
 
 export const INBOX_PATH = '/api/inbox';
@@ -54,7 +57,7 @@ export async function inboxCommand(urlText: string, options: InboxOptions, ctx: 
     if (ctx.progress) ctx.notice(`[${index + 1}/${items.length}] ${item.name} (${formatBytes(item.size)})`);
     try {
       const bundleUrl = new URL(item.bundleUrl, url.origin);
-      outcomes.push({ item, result: await pullBundle(bundleUrl, { out: options.out, signer }, ctx) });
+      outcomes.push({ item, result: await pullBundle(bundleUrl, { out: options.out, signer, confirm: options.confirm }, ctx) });
     } catch (error) {
       const exitCode = error instanceof DcxError ? error.exitCode : ExitCode.Failure;
       outcomes.push({ item, error: { exitCode, message: messageOf(error) } });

@@ -4,7 +4,8 @@ import { connect as netConnect, isIP, Socket } from 'node:net';
 import { connect as tlsConnect, ConnectionOptions } from 'node:tls';
 import { DcxError, unreachable, usageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { networkReason, ResponseLike } from '../http.js';
+import { networkReason, proxyFor, ResponseLike, viaProxy } from '../http.js';
+import { openTunnel } from './tunnel.js';
 
 /** Each read fills (part of) this one buffer, over and over: no allocation per chunk. */
 const READ_BUFFER = 1024 * 1024;
@@ -69,7 +70,8 @@ export async function httpDownload(url: URL | string, headers: RequestHeaders, o
     try {
       response = await Connection.open(target, sent, options);
     } catch (error) {
-      throw unreachable(`cannot reach ${target.origin}: ${networkReason(error)}`, error);
+      if (error instanceof DcxError) throw error;
+      throw unreachable(`cannot reach ${target.origin}${viaProxy(target)}: ${networkReason(error)}`, error);
     }
     const location = response.headers.get('location');
     if ([301, 302, 303, 307, 308].includes(response.status) && location !== null && redirects < MAX_REDIRECTS) {
@@ -127,22 +129,35 @@ class Connection implements DownloadResponse {
       '',
     ].join('\r\n');
     let connection: Connection | null = null;
-    const onread = {
-      buffer: Buffer.allocUnsafe(READ_BUFFER),
-      callback: (n: number, buffer: Uint8Array) => connection!.onRead(buffer as Buffer, n),
-    };
-    const socket =
-      url.protocol === 'https:'
-        ? // Node's tls.connect takes `onread` as net.connect does (its typings miss it).
-          tlsConnect({
-            host,
-            port,
-            servername: isIP(host) ? undefined : host,
-            ALPNProtocols: ['http/1.1'],
-            onread,
-            ...options.tls,
-          } as ConnectionOptions)
-        : netConnect({ host, port, onread });
+    const proxy = proxyFor(url);
+    let socket: Socket;
+    if (proxy) {
+      // Through a CONNECT tunnel the socket exists before this request: its bytes come as 'data' events.
+      const tunnel = await openTunnel(proxy, { host, port });
+      socket =
+        url.protocol === 'https:'
+          ? tlsConnect({ socket: tunnel, servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], ...options.tls })
+          : tunnel;
+      socket.on('data', (chunk: Buffer) => connection!.onRead(chunk, chunk.length));
+      socket.resume();
+    } else {
+      const onread = {
+        buffer: Buffer.allocUnsafe(READ_BUFFER),
+        callback: (n: number, buffer: Uint8Array) => connection!.onRead(buffer as Buffer, n),
+      };
+      socket =
+        url.protocol === 'https:'
+          ? // Node's tls.connect takes `onread` as net.connect does (its typings miss it).
+            tlsConnect({
+              host,
+              port,
+              servername: isIP(host) ? undefined : host,
+              ALPNProtocols: ['http/1.1'],
+              onread,
+              ...options.tls,
+            } as ConnectionOptions)
+          : netConnect({ host, port, onread });
+    }
     connection = new Connection(url.href, socket);
     const answered = new Promise<void>((resolve, reject) => (connection.headDone = { resolve, reject }));
     socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy(new Error(`nothing received for ${IDLE_TIMEOUT_MS / 1000} s`)));

@@ -1,6 +1,37 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { parseDurationMs } from './duration.js';
-import { EnvironmentVariables, LogLevel, RawEnvironment, validateEnvironment } from './environment.js';
+import { ConfigError, EnvironmentVariables, LogLevel, RawEnvironment, validateEnvironment } from './environment.js';
+
+/** The confirmation listener's certificate and key (PEM), read and checked once at start. */
+export interface ConfirmTls {
+  cert: Buffer;
+  key: Buffer;
+}
+
+/**
+ * Reads CONFIRM_TLS_CERT / CONFIRM_TLS_KEY and checks that they make a TLS context (a key that is not the
+ * certificate's fails here, at start, not at the first client). Messages name files, never their contents.
+ */
+function loadConfirmTls(certFile: string | undefined, keyFile: string | undefined, cwd: string): ConfirmTls | undefined {
+  if (certFile === undefined || keyFile === undefined) return undefined;
+  const read = (name: string, file: string) => {
+    try {
+      return readFileSync(resolve(cwd, file));
+    } catch (error) {
+      throw new ConfigError(`invalid configuration: ${name} ${JSON.stringify(file)} cannot be read (${(error as NodeJS.ErrnoException).code})`);
+    }
+  };
+  const tls = { cert: read('CONFIRM_TLS_CERT', certFile), key: read('CONFIRM_TLS_KEY', keyFile) };
+  try {
+    createSecureContext(tls);
+  } catch (error) {
+    const why = (error as Error).message.split('\n')[0];
+    throw new ConfigError(`invalid configuration: CONFIRM_TLS_CERT and CONFIRM_TLS_KEY do not make a TLS certificate and its key (${why})`);
+  }
+  return tls;
+}
 
 /**
  * The validated configuration, built once at start and injected everywhere (inject `AppConfig`).
@@ -51,6 +82,8 @@ export class AppConfig {
   readonly confirmMaxFrameBytes: number;
   readonly confirmIdleTimeoutMs: number;
   readonly confirmMaxConnections: number;
+  /** TLS on the confirmation port besides plain frames (CONFIRM_TLS_CERT, CONFIRM_TLS_KEY); undefined: plain only. */
+  readonly confirmTls: ConfirmTls | undefined;
   readonly dbPoolSize: number;
   /** Hot statements run as named prepared statements on PostgreSQL (DB_PREPARED_STATEMENTS, default true). */
   readonly dbPreparedStatements: boolean;
@@ -112,6 +145,7 @@ export class AppConfig {
     this.confirmMaxFrameBytes = env.CONFIRM_MAX_FRAME_BYTES;
     this.confirmIdleTimeoutMs = env.CONFIRM_IDLE_TIMEOUT_MS;
     this.confirmMaxConnections = env.CONFIRM_MAX_CONNECTIONS;
+    this.confirmTls = loadConfirmTls(env.CONFIRM_TLS_CERT, env.CONFIRM_TLS_KEY, cwd);
     this.dbPoolSize = env.DB_POOL_SIZE;
     this.dbPreparedStatements = env.DB_PREPARED_STATEMENTS === 'true';
     this.batchSignatures = env.BATCH_SIGNATURES === 'true';

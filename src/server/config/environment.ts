@@ -47,6 +47,8 @@ export const ENVIRONMENT_VARIABLES = [
   'CONFIRM_MAX_FRAME_BYTES',
   'CONFIRM_IDLE_TIMEOUT_MS',
   'CONFIRM_MAX_CONNECTIONS',
+  'CONFIRM_TLS_CERT',
+  'CONFIRM_TLS_KEY',
   'DB_POOL_SIZE',
   'DB_PREPARED_STATEMENTS',
   'BATCH_SIGNATURES',
@@ -199,6 +201,18 @@ export class EnvironmentVariables {
   @IntegerIn(1, 1_000_000)
   CONFIRM_MAX_CONNECTIONS: number = 1024;
 
+  /** PEM certificate (chain) file: with CONFIRM_TLS_KEY, the confirmation listener also speaks TLS. */
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  CONFIRM_TLS_CERT?: string;
+
+  /** PEM private key file of CONFIRM_TLS_CERT. */
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  CONFIRM_TLS_KEY?: string;
+
   @IntegerIn(1, 1000)
   DB_POOL_SIZE: number = 10;
 
@@ -251,6 +265,9 @@ export function validateEnvironment(raw: RawEnvironment): EnvironmentVariables {
   });
   if (plain.DELIVERY_TTL !== undefined && plain.DELIVERY_TTL_SECONDS !== undefined) {
     problems.push('DELIVERY_TTL and DELIVERY_TTL_SECONDS are both set; set only one (DELIVERY_TTL takes a duration such as 24h)');
+  }
+  if ((plain.CONFIRM_TLS_CERT === undefined) !== (plain.CONFIRM_TLS_KEY === undefined)) {
+    problems.push('CONFIRM_TLS_CERT and CONFIRM_TLS_KEY go together: set both (PEM files) or neither');
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return env;

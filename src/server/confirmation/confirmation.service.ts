@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Answer, AnswerStatus, answerStatusName, NO_DELIVERY_ID } from '../../protocol/answer.js';
 import { Confirmation, openConfirmation, SealedConfirmation } from '../../protocol/confirmation.js';
-import type { Frame } from '../../protocol/frame.js';
+import { Frame, FrameParser } from '../../protocol/frame.js';
 import { ReceiptFields, signReceipts } from '../../protocol/receipt.js';
 import { AppConfig } from '../config/app-config.js';
 import { DeliveryEventRepository } from '../deliveries/delivery-event.repository.js';
@@ -61,6 +61,25 @@ export class ConfirmationService {
     } catch (error) {
       return this.tryLater(sealed.deliveryId, error);
     }
+  }
+
+  /**
+   * A confirmation POSTed over HTTP (PROTOCOL.md §4.1): the body is exactly one frame, decided as one sent to
+   * the TCP port; anything else is malformed.
+   */
+  async handleBody(body: Buffer, remoteAddress: string): Promise<Answer> {
+    const parser = new FrameParser(this.config.confirmMaxFrameBytes);
+    const frames: Frame[] = [];
+    try {
+      parser.parse(body, (frame) => frames.push(frame));
+    } catch (error) {
+      return this.refuseMalformed(remoteAddress, (error as Error).message);
+    }
+    if (frames.length !== 1 || parser.pending !== 0) {
+      const message = frames.length === 0 ? 'the body is not a whole confirmation frame' : 'the body holds more than one frame';
+      return this.refuseMalformed(remoteAddress, message);
+    }
+    return this.handle(frames[0], remoteAddress);
   }
 
   /** Bytes that are no frame: refused, and still part of the audit trail. */

@@ -2,26 +2,42 @@ import { UnsupportedMediaTypeException } from '@nestjs/common';
 import express, { type RequestHandler } from 'express';
 import type { IncomingMessage } from 'node:http';
 import typeIs from 'type-is';
+import { CONFIRMATION_MEDIA_TYPE } from '../../protocol/constants.js';
 
 /** The largest JSON or form body; uploads are streamed by the multipart interceptor, never through this. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** What the server reads a body as: JSON, a form, plain text, and multipart (read by the upload routes only). */
-const READABLE_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain'];
+/**
+ * What the server reads a body as: JSON, a form, plain text, a confirmation frame (POST /api/confirmations),
+ * and multipart (read by the upload routes only).
+ */
+const READABLE_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain', CONFIRMATION_MEDIA_TYPE];
 
 /**
  * The body parsers every request goes through, in order: a body of a type no route reads is 415; JSON
  * (an empty body with a JSON content type, as many HTTP clients send on a bodyless POST, is `{}`), forms
- * and text up to BODY_LIMIT_BYTES (413 beyond); a JSON body's bytes are kept for signed requests (rawJsonBody).
+ * and text up to BODY_LIMIT_BYTES (413 beyond); a JSON body's bytes are kept for signed requests (rawJsonBody);
+ * a confirmation frame's bytes as they came, up to `maxFrameBytes` (CONFIRM_MAX_FRAME_BYTES, as on the TCP port).
  * Their errors answer the usual JSON (see DcxExpressAdapter).
  */
-export function bodyParsers(): RequestHandler[] {
+export function bodyParsers(maxFrameBytes: number): RequestHandler[] {
   return [
     refuseUnreadableBodies,
     express.json({ limit: BODY_LIMIT_BYTES, reviver: refusePrototypeKeys, verify: keepRawBody }),
     express.urlencoded({ limit: BODY_LIMIT_BYTES, extended: false }),
     express.text({ limit: BODY_LIMIT_BYTES }),
+    express.raw({ type: CONFIRMATION_MEDIA_TYPE, limit: maxFrameBytes }),
   ];
+}
+
+/**
+ * The bytes of a confirmation POST (empty when it has none); 415 for a body of another type, which the
+ * parsers above read as something else.
+ */
+export function confirmationBody(req: IncomingMessage & { body?: unknown }): Buffer {
+  if (typeIs.hasBody(req) && !typeIs(req, [CONFIRMATION_MEDIA_TYPE]))
+    throw new UnsupportedMediaTypeException(`a confirmation is sent as ${CONFIRMATION_MEDIA_TYPE}`);
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 }
 
 const RAW_BODY = Symbol('dcx raw body');

@@ -69,7 +69,7 @@ export class DcxHttp {
     express.set('etag', () => undefined);
     timeouts(app.getHttpServer() as Server);
     express.use(accessLog(this.logger));
-    express.use(...bodyParsers());
+    express.use(...bodyParsers(config.confirmMaxFrameBytes));
   }
 
   nestLogger(): PinoNestLogger {
