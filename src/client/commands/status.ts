@@ -1,12 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { processAlive, AgentStateFile, AgentState } from '../agent/state.js';
 import { CommandContext } from '../context.js';
-import { errnoCode } from '../errors.js';
 import { DcxHome } from '../home.js';
-
-/** DCX_HOME/outbox/<deliveryId>.json, one kept confirmation each (docs/design/resident-agent.md §1). */
-export const OUTBOX_DIR = 'outbox';
 
 export interface StatusOptions {
   json?: boolean;
@@ -71,31 +65,12 @@ function statusText({ agent, outbox }: StatusReport): string {
   return lines.join('\n');
 }
 
-/** The outbox's entries, read from their files (an entry being written, or unreadable, is left out). */
+/** The outbox's entries (DCX_HOME/outbox), as `dcx status` shows them. */
 export async function pendingConfirmations(home: DcxHome): Promise<PendingConfirmation[]> {
-  const dir = join(home.dir, OUTBOX_DIR);
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((name) => name.endsWith('.json')).sort();
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw error;
-  }
-  const entries: PendingConfirmation[] = [];
-  for (const name of names) {
-    try {
-      const entry = JSON.parse(await readFile(join(dir, name), 'utf8')) as PendingConfirmation;
-      if (typeof entry.deliveryId === 'string') {
-        entries.push({
-          deliveryId: entry.deliveryId,
-          attempts: entry.attempts,
-          nextAttemptAt: entry.nextAttemptAt,
-          lastError: entry.lastError,
-        });
-      }
-    } catch {
-      // half-written or foreign: not a confirmation to report
-    }
-  }
-  return entries;
+  return (await home.outbox().list()).map(({ deliveryId, attempts, nextAttemptAt, lastError }) => ({
+    deliveryId,
+    attempts,
+    nextAttemptAt,
+    lastError,
+  }));
 }
