@@ -5,10 +5,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
-import { dcx, publish } from './support/cli-process.js';
+import { dcx, newClientHome, publish } from './support/cli-process.js';
 import { until } from './support/eventually.js';
+import { runTool } from '../src/client/agent/host-tools.js';
+import { iniSection } from './support/ini.js';
 import { adminJson, AgentProcess, enrolledInstallation, restartableServer, RestartableServer } from './support/agent-process.js';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -48,6 +51,10 @@ describe('dcx agent, end to end (postgres, TCP confirmation port unreachable)', 
       INBOX_RECONNECT_MS: String(TEST_RECONNECT_MS),
       CONFIRM_BIND_HOST: '127.0.0.2',
     });
+    // The premise of this file: the port the plug-in data names (127.0.0.1) refuses TCP.
+    await expect(
+      new Promise((resolve, reject) => connect(server.confirmPort, '127.0.0.1').once('connect', resolve).once('error', reject)),
+    ).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     db = new pg.Client({ connectionString: server.databaseUrl });
     await db.connect();
     work = await mkdtemp(join(tmpdir(), 'dcx-agent-e2e-'));
@@ -158,5 +165,88 @@ describe('dcx agent, end to end (postgres, TCP confirmation port unreachable)', 
     await agent.line(/already saved, confirmed handbook\.pdf/, 1, 30_000, 'stdout');
     expect(await readdir(out)).toEqual(['handbook.pdf']);
     await agent.kill('SIGTERM');
+  });
+
+  test('`dcx agent --install --no-enable` and `--uninstall --no-enable` against a temp XDG_CONFIG_HOME: a valid unit, nothing enabled', async () => {
+    const { home } = await enrolledInstallation(server, 'Dora');
+    const xdg = await mkdtemp(join(tmpdir(), 'dcx-xdg-'));
+    const out = join(work, 'dora inbox');
+    const env = { DCX_HOME: home, XDG_CONFIG_HOME: join(xdg, 'config') };
+    const installed = await dcx(['agent', '--install', '--no-enable', '--out', out], env);
+    expect([installed.code, installed.stderr]).toEqual([0, '']);
+    const unitFile = join(xdg, 'config', 'systemd', 'user', 'dcx-agent.service');
+    expect(installed.stdout).toContain(`wrote the systemd user unit ${unitFile}`);
+    expect(installed.stdout).toMatch(/not enabled \(--no-enable\)/);
+    expect(installed.stdout).toMatch(/launchctl bootstrap gui/);
+    expect(installed.stdout).toMatch(/schtasks \/Create/);
+    const unit = await readFile(unitFile, 'utf8');
+    const service = iniSection(unit, 'Service');
+    // The server was left out: the only enrolment's origin is written in.
+    expect(service.ExecStart).toBe(
+      `${process.execPath} ${join(process.cwd(), 'dist/src/client/main.js')} agent ${server.url} --out "${out}"`,
+    );
+    expect(service.Environment).toBe(`DCX_HOME=${home}`);
+    expect(iniSection(unit, 'Install').WantedBy).toBe('default.target');
+    if (existsSync('/usr/bin/systemd-analyze')) {
+      const verified = await runTool('systemd-analyze', ['verify', '--user', unitFile], { ...process.env, ...env });
+      // verify needs a user manager to ask; where there is none it cannot say anything about the file.
+      if (verified.ran && !verified.ok) expect(verified.error).not.toMatch(/dcx-agent\.service:\d+/);
+    }
+
+    const removed = await dcx(['agent', '--uninstall', '--no-enable'], env);
+    expect([removed.code, removed.stdout]).toEqual([0, `removed the systemd user unit ${unitFile}\n`]);
+    expect(existsSync(unitFile)).toBe(false);
+  });
+
+  test('`dcx register` against temp XDG dirs: a desktop entry and a MIME package the desktop tools accept; --uninstall', async () => {
+    const xdg = await mkdtemp(join(tmpdir(), 'dcx-xdg-'));
+    const env = { DCX_HOME: await newClientHome(), XDG_DATA_HOME: join(xdg, 'data'), XDG_CONFIG_HOME: join(xdg, 'config') };
+    const registered = await dcx(['register', '--out', join(work, 'opened')], env);
+    expect([registered.code, registered.stderr]).toEqual([0, '']);
+    const desktopPath = join(xdg, 'data', 'applications', 'dcx.desktop');
+    const mimePath = join(xdg, 'data', 'mime', 'packages', 'dcx.xml');
+    expect(registered.stdout.split('\n').slice(0, 2)).toEqual([
+      `wrote the desktop entry ${desktopPath}`,
+      `wrote the MIME types ${mimePath} (*.dcx, *.dcxp)`,
+    ]);
+    // Each desktop tool either ran or is named as skipped.
+    for (const tool of ['update-mime-database', 'update-desktop-database', 'xdg-mime']) {
+      expect(registered.stdout).toMatch(new RegExp(`^(ran|skipped|failed): ${tool} `, 'm'));
+    }
+
+    const entry = iniSection(await readFile(desktopPath, 'utf8'), 'Desktop Entry');
+    expect(entry).toMatchObject({
+      Type: 'Application',
+      Name: 'DCX',
+      MimeType: 'application/vnd.dcx.bundle+zip;application/vnd.dcx.plugin;',
+    });
+    expect(entry.Exec).toMatch(/ open --out \S+opened %f$/);
+    const validate = await runTool('desktop-file-validate', [desktopPath]);
+    if (validate.ran) expect(validate).toEqual({ ran: true, ok: true });
+
+    const xml = await readFile(mimePath, 'utf8');
+    const types = [...xml.matchAll(/<mime-type type="([^"]+)">([\s\S]*?)<\/mime-type>/g)].map((m) => ({
+      type: m[1],
+      globs: [...m[2].matchAll(/<glob pattern="([^"]+)"/g)].map((g) => g[1]),
+    }));
+    expect(types).toEqual([
+      { type: 'application/vnd.dcx.bundle+zip', globs: ['*.dcx'] },
+      { type: 'application/vnd.dcx.plugin', globs: ['*.dcxp'] },
+    ]);
+    expect(xml).toMatch(
+      /^<\?xml version="1.0" encoding="UTF-8"\?>\n<mime-info xmlns="http:\/\/www.freedesktop.org\/standards\/shared-mime-info">/,
+    );
+    if (registered.stdout.includes('ran: update-mime-database')) {
+      // The database it built knows the type by its glob: the package parsed.
+      expect(await readFile(join(xdg, 'data', 'mime', 'globs2'), 'utf8')).toMatch(/^60:application\/vnd\.dcx\.bundle\+zip:\*\.dcx$/m);
+    }
+
+    if (registered.stdout.includes('ran: xdg-mime default')) {
+      expect(await readFile(join(xdg, 'config', 'mimeapps.list'), 'utf8')).toContain('application/vnd.dcx.bundle+zip=dcx.desktop');
+    }
+
+    const unregistered = await dcx(['register', '--uninstall'], env);
+    expect(unregistered.code).toBe(0);
+    expect(existsSync(desktopPath) || existsSync(mimePath)).toBe(false);
   });
 });

@@ -14,6 +14,7 @@ import { until } from './eventually.js';
 
 export interface RestartableServer {
   url: string;
+  confirmPort: number;
   adminToken: string;
   databaseUrl: string;
   output: () => string;
@@ -29,11 +30,12 @@ export async function restartableServer(extraEnv: Record<string, string>): Promi
   const dataDir = await mkdtemp(join(tmpdir(), 'dcx-agent-server-'));
   const port = await freePort();
   const adminToken = randomBytes(24).toString('base64url');
+  const confirmPort = await freePort();
   const env = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     PORT: String(port),
-    CONFIRM_PORT: String(await freePort()),
+    CONFIRM_PORT: String(confirmPort),
     PUBLIC_HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     ADMIN_TOKEN: adminToken,
@@ -71,6 +73,7 @@ export async function restartableServer(extraEnv: Record<string, string>): Promi
   await start();
   return {
     url,
+    confirmPort,
     adminToken,
     databaseUrl: database.url,
     output: () => collected,

@@ -1,6 +1,6 @@
 // The push notice [seed 003]: one signed GET /api/inbox/events held open (server-sent events), read with
 // eventsource-parser. Outbound only: the client never listens on a port.
-import { createParser } from 'eventsource-parser';
+import { createParser, EventSourceParser } from 'eventsource-parser';
 import { DcxError, messageOf, unreachable } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { httpRequest, networkReason } from '../http.js';
@@ -66,33 +66,8 @@ export async function holdEventStream(signer: RequestSigner, origin: string, opt
   };
   try {
     touch();
-    const response = await httpRequest(url, {
-      method: 'GET',
-      headers: { accept: 'text/event-stream', 'cache-control': 'no-store', ...signer.headers('GET', url) },
-      redirect: 'manual',
-      signal: connection.signal,
-    });
-    if (!response.ok) throw await signedFailure(response, `opening the event stream ${url.href}`);
-    const type = response.headers.get('content-type') ?? '';
-    if (!type.startsWith('text/event-stream') || !response.body) {
-      await response.body?.cancel();
-      throw new DcxError(ExitCode.Failure, `${url.href} answered ${type || 'no content type'}, not an event stream`);
-    }
-    reader = response.body.getReader();
-    let bye: StreamEnd | null = null;
-    const parser = createParser({
-      onRetry: (ms) => options.onEvent({ kind: 'retry', ms }),
-      onComment: () => options.onEvent({ kind: 'heartbeat' }),
-      onEvent: (message) => {
-        if (message.event === 'waiting') options.onEvent({ kind: 'waiting', count: numberField(message.data, 'count') ?? 1 });
-        else if (message.event === 'bye') {
-          const why = stringField(message.data, 'reason');
-          bye = { reason: 'bye', retryMs: numberField(message.data, 'retryMs'), why };
-          options.onEvent({ kind: 'bye', retryMs: bye.retryMs, reason: why });
-        }
-        // Other events are for newer clients: ignored, as EventSource ignores them.
-      },
-    });
+    reader = (await openStream(signer, url, connection.signal)).getReader();
+    const events = eventParser(options.onEvent);
     options.onOpen();
     const decoder = new TextDecoder();
     for (;;) {
@@ -101,7 +76,8 @@ export async function holdEventStream(signer: RequestSigner, origin: string, opt
       const { done, value } = await reader.read();
       if (done) break;
       touch();
-      parser.feed(decoder.decode(value, { stream: true }));
+      events.parser.feed(decoder.decode(value, { stream: true }));
+      const bye = events.bye();
       if (bye) {
         hangUp();
         return bye;
@@ -119,20 +95,49 @@ export async function holdEventStream(signer: RequestSigner, origin: string, opt
   }
 }
 
-function numberField(data: string, field: string): number | null {
-  try {
-    const value = (JSON.parse(data) as Record<string, unknown>)[field];
-    return typeof value === 'number' && Number.isFinite(value) ? value : null;
-  } catch {
-    return null;
+/** The signed GET, fresh signature each time; the event stream's body, or why not. */
+async function openStream(signer: RequestSigner, url: URL, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  const response = await httpRequest(url, {
+    method: 'GET',
+    headers: { accept: 'text/event-stream', 'cache-control': 'no-store', ...signer.headers('GET', url) },
+    redirect: 'manual',
+    signal,
+  });
+  if (!response.ok) throw await signedFailure(response, `opening the event stream ${url.href}`);
+  const type = response.headers.get('content-type') ?? '';
+  if (!type.startsWith('text/event-stream') || !response.body) {
+    await response.body?.cancel();
+    throw new DcxError(ExitCode.Failure, `${url.href} answered ${type || 'no content type'}, not an event stream`);
   }
+  return response.body;
 }
 
-function stringField(data: string, field: string): string | null {
+/** The stream's parser, turning what arrives into StreamEvents; `bye()` is the `bye` once one came. */
+function eventParser(onEvent: (event: StreamEvent) => void): { parser: EventSourceParser; bye: () => StreamEnd | null } {
+  let bye: StreamEnd | null = null;
+  const parser = createParser({
+    onRetry: (ms) => onEvent({ kind: 'retry', ms }),
+    onComment: () => onEvent({ kind: 'heartbeat' }),
+    onEvent: (message) => {
+      const data = jsonObject(message.data);
+      if (message.event === 'waiting') onEvent({ kind: 'waiting', count: typeof data.count === 'number' ? data.count : 1 });
+      else if (message.event === 'bye') {
+        const retryMs = typeof data.retryMs === 'number' && Number.isFinite(data.retryMs) ? data.retryMs : null;
+        const why = typeof data.reason === 'string' ? data.reason : null;
+        bye = { reason: 'bye', retryMs, why };
+        onEvent({ kind: 'bye', retryMs, reason: why });
+      }
+      // Other events are for newer clients: ignored, as EventSource ignores them.
+    },
+  });
+  return { parser, bye: () => bye };
+}
+
+function jsonObject(data: string): Record<string, unknown> {
   try {
-    const value = (JSON.parse(data) as Record<string, unknown>)[field];
-    return typeof value === 'string' ? value : null;
+    const value = JSON.parse(data) as unknown;
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
   } catch {
-    return null;
+    return {};
   }
 }

@@ -7,22 +7,9 @@ import { installService, launchdPlist, systemdUnit, uninstallService, unitPath, 
 import { AgentStateFile, processAlive } from './state.js';
 import { DcxHome } from '../home.js';
 import { parseNextAnswer } from './inbox-next.js';
+import { iniSection } from '../../../test/support/ini.js';
 
 afterAll(removeTempDirs);
-
-/** `Key=value` lines of one `[section]` of an INI-style file (desktop entry, systemd unit). */
-export function iniSection(text: string, section: string): Record<string, string> {
-  const lines = text.split('\n');
-  const start = lines.indexOf(`[${section}]`);
-  expect(start).toBeGreaterThanOrEqual(0);
-  const keys: Record<string, string> = {};
-  for (const line of lines.slice(start + 1)) {
-    if (line.startsWith('[')) break;
-    const match = /^([A-Za-z][\w-]*)=(.*)$/.exec(line);
-    if (match) keys[match[1]] = match[2];
-  }
-  return keys;
-}
 
 const spec = {
   command: ['/usr/bin/node', '/opt/my dcx/main.js', 'agent', 'https://dcx.example', '--out', '/home/u/In box'],
