@@ -51,7 +51,7 @@ describe('server restart with agents connected (postgres)', () => {
 
       const reconnected = await Promise.all(agents.map((a) => a.line(/connected to/, 2, 180_000)));
       const times = reconnected.map((l) => l.at);
-      for (const [i, agent] of agents.entries()) {
+      for (const agent of agents) {
         const attempts = agent.matching(/reconnecting in/).filter((l) => l.at >= stoppedAt && l.at <= restartedAt);
         expect(attempts.length).toBeLessThanOrEqual(MAX_ATTEMPTS_WHILE_DOWN);
         expect(agent.matching(/said bye/)).toHaveLength(1);
