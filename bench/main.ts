@@ -17,6 +17,7 @@ import { createTestDatabase } from '../test/support/database.js';
 import { RunningServer, ROOT, startServer } from '../test/support/server-process.js';
 import { confirmLoad, headerCycleScript, wrk } from './support/load.js';
 import { benchDistributions } from './distributions.js';
+import { benchInboxEvents } from './inbox-events.js';
 import { startNginx } from './support/nginx.js';
 import { startPlainNest } from './support/plain-nest.js';
 import { Cleanup, ensureCommand, killRunning, run, runOk, RunResult } from './support/proc.js';
@@ -24,7 +25,7 @@ import { formatReport, Row } from './support/report.js';
 import { GiB, KiB, MB, MiB, percentile, RssSampler, summarize, Summary } from './support/stats.js';
 
 const RUNS = Math.max(1, Math.min(20, Number(process.env.BENCH_RUNS ?? 5)));
-const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'stream,fetch,small,confirm,concurrent,distributions,zip64').split(','));
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'stream,fetch,small,confirm,inbox,concurrent,distributions,zip64').split(','));
 const OVERALL_DEADLINE_MS = 20 * 60_000;
 const HTTP_SECONDS = 5;
 const CONFIRMATIONS_PER_RUN = 8_000;
@@ -133,10 +134,10 @@ async function bench(): Promise<void> {
   const adminToken = randomBytes(24).toString('base64url');
   // One DATA_DIR and database for every server start: contents uploaded once, then a fresh process.
   let serverStarts = 0;
-  const startDcx = async () => {
+  const startDcx = async (extraEnv: Record<string, string> = {}) => {
     const server = await startServer(
       'pglite',
-      { DATABASE_URL: database.url, DATA_DIR: dataDir, ADMIN_TOKEN: adminToken },
+      { DATABASE_URL: database.url, DATA_DIR: dataDir, ADMIN_TOKEN: adminToken, ...extraEnv },
       { logFile: join(workDir, `server-${++serverStarts}.log`) },
     );
     cleanup.add('dcx server', () => server.stop());
@@ -329,6 +330,7 @@ async function bench(): Promise<void> {
   }
 
   // --- confirmations over TCP, 100 clients ---
+  let tcpConfirmations: Summary | null = null;
   if (SECTIONS.has('confirm')) {
     console.log('bench: confirmations over TCP with 100 clients, against pgbench single-row UPDATEs');
     const wanted = CONFIRMATIONS_PER_RUN * (RUNS + 1);
@@ -359,6 +361,7 @@ async function bench(): Promise<void> {
       p99s.push(result.p99Ms);
     }
     const rate = summarize(rates);
+    tcpConfirmations = rate;
     const p99 = summarize(p99s);
     const accepted = statuses.accepted ?? 0;
     rows.push({
@@ -373,6 +376,11 @@ async function bench(): Promise<void> {
       `Confirmations: ${perRun.toLocaleString('en-US')} per run over 100 persistent connections (one frame in flight each); ` +
         `answers: ${JSON.stringify(statuses)}.`,
     );
+  }
+
+  // --- issue 16: 10,000 inbox event streams; pull-next-with-deletion cycles against the TCP confirmations above ---
+  if (SECTIONS.has('inbox')) {
+    await benchInboxEvents({ startDcx, db, workDir, runs: RUNS, content: small, tcpConfirmations, rows, notes });
   }
 
   // --- 200 concurrent dcx fetches of 10 MiB ---

@@ -55,7 +55,7 @@ const INBOX_SQL = `SELECT ${INBOX_COLUMNS}, l.expires_at AS "leaseExpiresAt"
   ORDER BY d.issued_at, d.id`;
 
 /**
- * Acquire next with deletion, one autocommit statement: the acked delivery's lease released ($4, once its
+ * Acquire next with deletion, one statement: the acked delivery's lease released ($4, once its
  * confirmation committed), then the oldest waiting delivery without a live lease leased to this installation
  * ($2) for $3 seconds. FOR NO KEY UPDATE … SKIP LOCKED: a concurrent call skips the row this one chose (NO KEY:
  * the audit trail's foreign key checks on the row are not blocked). A call whose snapshot predates another's
@@ -124,12 +124,13 @@ export class InboxRepository {
 
   /** Releases `release`'s lease (if given) and leases the next waiting delivery: see LEASE_SQL. */
   async lease(recipientId: string, fingerprint: string, seconds: number, release: string | null): Promise<LeaseResult> {
-    const [row] = await this.dataSource.query<(Partial<InboxRow> & { waiting: number })[]>(LEASE_SQL, [
-      recipientId,
-      fingerprint,
-      seconds,
-      release,
-    ]);
+    const [row] = await this.dataSource.transaction(async (manager) => {
+      // A lease is soft state: one lost in a crash is a delivery back in the inbox, as if its lease had expired (the
+      // agent recognises a file it saved twice). So its commit does not wait for the WAL flush, which was one of
+      // the handful of commits of every cycle (a lost ack never is: the confirmation commits in its own service).
+      await manager.query(`SET LOCAL synchronous_commit = off`);
+      return manager.query<(Partial<InboxRow> & { waiting: number })[]>(LEASE_SQL, [recipientId, fingerprint, seconds, release]);
+    });
     const { waiting, ...item } = row;
     if (!item.deliveryId) return { leased: null, lost: false, waiting };
     if (!item.leaseExpiresAt) return { leased: null, lost: true, waiting };
