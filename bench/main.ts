@@ -17,6 +17,7 @@ import { createTestDatabase } from '../test/support/database.js';
 import { RunningServer, ROOT, startServer } from '../test/support/server-process.js';
 import { confirmLoad, headerCycleScript, wrk } from './support/load.js';
 import { benchDistributions } from './distributions.js';
+import { benchHttpsConfirmations } from './https-confirmations.js';
 import { benchInboxEvents } from './inbox-events.js';
 import { startNginx } from './support/nginx.js';
 import { startPlainNest } from './support/plain-nest.js';
@@ -25,7 +26,9 @@ import { formatReport, Row } from './support/report.js';
 import { GiB, KiB, MB, MiB, percentile, RssSampler, summarize, Summary } from './support/stats.js';
 
 const RUNS = Math.max(1, Math.min(20, Number(process.env.BENCH_RUNS ?? 5)));
-const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'stream,fetch,small,confirm,inbox,concurrent,distributions,zip64').split(','));
+const SECTIONS = new Set(
+  (process.env.BENCH_SECTIONS ?? 'stream,fetch,small,confirm,https-confirm,inbox,concurrent,distributions,zip64').split(','),
+);
 const OVERALL_DEADLINE_MS = 20 * 60_000;
 const HTTP_SECONDS = 5;
 const CONFIRMATIONS_PER_RUN = 8_000;
@@ -424,6 +427,10 @@ async function bench(): Promise<void> {
     });
     if (firstError) notes.push(`Concurrent fetches: first failure: exit ${firstError.code}: ${firstError.stderr.trim().slice(0, 300)}`);
     await rm(out, { recursive: true, force: true });
+  }
+
+  if (SECTIONS.has('https-confirm')) {
+    await benchHttpsConfirmations({ server, db, runs: RUNS, workDir, content: small, rows, notes });
   }
 
   // --- ZIP64: a bundle over 4 GiB, through the real HTTP API, checked by unzip -t and dcx fetch ---

@@ -108,7 +108,7 @@ export async function acceptBundle(input: string | BundleSource, home: DcxHome, 
     (envelope, pinned) => checkKeyBeforeOpening(envelope, pinned, home, options.pinPolicy),
     options.label,
   );
-  const { bundle, envelope, data } = opened;
+  const { bundle, data } = opened;
   // Decided now (a conflicting pin refuses the bundle at once), written only once the delivery is
   // confirmed: a bundle that fails pins nothing, and a failure prints nothing but its one error line.
   const pin = await pinToMake(opened, home, options.pinPolicy);
@@ -134,6 +134,29 @@ export async function acceptBundle(input: string | BundleSource, home: DcxHome, 
     progress.stop();
   }
 
+  const { outcome, receiptPath } = await confirmSaved(opened, saved, home, options, looksExpired);
+  if (pin) await savePin(pin, home, options.notice);
+  return {
+    deliveryId: data.deliveryId,
+    status: outcome.status,
+    files: saved,
+    receipt: outcome.receipt,
+    receiptPath,
+    message: outcome.message,
+  };
+}
+
+/**
+ * Confirms the saved files: an outbox entry first (a confirmation that cannot be sent at all is not lost: exit 6,
+ * kept), then `confirmWith` or the entry sent as `options.confirm` says; the receipt stored.
+ */
+async function confirmSaved(
+  { envelope, data }: OpenedBundle,
+  saved: SavedFile[],
+  home: DcxHome,
+  options: AcceptOptions,
+  looksExpired: boolean,
+): Promise<{ outcome: ConfirmOutcome; receiptPath: string }> {
   const identity = await home.identity();
   const request: ConfirmRequest = {
     target: { host: data.server.host, port: data.server.confirmPort, tls: isHttps(data.server.url) },
@@ -144,15 +167,9 @@ export async function acceptBundle(input: string | BundleSource, home: DcxHome, 
     digests: saved.map((f) => f.sha256),
     serverSignPublicKey: envelope.signPublicKey,
   };
-  // Written before the confirmation is first sent: one that cannot be sent at all is not lost.
   const outbox = home.outbox();
-  const entry = await outbox.add(
-    outboxEntryOf(
-      request,
-      confirmationFrame(request),
-      saved.map(({ path, size, sha256 }) => ({ path, size, sha256 })),
-    ),
-  );
+  const files = saved.map(({ path, size, sha256 }) => ({ path, size, sha256 }));
+  const entry = await outbox.add(outboxEntryOf(request, confirmationFrame(request), files));
   let outcome: ConfirmOutcome;
   try {
     outcome = options.confirmWith ? await options.confirmWith(request) : await outbox.send(entry, options.confirm);
@@ -167,20 +184,10 @@ export async function acceptBundle(input: string | BundleSource, home: DcxHome, 
     );
   }
   // Outbox.send stored the receipt and removed the entry; an outcome of confirmWith is stored here.
-  let receiptPath = home.receiptPath(data.deliveryId);
-  if (options.confirmWith) {
-    receiptPath = await home.saveReceipt(data.deliveryId, outcome.receipt);
-    await outbox.remove(data.deliveryId);
-  }
-  if (pin) await savePin(pin, home, options.notice);
-  return {
-    deliveryId: data.deliveryId,
-    status: outcome.status,
-    files: saved,
-    receipt: outcome.receipt,
-    receiptPath,
-    message: outcome.message,
-  };
+  if (!options.confirmWith) return { outcome, receiptPath: home.receiptPath(data.deliveryId) };
+  const receiptPath = await home.saveReceipt(data.deliveryId, outcome.receipt);
+  await outbox.remove(data.deliveryId);
+  return { outcome, receiptPath };
 }
 
 function isHttps(url: string): boolean {

@@ -100,20 +100,19 @@ export function exchange(target: ConfirmTarget, frame: Buffer, timeouts: Confirm
       }
     });
 
-    socket.once('error', (error) => {
-      finish(
-        connected
-          ? unreachable(`lost the connection to the confirmation server ${where}: ${messageOf(error)}`, error)
-          : target.tls
-            ? tlsFailure(where, error)
-            : unreachable(`cannot reach the confirmation server ${where}: ${messageOf(error)}`, error),
-      );
-    });
+    socket.once('error', (error) => finish(connectionFailure(where, error, connected, target.tls === true)));
 
     socket.once('close', () => {
       finish(unreachable(`the confirmation server ${where} closed the connection without answering`));
     });
   });
+}
+
+/** A socket error on the confirmation port: after connecting, before, or in the TLS handshake. */
+function connectionFailure(where: string, error: Error, connected: boolean, tls: boolean): DcxError {
+  if (connected) return unreachable(`lost the connection to the confirmation server ${where}: ${messageOf(error)}`, error);
+  if (tls) return tlsFailure(where, error);
+  return unreachable(`cannot reach the confirmation server ${where}: ${messageOf(error)}`, error);
 }
 
 /** Why a TLS connection to the confirmation port failed, in words that say what to do. */

@@ -21,7 +21,9 @@ export function proxyFor(url: URL): URL | null {
   try {
     return new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(proxy) ? proxy : `http://${proxy}`);
   } catch {
-    throw usageError(`the proxy for ${url.origin} (${JSON.stringify(redactProxy(proxy))}) is not a valid URL; check HTTPS_PROXY / HTTP_PROXY`);
+    throw usageError(
+      `the proxy for ${url.origin} (${JSON.stringify(redactProxy(proxy))}) is not a valid URL; check HTTPS_PROXY / HTTP_PROXY`,
+    );
   }
 }
 

@@ -1,6 +1,14 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkAnswer, ConfirmOptions, ConfirmOutcome, ConfirmRequest, ConfirmTarget, HttpsAnswer, sendWithRetries } from './confirm-client.js';
+import {
+  checkAnswer,
+  ConfirmOptions,
+  ConfirmOutcome,
+  ConfirmRequest,
+  ConfirmTarget,
+  HttpsAnswer,
+  sendWithRetries,
+} from './confirm-client.js';
 import { DcxError, errnoCode, messageOf, unreachable } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import type { DcxHome } from './home.js';
@@ -133,7 +141,11 @@ export class Outbox {
    * recorded and the server's Retry-After honoured.
    */
   async send(entry: OutboxEntry, options: ConfirmOptions = {}): Promise<ConfirmOutcome> {
-    const check = { deliveryId: entry.deliveryId, digests: entry.digests, serverSignPublicKey: Buffer.from(entry.serverSignKey, 'base64url') };
+    const check = {
+      deliveryId: entry.deliveryId,
+      digests: entry.digests,
+      serverSignPublicKey: Buffer.from(entry.serverSignKey, 'base64url'),
+    };
     let sent: HttpsAnswer;
     try {
       sent = await sendWithRetries(Buffer.from(entry.frame, 'base64'), { target: entry.tcp, httpsUrl: entry.httpsUrl }, options);

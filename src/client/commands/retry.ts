@@ -34,7 +34,10 @@ export async function retryCommand(options: RetryOptions, ctx: CommandContext): 
       const outcome = await outbox.send(entry, options.confirm);
       outcomes.push({ entry, status: outcome.status, receiptPath: ctx.home.receiptPath(entry.deliveryId) });
     } catch (error) {
-      outcomes.push({ entry, error: { exitCode: error instanceof DcxError ? error.exitCode : ExitCode.Failure, message: messageOf(error) } });
+      outcomes.push({
+        entry,
+        error: { exitCode: error instanceof DcxError ? error.exitCode : ExitCode.Failure, message: messageOf(error) },
+      });
     }
   }
   ctx.out(options.json ? JSON.stringify(retryJson(outcomes)) : retryText(outcomes));
@@ -60,7 +63,8 @@ function retryJson(outcomes: RetryOutcome[]): object {
 function retryText(outcomes: RetryOutcome[]): string {
   if (outcomes.length === 0) return 'the outbox is empty';
   const lines = outcomes.map((o) => {
-    if ('status' in o) return `${o.status === 'accepted' ? 'confirmed' : 'already confirmed'} ${o.entry.deliveryId}; receipt: ${o.receiptPath}`;
+    if ('status' in o)
+      return `${o.status === 'accepted' ? 'confirmed' : 'already confirmed'} ${o.entry.deliveryId}; receipt: ${o.receiptPath}`;
     if ('error' in o) return `kept ${o.entry.deliveryId}: ${o.error.message}`;
     return `waiting ${o.entry.deliveryId} until ${o.entry.nextAttemptAt} (--all sends it now)`;
   });

@@ -1,16 +1,14 @@
 // httpDownload against real servers: node:http and node:https (a throwaway self-signed certificate
 // made with openssl), and a raw TCP server for what node:http will not send.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { AddressInfo, createServer as createTcpServer, Server as TcpServer, Socket } from 'node:net';
-import { join } from 'node:path';
 import { DcxError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { ChunkedDecoder, DownloadResponse, httpDownload } from './connection.js';
-import { removeTempDirs, sha256, tempDir } from '../testing/temp-dirs.js';
+import { localhostCertificate } from '../testing/certificates.js';
+import { removeTempDirs, sha256 } from '../testing/temp-dirs.js';
 
 const body = randomBytes(5 * 1024 * 1024 + 17);
 let http: Server;
@@ -76,32 +74,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 }
 
 beforeAll(async () => {
-  const dir = await tempDir('dcx-tls-');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  ca = await readFile(join(dir, 'cert.pem'));
-  const key = await readFile(join(dir, 'key.pem'));
+  const certificate = await localhostCertificate();
+  ca = certificate.cert;
+  const key = certificate.key;
   http = createHttpServer((req, res) => void handle(req, res));
   https = createHttpsServer({ key, cert: ca }, (req, res) => void handle(req, res));
   raw = createTcpServer((socket: Socket) => {

@@ -449,20 +449,25 @@ describe.each(['archiver', 'server'] as const)('dcx fetch resumes a cut-off down
     await expectDelivered(c, second, fresh.id);
   });
 
-  test('a complete download whose confirmation failed (exit 6) is kept; the next run gets 416 and confirms the same delivery', async () => {
+  test('a complete download whose confirmation could not be sent (exit 6): saved once, kept in the outbox; `dcx retry` confirms it', async () => {
     const c = await client();
     gate.closed = true;
     const first = await c.fetch();
     expect(first.code).toBe(ExitCode.ServerUnreachable);
-    expect(first.stderr).toMatch(/confirmation server .*; the partial download is kept: running the same command again resumes it/);
-    const { id, zip } = onlyDelivery();
-    expect((await downloadedBytes(c)).equals(zip)).toBe(true);
+    expect(first.stderr).toMatch(/confirmation server .*; the confirmation is kept in the outbox; `dcx retry` sends it/);
+    const { id } = onlyDelivery();
+    // The download is done with: saved and verified, only its confirmation waits.
+    expect(await listing(join(c.home, 'downloads'))).toEqual([]);
+    expect((await readFile(join(c.out, 'movie.mp4'))).equals(content)).toBe(true);
 
     gate.closed = false;
-    const second = await c.fetch();
-    // The first run had saved the file before confirming: this one saves it beside it.
-    await expectDelivered(c, second, id, 'movie (1).mp4');
-    expect(deliveryRequests().map((r) => [r.status, r.headers.range])).toEqual([[416, `bytes=${zip.length}-`]]);
+    const retry = await start(['retry', '--all', '--json'], c.home).done;
+    expect(retry.stderr).not.toMatch(/^dcx:/m);
+    expect(retry.code).toBe(ExitCode.Confirmed);
+    expect(JSON.parse(retry.stdout)).toMatchObject({ confirmed: 1, items: [{ deliveryId: id, status: 'accepted' }] });
+    expect(endpoint.received.filter((r) => r.confirmation.deliveryId === id)).toHaveLength(1);
+    expect(await listing(join(c.home, 'outbox'))).toEqual([]);
+    expect(await listing(c.out)).toEqual(['movie.mp4']);
     expect(bundleRequests()).toHaveLength(1);
   });
 

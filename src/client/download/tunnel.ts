@@ -46,13 +46,15 @@ export function openTunnel(proxy: URL, target: TunnelTarget, timeoutMs = TUNNEL_
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf(HEAD_END);
       if (end === -1) {
-        if (head.length > MAX_PROXY_HEAD) fail(new Error(`the proxy ${proxy.host} sent an answer head larger than ${MAX_PROXY_HEAD} bytes`));
+        if (head.length > MAX_PROXY_HEAD)
+          fail(new Error(`the proxy ${proxy.host} sent an answer head larger than ${MAX_PROXY_HEAD} bytes`));
         return;
       }
       socket.off('data', onData);
       const statusLine = head.subarray(0, head.indexOf('\r\n')).toString('latin1');
       const match = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
-      if (!match) return fail(new Error(`the proxy ${proxy.host} did not answer CONNECT with HTTP (${JSON.stringify(statusLine.slice(0, 40))})`));
+      if (!match)
+        return fail(new Error(`the proxy ${proxy.host} did not answer CONNECT with HTTP (${JSON.stringify(statusLine.slice(0, 40))})`));
       const status = Number(match[1]);
       if (status < 200 || status > 299) {
         socket.destroy();

@@ -20,7 +20,9 @@ function loadConfirmTls(certFile: string | undefined, keyFile: string | undefine
     try {
       return readFileSync(resolve(cwd, file));
     } catch (error) {
-      throw new ConfigError(`invalid configuration: ${name} ${JSON.stringify(file)} cannot be read (${(error as NodeJS.ErrnoException).code})`);
+      throw new ConfigError(
+        `invalid configuration: ${name} ${JSON.stringify(file)} cannot be read (${(error as NodeJS.ErrnoException).code})`,
+      );
     }
   };
   const tls = { cert: read('CONFIRM_TLS_CERT', certFile), key: read('CONFIRM_TLS_KEY', keyFile) };

@@ -11,7 +11,13 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
  * What the server reads a body as: JSON, a form, plain text, a confirmation frame (POST /api/confirmations),
  * and multipart (read by the upload routes only).
  */
-const READABLE_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain', CONFIRMATION_MEDIA_TYPE];
+const READABLE_TYPES = [
+  'application/json',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data',
+  'text/plain',
+  CONFIRMATION_MEDIA_TYPE,
+];
 
 /**
  * The body parsers every request goes through, in order: a body of a type no route reads is 415; JSON
