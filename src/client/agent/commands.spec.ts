@@ -60,6 +60,25 @@ describe('dcx agent / status / register on the command line', () => {
     expect((await dcx(['status'], home)).stdout).toMatch(/^agent: not running \(last pid \d+, gone\)/);
   });
 
+  test('a second agent for the same DCX_HOME while the first runs: refused, exit 1', async () => {
+    const home = new DcxHome(await tempDir());
+    await home.enrolments().record({ origin: 'http://127.0.0.1:9', recipientId: 'r', name: 'n', fingerprint: 'f', enrolledAt: 'now' });
+    // The pid of this test process: alive, and not the agent's own.
+    await new AgentStateFile(home).write({
+      pid: process.ppid,
+      server: 'http://127.0.0.1:9',
+      out: '/o',
+      startedAt: 'now',
+      lastContactAt: null,
+      connected: true,
+      lastDelivery: null,
+    });
+    expect(await dcx(['agent', '--out', join(home.dir, 'out')], home)).toMatchObject({
+      code: ExitCode.Failure,
+      error: expect.stringMatching(/^an agent already runs for this installation \(pid \d+, DCX_HOME .*\); `dcx status` shows it$/),
+    });
+  });
+
   test('agent --uninstall --no-enable and register --uninstall need no enrolment', async () => {
     const xdg = await tempDir();
     const env = { XDG_CONFIG_HOME: join(xdg, 'c'), XDG_DATA_HOME: join(xdg, 'd'), PATH: '' };

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
+import { AgentStateFile, processAlive } from '../agent/state.js';
 import { dcxCommand } from '../agent/host-tools.js';
 import { MAX_LEASE_SECONDS, MIN_LEASE_SECONDS } from '../agent/inbox-next.js';
 import { installService, launchdRecipe, ServiceSpec, uninstallService, windowsRecipe } from '../agent/service.js';
@@ -45,26 +46,12 @@ export async function agentCommand(
   const out = resolve(options.out);
 
   if (options.install) {
-    const spec: ServiceSpec = {
-      command: [
-        ...dcxCommand(),
-        'agent',
-        origin,
-        '--out',
-        out,
-        ...(leaseSeconds ? ['--lease-seconds', String(leaseSeconds)] : []),
-        ...(options.confirm?.via && options.confirm.via !== 'auto' ? ['--via', options.confirm.via] : []),
-      ],
-      dcxHome: ctx.home.dir,
-      server: origin,
-      out,
-    };
-    const report = await installService(spec, options.enable, env);
-    ctx.out([...report.lines, '', launchdRecipe(spec), '', windowsRecipe(spec)].join('\n'));
+    await installAgent(origin, out, leaseSeconds, options, ctx, env);
     return;
   }
 
   await prepareOutputDir(out);
+  await refuseSecondAgent(ctx.home);
   const enrolled = await RequestSigner.forEnrolledOrigin(ctx.home, origin);
   if (!enrolled) throw notEnrolled(origin);
   const agent = new Agent(agentDeps(ctx, enrolled.signer, out, options.confirm), {
@@ -89,6 +76,44 @@ export async function agentCommand(
   } finally {
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('SIGINT', onSignal);
+  }
+}
+
+/** `--install`: the systemd user unit running this same agent command line, and the other systems' recipes. */
+async function installAgent(
+  origin: string,
+  out: string,
+  leaseSeconds: number | undefined,
+  options: AgentCommandOptions,
+  ctx: CommandContext,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
+  const spec: ServiceSpec = {
+    command: [
+      ...dcxCommand(),
+      'agent',
+      origin,
+      '--out',
+      out,
+      ...(leaseSeconds ? ['--lease-seconds', String(leaseSeconds)] : []),
+      ...(options.confirm?.via && options.confirm.via !== 'auto' ? ['--via', options.confirm.via] : []),
+    ],
+    dcxHome: ctx.home.dir,
+    server: origin,
+    out,
+  };
+  const report = await installService(spec, options.enable, env);
+  ctx.out([...report.lines, '', launchdRecipe(spec), '', windowsRecipe(spec)].join('\n'));
+}
+
+async function refuseSecondAgent(home: DcxHome): Promise<void> {
+  // Two agents of one installation would take the event stream from each other (bye `replaced`) all day.
+  const running = await new AgentStateFile(home).read();
+  if (running && !running.stoppedAt && running.pid !== process.pid && processAlive(running.pid)) {
+    throw new DcxError(
+      ExitCode.Failure,
+      `an agent already runs for this installation (pid ${running.pid}, DCX_HOME ${home.dir}); \`dcx status\` shows it`,
+    );
   }
 }
 
