@@ -4,12 +4,11 @@ import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { AnswerStatus, encodeAnswer } from '../../protocol/answer.js';
-import { generateClientIdentity, generateServerKeySet } from '../../protocol/keys.js';
 import { ConfirmOutcome, ConfirmRequest } from '../confirm-client.js';
 import { DcxError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { DcxHome } from '../home.js';
-import { RequestSigner } from '../signed-request.js';
+import { testSigner } from '../testing/signer.js';
 import { removeTempDirs, tempDir } from '../testing/temp-dirs.js';
 import { Agent, AgentDeps } from './agent.js';
 import { AgentStateFile } from './state.js';
@@ -76,18 +75,7 @@ const leased = new Set<string>();
 
 async function scene(pullOf: (name: string, confirmWith: (r: ConfirmRequest) => Promise<ConfirmOutcome>) => Promise<unknown>) {
   const home = new DcxHome(await tempDir());
-  const keys = generateServerKeySet();
-  const signer = new RequestSigner(generateClientIdentity(), {
-    origin,
-    url: origin,
-    signKey: keys.signPublicKey.toString('base64url'),
-    sealKey: keys.sealPublicKey.toString('base64url'),
-    keyId: keys.keyId,
-    fingerprint: 'f'.repeat(64),
-    confirmHost: null,
-    confirmPort: null,
-    pinnedAt: '',
-  });
+  const signer = testSigner(origin);
   const deps: AgentDeps = {
     home,
     signer,
@@ -121,20 +109,26 @@ const result = (deliveryId: string, name: string) => ({
   message: '',
 });
 
+/** An agent run until it logged two deliveries, a.pdf and b.pdf (the ack of a.pdf refused when `refuseFirst`), then stopped. */
+async function twoDeliveries(refuseFirst: boolean) {
+  const a = item('a.pdf');
+  const b = item('b.pdf');
+  const ids: Record<string, string> = { 'a.pdf': a.deliveryId, 'b.pdf': b.deliveryId };
+  answerNext = inbox([a, b], refuseFirst ? a.deliveryId : undefined);
+  const { agent, log, home } = await scene(async (name, confirmWith) => {
+    await confirmWith(requestFor(ids[name]));
+    return result(ids[name], name);
+  });
+  const running = agent.run();
+  while (log.length < 2) await new Promise((r) => setTimeout(r, 20));
+  agent.stop();
+  await running;
+  return { a, b, log, home };
+}
+
 describe('Agent', () => {
   test('each delivery is acked by the call that leases the next; one log line each; agent.json records the stop', async () => {
-    const a = item('a.pdf');
-    const b = item('b.pdf');
-    const ids: Record<string, string> = { 'a.pdf': a.deliveryId, 'b.pdf': b.deliveryId };
-    answerNext = inbox([a, b]);
-    const { agent, log, home } = await scene(async (name, confirmWith) => {
-      await confirmWith(requestFor(ids[name]));
-      return result(ids[name], name);
-    });
-    const running = agent.run();
-    while (log.length < 2) await new Promise((r) => setTimeout(r, 20));
-    agent.stop();
-    await running;
+    const { a, b, log, home } = await twoDeliveries(false);
     expect(log).toEqual([
       expect.stringMatching(new RegExp(`Z confirmed a\\.pdf: /out/a\\.pdf \\(delivery ${a.deliveryId}\\)$`)),
       expect.stringMatching(new RegExp(`Z confirmed b\\.pdf: /out/b\\.pdf \\(delivery ${b.deliveryId}\\)$`)),
@@ -153,18 +147,7 @@ describe('Agent', () => {
   });
 
   test('a refused ack is one FAILED line; the lease that came with it is delivered next', async () => {
-    const a = item('a.pdf');
-    const b = item('b.pdf');
-    const ids: Record<string, string> = { 'a.pdf': a.deliveryId, 'b.pdf': b.deliveryId };
-    answerNext = inbox([a, b], a.deliveryId);
-    const { agent, log } = await scene(async (name, confirmWith) => {
-      await confirmWith(requestFor(ids[name]));
-      return result(ids[name], name);
-    });
-    const running = agent.run();
-    while (log.length < 2) await new Promise((r) => setTimeout(r, 20));
-    agent.stop();
-    await running;
+    const { a, log } = await twoDeliveries(true);
     expect(log[0]).toMatch(
       new RegExp(`FAILED a\\.pdf \\(delivery ${a.deliveryId}\\): the server refused the confirmation: digest_mismatch$`),
     );

@@ -1,9 +1,8 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { REQUEST_AUTH_HEADER } from '../../protocol/constants.js';
-import { generateClientIdentity, generateServerKeySet } from '../../protocol/keys.js';
 import { ExitCode } from '../exit-codes.js';
-import { RequestSigner } from '../signed-request.js';
+import { testSigner } from '../testing/signer.js';
 import { EVENTS_PATH, holdEventStream, StreamEvent } from './event-stream.js';
 
 let server: Server;
@@ -24,20 +23,7 @@ afterAll(async () => {
   await new Promise((done) => server.close(done));
 });
 
-function signer(): RequestSigner {
-  const keys = generateServerKeySet();
-  return new RequestSigner(generateClientIdentity(), {
-    origin,
-    url: origin,
-    signKey: keys.signPublicKey.toString('base64url'),
-    sealKey: keys.sealPublicKey.toString('base64url'),
-    keyId: keys.keyId,
-    fingerprint: 'f'.repeat(64),
-    confirmHost: null,
-    confirmPort: null,
-    pinnedAt: '',
-  });
-}
+const signer = () => testSigner(origin);
 
 const sse = (res: ServerResponse) => res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
 
