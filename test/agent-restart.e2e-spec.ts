@@ -41,7 +41,7 @@ describe('server restart with agents connected (postgres)', () => {
   test(
     `${AGENT_COUNT} agents: all reconnect after the restart, spread out, none in a tight loop`,
     async () => {
-      await Promise.all(agents.map((a) => a.line(/connected to/, 1, 120_000)));
+      await Promise.all(agents.map((a) => a.line(/connected to/, 1, 60_000)));
 
       const stoppedAt = Date.now();
       await server.stop();
@@ -49,7 +49,7 @@ describe('server restart with agents connected (postgres)', () => {
       const restartedAt = Date.now();
       await server.start();
 
-      const reconnected = await Promise.all(agents.map((a) => a.line(/connected to/, 2, 180_000)));
+      const reconnected = await Promise.all(agents.map((a) => a.line(/connected to/, 2, 120_000)));
       const times = reconnected.map((l) => l.at);
       for (const agent of agents) {
         const attempts = agent.matching(/reconnecting in/).filter((l) => l.at >= stoppedAt && l.at <= restartedAt);
