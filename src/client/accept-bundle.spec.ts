@@ -115,7 +115,8 @@ describe('acceptBundle (open / fetch after download)', () => {
     // Pinned now: plain `open` works, and the server says it was already confirmed.
     const again = await s.run({ kind: 'pinned' });
     expect(again.status).toBe('already_confirmed');
-    expect(again.files[0].path).toBe(join(s.out, 'movie (1).mp4'));
+    // The same content, already saved: recognised, not written again as `movie (1).mp4`.
+    expect(again.files[0]).toMatchObject({ path: join(s.out, 'movie.mp4'), alreadySaved: true });
   });
 
   test('a bundle sealed to this client opens; one sealed to another client is unusable', async () => {

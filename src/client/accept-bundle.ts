@@ -126,8 +126,9 @@ export async function acceptBundle(input: string | BundleSource, home: DcxHome, 
   try {
     for (const part of parts) saved.push(await bundle.extract(part, outDir, (n) => progress.add(n)));
   } catch (error) {
-    // Nothing partial: a delivery that cannot be saved whole leaves none of its files.
-    await Promise.all(saved.map((f) => rm(f.path, { force: true })));
+    // Nothing partial: a delivery that cannot be saved whole leaves none of its files (a file that was
+    // already there before this save is not ours to remove).
+    await Promise.all(saved.filter((f) => !f.alreadySaved).map((f) => rm(f.path, { force: true })));
     throw error;
   } finally {
     progress.stop();
@@ -176,7 +177,7 @@ async function confirmSaved(
     if (!looksExpired && error instanceof DcxError && error.exitCode === ExitCode.ServerUnreachable) throw new KeptInOutbox(error);
     await outbox.remove(data.deliveryId);
     if (!looksExpired) throw error;
-    await Promise.all(saved.map((f) => rm(f.path, { force: true })));
+    await Promise.all(saved.filter((f) => !f.alreadySaved).map((f) => rm(f.path, { force: true })));
     throw unusableBundle(
       `delivery ${data.deliveryId} expired at ${data.expiresAt.toISOString()} (${messageOf(error)}); fetch it again`,
       error,

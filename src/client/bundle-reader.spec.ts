@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { MAX_PLUGIN_DATA_SIZE, PLUGIN_ENTRY_NAME } from '../protocol/constants.js';
 import { generateServerKeySet } from '../protocol/keys.js';
 import { openPluginData } from '../protocol/plugin-data.js';
 import { DownloadWriter } from './download/writer.js';
-import { Bundle } from './bundle-reader.js';
+import { Bundle, findSavedCopy } from './bundle-reader.js';
 import { BundleSource } from './download/bundle-source.js';
 import { PendingDownload } from './download/state.js';
 import { DcxError } from './errors.js';
@@ -52,10 +52,53 @@ describe('Bundle', () => {
     expect((await readFile(saved.path)).equals(content)).toBe(true);
     expect(await readdir(out)).toEqual(['big.bin']);
 
-    // Extracting again never overwrites.
+    // Extracting again finds the same file saved (same name, size, SHA-256): reused, nothing written.
     const second = await bundle.extract(part, out);
-    expect(second.path).toBe(join(out, 'big (1).bin'));
-    expect((await readdir(out)).sort()).toEqual(['big (1).bin', 'big.bin']);
+    expect(second).toEqual({ path: join(out, 'big.bin'), size: content.length, sha256: sha256(content), alreadySaved: true });
+    expect(await readdir(out)).toEqual(['big.bin']);
+  });
+
+  test('a different file of that name is never replaced nor reused: the content gets the next free name', async () => {
+    const content = randomBytes(5000);
+    const { zip, data } = await makeBundle({ keys, confirmPort: 1, files: [{ name: 'report.pdf', bytes: content }] });
+    const { dir, path } = await writeTemp(zip);
+    const out = join(dir, 'out');
+    await mkdir(out);
+    // Same size, other bytes; and a smaller file: neither is the content.
+    await writeFile(join(out, 'report.pdf'), randomBytes(5000));
+    await writeFile(join(out, 'report (1).pdf'), 'short');
+    const bundle = await Bundle.open(path);
+    const [part] = bundle.match(data.files);
+    const saved = await bundle.extract(part, out);
+    expect(saved).toEqual({ path: join(out, 'report (2).pdf'), size: content.length, sha256: sha256(content) });
+
+    // Saved once as `report (2).pdf`: a re-run finds it there, behind the two other files.
+    expect(await bundle.extract(part, out)).toMatchObject({ path: join(out, 'report (2).pdf'), alreadySaved: true });
+    expect((await readdir(out)).sort()).toEqual(['report (1).pdf', 'report (2).pdf', 'report.pdf']);
+  });
+
+  test('a symbolic link or a directory of that name is not taken for the saved file', async () => {
+    const content = randomBytes(3000);
+    const { zip, data } = await makeBundle({ keys, confirmPort: 1, files: [{ name: 'a.bin', bytes: content }] });
+    const { dir, path } = await writeTemp(zip);
+    const out = join(dir, 'out');
+    await mkdir(join(out, 'a.bin'), { recursive: true });
+    await writeFile(join(dir, 'elsewhere.bin'), content);
+    await symlink(join(dir, 'elsewhere.bin'), join(out, 'a (1).bin'));
+    const bundle = await Bundle.open(path);
+    const saved = await bundle.extract(bundle.match(data.files)[0], out);
+    expect(saved).toEqual({ path: join(out, 'a (2).bin'), size: content.length, sha256: sha256(content) });
+  });
+
+  test('findSavedCopy: stops at the first free name; hashes only files of the right size', async () => {
+    const dir = await tempDir();
+    const bytes = randomBytes(100);
+    await writeFile(join(dir, 'x.txt'), randomBytes(100));
+    await writeFile(join(dir, 'x (2).txt'), bytes); // after the free `x (1).txt`: not where a save would have gone
+    expect(await findSavedCopy(dir, 'x.txt', 100, sha256(bytes))).toBeNull();
+    await writeFile(join(dir, 'x (1).txt'), bytes);
+    expect(await findSavedCopy(dir, 'x.txt', 100, sha256(bytes))).toBe(join(dir, 'x (1).txt'));
+    expect(await findSavedCopy(dir, 'x.txt', 101, sha256(bytes))).toBeNull();
   });
 
   test('refuses a ZIP whose entry names try ../ before writing anything', async () => {
@@ -216,11 +259,18 @@ describe('Bundle of a download whose content was kept apart', () => {
     expect((await stat(saved.path)).ino).toBe((await stat(source.kept[0].path)).ino);
     expect((await readFile(saved.path)).equals(content)).toBe(true);
 
+    // The same content saved again is recognised (re-delivery); another file in its place gets a copy
+    // under the next name, which must not share the kept file's inode.
+    expect(await bundle.extract(bundle.match(data.files)[0], out)).toMatchObject({ path: join(out, 'big.bin'), alreadySaved: true });
+    await rm(saved.path);
+    await writeFile(saved.path, 'another file');
+    const other = join(out, 'big (1).bin');
+    await link(source.kept[0].path, join(out, 'hard link'));
     const second = await bundle.extract(bundle.match(data.files)[0], out);
-    expect(second.path).toBe(join(out, 'big (1).bin'));
-    expect((await stat(second.path)).ino).not.toBe((await stat(saved.path)).ino);
+    expect(second.path).toBe(other);
+    expect(second.alreadySaved).toBeUndefined();
+    expect((await stat(second.path)).ino).not.toBe((await stat(source.kept[0].path)).ino);
     expect((await readFile(second.path)).equals(content)).toBe(true);
-    expect((await readdir(out)).sort()).toEqual(['big (1).bin', 'big.bin']);
   });
 
   test('DIR on another file system: copied through a temp file there, then renamed', async () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { constants, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, stat } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, lstat, mkdir, stat } from 'node:fs/promises';
 import { Readable, Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import unzipper from 'unzipper';
@@ -10,7 +10,15 @@ import { LOCAL_HEADER_SIGNATURE, LOCAL_HEADER_SIZE, localHeaderLength, METHOD_ST
 import { BundleSource, fileSource, KeptEntry, readRange } from './download/bundle-source.js';
 import { DcxError, errnoCode, messageOf, unusableBundle } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { hasPathTricks, linkToFreeName, moveToFreeName, NO_LINK_CODES, sanitizeFileName } from './safe-path.js';
+import {
+  candidateName,
+  hasPathTricks,
+  linkToFreeName,
+  moveToFreeName,
+  NO_LINK_CODES,
+  resolveInside,
+  sanitizeFileName,
+} from './safe-path.js';
 import { discardTemp, tempPathIn, trackTemp, untrackTemp } from './temp-files.js';
 
 export interface BundleEntry {
@@ -30,6 +38,11 @@ export interface SavedFile {
   path: string;
   size: number;
   sha256: string;
+  /**
+   * True when the file was already in DIR (same name, size and SHA-256: a re-run or a re-delivery) and
+   * nothing was written. Such a file was not made by this save, so a failure must not remove it.
+   */
+  alreadySaved?: true;
 }
 
 const WRITE_CHUNK = 1024 * 1024;
@@ -144,10 +157,16 @@ export class Bundle {
    * size and SHA-256 match the plug-in data. An entry a download kept apart was hashed as it arrived:
    * its file is checked, then linked (or copied) into `dir`. Any other entry is streamed to a temp
    * file in `dir` while hashing it. On a mismatch a digest-mismatch error is thrown and nothing
-   * partial is left in `dir`.
+   * partial is left in `dir`. A file already there under that name (or `name (n)`) with the plug-in
+   * data's size and SHA-256 is that content saved before: it is returned as `alreadySaved`, nothing written.
    */
   async extract(part: ContentPart, dir: string, onBytes?: (n: number) => void): Promise<SavedFile> {
     await mkdir(dir, { recursive: true });
+    const existing = await findSavedCopy(dir, sanitizeFileName(part.info.name), part.info.size, part.info.sha256);
+    if (existing) {
+      onBytes?.(part.info.size);
+      return { path: existing, size: part.info.size, sha256: part.info.sha256, alreadySaved: true };
+    }
     const kept = this.source.kept.find((k) => k.headerOffset === part.entry.file.offsetToLocalFileHeader);
     if (kept) {
       if (kept.size !== part.info.size || kept.sha256 !== part.info.sha256) throw digestMismatch(part.info, kept.size, kept.sha256);
@@ -183,6 +202,38 @@ export class Bundle {
       await discardTemp(temp);
     }
   }
+}
+
+/** More names than this in a row taken by other files: stop looking for an earlier copy (the save goes on). */
+const MAX_COPIES_CHECKED = 100;
+
+/**
+ * The path of a regular file in `dir` under `name`, `name (1).ext`, … (up to the first free name, as
+ * the save would choose) whose size and SHA-256 are the expected ones, or null. This is what makes a
+ * re-run of the same delivery, or the same content delivered again, confirm the file already saved
+ * instead of writing `name (1).ext`. Only files of the right size are hashed.
+ */
+export async function findSavedCopy(dir: string, name: string, size: number, sha256: string): Promise<string | null> {
+  for (let attempt = 0; attempt < MAX_COPIES_CHECKED; attempt++) {
+    const path = resolveInside(dir, candidateName(name, attempt));
+    let info;
+    try {
+      info = await lstat(path);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return null;
+      throw savingFailed(name, dir, error);
+    }
+    // A symbolic link is never taken for a saved copy: it may point anywhere.
+    if (!info.isFile() || info.size !== size) continue;
+    if ((await fileSha256(path).catch(() => null)) === sha256) return path;
+  }
+  return null;
+}
+
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path, { highWaterMark: WRITE_CHUNK }), hash);
+  return hash.digest('hex');
 }
 
 /**

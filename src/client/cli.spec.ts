@@ -170,12 +170,13 @@ describe('dcx command line', () => {
     expect(result.notices).toEqual([expect.stringMatching(/^pinned server http:\/\/127\.0\.0\.1:\d+ \(key fingerprint [0-9a-f]{64}\)$/)]);
     expect(await readdir(join(result.home.dir, 'downloads'))).toEqual([]);
 
-    // Second fetch: already pinned (no notice), new delivery, no overwrite.
+    // Second fetch: already pinned (no notice), new delivery of the same content: the saved file is
+    // recognised (same SHA-256), not written again as `report (1).pdf`.
     const again = await dcx(['fetch', `${base}/api/contents/c1/bundle`, '--out', out], { home: result.home });
     expect(again.code).toBe(0);
     expect(again.notices).toEqual([]);
-    expect(again.stdout).toMatch(/saved .*report \(1\)\.pdf/);
-    expect((await readdir(out)).sort()).toEqual(['report (1).pdf', 'report.pdf']);
+    expect(again.stdout).toMatch(/^already saved .*report\.pdf \(/);
+    expect(await readdir(out)).toEqual(['report.pdf']);
   });
 
   test("fetch: HTTP 404 is exit 1 with the server's message; a closed port is exit 6", async () => {

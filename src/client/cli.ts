@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ProtocolError } from '../protocol/errors.js';
+import { agentCommand, AgentCommandOptions } from './commands/agent.js';
 import { enrolCommand } from './commands/enrol.js';
 import { fetchCommand } from './commands/fetch.js';
 import { inboxCommand } from './commands/inbox.js';
 import { inspectCommand } from './commands/inspect.js';
 import { openCommand } from './commands/open.js';
 import { publishCommand } from './commands/publish.js';
+import { registerCommand } from './commands/register.js';
 import { retryCommand } from './commands/retry.js';
+import { pendingConfirmations, statusCommand } from './commands/status.js';
 import { trustCommand } from './commands/trust.js';
 import { verifyPackCommand } from './commands/verify-pack.js';
 import { verifyReceiptCommand } from './commands/verify-receipt.js';
@@ -55,6 +58,7 @@ Environment: DCX_HOME (default ~/.config/dcx), DCX_ADMIN_TOKEN (publish), HTTPS_
 
   addDeliveryCommands(program, ctx);
   addRecipientCommands(program, ctx);
+  addAgentCommands(program, ctx, env);
   addServerCommands(program, ctx, env);
   return program;
 }
@@ -160,6 +164,39 @@ function addRecipientCommands(program: Command, ctx: CommandContext): void {
   withConfirmOptions(inbox).action(async (url: string, options: { out: string; json?: boolean } & ConfirmFlags) => {
     await inboxCommand(url, { ...options, confirm: confirmOptions(options) }, ctx);
   });
+}
+
+/** The resident agent and the desktop: agent, status, register (docs/design/resident-agent.md §4). */
+function addAgentCommands(program: Command, ctx: CommandContext, env: NodeJS.ProcessEnv): void {
+  const agent = program
+    .command('agent')
+    .description('stay running: receive, save and confirm every delivery addressed to you, as it arrives (outbound HTTPS only)')
+    .argument('[server-url]', 'the server you are enrolled at (may be left out when there is only one)')
+    .option('-o, --out <dir>', 'directory to save the contents in (required, also with --install)')
+    .option('--lease-seconds <n>', 'how long the server keeps a delivery for this agent before offering it again (10-3600)')
+    .option('--install', 'install the agent as a service that starts at login (a systemd user unit; prints the macOS and Windows recipes)')
+    .option('--uninstall', 'stop and remove the service')
+    .option('--no-enable', 'with --install / --uninstall: write or remove the unit only; do not run systemctl');
+  withConfirmOptions(agent).action(async (url: string | undefined, options: Omit<AgentCommandOptions, 'confirm'> & ConfirmFlags) => {
+    await agentCommand(url, { ...options, confirm: confirmOptions(options) }, ctx, env);
+  });
+
+  program
+    .command('status')
+    .description("what this installation's agent holds: running or not, last contact, confirmations waiting in the outbox")
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (options: { json?: boolean }) => {
+      await statusCommand(options, ctx, () => pendingConfirmations(ctx.home));
+    });
+
+  program
+    .command('register')
+    .description('make `dcx open` the desktop handler of .dcx bundles and .dcxp plug-in data (Linux: XDG; see README for macOS, Windows)')
+    .option('-o, --out <dir>', 'where opened bundles save their content (default ~/Downloads)')
+    .option('--uninstall', 'remove the association')
+    .action(async (options: { out?: string; uninstall?: boolean }) => {
+      await registerCommand(options, ctx, env);
+    });
 }
 
 /** The commands that talk to a server or check its receipts: trust, publish, verify-receipt. */

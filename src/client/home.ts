@@ -14,6 +14,8 @@ const FILE_MODE = 0o600;
 export const IDENTITY_FILE = 'identity.json';
 export const SERVERS_FILE = 'servers.json';
 export const ENROLMENTS_FILE = 'enrolments.json';
+/** What the resident agent (`dcx agent`) last did, read by `dcx status`. */
+export const AGENT_STATE_FILE = 'agent.json';
 
 /** `$DCX_HOME`, or `~/.config/dcx`. */
 export function defaultHomeDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -27,6 +29,7 @@ export class DcxHome {
   readonly enrolmentsPath: string;
   readonly receiptsDir: string;
   readonly downloadsDir: string;
+  readonly agentStatePath: string;
 
   constructor(readonly dir: string) {
     this.identityPath = join(dir, IDENTITY_FILE);
@@ -34,6 +37,7 @@ export class DcxHome {
     this.enrolmentsPath = join(dir, ENROLMENTS_FILE);
     this.receiptsDir = join(dir, 'receipts');
     this.downloadsDir = join(dir, 'downloads');
+    this.agentStatePath = join(dir, AGENT_STATE_FILE);
   }
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): DcxHome {

@@ -1,5 +1,5 @@
 import { ACCESS_TOKEN_HEADER, BUNDLE_MEDIA_TYPE, CLIENT_KEY_HEADER } from '../../protocol/constants.js';
-import { acceptBundle, DeliveryResult, prepareOutputDir } from '../accept-bundle.js';
+import { acceptBundle, AcceptOptions, DeliveryResult, prepareOutputDir } from '../accept-bundle.js';
 import { ConfirmOptions } from '../confirm-client.js';
 import { CommandContext } from '../context.js';
 import { downloadBundle, keepsPartialDownload, markKeepsPartial } from '../download/resume.js';
@@ -52,6 +52,8 @@ export interface PullOptions {
   /** Signs every request (an enrolled origin), and then only that origin's pinned key may sign the bundle. */
   signer: RequestSigner | null;
   confirm?: ConfirmOptions;
+  /** Passed to acceptBundle: the agent confirms with the ack of POST /api/inbox/next. */
+  confirmWith?: AcceptOptions['confirmWith'];
 }
 
 /** Downloads (or resumes), saves, verifies and confirms one bundle: `dcx fetch`, and each item of `dcx inbox`. */
@@ -83,6 +85,7 @@ export async function pullBundle(url: URL, options: PullOptions, ctx: CommandCon
         notice: ctx.notice,
         progress: ctx.progress,
         confirm: options.confirm,
+        confirmWith: options.confirmWith,
       });
     } catch (error) {
       // Saved, and its confirmation waits in the outbox: the download is done with.
