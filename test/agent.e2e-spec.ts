@@ -12,7 +12,8 @@ import { dcx, newClientHome, publish } from './support/cli-process.js';
 import { until } from './support/eventually.js';
 import { runTool } from '../src/client/agent/host-tools.js';
 import { iniSection } from './support/ini.js';
-import { adminJson, AgentProcess, enrolledInstallation, restartableServer, RestartableServer } from './support/agent-process.js';
+import { adminJson, AgentProcess, enrolledInstallation } from './support/agent-process.js';
+import { RestartableServer, startRestartable } from './support/restartable-server.js';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const TEST_HEARTBEAT = '500ms';
@@ -46,7 +47,7 @@ describe('dcx agent, end to end (postgres, TCP confirmation port unreachable)', 
     (await db.query(`SELECT 1 FROM delivery_events WHERE delivery_id = $1 AND type = 'confirmed'`, [deliveryId])).rowCount;
 
   beforeAll(async () => {
-    server = await restartableServer({
+    server = await startRestartable('postgres', {
       INBOX_HEARTBEAT: TEST_HEARTBEAT,
       INBOX_RECONNECT_MS: String(TEST_RECONNECT_MS),
       CONFIRM_BIND_HOST: '127.0.0.2',
@@ -55,7 +56,7 @@ describe('dcx agent, end to end (postgres, TCP confirmation port unreachable)', 
     await expect(
       new Promise((resolve, reject) => connect(server.confirmPort, '127.0.0.1').once('connect', resolve).once('error', reject)),
     ).rejects.toMatchObject({ code: 'ECONNREFUSED' });
-    db = new pg.Client({ connectionString: server.databaseUrl });
+    db = new pg.Client({ connectionString: server.databaseUrl! });
     await db.connect();
     work = await mkdtemp(join(tmpdir(), 'dcx-agent-e2e-'));
     for (const name of ['policy.pdf', 'handbook.pdf', 'slides.pdf']) {
@@ -68,7 +69,7 @@ describe('dcx agent, end to end (postgres, TCP confirmation port unreachable)', 
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.kill('SIGKILL')));
     await db?.end();
-    await server?.destroy();
+    await server?.stop();
   });
 
   test('three contents distributed: all saved and confirmed once each, one log line each; `dcx status` while running and after', async () => {

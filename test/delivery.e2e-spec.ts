@@ -99,13 +99,22 @@ describe.each<DatabaseMode>(['postgres', 'pglite'])('confirmed delivery end to e
     expect(receipt.deliveryId).toBe(report.deliveryId);
     expect(receipt.files[0].sha256).toBe(sha256(original));
 
-    // A second fetch is a second delivery, and the existing file is not overwritten.
+    // A second fetch is a second delivery, confirmed with the same bytes: the file already saved there (same name,
+    // size and SHA-256) is recognised, not written again as "movie (1).mp4" (issue 21).
     const again = await dcx(['fetch', content.bundleUrl, '--out', out, '--json'], { DCX_HOME: home });
     expect(again.code).toBe(0);
-    const second = JSON.parse(again.stdout) as { deliveryId: string; files: { path: string }[] };
+    const second = JSON.parse(again.stdout) as { deliveryId: string; files: { path: string; alreadySaved?: boolean }[] };
     expect(second.deliveryId).not.toBe(report.deliveryId);
-    expect(second.files[0].path).not.toBe(report.files[0].path);
-    expect((await readdir(out)).sort()).toHaveLength(2);
+    expect(second.files[0]).toMatchObject({ path: report.files[0].path, alreadySaved: true });
+    expect(await readdir(out)).toEqual(['movie.mp4']);
+    expect((await deliveryOf(server, second.deliveryId)).status).toBe('confirmed');
+
+    // Another file of that name is never replaced: the content gets the next free name.
+    await writeFile(join(out, 'movie.mp4'), "the user's own movie");
+    const third = await dcx(['fetch', content.bundleUrl, '--out', out, '--json'], { DCX_HOME: home });
+    expect(third.code).toBe(0);
+    expect((JSON.parse(third.stdout) as { files: { path: string }[] }).files[0].path).toBe(join(out, 'movie (1).mp4'));
+    expect(await readFile(join(out, 'movie.mp4'), 'utf8')).toBe("the user's own movie");
   });
 
   test('a browser-style GET saves a .dcx; `dcx open` confirms it, and refuses an unpinned server without --trust', async () => {

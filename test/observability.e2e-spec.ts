@@ -108,6 +108,25 @@ describe('observability: health, metrics, logs, OpenAPI (postgres)', () => {
     const content = JSON.parse(published.stdout) as { bundleUrl: string; accessToken: string };
     expect(content.accessToken).toEqual(expect.any(String));
 
+    // Without the token, or with a wrong one: 401, and the message says what to pass.
+    const without = await dcx(['fetch', content.bundleUrl, '--out', await mkdtemp(join(tmpdir(), 'dcx-out-'))], {
+      DCX_HOME: await newClientHome(),
+    });
+    expect([without.code, without.stderr]).toEqual([
+      1,
+      expect.stringMatching(/401 .*this content needs its access token: pass it with --access-token <token>/),
+    ]);
+    const wrong = await dcx(
+      ['fetch', content.bundleUrl, '--out', await mkdtemp(join(tmpdir(), 'dcx-out-')), '--access-token', 'not-the-token'],
+      {
+        DCX_HOME: await newClientHome(),
+      },
+    );
+    expect([wrong.code, wrong.stderr]).toEqual([
+      1,
+      expect.stringMatching(/403 .*the access token given with --access-token was not accepted/),
+    ]);
+
     const fetched = await dcx(
       ['fetch', content.bundleUrl, '--out', await mkdtemp(join(tmpdir(), 'dcx-out-')), '--access-token', content.accessToken, '--json'],
       {

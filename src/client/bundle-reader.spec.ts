@@ -169,6 +169,20 @@ describe('Bundle', () => {
     expect(await exitCodeOf(Bundle.open('/nonexistent/x.dcx'))).toBe(ExitCode.Usage);
   });
 
+  test('an HTML page is named as one (a saved portal page); other bytes are "not a readable ZIP"', async () => {
+    const message = async (bytes: Buffer) => {
+      const { path } = await writeTemp(bytes);
+      return Bundle.open(path).then(
+        () => 'opened',
+        (error: Error) => error.message,
+      );
+    };
+    for (const page of ['<!DOCTYPE html><html><body>Download</body></html>', '\ufeff\n  <html lang="en">', '<!-- portal -->\n<html>']) {
+      expect(await message(Buffer.from(page))).toMatch(/is a web page \(HTML\), not a DCX bundle/);
+    }
+    expect(await message(Buffer.from('%PDF-1.7 not a bundle'))).toMatch(/is not a DCX bundle: not a readable ZIP file/);
+  });
+
   test('entries must match the plug-in data file list exactly', async () => {
     const files = [{ name: 'a.txt', bytes: Buffer.from('a') }];
     const extra = await makeBundle({

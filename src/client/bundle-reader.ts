@@ -47,6 +47,19 @@ export interface SavedFile {
 
 const WRITE_CHUNK = 1024 * 1024;
 
+/** How an HTML document starts (after white space and a byte order mark): a portal page saved instead of its bundle. */
+const HTML_START = /^(\ufeff)?\s*<(!doctype html|html|head|body|!--)/i;
+
+/** Whether the first bytes are an HTML page (issue 21: it was "not a readable ZIP file"). */
+async function looksLikeHtml(source: BundleSource): Promise<boolean> {
+  try {
+    const size = await source.size();
+    return size > 0 && HTML_START.test((await readRange(source, 0, Math.min(size, 512))).toString('utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A `.dcx` bundle, read through the ZIP central directory (unzipper's streaming parser truncates
  * entries written with data descriptors). Opening checks the structure only: every entry name is a
@@ -78,6 +91,12 @@ export class Bundle {
       if (code === 'EISDIR') throw new DcxError(ExitCode.Usage, `${label} is a directory, not a bundle`);
       if (code === 'EACCES') throw new DcxError(ExitCode.Failure, `cannot read ${label}: permission denied`);
       // unzipper's FILE_ENDED: no end-of-central-directory record, i.e. not a ZIP (or cut short).
+      if (await looksLikeHtml(source)) {
+        throw unusableBundle(
+          `${label} is a web page (HTML), not a DCX bundle: use the bundle link itself (…/bundle), not the page that shows it`,
+          error,
+        );
+      }
       const why = messageOf(error) === 'FILE_ENDED' ? 'no ZIP central directory; not a ZIP, or cut short' : messageOf(error);
       throw unusableBundle(`${label} is not a DCX bundle: not a readable ZIP file (${why})`, error);
     }

@@ -199,11 +199,11 @@ describe('dcx command line', () => {
     expect(seen.length).toBe(before);
   });
 
-  test('fetch of something that is not a bundle is exit 3, names the URL, and leaves no download behind', async () => {
+  test('fetch of a web page instead of a bundle is exit 3, says it is HTML, names the URL, and leaves no download behind', async () => {
     const result = await dcx(['fetch', `${base}/login`]);
     expect(result.code).toBe(ExitCode.UnusableBundle);
     expect(result.error).toBe(
-      `the bundle from ${base}/login is not a DCX bundle: not a readable ZIP file (no ZIP central directory; not a ZIP, or cut short)`,
+      `the bundle from ${base}/login is a web page (HTML), not a DCX bundle: use the bundle link itself (…/bundle), not the page that shows it`,
     );
     expect(await readdir(join(result.home.dir, 'downloads'))).toEqual([]);
   });

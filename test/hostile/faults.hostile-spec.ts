@@ -14,7 +14,7 @@ import { newClientHome, publish } from '../support/cli-process.js';
 import { until } from '../support/eventually.js';
 import { ROOT } from '../support/server-process.js';
 import { alive, fetchBundle, Figures, inParallel, pluginRecordOf, scale, sql } from './support/hostile.js';
-import { RestartableServer, startRestartable } from './support/restartable.js';
+import { RestartableServer, startRestartable } from '../support/restartable-server.js';
 
 const MiB = 1024 * 1024;
 
@@ -189,7 +189,11 @@ describe('hostile: faults', () => {
     const confirmSlots = 2;
 
     beforeAll(async () => {
-      server = await startRestartable('postgres', { CONFIRM_MAX_CONNECTIONS: String(confirmSlots), CONFIRM_IDLE_TIMEOUT_MS: '60000' });
+      server = await startRestartable('postgres', {
+        LOG_LEVEL: 'warn',
+        CONFIRM_MAX_CONNECTIONS: String(confirmSlots),
+        CONFIRM_IDLE_TIMEOUT_MS: '60000',
+      });
       proxy = await HoldingProxy.start(() => Number(new URL(server.url).port));
     });
 
@@ -309,9 +313,9 @@ describe('hostile: faults', () => {
 
       const second = await spawnDcx(['fetch', url, '--out', out, '--json'], home).done;
       expect([second.code, second.stderr]).toEqual([0, expect.stringMatching(/^(pinned server [^\n]*\n)?$/)]);
-      // As designed (src/client/download/resume.spec.ts): the first run's save stays, the re-run saves beside it.
+      // The first run's save is recognised by the re-run (same name, size and SHA-256): confirmed, not saved twice.
       const saved = (await readdir(out)).sort();
-      expect(saved).toEqual(['saved (1).bin', 'saved.bin']);
+      expect(saved).toEqual(['saved.bin']);
       for (const name of saved) expect((await readFile(join(out, name))).equals(content)).toBe(true);
       expect(await confirmedOnce(id)).toEqual({ deliveries: 1, confirmedEvents: 1, status: ['confirmed'] });
       figures.add('faultsInjected');
@@ -391,7 +395,7 @@ describe('hostile: faults', () => {
   });
 
   test('embedded PGlite killed -9 during writes: it reopens with every confirmed delivery intact', async () => {
-    const server = await startRestartable('pglite');
+    const server = await startRestartable('pglite', { LOG_LEVEL: 'warn' });
     try {
       const file = join(work, 'pglite.bin');
       const content = randomBytes(5000);

@@ -1,91 +1,10 @@
-// For the resident agent's e2e specs: a server that can be stopped and started again on the same ports and
-// database (a restart, not a new server), enrolled installations, and `dcx agent` as a long-running process.
+// For the resident agent's e2e specs (with restartable-server.ts): enrolled installations, and `dcx agent` as a
+// long-running process.
 import { ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newClientHome, dcx } from './cli-process.js';
-import { createTestDatabase } from './database.js';
-import { http } from './http.js';
-import { freePort } from './ports.js';
 import { ROOT } from './server-process.js';
 import { until } from './eventually.js';
-
-export interface RestartableServer {
-  url: string;
-  confirmPort: number;
-  adminToken: string;
-  databaseUrl: string;
-  output: () => string;
-  /** SIGTERM, and wait for the exit (its streams get their `bye`). */
-  stop: () => Promise<void>;
-  start: () => Promise<void>;
-  destroy: () => Promise<void>;
-}
-
-/** The real built server on PostgreSQL, started as `npm start` runs it; `env` is added to its environment. */
-export async function restartableServer(extraEnv: Record<string, string>): Promise<RestartableServer> {
-  const database = await createTestDatabase();
-  const dataDir = await mkdtemp(join(tmpdir(), 'dcx-agent-server-'));
-  const port = await freePort();
-  const adminToken = randomBytes(24).toString('base64url');
-  const confirmPort = await freePort();
-  const env = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    PORT: String(port),
-    CONFIRM_PORT: String(confirmPort),
-    PUBLIC_HOST: '127.0.0.1',
-    DATA_DIR: dataDir,
-    ADMIN_TOKEN: adminToken,
-    DATABASE_URL: database.url,
-    ...extraEnv,
-  };
-  const url = `http://127.0.0.1:${port}`;
-  let child: ChildProcess | null = null;
-  let collected = '';
-  const stop = async () => {
-    const running = child;
-    child = null;
-    if (!running || running.exitCode !== null) return;
-    const exited = new Promise((done) => running.once('exit', done));
-    running.kill('SIGTERM');
-    await exited;
-  };
-  const start = async () => {
-    const started = spawn(process.execPath, ['--max-semi-space-size=4', join(ROOT, 'dist/src/server/main.js')], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child = started;
-    started.stdout.on('data', (chunk) => (collected += chunk));
-    started.stderr.on('data', (chunk) => (collected += chunk));
-    await until(
-      `the server at ${url}`,
-      async () => {
-        if (started.exitCode !== null) throw new Error(`server exited with ${started.exitCode}:\n${collected}`);
-        return (await http(`${url}/.well-known/dcx`).catch(() => null))?.ok ?? false;
-      },
-      60_000,
-    );
-  };
-  await start();
-  return {
-    url,
-    confirmPort,
-    adminToken,
-    databaseUrl: database.url,
-    output: () => collected,
-    stop,
-    start,
-    destroy: async () => {
-      await stop();
-      await database.drop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** An admin call with a JSON body. */
 export async function adminJson<T>(server: { url: string; adminToken: string }, path: string, body: unknown): Promise<T> {

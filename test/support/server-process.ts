@@ -15,7 +15,7 @@ export const ROOT = [resolve(import.meta.dirname, '..', '..'), resolve(import.me
 export type DatabaseMode = 'postgres' | 'pglite';
 
 /** Node's arguments exactly as package.json's `start` script gives them (flags, then dist/src/server/main.js). */
-function serverArguments(): string[] {
+export function serverArguments(): string[] {
   const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
   // `exec`: npm's shell is replaced by node, so a SIGTERM to `npm start` reaches the server.
   const [command, ...args] = scripts.start.replace(/^exec\s+/, '').split(/\s+/);
@@ -52,16 +52,8 @@ export interface RunningServer {
   admin: (path: string, init?: { method?: string; headers?: Record<string, string> }) => Promise<Response>;
 }
 
-/**
- * Starts the real server (the built dist/, as `npm start` does) on free ports with its own DATA_DIR.
- * Its output is collected in memory, or with `logFile` written to that file as a process manager would
- * (the benchmark: a test process reading thousands of log lines a second takes CPU from the server).
- */
-export async function startServer(
-  mode: DatabaseMode,
-  extraEnv: Record<string, string> = {},
-  options: { logFile?: string; via?: Launcher } = {},
-): Promise<RunningServer> {
+/** What a test server needs before it starts: its own DATA_DIR, database (postgres), free ports, admin token, environment. */
+export async function serverSetup(mode: DatabaseMode, extraEnv: Record<string, string> = {}) {
   const dataDir = await mkdtemp(join(tmpdir(), 'dcx-server-'));
   const database = mode === 'postgres' ? await createTestDatabase() : null;
   const port = await freePort();
@@ -78,6 +70,20 @@ export async function startServer(
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...extraEnv,
   };
+  return { dataDir, database, port, confirmPort, adminToken, env, url: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * Starts the real server (the built dist/, as `npm start` does) on free ports with its own DATA_DIR.
+ * Its output is collected in memory, or with `logFile` written to that file as a process manager would
+ * (the benchmark: a test process reading thousands of log lines a second takes CPU from the server).
+ */
+export async function startServer(
+  mode: DatabaseMode,
+  extraEnv: Record<string, string> = {},
+  options: { logFile?: string; via?: Launcher } = {},
+): Promise<RunningServer> {
+  const { dataDir, database, port, confirmPort, adminToken, env } = await serverSetup(mode, extraEnv);
   const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
   const child = launch(options.via ?? 'node', env, ['ignore', logFd ?? 'pipe', logFd ?? 'pipe']);
   if (logFd !== undefined) closeSync(logFd); // the child has its own copy

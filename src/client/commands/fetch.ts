@@ -76,7 +76,7 @@ export async function pullBundle(url: URL, options: PullOptions, ctx: CommandCon
     let result: DeliveryResult;
     try {
       const bundle = await downloadBundle(url, headers, pending, ctx).catch((error: unknown) => {
-        throw refusedDownload(error, url, signer);
+        throw refusedDownload(error, url, signer, options.accessToken);
       });
       result = await acceptBundle(bundle, ctx.home, {
         outDir: options.out,
@@ -114,11 +114,23 @@ export async function pullBundle(url: URL, options: PullOptions, ctx: CommandCon
  * A personal link refused for who this installation is (401, 403) is exit 8, with what to do about it;
  * other failures are left as they are.
  */
-function refusedDownload(error: unknown, url: URL, signer: RequestSigner | null): unknown {
+function refusedDownload(error: unknown, url: URL, signer: RequestSigner | null, accessToken: string | undefined): unknown {
   if (!(error instanceof DcxError) || (error.status !== 401 && error.status !== 403)) return error;
-  if (!signer && !url.pathname.startsWith('/api/inbox/')) return error;
+  if (!signer && !url.pathname.startsWith('/api/inbox/')) return withAccessTokenHint(error, accessToken);
   const hint = signer ? '' : `; this installation is not enrolled at ${url.origin} (run \`dcx enrol ${url.origin} --code <code>\`)`;
   const refused = new DcxError(ExitCode.Refused, `${error.message}${hint}`, { cause: error, status: error.status });
   if (keepsPartialDownload(error)) markKeepsPartial(refused);
   return refused;
+}
+
+/** A bundle link refused 401 (no token) or 403 (a wrong one): a token content wants its access token (issue 21: the message did not say how). */
+function withAccessTokenHint(error: DcxError, accessToken: string | undefined): DcxError {
+  // Without a token the server answers 401; with a wrong one, 403.
+  if (accessToken === undefined ? error.status !== 401 : error.status !== 401 && error.status !== 403) return error;
+  const hint = accessToken
+    ? 'the access token given with --access-token was not accepted'
+    : 'this content needs its access token: pass it with --access-token <token> (`dcx publish --access token` printed it)';
+  const hinted = new DcxError(error.exitCode, `${error.message}; ${hint}`, { cause: error, status: error.status });
+  if (keepsPartialDownload(error)) markKeepsPartial(hinted);
+  return hinted;
 }
